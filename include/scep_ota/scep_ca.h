@@ -1,0 +1,58 @@
+#ifndef SCEP_CA_H
+#define SCEP_CA_H
+
+/**
+ * @file scep_ca.h
+ * The issuing CA and its optional RA: which key signs CertReps, which key
+ * decrypts requests, and the GetCACert answer. Assembled once at startup
+ * from the material the configuration loaded, after checking that it fits
+ * together; nothing here changes per request.
+ */
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+
+/** What the configuration loaded (arrays of X509 * / EVP_PKEY *). */
+typedef struct scep_ca_material_t {
+    const char *ca_cert_file;
+    apr_array_header_t *ca_certs; /* issuing CA first, then its issuers */
+    const char *ca_key_file;
+    apr_array_header_t *ca_keys;
+    const char *ra_cert_file;     /* NULL: no RA, the CA does the CMS work */
+    apr_array_header_t *ra_certs;
+    const char *ra_key_file;
+    apr_array_header_t *ra_keys;
+} scep_ca_material_t;
+
+typedef struct scep_ca_t {
+    X509 *cert;                  /* the issuing CA */
+    EVP_PKEY *key;
+    apr_array_header_t *chain;   /* X509 *: the issuing CA, then its issuers */
+    X509 *sign_cert;             /* signs CertReps: RA signing cert, or CA */
+    EVP_PKEY *sign_key;
+    X509 *decrypt_cert;          /* requests are encrypted to it: RA or CA */
+    EVP_PKEY *decrypt_key;
+    int has_ra;
+    /* GetCACert, computed once */
+    const char *getcacert_type;
+    const unsigned char *getcacert_body;
+    apr_size_t getcacert_len;
+    const char *fingerprint_sha1; /* of the top certificate of the chain */
+} scep_ca_t;
+
+#define SCEP_CT_CA_CERT    "application/x-x509-ca-cert"
+#define SCEP_CT_CA_RA_CERT "application/x-x509-ca-ra-cert"
+
+/**
+ * Checks the material and builds the CA. On failure *err names the
+ * directive and the problem (key does not match, not a CA, RA key usage...).
+ * Problems that do not stop the server are reported through *warning (NULL
+ * when there is none).
+ */
+apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
+                              const scep_ca_material_t *m,
+                              const char **err, const char **warning);
+
+#endif /* SCEP_CA_H */

@@ -1,0 +1,73 @@
+#ifndef SCEP_CRYPT_H
+#define SCEP_CRYPT_H
+
+/**
+ * @file scep_crypt.h
+ * OpenSSL helpers for the core: loading certificates and keys, tying
+ * OpenSSL objects to APR pools, and the few checks every PKI setup needs.
+ * Every OpenSSL version difference lives in scep_crypt.c.
+ */
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+
+/** Frees the object when the pool is cleared or destroyed; returns it. */
+X509 *scep_track_x509(apr_pool_t *p, X509 *x);
+EVP_PKEY *scep_track_pkey(apr_pool_t *p, EVP_PKEY *k);
+X509_CRL *scep_track_crl(apr_pool_t *p, X509_CRL *crl);
+X509_REQ *scep_track_req(apr_pool_t *p, X509_REQ *req);
+
+/** True when the string is an OpenSSL store URI ("scheme:..."), not a path. */
+int scep_is_uri(const char *path_or_uri);
+
+/**
+ * Loads every certificate from a file (PEM with one or more certificates, or
+ * DER) or an OpenSSL store URI, in file order, into *certs (X509 *, tracked by
+ * p). On failure returns an error and sets *err to a sentence an admin can act
+ * on, e.g. "file does not exist" or "contains no certificate".
+ */
+apr_status_t scep_load_certs(apr_pool_t *p, const char *path,
+                             apr_array_header_t **certs, const char **err);
+
+/** Loads every private key from a file or store URI into *keys (EVP_PKEY *). */
+apr_status_t scep_load_keys(apr_pool_t *p, const char *path,
+                            apr_array_header_t **keys, const char **err);
+
+/** 1 when key is the private half of cert's public key. */
+int scep_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+/** 1 when the certificate may issue certificates (CA:TRUE, keyCertSign). */
+int scep_cert_is_ca(X509 *cert);
+
+/** 1 when issuer's key signed cert and the names chain. */
+int scep_cert_issued_by(X509 *cert, X509 *issuer);
+
+#define SCEP_KU_DIGITAL_SIGNATURE 0x80u
+#define SCEP_KU_KEY_ENCIPHERMENT  0x20u
+
+/** The keyUsage bits (X509v3_KU_*); 0 when the extension is absent. */
+unsigned int scep_cert_key_usage(X509 *cert);
+/** 1 when the certificate carries a keyUsage extension. */
+int scep_cert_has_key_usage(X509 *cert);
+
+/** One-line subject, for messages. */
+const char *scep_cert_subject(apr_pool_t *p, X509 *cert);
+
+/** DER encoding of a certificate, allocated from p. */
+apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
+                           const unsigned char **der, apr_size_t *len);
+
+/**
+ * A degenerate certs-only PKCS#7 SignedData (no signers, no content) holding
+ * certs in the given order (X509 * array), DER encoded from p. PKCS#7 keeps
+ * the certificates in the order given; callers rely on that.
+ */
+apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
+                                 const unsigned char **der, apr_size_t *len);
+
+/** Hex of the digest (e.g. "SHA1") of a certificate's DER, upper case. */
+const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md);
+
+#endif /* SCEP_CRYPT_H */

@@ -1,0 +1,332 @@
+/* Directives, per-server configuration, and startup checks. */
+
+#include <apr_strings.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <util_cfgtree.h>
+
+#include "mod_scep_ota_private.h"
+#include "mod_scep_ota_config.h"
+#include "scep_ota/scep_crypt.h"
+
+/* ------------------------------------------------------------------ */
+/* create / merge                                                      */
+
+void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    (void)s;
+    /* every field NULL/0 = unset */
+    return apr_pcalloc(p, sizeof(scep_srv_conf_t));
+}
+
+#define MERGE_PTR(f) (add->f ? add->f : base->f)
+
+void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const scep_srv_conf_t *base = basev, *add = addv;
+    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    /* a certificate file and what it loaded travel together */
+    sc->material.ca_cert_file = MERGE_PTR(material.ca_cert_file);
+    sc->material.ca_certs = MERGE_PTR(material.ca_certs);
+    sc->material.ca_key_file = MERGE_PTR(material.ca_key_file);
+    sc->material.ca_keys = MERGE_PTR(material.ca_keys);
+    sc->material.ra_cert_file = MERGE_PTR(material.ra_cert_file);
+    sc->material.ra_certs = MERGE_PTR(material.ra_certs);
+    sc->material.ra_key_file = MERGE_PTR(material.ra_key_file);
+    sc->material.ra_keys = MERGE_PTR(material.ra_keys);
+    sc->caps = MERGE_PTR(caps);
+    /* computed per server at startup, never inherited */
+    sc->ca = NULL;
+    sc->caps_body = NULL;
+    sc->uses_scep_handler = 0;
+    return sc;
+}
+
+scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &scep_ota_module);
+}
+
+/* ------------------------------------------------------------------ */
+/* directives                                                          */
+
+typedef enum {
+    FILE_CA_CERT, FILE_CA_KEY, FILE_RA_CERT, FILE_RA_KEY
+} file_kind_t;
+
+/* Resolves the path against ServerRoot and loads it now, so a missing or
+ * unusable file stops httpd at the line that names it. */
+static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    file_kind_t kind = (file_kind_t)(apr_uintptr_t)cmd->info;
+    const char *err, *path;
+    apr_array_header_t *items = NULL;
+    apr_status_t rv;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    path = scep_is_uri(arg) ? arg : ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path '",
+                           arg, "'", NULL);
+    }
+    if (kind == FILE_CA_CERT || kind == FILE_RA_CERT) {
+        rv = scep_load_certs(cmd->pool, path, &items, &err);
+    }
+    else {
+        rv = scep_load_keys(cmd->pool, path, &items, &err);
+    }
+    if (APR_SUCCESS != rv) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    switch (kind) {
+    case FILE_CA_CERT:
+        sc->material.ca_cert_file = path;
+        sc->material.ca_certs = items;
+        break;
+    case FILE_CA_KEY:
+        sc->material.ca_key_file = path;
+        sc->material.ca_keys = items;
+        break;
+    case FILE_RA_CERT:
+        sc->material.ra_cert_file = path;
+        sc->material.ra_certs = items;
+        break;
+    case FILE_RA_KEY:
+        sc->material.ra_key_file = path;
+        sc->material.ra_keys = items;
+        break;
+    }
+    return NULL;
+}
+
+static const char *set_caps(cmd_parms *cmd, void *dc, const char *word)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    /* the words of one line make the list; a later line replaces it */
+    if (!sc->caps || sc->caps_line != cmd->directive) {
+        sc->caps = scep_caps_make(cmd->pool);
+        sc->caps_line = cmd->directive;
+    }
+    if (APR_SUCCESS != scep_caps_add(sc->caps, word, &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPCACaps: ", err, NULL);
+    }
+    return NULL;
+}
+
+const command_rec scep_ota_cmds[] = {
+    AP_INIT_TAKE1("SCEPCACertificateFile", set_pki_file,
+                  (void *)FILE_CA_CERT, RSRC_CONF,
+                  "the issuing CA certificate (PEM or DER); further "
+                  "certificates in the file are its chain, issuer after "
+                  "issuer"),
+    AP_INIT_TAKE1("SCEPCAKeyFile", set_pki_file, (void *)FILE_CA_KEY,
+                  RSRC_CONF, "the CA private key (unencrypted PEM or DER, "
+                  "or an OpenSSL store URI)"),
+    AP_INIT_TAKE1("SCEPRACertificateFile", set_pki_file,
+                  (void *)FILE_RA_CERT, RSRC_CONF,
+                  "RA certificate(s) that sign replies and decrypt requests "
+                  "instead of the CA: one with digitalSignature and "
+                  "keyEncipherment, or a sign-only and an encrypt-only one"),
+    AP_INIT_TAKE1("SCEPRAKeyFile", set_pki_file, (void *)FILE_RA_KEY,
+                  RSRC_CONF, "the RA private key(s)"),
+    AP_INIT_ITERATE("SCEPCACaps", set_caps, NULL, RSRC_CONF,
+                    "the CA capabilities, answered to GetCACaps and written "
+                    "into the OTA SCEP payload: " SCEP_CAPS_DEFAULT
+                    " (default), GetNextCACert"),
+    { NULL }
+};
+
+const scep_caps_t *scep_ota_caps(const scep_srv_conf_t *sc)
+{
+    return sc->caps;
+}
+
+/* ------------------------------------------------------------------ */
+/* loggers: core messages into httpd's error log                       */
+
+static void server_print(void *baton, const char *file, int line,
+                         scep_log_level_t level, apr_status_t rv,
+                         const char *msg)
+{
+    ap_log_error_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
+                  (server_rec *)baton, "%s", msg);
+}
+
+static int server_enabled(void *baton, scep_log_level_t level)
+{
+    return APLOG_MODULE_IS_LEVEL((server_rec *)baton, APLOG_MODULE_INDEX,
+                                 (int)level);
+}
+
+static void request_print(void *baton, const char *file, int line,
+                          scep_log_level_t level, apr_status_t rv,
+                          const char *msg)
+{
+    ap_log_rerror_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
+                   (request_rec *)baton, "%s", msg);
+}
+
+static int request_enabled(void *baton, scep_log_level_t level)
+{
+    return APLOG_R_MODULE_IS_LEVEL((request_rec *)baton, APLOG_MODULE_INDEX,
+                                   (int)level);
+}
+
+const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s)
+{
+    scep_logger_t *log = apr_palloc(p, sizeof(*log));
+
+    log->print = server_print;
+    log->enabled = server_enabled;
+    log->baton = s;
+    return log;
+}
+
+const scep_logger_t *scep_ota_request_logger(request_rec *r)
+{
+    scep_logger_t *log = apr_palloc(r->pool, sizeof(*log));
+
+    log->print = request_print;
+    log->enabled = request_enabled;
+    log->baton = r;
+    return log;
+}
+
+/* ------------------------------------------------------------------ */
+/* startup: cross-directive checks, computed answers                   */
+
+/* The server a <VirtualHost> section of the config tree defined. */
+static server_rec *vhost_of(server_rec *base, const ap_directive_t *node)
+{
+    server_rec *s;
+
+    for (s = base->next; s; s = s->next) {
+        if (s->defn_name && node->filename
+            && !strcmp(s->defn_name, node->filename)
+            && s->defn_line_number == (unsigned)node->line_num) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static int maps_scep_handler(apr_pool_t *p, const ap_directive_t *node)
+{
+    const char *args = node->args;
+
+    if (strcasecmp(node->directive, "SetHandler")
+        && strcasecmp(node->directive, "AddHandler")) {
+        return 0;
+    }
+    return !strcasecmp(ap_getword_conf(p, &args), "scep");
+}
+
+/* Marks each server whose configuration maps the "scep" handler. */
+static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
+                             server_rec *s, server_rec *base)
+{
+    for (; node; node = node->next) {
+        server_rec *here = s;
+
+        if (!strcasecmp(node->directive, "<VirtualHost")) {
+            server_rec *v = vhost_of(base, node);
+            here = v ? v : s;
+        }
+        if (maps_scep_handler(p, node)) {
+            scep_ota_srv_conf(here)->uses_scep_handler = 1;
+        }
+        if (node->first_child) {
+            find_handler_use(p, node->first_child, here, base);
+        }
+    }
+}
+
+/* The CA of s, or the one already built for a server it inherits all of
+ * its material from. */
+static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
+{
+    const scep_ca_material_t *m = &scep_ota_srv_conf(s)->material;
+    server_rec *o;
+
+    for (o = base; o && o != s; o = o->next) {
+        const scep_srv_conf_t *oc = scep_ota_srv_conf(o);
+        if (oc->ca && oc->material.ca_certs == m->ca_certs
+            && oc->material.ca_keys == m->ca_keys
+            && oc->material.ra_certs == m->ra_certs
+            && oc->material.ra_keys == m->ra_keys) {
+            return oc->ca;
+        }
+    }
+    return NULL;
+}
+
+static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+    const scep_ca_material_t *m = &sc->material;
+    const char *err, *warning;
+    const scep_caps_t *caps = sc->caps ? sc->caps : scep_caps_default(pconf);
+
+    sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);
+    if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
+        if (sc->uses_scep_handler) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
+                         "the scep handler is mapped in %s:%d (server %s) "
+                         "but no CA is configured there: set "
+                         "SCEPCACertificateFile and SCEPCAKeyFile",
+                         s->defn_name ? s->defn_name : "the main config",
+                         (int)s->defn_line_number,
+                         s->server_hostname ? s->server_hostname : "?");
+            return !OK;
+        }
+        return OK;
+    }
+    if ((sc->ca = shared_ca(base, s))) {
+        return OK;
+    }
+    if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
+                     "%s (server %s)", err,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    if (warning) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(0003)
+                     "%s", warning);
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCEPLOGNO(0004)
+                 "CA '%s'%s%s, GetCACert %s (%" APR_SIZE_T_FMT " bytes)",
+                 scep_cert_subject(pconf, sc->ca->cert),
+                 sc->ca->has_ra ? ", RA " : "",
+                 sc->ca->has_ra ? scep_cert_subject(pconf, sc->ca->sign_cert)
+                                : "",
+                 sc->ca->getcacert_type, sc->ca->getcacert_len);
+    return OK;
+}
+
+int scep_ota_config_check(apr_pool_t *pconf, server_rec *base)
+{
+    server_rec *s;
+    int rc = OK;
+
+    find_handler_use(pconf, ap_conftree, base, base);
+    for (s = base; s; s = s->next) {
+        if (OK != check_server(pconf, base, s)) {
+            rc = !OK;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,230 @@
+/* Assembling the CA and RA identities and the GetCACert answer. */
+
+#include <apr_strings.h>
+
+#include "scep_ota/scep_ca.h"
+#include "scep_ota/scep_crypt.h"
+
+#define KU_BOTH (SCEP_KU_DIGITAL_SIGNATURE | SCEP_KU_KEY_ENCIPHERMENT)
+
+/* The certificates after the first must be its issuers, in order. */
+static apr_status_t check_ca_chain(apr_pool_t *p, const scep_ca_material_t *m,
+                                   const char **err)
+{
+    const apr_array_header_t *c = m->ca_certs;
+    int i;
+
+    for (i = 0; i < c->nelts; ++i) {
+        X509 *x = APR_ARRAY_IDX(c, i, X509 *);
+        if (!scep_cert_is_ca(x)) {
+            *err = apr_psprintf(p, "SCEPCACertificateFile: '%s' is not a CA "
+                                "certificate (it needs basicConstraints "
+                                "CA:TRUE and, with keyUsage, keyCertSign)",
+                                scep_cert_subject(p, x));
+            return APR_EINVAL;
+        }
+        if (i > 0 && !scep_cert_issued_by(APR_ARRAY_IDX(c, i - 1, X509 *), x)) {
+            *err = apr_psprintf(p, "SCEPCACertificateFile: certificate %d "
+                                "('%s') did not issue certificate %d ('%s'); "
+                                "put the issuing CA first, then its issuers "
+                                "in order", i + 1, scep_cert_subject(p, x), i,
+                                scep_cert_subject(p, APR_ARRAY_IDX(c, i - 1,
+                                                                   X509 *)));
+            return APR_EINVAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static EVP_PKEY *find_key(apr_array_header_t *keys, X509 *cert)
+{
+    int i;
+
+    for (i = 0; keys && i < keys->nelts; ++i) {
+        if (scep_key_matches_cert(APR_ARRAY_IDX(keys, i, EVP_PKEY *), cert)) {
+            return APR_ARRAY_IDX(keys, i, EVP_PKEY *);
+        }
+    }
+    return NULL;
+}
+
+static apr_status_t assemble_ca(scep_ca_t *ca, apr_pool_t *p,
+                                const scep_ca_material_t *m, const char **err)
+{
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = check_ca_chain(p, m, err))) {
+        return rv;
+    }
+    ca->cert = APR_ARRAY_IDX(m->ca_certs, 0, X509 *);
+    ca->chain = m->ca_certs;
+    if (!(ca->key = find_key(m->ca_keys, ca->cert))) {
+        *err = apr_psprintf(p, "SCEPCAKeyFile: the key in '%s' does not "
+                            "match the CA certificate '%s' of '%s'",
+                            m->ca_key_file, scep_cert_subject(p, ca->cert),
+                            m->ca_cert_file);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+/* One RA certificate that signs and decrypts, or a sign-only and an
+ * encrypt-only pair, each issued by the CA and with its key at hand. */
+static apr_status_t assemble_ra(scep_ca_t *ca, apr_pool_t *p,
+                                const scep_ca_material_t *m, const char **err)
+{
+    X509 *sign = NULL, *enc = NULL;
+    int i;
+
+    for (i = 0; i < m->ra_certs->nelts; ++i) {
+        X509 *x = APR_ARRAY_IDX(m->ra_certs, i, X509 *);
+        unsigned int ku = scep_cert_key_usage(x) & KU_BOTH;
+        const char *who = scep_cert_subject(p, x);
+
+        if (!scep_cert_issued_by(x, ca->cert)) {
+            *err = apr_psprintf(p, "SCEPRACertificateFile: RA certificate "
+                                "'%s' was not issued by the CA '%s'", who,
+                                scep_cert_subject(p, ca->cert));
+            return APR_EINVAL;
+        }
+        if (ku == 0) {
+            *err = apr_psprintf(p, "SCEPRACertificateFile: RA certificate "
+                                "'%s' has no keyUsage digitalSignature or "
+                                "keyEncipherment; an RA needs both in one "
+                                "certificate, or a sign-only and an "
+                                "encrypt-only certificate", who);
+            return APR_EINVAL;
+        }
+        if ((ku & SCEP_KU_DIGITAL_SIGNATURE) && sign) {
+            *err = apr_psprintf(p, "SCEPRACertificateFile: more than one RA "
+                                "certificate with keyUsage digitalSignature "
+                                "('%s')", who);
+            return APR_EINVAL;
+        }
+        if ((ku & SCEP_KU_KEY_ENCIPHERMENT) && enc) {
+            *err = apr_psprintf(p, "SCEPRACertificateFile: more than one RA "
+                                "certificate with keyUsage keyEncipherment "
+                                "('%s')", who);
+            return APR_EINVAL;
+        }
+        if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
+            sign = x;
+        }
+        if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
+            enc = x;
+        }
+    }
+    if (!sign || !enc) {
+        *err = apr_psprintf(p, "SCEPRACertificateFile: '%s' has no RA "
+                            "certificate with keyUsage %s; an RA needs "
+                            "digitalSignature and keyEncipherment in one "
+                            "certificate, or a sign-only and an encrypt-only "
+                            "certificate", m->ra_cert_file,
+                            sign ? "keyEncipherment" : "digitalSignature");
+        return APR_EINVAL;
+    }
+    ca->sign_cert = sign;
+    ca->decrypt_cert = enc;
+    if (!(ca->sign_key = find_key(m->ra_keys, sign))
+        || !(ca->decrypt_key = find_key(m->ra_keys, enc))) {
+        *err = apr_psprintf(p, "SCEPRAKeyFile: no key in '%s' matches the RA "
+                            "certificate '%s'", m->ra_key_file,
+                            scep_cert_subject(p, ca->sign_key ? enc : sign));
+        return APR_EINVAL;
+    }
+    ca->has_ra = 1;
+    return APR_SUCCESS;
+}
+
+/* GetCACert: the bare CA certificate, or with an RA a certs-only bundle of
+ * the RA certificates (encryption first, then signing), the CA and its
+ * issuers. */
+static apr_status_t build_getcacert(scep_ca_t *ca, apr_pool_t *p)
+{
+    apr_array_header_t *certs;
+    int i;
+
+    if (!ca->has_ra) {
+        ca->getcacert_type = SCEP_CT_CA_CERT;
+        return scep_cert_der(p, ca->cert, &ca->getcacert_body,
+                             &ca->getcacert_len);
+    }
+    certs = apr_array_make(p, ca->chain->nelts + 2, sizeof(X509 *));
+    APR_ARRAY_PUSH(certs, X509 *) = ca->decrypt_cert;
+    if (ca->sign_cert != ca->decrypt_cert) {
+        APR_ARRAY_PUSH(certs, X509 *) = ca->sign_cert;
+    }
+    for (i = 0; i < ca->chain->nelts; ++i) {
+        APR_ARRAY_PUSH(certs, X509 *) = APR_ARRAY_IDX(ca->chain, i, X509 *);
+    }
+    ca->getcacert_type = SCEP_CT_CA_RA_CERT;
+    return scep_certs_only_der(p, certs, &ca->getcacert_body,
+                               &ca->getcacert_len);
+}
+
+static const char *check_cms_usage(apr_pool_t *p, X509 *cert)
+{
+    if (scep_cert_has_key_usage(cert)
+        && (scep_cert_key_usage(cert) & KU_BOTH) != KU_BOTH) {
+        return apr_psprintf(p, "the CA certificate '%s' signs and decrypts "
+                            "SCEP messages but its keyUsage lacks "
+                            "digitalSignature or keyEncipherment; Apple "
+                            "clients refuse such a CA (configure an RA with "
+                            "SCEPRACertificateFile)",
+                            scep_cert_subject(p, cert));
+    }
+    return NULL;
+}
+
+apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
+                              const scep_ca_material_t *m,
+                              const char **err, const char **warning)
+{
+    scep_ca_t *ca = apr_pcalloc(p, sizeof(*ca));
+    apr_status_t rv;
+
+    *warning = NULL;
+    if (!m->ca_certs || !m->ca_keys) {
+        *err = m->ca_certs ? "SCEPCACertificateFile is set but SCEPCAKeyFile "
+                             "is not: the CA needs its private key"
+                           : "SCEPCAKeyFile is set but SCEPCACertificateFile "
+                             "is not";
+        return APR_EINVAL;
+    }
+    if (!m->ra_certs != !m->ra_keys) {
+        *err = m->ra_certs ? "SCEPRACertificateFile is set but SCEPRAKeyFile "
+                             "is not"
+                           : "SCEPRAKeyFile is set but SCEPRACertificateFile "
+                             "is not";
+        return APR_EINVAL;
+    }
+    if (APR_SUCCESS != (rv = assemble_ca(ca, p, m, err))) {
+        return rv;
+    }
+    if (m->ra_certs) {
+        rv = assemble_ra(ca, p, m, err);
+    }
+    else {
+        ca->sign_cert = ca->decrypt_cert = ca->cert;
+        ca->sign_key = ca->decrypt_key = ca->key;
+        *warning = check_cms_usage(p, ca->cert);
+    }
+    if (APR_SUCCESS != rv) {
+        return rv;
+    }
+    if (EVP_PKEY_get_base_id(ca->decrypt_key) != EVP_PKEY_RSA) {
+        *err = apr_psprintf(p, "the key that decrypts SCEP requests ('%s') is "
+                            "not RSA; SCEP clients encrypt with RSA, so use an "
+                            "RSA RA (SCEPRACertificateFile)",
+                            scep_cert_subject(p, ca->decrypt_cert));
+        return APR_EINVAL;
+    }
+    ca->fingerprint_sha1 = scep_cert_fingerprint(
+        p, APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *), "SHA1");
+    if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {
+        *err = "cannot encode the GetCACert answer";
+        return rv;
+    }
+    *pca = ca;
+    return APR_SUCCESS;
+}

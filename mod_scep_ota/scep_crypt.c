@@ -1,0 +1,304 @@
+/* OpenSSL helpers: loading, pool-tied lifetimes, certificate checks. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_file_info.h>
+#include <apr_file_io.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/store.h>
+#include <openssl/ui.h>
+#include <openssl/x509v3.h>
+
+#include "scep_ota/scep_crypt.h"
+
+/* ------------------------------------------------------------------ */
+/* lifetimes                                                           */
+
+static apr_status_t x509_cleanup(void *data)
+{
+    X509_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t pkey_cleanup(void *data)
+{
+    EVP_PKEY_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t crl_cleanup(void *data)
+{
+    X509_CRL_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t req_cleanup(void *data)
+{
+    X509_REQ_free(data);
+    return APR_SUCCESS;
+}
+
+X509 *scep_track_x509(apr_pool_t *p, X509 *x)
+{
+    if (x) {
+        apr_pool_cleanup_register(p, x, x509_cleanup, apr_pool_cleanup_null);
+    }
+    return x;
+}
+
+EVP_PKEY *scep_track_pkey(apr_pool_t *p, EVP_PKEY *k)
+{
+    if (k) {
+        apr_pool_cleanup_register(p, k, pkey_cleanup, apr_pool_cleanup_null);
+    }
+    return k;
+}
+
+X509_CRL *scep_track_crl(apr_pool_t *p, X509_CRL *crl)
+{
+    if (crl) {
+        apr_pool_cleanup_register(p, crl, crl_cleanup, apr_pool_cleanup_null);
+    }
+    return crl;
+}
+
+X509_REQ *scep_track_req(apr_pool_t *p, X509_REQ *req)
+{
+    if (req) {
+        apr_pool_cleanup_register(p, req, req_cleanup, apr_pool_cleanup_null);
+    }
+    return req;
+}
+
+/* ------------------------------------------------------------------ */
+/* loading                                                             */
+
+int scep_is_uri(const char *s)
+{
+    const char *c = s;
+
+    if (!apr_isalpha(*c)) {
+        return 0;
+    }
+    while (*c && (apr_isalnum(*c) || *c == '+' || *c == '-' || *c == '.')) {
+        ++c;
+    }
+    /* "C:" style drive letters are paths, not schemes */
+    return *c == ':' && (c - s) > 1;
+}
+
+/* Before OpenSSL gets the path, tell "missing" and "unreadable" apart. */
+static apr_status_t check_readable(apr_pool_t *p, const char *path,
+                                   const char **err)
+{
+    apr_finfo_t finfo;
+    apr_file_t *f;
+    apr_status_t rv;
+
+    if (scep_is_uri(path)) {
+        return APR_SUCCESS;
+    }
+    rv = apr_stat(&finfo, path, APR_FINFO_TYPE, p);
+    if (APR_STATUS_IS_ENOENT(rv)) {
+        *err = apr_psprintf(p, "'%s' does not exist", path);
+        return rv;
+    }
+    if (APR_SUCCESS == rv && finfo.filetype != APR_REG) {
+        *err = apr_psprintf(p, "'%s' is not a regular file", path);
+        return APR_EINVAL;
+    }
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
+    if (APR_SUCCESS != rv) {
+        char buf[120];
+        *err = apr_psprintf(p, "'%s' is not readable: %s", path,
+                            apr_strerror(rv, buf, sizeof(buf)));
+        return rv;
+    }
+    apr_file_close(f);
+    return APR_SUCCESS;
+}
+
+static apr_status_t store_load(apr_pool_t *p, const char *path, int want,
+                               apr_array_header_t **out, const char **err)
+{
+    OSSL_STORE_CTX *ctx;
+    OSSL_STORE_INFO *info;
+    apr_array_header_t *items;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = check_readable(p, path, err))) {
+        return rv;
+    }
+    items = apr_array_make(p, 4, sizeof(void *));
+    /* UI_null: an encrypted key fails instead of prompting on a tty */
+    ctx = OSSL_STORE_open(path, UI_null(), NULL, NULL, NULL);
+    if (!ctx) {
+        ERR_clear_error();
+        *err = apr_psprintf(p, "'%s' cannot be opened by OpenSSL", path);
+        return APR_EINVAL;
+    }
+    OSSL_STORE_expect(ctx, want);
+    while (!OSSL_STORE_eof(ctx)) {
+        info = OSSL_STORE_load(ctx);
+        if (!info) {
+            continue;
+        }
+        if (want == OSSL_STORE_INFO_CERT
+            && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_CERT) {
+            APR_ARRAY_PUSH(items, X509 *) =
+                scep_track_x509(p, OSSL_STORE_INFO_get1_CERT(info));
+        }
+        else if (want == OSSL_STORE_INFO_PKEY
+                 && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
+            APR_ARRAY_PUSH(items, EVP_PKEY *) =
+                scep_track_pkey(p, OSSL_STORE_INFO_get1_PKEY(info));
+        }
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(ctx);
+    ERR_clear_error();
+    if (items->nelts == 0) {
+        *err = apr_psprintf(p, "'%s' contains no %s", path,
+                            want == OSSL_STORE_INFO_CERT
+                            ? "certificate (PEM or DER expected)"
+                            : "usable private key (unencrypted PEM or DER "
+                              "expected)");
+        return APR_ENOENT;
+    }
+    *out = items;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_load_certs(apr_pool_t *p, const char *path,
+                             apr_array_header_t **certs, const char **err)
+{
+    return store_load(p, path, OSSL_STORE_INFO_CERT, certs, err);
+}
+
+apr_status_t scep_load_keys(apr_pool_t *p, const char *path,
+                            apr_array_header_t **keys, const char **err)
+{
+    return store_load(p, path, OSSL_STORE_INFO_PKEY, keys, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* checks                                                              */
+
+int scep_key_matches_cert(EVP_PKEY *key, X509 *cert)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(cert);
+    int rc = pub && key && 1 == EVP_PKEY_eq(pub, key);
+
+    ERR_clear_error();
+    return rc;
+}
+
+int scep_cert_is_ca(X509 *cert)
+{
+    int rc = X509_check_ca(cert);
+
+    /* 1: CA:TRUE; 3: a self-signed v1 root; 4/5: Netscape cert types */
+    return rc == 1 || rc == 3;
+}
+
+int scep_cert_issued_by(X509 *cert, X509 *issuer)
+{
+    EVP_PKEY *ikey = X509_get0_pubkey(issuer);
+    int rc = X509_V_OK == X509_check_issued(issuer, cert)
+             && ikey && 1 == X509_verify(cert, ikey);
+
+    ERR_clear_error();
+    return rc;
+}
+
+int scep_cert_has_key_usage(X509 *cert)
+{
+    return (X509_get_extension_flags(cert) & EXFLAG_KUSAGE) != 0;
+}
+
+unsigned int scep_cert_key_usage(X509 *cert)
+{
+    return scep_cert_has_key_usage(cert) ? X509_get_key_usage(cert) : 0;
+}
+
+const char *scep_cert_subject(apr_pool_t *p, X509 *cert)
+{
+    char *s = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
+    const char *out = apr_pstrdup(p, s ? s : "?");
+
+    OPENSSL_free(s);
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* encodings                                                           */
+
+apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
+                           const unsigned char **der, apr_size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_X509(cert, &buf);
+
+    if (n <= 0) {
+        ERR_clear_error();
+        return APR_EGENERAL;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
+                                 const unsigned char **der, apr_size_t *len)
+{
+    PKCS7 *p7 = PKCS7_new();
+    unsigned char *buf = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    int i, n;
+
+    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)) {
+        goto leave;
+    }
+    /* degenerate: inner content type "data" with the content absent */
+    ASN1_OBJECT_free(p7->d.sign->contents->type);
+    p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
+    for (i = 0; i < certs->nelts; ++i) {
+        if (!PKCS7_add_certificate(p7, APR_ARRAY_IDX(certs, i, X509 *))) {
+            goto leave;
+        }
+    }
+    if ((n = i2d_PKCS7(p7, &buf)) <= 0) {
+        goto leave;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    rv = APR_SUCCESS;
+leave:
+    ERR_clear_error();
+    PKCS7_free(p7);
+    return rv;
+}
+
+const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
+{
+    unsigned char buf[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    const EVP_MD *type = EVP_get_digestbyname(md);
+    char *hex;
+
+    if (!type || !X509_digest(cert, type, buf, &n)) {
+        ERR_clear_error();
+        return NULL;
+    }
+    hex = apr_palloc(p, n * 2 + 1);
+    for (i = 0; i < n; ++i) {
+        apr_snprintf(hex + 2 * i, 3, "%02X", buf[i]);
+    }
+    hex[n * 2] = '\0';
+    return hex;
+}

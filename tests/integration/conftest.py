@@ -1,0 +1,102 @@
+"""pytest wiring for the mod_scep_ota integration tests (see README.md)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scepenv  # noqa: E402
+from testpki import TestPKI  # noqa: E402
+
+MPMS = ("event", "worker", "prefork")
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("mod_scep_ota", "mod_scep_ota integration tests")
+    g.addoption("--mpm", default=os.environ.get("MPM", "event,prefork"),
+                help="comma-separated MPMs to run every test under "
+                     "(event, worker, prefork; default: event,prefork; env MPM)")
+    g.addoption("--scep-loglevel", default="trace4",
+                help="LogLevel for scep_ota in the generated configs "
+                     "(default trace4; 'none' leaves it at warn)")
+    g.addoption("--httpd", default=os.environ.get("APACHE2", scepenv.DEFAULT_HTTPD),
+                help="httpd binary (default /usr/sbin/apache2; env APACHE2)")
+    g.addoption("--keep-servers", action="store_true",
+                help="leave the generated server roots on disk")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "harness: tests of the harness itself; they do not load mod_scep_ota")
+    config.addinivalue_line(
+        "markers", "interim: asserts behaviour of an unfinished feature "
+                   "(e.g. PKIOperation -> 501); update it when the feature lands")
+    mpms = [m.strip() for m in config.getoption("--mpm").split(",") if m.strip()]
+    bad = [m for m in mpms if m not in MPMS]
+    if bad or not mpms:
+        raise pytest.UsageError(f"--mpm: unknown MPM(s) {bad}; choose from {MPMS}")
+    config._scep_mpms = mpms
+
+
+def pytest_collection_finish(session):
+    """Stop at once, with one clear message, when the module is not built
+    and some selected test needs it."""
+    needs_module = [i for i in session.items if not i.get_closest_marker("harness")]
+    path = scepenv.module_path()
+    if needs_module and not path.exists():
+        pytest.exit(scepenv.missing_module_message(path), returncode=2)
+
+
+def pytest_generate_tests(metafunc):
+    if "mpm" in metafunc.fixturenames:
+        metafunc.parametrize("mpm", metafunc.config._scep_mpms, scope="session")
+
+
+def pytest_report_header(config):
+    path = scepenv.module_path()
+    state = "" if path.exists() else "  (MISSING: run make)"
+    return [f"mod_scep_ota: {path}{state}",
+            f"httpd: {config.getoption('--httpd')}, MPMs: {','.join(config._scep_mpms)}"]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test PKI (see testpki.py), readable by the httpd workers."""
+    d = tmp_path_factory.mktemp("pki")
+    scepenv.open_path_for_workers(d)
+    return TestPKI(d)
+
+
+@pytest.fixture(scope="session")
+def env(mpm, tmp_path_factory, pytestconfig):
+    """The httpd under test for one MPM; every test using it runs once per
+    MPM given with --mpm."""
+    level = pytestconfig.getoption("--scep-loglevel")
+    e = scepenv.ScepEnv(mpm, tmp_path_factory.mktemp(f"srv-{mpm}"),
+                        httpd=pytestconfig.getoption("--httpd"),
+                        module_loglevel=None if level == "none" else level)
+    yield e
+    try:
+        e.apache_stop()
+    finally:
+        if not pytestconfig.getoption("--keep-servers"):
+            e.remove()
+
+
+@pytest.fixture(autouse=True)
+def _error_log_check(request):
+    """After each test that uses `env`: fail on new error-log lines at warn
+    level or worse that the test did not declare with env.expect_log()."""
+    if "env" not in request.fixturenames:
+        yield
+        return
+    e = request.getfixturevalue("env")
+    e.begin_test()
+    yield
+    bad = e.end_test()
+    if bad:
+        pytest.fail(f"unexpected error log lines ({e.mpm}):\n" + "\n".join(bad),
+                    pytrace=False)
