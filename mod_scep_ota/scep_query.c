@@ -3,6 +3,7 @@
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <apr_escape.h>
+#include <apr_base64.h>
 
 #include "scep_ota/scep_query.h"
 
@@ -84,4 +85,78 @@ const char *scep_op_name(scep_op_t op)
         }
     }
     return op == SCEP_OP_NONE ? "(none)" : "(unknown)";
+}
+
+/* Keeps the base64 alphabet (mapping base64url onto it), drops whitespace,
+ * and pads to a multiple of four. NULL for anything else. */
+static char *normalise_base64(apr_pool_t *p, const char *in)
+{
+    apr_size_t n = strlen(in), i, o = 0, pad = 0;
+    char *out = apr_palloc(p, n + 4);
+
+    for (i = 0; i < n; ++i) {
+        char c = in[i];
+        if (apr_isspace(c)) {
+            continue;
+        }
+        if (c == '=') {
+            ++pad;
+            continue;
+        }
+        if (pad) {
+            return NULL;    /* data after padding */
+        }
+        if (c == '-') {
+            c = '+';
+        }
+        else if (c == '_') {
+            c = '/';
+        }
+        else if (!apr_isalnum(c) && c != '+' && c != '/') {
+            return NULL;
+        }
+        out[o++] = c;
+    }
+    if (o % 4 == 1 || pad > 2) {
+        return NULL;
+    }
+    while (o % 4) {
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+apr_status_t scep_query_decode_message(apr_pool_t *p, const char *raw,
+                                       apr_size_t max_len,
+                                       unsigned char **der, apr_size_t *len)
+{
+    const char *unescaped;
+    char *b64;
+    int n;
+
+    if (!raw || !*raw) {
+        return APR_EINVAL;
+    }
+    /* a base64 text of 4n/3 characters, plus escapes and line breaks */
+    if (strlen(raw) / 4 > max_len) {
+        return APR_ENOSPC;
+    }
+    unescaped = apr_punescape_url(p, raw, NULL, NULL, 0);
+    if (!unescaped || !(b64 = normalise_base64(p, unescaped)) || !*b64) {
+        return APR_EINVAL;
+    }
+    if ((apr_size_t)apr_base64_decode_len(b64) > max_len + 3) {
+        return APR_ENOSPC;
+    }
+    *der = apr_palloc(p, (apr_size_t)apr_base64_decode_len(b64));
+    n = apr_base64_decode_binary(*der, b64);
+    if (n <= 0) {
+        return APR_EINVAL;
+    }
+    if ((apr_size_t)n > max_len) {
+        return APR_ENOSPC;
+    }
+    *len = (apr_size_t)n;
+    return APR_SUCCESS;
 }

@@ -30,6 +30,17 @@ typedef struct scep_query_t {
  */
 void scep_query_parse(apr_pool_t *p, const char *args, scep_query_t *q);
 
+/**
+ * Decodes the message parameter of a PKIOperation sent by GET: percent
+ * escapes are undone with '+' kept as '+' (form decoding would break
+ * base64), whitespace and line breaks (sscep's %0A) are dropped, base64url
+ * is accepted, and missing padding is tolerated. Results over max_len bytes
+ * are refused with APR_ENOSPC; anything that is not base64 with APR_EINVAL.
+ */
+apr_status_t scep_query_decode_message(apr_pool_t *p, const char *raw,
+                                       apr_size_t max_len,
+                                       unsigned char **der, apr_size_t *len);
+
 /** The operation's name as RFC 8894 spells it. */
 const char *scep_op_name(scep_op_t op);
 

@@ -1,3 +1,5 @@
+#include <apr_strings.h>
+
 #include "testutil.h"
 #include "scep_ota/scep_query.h"
 
@@ -57,6 +59,41 @@ START_TEST(escaped_operation_and_first_wins)
 }
 END_TEST
 
+static const char *decoded(const char *raw)
+{
+    unsigned char *der;
+    apr_size_t len;
+
+    if (APR_SUCCESS != scep_query_decode_message(tpool, raw, 1024, &der,
+                                                 &len)) {
+        return NULL;
+    }
+    return apr_pstrmemdup(tpool, (const char *)der, len);
+}
+
+START_TEST(message_base64_variants)
+{
+    unsigned char *der;
+    apr_size_t len;
+
+    /* "\xfb\xff\xbf" is "+/+/" in base64 and "-_-_" in base64url */
+    ck_assert_str_eq(decoded("+/+/"), "\xfb\xff\xbf");
+    ck_assert_str_eq(decoded("-_-_"), "\xfb\xff\xbf");
+    ck_assert_str_eq(decoded("%2B%2F%2b%2f"), "\xfb\xff\xbf");
+    ck_assert_str_eq(decoded("aGVsbG8%3D"), "hello");       /* Apple: = escaped */
+    ck_assert_str_eq(decoded("aGVsbG8"), "hello");          /* no padding */
+    ck_assert_str_eq(decoded("aGVs%0AbG8=%0A"), "hello");   /* sscep breaks */
+    ck_assert_str_eq(decoded("aGVs\r\nbG8="), "hello");
+    ck_assert_ptr_null(decoded(""));
+    ck_assert_ptr_null(decoded("a"));
+    ck_assert_ptr_null(decoded("aGVs*bG8="));
+    ck_assert_ptr_null(decoded("aGVs%zzbG8="));
+    ck_assert_ptr_null(decoded("aG==VsbG8"));
+    ck_assert_int_eq(scep_query_decode_message(tpool, "aGVsbG8=", 4, &der,
+                                               &len), APR_ENOSPC);
+}
+END_TEST
+
 Suite *suite_query(void)
 {
     Suite *s = suite_create("query");
@@ -67,6 +104,7 @@ Suite *suite_query(void)
     tcase_add_test(tc, message_first_and_case);
     tcase_add_test(tc, missing_and_unknown);
     tcase_add_test(tc, escaped_operation_and_first_wins);
+    tcase_add_test(tc, message_base64_variants);
     suite_add_tcase(s, tc);
     return s;
 }
