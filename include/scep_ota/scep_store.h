@@ -1,0 +1,140 @@
+#ifndef SCEP_STORE_H
+#define SCEP_STORE_H
+
+/**
+ * @file scep_store.h
+ * The one store interface for everything the server must remember:
+ * issued certificates, one-time challenges, pending requests, revocations
+ * and OTA devices. Backends implement scep_store_ops_t; callers use the
+ * scep_store_* wrappers below and never see SQL.
+ *
+ * Guarantees every backend gives (DESIGN.md, "State, durability and
+ * scale-out"): serial numbers unique by constraint; a certificate record is
+ * durable when cert_insert returns APR_SUCCESS; consuming a challenge is one
+ * atomic statement; (transaction_id, key_hash) identifies one issuance.
+ *
+ * Return values: APR_SUCCESS; APR_NOTFOUND when nothing matches; APR_EEXIST
+ * when an insert hits a unique constraint; anything else is a store failure
+ * (the caller answers FAILURE or 503 and never hands out a certificate it
+ * could not record).
+ */
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+typedef enum {
+    SCEP_CERT_VALID = 0,
+    SCEP_CERT_REVOKED = 1
+} scep_cert_status_t;
+
+typedef struct scep_cert_rec_t {
+    const char *serial;          /* upper-case hex, no leading zeros */
+    const char *subject;         /* one-line RFC 2253 subject */
+    const char *transaction_id;  /* SCEP transactionID (or NULL) */
+    const char *key_hash;        /* hex SHA-256 of the SubjectPublicKeyInfo */
+    apr_time_t not_before;
+    apr_time_t not_after;
+    scep_cert_status_t status;
+    apr_time_t revoked_at;       /* 0 unless revoked */
+    int revocation_reason;       /* CRLReason code, -1 unless revoked */
+    const unsigned char *der;    /* the certificate */
+    apr_size_t der_len;
+} scep_cert_rec_t;
+
+typedef enum {
+    SCEP_CHALLENGE_SCEP = 1,     /* accepted by PKIOperation */
+    SCEP_CHALLENGE_OTA_PHASE1 = 2 /* handed out in Phase 1, used by Phase 2 */
+} scep_challenge_purpose_t;
+
+typedef enum {
+    SCEP_PENDING_WAITING = 0,
+    SCEP_PENDING_APPROVED = 1,
+    SCEP_PENDING_REJECTED = 2,
+    SCEP_PENDING_ISSUED = 3
+} scep_pending_state_t;
+
+typedef struct scep_pending_rec_t {
+    const char *transaction_id;
+    const char *subject;
+    const char *key_hash;
+    scep_pending_state_t state;
+    apr_time_t created;
+    const unsigned char *csr;          /* DER PKCS#10 */
+    apr_size_t csr_len;
+    const unsigned char *requester;    /* DER cert that signed the request */
+    apr_size_t requester_len;
+    const char *cert_serial;           /* once issued */
+} scep_pending_rec_t;
+
+typedef struct scep_device_rec_t {
+    const char *udid;
+    const char *serial_number;   /* the device's hardware serial */
+    const char *product;
+    const char *cert_serial;     /* certificate issued to it */
+    apr_time_t last_seen;
+} scep_device_rec_t;
+
+typedef struct scep_store_t scep_store_t;
+
+typedef struct scep_store_ops_t {
+    /* certificates */
+    apr_status_t (*cert_insert)(scep_store_t *st, apr_pool_t *p,
+                                const scep_cert_rec_t *rec);
+    apr_status_t (*cert_by_serial)(scep_store_t *st, apr_pool_t *p,
+                                   const char *serial, scep_cert_rec_t **rec);
+    apr_status_t (*cert_by_transaction)(scep_store_t *st, apr_pool_t *p,
+                                        const char *transaction_id,
+                                        const char *key_hash,
+                                        scep_cert_rec_t **rec);
+    /* the newest valid certificate for a public key, any subject */
+    apr_status_t (*cert_by_key)(scep_store_t *st, apr_pool_t *p,
+                                const char *key_hash, scep_cert_rec_t **rec);
+    /* status < 0: all; array of scep_cert_rec_t * */
+    apr_status_t (*cert_list)(scep_store_t *st, apr_pool_t *p, int status,
+                              apr_array_header_t **recs);
+    apr_status_t (*cert_revoke)(scep_store_t *st, apr_pool_t *p,
+                                const char *serial, int reason,
+                                apr_time_t when);
+    /* one-time challenges: only a hash is stored */
+    apr_status_t (*challenge_add)(scep_store_t *st, apr_pool_t *p,
+                                  const char *hash,
+                                  scep_challenge_purpose_t purpose,
+                                  const char *bound_to, apr_time_t expires);
+    /* atomically marks an unexpired, unconsumed challenge consumed;
+     * APR_NOTFOUND if there is none (wrong, expired or already used) */
+    apr_status_t (*challenge_consume)(scep_store_t *st, apr_pool_t *p,
+                                      const char *hash,
+                                      scep_challenge_purpose_t purpose,
+                                      const char **bound_to);
+    /* pending requests (SCEPApproval manual) */
+    apr_status_t (*pending_put)(scep_store_t *st, apr_pool_t *p,
+                                const scep_pending_rec_t *rec);
+    apr_status_t (*pending_get)(scep_store_t *st, apr_pool_t *p,
+                                const char *transaction_id,
+                                scep_pending_rec_t **rec);
+    apr_status_t (*pending_set_state)(scep_store_t *st, apr_pool_t *p,
+                                      const char *transaction_id,
+                                      scep_pending_state_t state,
+                                      const char *cert_serial);
+    apr_status_t (*pending_list)(scep_store_t *st, apr_pool_t *p,
+                                 apr_array_header_t **recs);
+    /* OTA devices */
+    apr_status_t (*device_upsert)(scep_store_t *st, apr_pool_t *p,
+                                  const scep_device_rec_t *rec);
+    apr_status_t (*device_get)(scep_store_t *st, apr_pool_t *p,
+                               const char *udid, scep_device_rec_t **rec);
+} scep_store_ops_t;
+
+struct scep_store_t {
+    const scep_store_ops_t *ops;
+    void *backend;               /* the backend's own state */
+};
+
+/**
+ * A process-local, in-memory store (mutex-protected). For unit tests and
+ * the CLI's offline commands; never shared between processes.
+ */
+scep_store_t *scep_store_memory_create(apr_pool_t *p);
+
+#endif /* SCEP_STORE_H */
