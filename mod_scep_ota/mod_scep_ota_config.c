@@ -1,5 +1,7 @@
 /* Directives, per-server configuration, and startup checks. */
 
+#include <errno.h>
+
 #include <apr_strings.h>
 
 #include <httpd.h>
@@ -16,12 +18,20 @@
 
 void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
+    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
     (void)s;
-    /* every field NULL/0 = unset */
-    return apr_pcalloc(p, sizeof(scep_srv_conf_t));
+    /* pointers NULL = unset; numbers SCEP_UNSET */
+    sc->lifetime_days = SCEP_UNSET;
+    sc->approval_manual = SCEP_UNSET;
+    sc->allow_legacy = SCEP_UNSET;
+    sc->max_request = SCEP_UNSET;
+    sc->min_key_size = SCEP_UNSET;
+    return sc;
 }
 
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
+#define MERGE_VAL(f) (add->f != SCEP_UNSET ? add->f : base->f)
 
 void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
@@ -38,9 +48,19 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->material.ra_key_file = MERGE_PTR(material.ra_key_file);
     sc->material.ra_keys = MERGE_PTR(material.ra_keys);
     sc->caps = MERGE_PTR(caps);
+    sc->caps_line = MERGE_PTR(caps_line);
+    sc->next_ca_file = MERGE_PTR(next_ca_file);
+    sc->next_ca_certs = MERGE_PTR(next_ca_certs);
+    sc->challenge = MERGE_PTR(challenge);
+    sc->lifetime_days = MERGE_VAL(lifetime_days);
+    sc->approval_manual = MERGE_VAL(approval_manual);
+    sc->allow_legacy = MERGE_VAL(allow_legacy);
+    sc->max_request = MERGE_VAL(max_request);
+    sc->min_key_size = MERGE_VAL(min_key_size);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
+    sc->caps_len = 0;
     sc->uses_scep_handler = 0;
     return sc;
 }
@@ -54,7 +74,7 @@ scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s)
 /* directives                                                          */
 
 typedef enum {
-    FILE_CA_CERT, FILE_CA_KEY, FILE_RA_CERT, FILE_RA_KEY
+    FILE_CA_CERT, FILE_CA_KEY, FILE_RA_CERT, FILE_RA_KEY, FILE_NEXT_CA
 } file_kind_t;
 
 /* Resolves the path against ServerRoot and loads it now, so a missing or
@@ -76,7 +96,8 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path '",
                            arg, "'", NULL);
     }
-    if (kind == FILE_CA_CERT || kind == FILE_RA_CERT) {
+    if (kind == FILE_CA_CERT || kind == FILE_RA_CERT
+        || kind == FILE_NEXT_CA) {
         rv = scep_load_certs(cmd->pool, path, &items, &err);
     }
     else {
@@ -102,6 +123,10 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
         sc->material.ra_key_file = path;
         sc->material.ra_keys = items;
         break;
+    case FILE_NEXT_CA:
+        sc->next_ca_file = path;
+        sc->next_ca_certs = items;
+        break;
     }
     return NULL;
 }
@@ -126,6 +151,123 @@ static const char *set_caps(cmd_parms *cmd, void *dc, const char *word)
     return NULL;
 }
 
+static const char *set_challenge(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (!*arg) {
+        return "SCEPChallengePassword: the password must not be empty";
+    }
+    sc->challenge = arg;
+    return NULL;
+}
+
+/* A whole number within [min, max], or a message naming the directive. */
+static const char *parse_range(cmd_parms *cmd, const char *arg,
+                               apr_int64_t min, apr_int64_t max,
+                               apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t v;
+
+    errno = 0;
+    v = apr_strtoi64(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number from "
+                            "%" APR_INT64_T_FMT " to %" APR_INT64_T_FMT,
+                            cmd->cmd->name, arg, min, max);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_lifetime(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+    apr_int64_t v;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
+        || (err = parse_range(cmd, arg, SCEP_MIN_LIFETIME_DAYS,
+                              SCEP_MAX_LIFETIME_DAYS, &v))) {
+        return err;
+    }
+    sc->lifetime_days = (int)v;
+    return NULL;
+}
+
+static const char *set_max_request(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+    apr_int64_t v;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
+        || (err = parse_range(cmd, arg, SCEP_MIN_MAX_REQUEST,
+                              SCEP_MAX_MAX_REQUEST, &v))) {
+        return err;
+    }
+    sc->max_request = (apr_off_t)v;
+    return NULL;
+}
+
+static const char *set_min_key_size(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+    apr_int64_t v;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
+        || (err = parse_range(cmd, arg, SCEP_MIN_MIN_KEY_SIZE,
+                              SCEP_MAX_MIN_KEY_SIZE, &v))) {
+        return err;
+    }
+    sc->min_key_size = (int)v;
+    return NULL;
+}
+
+static const char *set_approval(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (!strcasecmp(arg, "auto")) {
+        sc->approval_manual = 0;
+    }
+    else if (!strcasecmp(arg, "manual")) {
+        sc->approval_manual = 1;
+    }
+    else {
+        return "SCEPApproval: expected 'auto' or 'manual'";
+    }
+    return NULL;
+}
+
+static const char *set_legacy(cmd_parms *cmd, void *dc, int flag)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    sc->allow_legacy = flag;
+    return NULL;
+}
+
 const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPCACertificateFile", set_pki_file,
                   (void *)FILE_CA_CERT, RSRC_CONF,
@@ -146,12 +288,53 @@ const command_rec scep_ota_cmds[] = {
                     "the CA capabilities, answered to GetCACaps and written "
                     "into the OTA SCEP payload: " SCEP_CAPS_DEFAULT
                     " (default), GetNextCACert"),
+    AP_INIT_TAKE1("SCEPNextCACertificateFile", set_pki_file,
+                  (void *)FILE_NEXT_CA, RSRC_CONF,
+                  "the next CA certificate(s), served by GetNextCACert "
+                  "during a CA rollover"),
+    AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, RSRC_CONF,
+                  "a static challenge password every PKCSReq must carry "
+                  "(one-time challenges from the store are accepted too)"),
+    AP_INIT_TAKE1("SCEPCertificateLifetime", set_lifetime, NULL, RSRC_CONF,
+                  "days an issued certificate is valid (default 365)"),
+    AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
+                  "auto (default) or manual: PENDING until an admin runs "
+                  "'scep-ota store approve'"),
+    AP_INIT_FLAG("SCEPAllowLegacyAlgorithms", set_legacy, NULL, RSRC_CONF,
+                 "accept single DES and MD5 from old clients (default off)"),
+    AP_INIT_TAKE1("SCEPMaxRequestSize", set_max_request, NULL, RSRC_CONF,
+                  "largest PKIOperation accepted, in bytes (default 262144)"),
+    AP_INIT_TAKE1("SCEPMinKeySize", set_min_key_size, NULL, RSRC_CONF,
+                  "smallest RSA key certified, in bits (default 2048)"),
     { NULL }
 };
 
-const scep_caps_t *scep_ota_caps(const scep_srv_conf_t *sc)
+int scep_ota_lifetime_days(const scep_srv_conf_t *sc)
 {
-    return sc->caps;
+    return sc->lifetime_days != SCEP_UNSET ? sc->lifetime_days
+                                           : SCEP_DEFAULT_LIFETIME_DAYS;
+}
+
+int scep_ota_approval_manual(const scep_srv_conf_t *sc)
+{
+    return sc->approval_manual == 1;
+}
+
+int scep_ota_allow_legacy(const scep_srv_conf_t *sc)
+{
+    return sc->allow_legacy == 1;
+}
+
+apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
+{
+    return sc->max_request != SCEP_UNSET ? sc->max_request
+                                         : SCEP_DEFAULT_MAX_REQUEST;
+}
+
+int scep_ota_min_key_size(const scep_srv_conf_t *sc)
+{
+    return sc->min_key_size != SCEP_UNSET ? sc->min_key_size
+                                          : SCEP_DEFAULT_MIN_KEY_SIZE;
 }
 
 /* ------------------------------------------------------------------ */

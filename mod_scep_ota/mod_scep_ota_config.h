@@ -8,12 +8,34 @@
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
 
+/* Defaults, applied by the getters below so that a merged virtual host
+ * never falls back to zero. */
+#define SCEP_DEFAULT_LIFETIME_DAYS   365
+#define SCEP_MIN_LIFETIME_DAYS       1
+#define SCEP_MAX_LIFETIME_DAYS       (20 * 366)
+#define SCEP_DEFAULT_MAX_REQUEST     (256 * 1024)
+#define SCEP_MIN_MAX_REQUEST         (4 * 1024)
+#define SCEP_MAX_MAX_REQUEST         (16 * 1024 * 1024)
+#define SCEP_DEFAULT_MIN_KEY_SIZE    2048
+#define SCEP_MIN_MIN_KEY_SIZE        1024
+#define SCEP_MAX_MIN_KEY_SIZE        16384
+
+#define SCEP_UNSET (-1)
+
 /** Per-server (virtual host) configuration. Every field starts unset
  * (NULL) and merges "add if set, else base". */
 typedef struct scep_srv_conf_t {
     scep_ca_material_t material; /* files named and loaded by directives */
     scep_caps_t *caps;           /* SCEPCACaps */
     const void *caps_line;       /* the directive that started caps */
+    const char *next_ca_file;    /* SCEPNextCACertificateFile */
+    apr_array_header_t *next_ca_certs;
+    const char *challenge;       /* SCEPChallengePassword */
+    int lifetime_days;           /* SCEPCertificateLifetime */
+    int approval_manual;         /* SCEPApproval manual */
+    int allow_legacy;            /* SCEPAllowLegacyAlgorithms */
+    apr_off_t max_request;       /* SCEPMaxRequestSize */
+    int min_key_size;            /* SCEPMinKeySize */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -29,8 +51,12 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 
 scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s);
 
-/** The capability list in force: configured, else the default. */
-const scep_caps_t *scep_ota_caps(const scep_srv_conf_t *sc);
+/* Values in force: configured, else the named default. */
+int scep_ota_lifetime_days(const scep_srv_conf_t *sc);
+int scep_ota_approval_manual(const scep_srv_conf_t *sc);
+int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
+apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
+int scep_ota_min_key_size(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);
