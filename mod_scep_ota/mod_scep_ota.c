@@ -8,6 +8,7 @@
 
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_scep.h"
+#include "mod_scep_ota_store.h"
 #include "scep_ota/scep_version.h"
 
 static int scep_ota_check_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -33,10 +34,10 @@ static int scep_ota_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 static void scep_ota_register_hooks(apr_pool_t *p)
 {
-    (void)p;
     ap_hook_check_config(scep_ota_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_ota_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(scep_ota_scep_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    scep_ota_store_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(scep_ota) = {

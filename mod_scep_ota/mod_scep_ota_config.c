@@ -11,6 +11,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_store.h"
 #include "scep_ota/scep_crypt.h"
 
 /* ------------------------------------------------------------------ */
@@ -57,11 +58,15 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->allow_legacy = MERGE_VAL(allow_legacy);
     sc->max_request = MERGE_VAL(max_request);
     sc->min_key_size = MERGE_VAL(min_key_size);
+    sc->store_uri = MERGE_PTR(store_uri);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
     sc->caps_len = 0;
     sc->uses_scep_handler = 0;
+    memset(&sc->pkiop, 0, sizeof(sc->pkiop));
+    sc->next_ca_body = NULL;
+    sc->next_ca_len = 0;
     return sc;
 }
 
@@ -306,6 +311,11 @@ const command_rec scep_ota_cmds[] = {
                   "largest PKIOperation accepted, in bytes (default 262144)"),
     AP_INIT_TAKE1("SCEPMinKeySize", set_min_key_size, NULL, RSRC_CONF,
                   "smallest RSA key certified, in bits (default 2048)"),
+    AP_INIT_TAKE1("SCEPStore", scep_ota_cmd_store, NULL, RSRC_CONF,
+                  "where issued certificates, challenges and pending "
+                  "requests are kept: sqlite3:/path/file.db (default: "
+                  SCEP_OTA_STORE_DEFAULT " under ServerRoot), pgsql:PARAMS, "
+                  "or dbd (mod_dbd's connection pool)"),
     { NULL }
 };
 
@@ -456,12 +466,77 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
     return NULL;
 }
 
+/* What PKIOperation needs, fixed at startup; GetNextCACert signed once. */
+static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+                       const scep_caps_t *caps)
+{
+    scep_pkiop_cfg_t *c = &sc->pkiop;
+    const char *err;
+
+    c->ca = sc->ca;
+    c->caps = caps;
+    c->challenge_password = sc->challenge;
+    c->approval_manual = scep_ota_approval_manual(sc);
+    c->allow_legacy = scep_ota_allow_legacy(sc);
+    c->lifetime_days = scep_ota_lifetime_days(sc);
+    c->min_key_size = scep_ota_min_key_size(sc);
+    c->next_ca_certs = sc->next_ca_certs;
+    if (c->allow_legacy && APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0005)
+                     "SCEPAllowLegacyAlgorithms: %s", err);
+        return !OK;
+    }
+    if (scep_caps_has(caps, SCEP_CAP_GETNEXTCACERT) && !sc->next_ca_certs) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0006)
+                     "SCEPCACaps lists GetNextCACert but no "
+                     "SCEPNextCACertificateFile is configured");
+        return !OK;
+    }
+    if (sc->next_ca_certs
+        && APR_SUCCESS != scep_pkiop_next_ca(pconf, c, &sc->next_ca_body,
+                                             &sc->next_ca_len)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0007)
+                     "SCEPNextCACertificateFile: cannot build the "
+                     "GetNextCACert answer from '%s'", sc->next_ca_file);
+        return !OK;
+    }
+    return OK;
+}
+
+/* The configured list, else the default; a configured next CA is
+ * advertised even when the list does not name it. */
+static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
+                                        const scep_srv_conf_t *sc)
+{
+    scep_caps_t *caps;
+    const char *err;
+    int i;
+
+    if (!sc->next_ca_certs) {
+        return sc->caps ? sc->caps : scep_caps_default(pconf);
+    }
+    if (sc->caps && scep_caps_has(sc->caps, SCEP_CAP_GETNEXTCACERT)) {
+        return sc->caps;
+    }
+    caps = scep_caps_make(pconf);
+    if (sc->caps) {
+        for (i = 0; i < scep_caps_count(sc->caps); ++i) {
+            scep_caps_add(caps, scep_caps_word(sc->caps, i), &err);
+        }
+    }
+    else {
+        caps = scep_caps_default(pconf);
+    }
+    scep_caps_add(caps, "GetNextCACert", &err);
+    return caps;
+}
+
 static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
 {
     scep_srv_conf_t *sc = scep_ota_srv_conf(s);
     const scep_ca_material_t *m = &sc->material;
     const char *err, *warning;
-    const scep_caps_t *caps = sc->caps ? sc->caps : scep_caps_default(pconf);
+    const scep_caps_t *caps = caps_in_force(pconf, sc);
 
     sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
@@ -478,7 +553,7 @@ static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
         return OK;
     }
     if ((sc->ca = shared_ca(base, s))) {
-        return OK;
+        return setup_pkiop(pconf, s, sc, caps);
     }
     if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
@@ -497,7 +572,7 @@ static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
                  sc->ca->has_ra ? scep_cert_subject(pconf, sc->ca->sign_cert)
                                 : "",
                  sc->ca->getcacert_type, sc->ca->getcacert_len);
-    return OK;
+    return setup_pkiop(pconf, s, sc, caps);
 }
 
 int scep_ota_config_check(apr_pool_t *pconf, server_rec *base)

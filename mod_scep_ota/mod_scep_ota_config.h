@@ -7,6 +7,7 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
+#include "scep_ota/scep_pkiop.h"
 
 /* Defaults, applied by the getters below so that a merged virtual host
  * never falls back to zero. */
@@ -36,12 +37,16 @@ typedef struct scep_srv_conf_t {
     int allow_legacy;            /* SCEPAllowLegacyAlgorithms */
     apr_off_t max_request;       /* SCEPMaxRequestSize */
     int min_key_size;            /* SCEPMinKeySize */
+    const char *store_uri;       /* SCEPStore (sqlite3 path resolved) */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
     const char *caps_body;
     apr_size_t caps_len;
     int uses_scep_handler;       /* a "scep" handler is mapped here */
+    scep_pkiop_cfg_t pkiop;      /* how PKIOperations are answered */
+    const unsigned char *next_ca_body; /* GetNextCACert, or NULL */
+    apr_size_t next_ca_len;
 } scep_srv_conf_t;
 
 extern const command_rec scep_ota_cmds[];

@@ -184,6 +184,11 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
     apr_status_t rv;
 
     *warning = NULL;
+    if (!m->ca_certs && !m->ca_keys) {
+        *err = "an RA is configured (SCEPRACertificateFile/SCEPRAKeyFile) "
+               "but no CA: set SCEPCACertificateFile and SCEPCAKeyFile";
+        return APR_EINVAL;
+    }
     if (!m->ca_certs || !m->ca_keys) {
         *err = m->ca_certs ? "SCEPCACertificateFile is set but SCEPCAKeyFile "
                              "is not: the CA needs its private key"

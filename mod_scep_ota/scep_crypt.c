@@ -8,6 +8,7 @@
 #include <apr_file_io.h>
 #include <openssl/err.h>
 #include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/store.h>
 #include <openssl/ui.h>
 #include <openssl/x509v3.h>
@@ -301,4 +302,25 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
     }
     hex[n * 2] = '\0';
     return hex;
+}
+
+/* ------------------------------------------------------------------ */
+/* providers                                                           */
+
+apr_status_t scep_crypt_enable_legacy(const char **err)
+{
+    static int loaded;
+
+    if (loaded) {
+        return APR_SUCCESS;
+    }
+    if (!OSSL_PROVIDER_try_load(NULL, "default", 1)
+        || !OSSL_PROVIDER_try_load(NULL, "legacy", 1)) {
+        ERR_clear_error();
+        *err = "OpenSSL's legacy provider cannot be loaded (is legacy.so "
+               "installed in the OpenSSL modules directory?)";
+        return APR_ENOTIMPL;
+    }
+    loaded = 1;
+    return APR_SUCCESS;
 }

@@ -13,11 +13,13 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_version.h"
 
 #define SCEP_OTA_MAX_INPUT (16 * 1024 * 1024)
@@ -30,8 +32,13 @@ static int usage(FILE *out)
             "usage: scep-ota COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  decode FILE|-   print a certificate, certs-only PKCS#7 bundle\n"
-            "                  (a GetCACert answer) or CSR, DER or base64/PEM\n"
+            "  decode [--key KEY] FILE|-\n"
+            "                  print a SCEP request or CertRep (type, status,\n"
+            "                  failInfo, nonces, transactionID, signer), a\n"
+            "                  certificate, certs-only PKCS#7 bundle or CSR,\n"
+            "                  DER or base64/PEM; with KEY (the RA/CA key for\n"
+            "                  a request, the client's for a CertRep) the\n"
+            "                  envelope is decrypted and its content printed\n"
             "  caps            list the capability words SCEPCACaps knows\n"
             "  version         print the version\n");
     return out == stdout ? 0 : 2;
@@ -78,102 +85,54 @@ static apr_status_t read_input(apr_pool_t *p, const char *path,
     return APR_SUCCESS;
 }
 
-/* PEM armour or bare base64 becomes DER; DER stays as it is. */
-static void to_der(apr_pool_t *p, unsigned char **data, apr_size_t *len)
+/* Loads the private key for --key (and the legacy provider, so that a
+ * single DES envelope can be opened). */
+static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
 {
-    char *text, *b64, *o;
-    const char *s;
-    apr_size_t i;
-    int n;
+    apr_array_header_t *keys;
+    const char *err = NULL;
 
-    if (*len == 0 || (*data)[0] == 0x30) {
-        return;
+    if (APR_SUCCESS != scep_load_keys(p, path, &keys, &err)) {
+        fprintf(stderr, "scep-ota decode: --key: %s\n", err);
+        return NULL;
     }
-    text = apr_pstrmemdup(p, (const char *)*data, *len);
-    if ((s = strstr(text, "-----BEGIN")) && (s = strchr(s, '\n'))) {
-        text = (char *)s + 1;
-        if ((o = strstr(text, "-----END"))) {
-            *o = '\0';
-        }
-    }
-    b64 = o = apr_palloc(p, strlen(text) + 1);
-    for (i = 0; text[i]; ++i) {
-        if (!apr_isspace(text[i])) {
-            *o++ = text[i];
-        }
-    }
-    *o = '\0';
-    *data = apr_palloc(p, (apr_size_t)apr_base64_decode_len(b64));
-    n = apr_base64_decode_binary(*data, b64);
-    *len = n > 0 ? (apr_size_t)n : 0;
-}
-
-static int print_certs_only(BIO *out, const unsigned char *der, long len)
-{
-    const unsigned char *d = der;
-    PKCS7 *p7 = d2i_PKCS7(NULL, &d, len);
-    STACK_OF(X509) *certs;
-    int i;
-
-    if (!p7 || !PKCS7_type_is_signed(p7)) {
-        PKCS7_free(p7);
-        return 0;
-    }
-    certs = p7->d.sign->cert;
-    BIO_printf(out, "PKCS#7 SignedData, %d signer(s), %d certificate(s)\n",
-               sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info),
-               sk_X509_num(certs));
-    for (i = 0; i < sk_X509_num(certs); ++i) {
-        X509 *x = sk_X509_value(certs, i);
-        BIO_printf(out, "certificate %d:\n  subject: ", i + 1);
-        X509_NAME_print_ex(out, X509_get_subject_name(x), 0, XN_FLAG_ONELINE);
-        BIO_printf(out, "\n  issuer:  ");
-        X509_NAME_print_ex(out, X509_get_issuer_name(x), 0, XN_FLAG_ONELINE);
-        BIO_printf(out, "\n  keyUsage: 0x%02x  CA: %s\n",
-                   scep_cert_key_usage(x), X509_check_ca(x) ? "yes" : "no");
-    }
-    PKCS7_free(p7);
-    return 1;
+    OSSL_PROVIDER_load(NULL, "legacy");
+    OSSL_PROVIDER_load(NULL, "default");
+    ERR_clear_error();
+    return APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
 }
 
 static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
 {
     unsigned char *data;
-    const unsigned char *d;
     apr_size_t len;
+    EVP_PKEY *key = NULL;
+    const char *path;
     BIO *out;
-    X509 *x;
-    X509_REQ *req;
-    int ok = 0;
+    apr_status_t rv;
 
-    if (argc != 2) {
-        return usage(stderr);
+    if (argc == 4 && !strcmp(argv[1], "--key")) {
+        if (!(key = decode_key(p, argv[2]))) {
+            return 1;
+        }
+        path = argv[3];
     }
-    if (APR_SUCCESS != read_input(p, argv[1], &data, &len)) {
-        fprintf(stderr, "scep-ota decode: cannot read %s\n", argv[1]);
-        return 1;
-    }
-    to_der(p, &data, &len);
-    out = BIO_new_fp(stdout, BIO_NOCLOSE);
-    d = data;
-    if ((x = d2i_X509(NULL, &d, (long)len))) {
-        BIO_printf(out, "X.509 certificate\n");
-        ok = X509_print_ex(out, x, XN_FLAG_ONELINE, 0);
-        X509_free(x);
-    }
-    else if ((d = data, req = d2i_X509_REQ(NULL, &d, (long)len))) {
-        BIO_printf(out, "PKCS#10 certificate request\n");
-        ok = X509_REQ_print_ex(out, req, XN_FLAG_ONELINE, 0);
-        X509_REQ_free(req);
+    else if (argc == 2) {
+        path = argv[1];
     }
     else {
-        ok = print_certs_only(out, data, (long)len);
+        return usage(stderr);
     }
+    if (APR_SUCCESS != read_input(p, path, &data, &len)) {
+        fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
+        return 1;
+    }
+    out = BIO_new_fp(stdout, BIO_NOCLOSE);
+    rv = scep_pkimsg_print(p, out, data, len, key);
     BIO_free(out);
-    ERR_clear_error();
-    if (!ok) {
-        fprintf(stderr, "scep-ota decode: %s is not a certificate, CSR or "
-                "PKCS#7 bundle\n", argv[1]);
+    if (APR_SUCCESS != rv) {
+        fprintf(stderr, "scep-ota decode: %s is not a SCEP message, "
+                "certificate, CSR or PKCS#7 bundle\n", path);
         return 1;
     }
     return 0;

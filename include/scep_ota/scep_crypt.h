@@ -70,4 +70,12 @@ apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
 /** Hex of the digest (e.g. "SHA1") of a certificate's DER, upper case. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md);
 
+/**
+ * Makes single DES and MD5 available by loading OpenSSL's legacy provider
+ * (and the default one, which an explicit load no longer adds by itself).
+ * Process-wide; whether a server accepts them is still its own setting.
+ * *err says why when the provider cannot be loaded.
+ */
+apr_status_t scep_crypt_enable_legacy(const char **err);
+
 #endif /* SCEP_CRYPT_H */

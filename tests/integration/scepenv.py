@@ -15,6 +15,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -137,6 +138,39 @@ def _pid_alive(pid):
     except OSError:
         return False
     return True
+
+
+def processes_of(root):
+    """Live processes whose command line names this server root's config:
+    httpd processes this harness started there (parent and children)."""
+    needle = str(root.conf).encode()
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline.split(b"\0") and _pid_alive(int(d.name)):
+            pids.append(int(d.name))
+    return pids
+
+
+def kill_processes_of(root):
+    """End, by pid, what is left of an httpd started in `root`; returns
+    the pids that were found."""
+    pids = processes_of(root)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 2
+        while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return pids
 
 
 def _port_answers(port):
@@ -270,6 +304,7 @@ class ScepEnv:
         self.port = free_port()
         self.fail_port = free_port()
         self.running_conf = None        # text of the config httpd runs now
+        self._conf_expect = []          # expect_log given with that config
         self._log_pos = 0
         self._expected = []             # regexes declared by the current test
 
@@ -364,22 +399,53 @@ class ScepEnv:
         else:
             raise AssertionError(f"httpd did not come up on port {self.port}:\n"
                                  f"{out}\n{self._log_tail()}")
+        self._check_output(out, list(expect_log), "starting httpd")
         self._check_log_now(list(expect_log), "starting httpd")
 
     def apache_stop(self, expect_log=()):
+        # what the running config was started with may show up again
+        expect_log = [*expect_log, *self._conf_expect]
+        self._conf_expect = []
         pid = self._read_pid(self.root)
         if pid is None or not _pid_alive(pid):
             self.running_conf = None
+            left = kill_processes_of(self.root)
+            assert not left, (f"httpd processes {left} outlived their parent "
+                              f"({self.mpm}):\n{self._log_tail()}")
             return
         rc, out = self._run(self.root, "-k", "stop")
         deadline = time.monotonic() + 20
         while _pid_alive(pid):
             if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                raise AssertionError(f"httpd (pid {pid}) did not stop:\n{out}")
+                left = kill_processes_of(self.root)
+                raise AssertionError(f"httpd (pid {pid}) did not stop; killed "
+                                     f"{left}:\n{out}")
             time.sleep(0.05)
         self.running_conf = None
+        left = kill_processes_of(self.root)
+        assert not left, f"httpd processes {left} survived `-k stop` ({self.mpm})"
+        # (what `-k stop` prints is the config check already done at start)
         self._check_log_now(list(expect_log), "stopping httpd")
+
+    def apache_reload(self, graceful=True, expect_log=()):
+        """`-k graceful` (or `-k restart`) on the running config; waits until
+        the parent says it resumed normal operations."""
+        assert self.is_running(), "httpd is not running"
+        before = self.read_log(0).count("resuming normal operations")
+        rc, out = self._run(self.root, "-k", "graceful" if graceful else "restart")
+        assert rc == 0, out
+        deadline = time.monotonic() + 15
+        while self.read_log(0).count("resuming normal operations") <= before:
+            if time.monotonic() > deadline or not self.is_running():
+                raise AssertionError(f"httpd did not come back after -k "
+                                     f"{'graceful' if graceful else 'restart'}:\n"
+                                     f"{out}\n{self._log_tail()}")
+            time.sleep(0.05)
+        while not _port_answers(self.port):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"port {self.port} not answering after reload")
+            time.sleep(0.05)
+        self._check_output(out, [*expect_log, *self._conf_expect], "reloading httpd")
 
     def apache_restart(self, snippet="", load_module=True, expect_log=(),
                        extra_modules=()):
@@ -389,6 +455,7 @@ class ScepEnv:
         self.apache_stop()
         self.root.conf.write_text(text)
         os.chmod(self.root.conf, 0o644)
+        self._conf_expect = list(expect_log)
         self.apache_start(expect_log=expect_log)
         self.running_conf = text
 
@@ -428,8 +495,10 @@ class ScepEnv:
             time.sleep(0.05)
         if started:
             self._run(root, "-k", "stop")
-            while _pid_alive(pid):
+            deadline = time.monotonic() + 10
+            while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+        kill_processes_of(root)
         log = root.error_log.read_text(errors="replace") if root.error_log.exists() else ""
         result = FailResult(test_rc, test_out, start_rc, start_out, log)
         problems = []
@@ -502,12 +571,17 @@ class ScepEnv:
         return "error log tail:\n" + "\n".join(lines[-n:])
 
     @staticmethod
-    def bad_lines(text, expected=()):
-        """Lines at warn level or worse not matched by any `expected` regex."""
+    def bad_lines(text, expected=(), raw_is_bad=False):
+        """Lines at warn level or worse not matched by any `expected` regex.
+        With `raw_is_bad` (for what httpd prints on stderr before its error
+        log is open, without a [module:level] prefix), any other non-empty
+        line counts too."""
         out = []
         for line in text.splitlines():
             m = _LOG_LINE.match(line)
-            if not m or m.group(2) not in BAD_LEVELS:
+            if m and m.group(2) not in BAD_LEVELS:
+                continue
+            if not m and not (raw_is_bad and line.strip()):
                 continue
             if any(re.search(rx, line) for rx in expected):
                 continue
@@ -521,6 +595,11 @@ class ScepEnv:
         text = self.read_log(self._log_pos)
         self._log_pos += len(text.encode())
         return text
+
+    def _check_output(self, out, expected, what):
+        bad = self.bad_lines(out, [*expected, *self._expected], raw_is_bad=True)
+        assert not bad, (f"unexpected output of httpd while {what} "
+                         f"({self.mpm}):\n" + "\n".join(bad))
 
     def _check_log_now(self, expected, what):
         bad = self.bad_lines(self._take_new_log(), [*expected, *self._expected])
@@ -544,6 +623,8 @@ class ScepEnv:
     # -- cleanup ------------------------------------------------------------
 
     def remove(self):
+        kill_processes_of(self.root)
+        kill_processes_of(self.fail_root)
         shutil.rmtree(self.root.path, ignore_errors=True)
         shutil.rmtree(self.fail_root.path, ignore_errors=True)
 

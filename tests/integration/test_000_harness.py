@@ -66,3 +66,13 @@ def test_000_007_access_log(env):
     env.get("/index.txt?x=1")
     lines = env.access_lines(start, wait_for=r"GET /index.txt\?x=1 200")
     assert any("GET /index.txt?x=1 200 12" in ln for ln in lines), lines
+
+
+def test_000_008_startup_warnings_are_caught_and_can_be_expected(env):
+    """What httpd prints on stderr before its error log is open counts too."""
+    noisy = SNIPPET + f"\nNameVirtualHost 127.0.0.1:{env.port}"
+    with pytest.raises(AssertionError, match=r"AH00548"):
+        env.apache_restart(noisy, load_module=False)
+    env.apache_restart(noisy, load_module=False, expect_log=[r"AH00548"])
+    env.ensure(SNIPPET, load_module=False)
+    assert env.get("/index.txt").status == 200

@@ -2,9 +2,11 @@
 
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from scepenv import DEFAULT_CAPS, scep_directives, scep_location
 
@@ -16,7 +18,6 @@ CA_RA_CERT_TYPE = "application/x-x509-ca-ra-cert"
 
 def der_list(body):
     """The certificates of a certs-only PKCS#7, as DER, in encoded order."""
-    from cryptography.hazmat.primitives.serialization import Encoding
     return [c.public_bytes(Encoding.DER) for c in pkcs7.load_der_pkcs7_certificates(body)]
 
 
@@ -48,7 +49,6 @@ def assert_certs_only(body, expected, tmp_path):
 
 
 def _subject_of(der):
-    from cryptography import x509
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 
@@ -247,6 +247,16 @@ def test_100_050_configured_caps_in_configured_order(env, pki, caps):
         assert r.body == "".join(w + "\n" for w in caps).encode()
 
 
+def test_100_051_caps_words_any_case_answered_in_exact_case(env, pki):
+    """Capability words are directive keywords (any case); the answer uses
+    the exact case RFC 8894 prescribes."""
+    env.ensure(scep_directives(pki.solo.cert_file, pki.solo.key_file,
+                               caps=["aes", "sha-256", "postpkioperation"]) + "\n" + LOC)
+    r = env.get("/scep?operation=GetCACaps")
+    assert r.status == 200
+    assert r.body == b"AES\nSHA-256\nPOSTPKIOperation\n"
+
+
 # ---------------------------------------------------------------------------
 # Virtual hosts
 
@@ -317,3 +327,40 @@ def test_100_070_vhost_ra_overrides_main_ca_only(env, pki, tmp_path):
     assert_certs_only(r.body, [pki.ra, pki.issuing, pki.root], tmp_path)
     r = env.get("/scep?operation=GetCACert", headers={"Host": "main.test"})
     assert (r.status, r.content_type, r.body) == (200, CA_CERT_TYPE, pki.issuing.der)
+
+
+# ---------------------------------------------------------------------------
+# Under load and across restarts
+
+
+def test_100_080_concurrent_requests(env, pki):
+    """Many parallel requests on both operations all get the same bytes."""
+    env.ensure(scep_directives(pki.ca_chain_file, pki.issuing.key_file,
+                               pki.ra.cert_file, pki.ra.key_file) + "\n" + LOC)
+    want = {op: env.get("/scep?operation=" + op).body for op in ("GetCACert", "GetCACaps")}
+
+    def one(i):
+        op = ("GetCACert", "GetCACaps")[i % 2]
+        r = env.get(f"/scep?operation={op}&message={i}")
+        return r.status, r.body == want[op]
+
+    with ThreadPoolExecutor(max_workers=16) as ex:
+        results = list(ex.map(one, range(400)))
+    assert results == [(200, True)] * 400
+
+
+@pytest.mark.parametrize("graceful", [True, False], ids=["graceful", "restart"])
+def test_100_081_answers_survive_restarts(env, pki, tmp_path, graceful):
+    """`apache2 -k graceful` / `-k restart` re-reads the config; the module
+    answers exactly as before, twice over."""
+    env.ensure(scep_directives(pki.ca_chain_file, pki.issuing.key_file,
+                               pki.ra_pair_sign_first, pki.ra_pair_keys,
+                               caps=["SHA-256", "AES"]) + "\n" + LOC)
+    for _ in range(2):
+        env.apache_reload(graceful=graceful)
+        r = env.get("/scep?operation=GetCACert")
+        assert (r.status, r.content_type) == (200, CA_RA_CERT_TYPE)
+        assert_certs_only(r.body, [pki.ra_encrypt, pki.ra_sign, pki.issuing, pki.root],
+                          tmp_path)
+        r = env.get("/scep?operation=GetCACaps")
+        assert r.body == b"SHA-256\nAES\n"

@@ -15,8 +15,13 @@ int main(void)
     sr = srunner_create(suite_caps());
     srunner_add_suite(sr, suite_query());
     srunner_add_suite(sr, suite_log());
+    srunner_add_suite(sr, suite_store());
     srunner_add_suite(sr, suite_crypt());
     srunner_add_suite(sr, suite_ca());
+    srunner_add_suite(sr, suite_issue());
+    srunner_add_suite(sr, suite_pkimsg());
+    srunner_add_suite(sr, suite_pkiop());
+    srunner_add_suite(sr, suite_ota());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -265,6 +265,12 @@ START_TEST(missing_half_refused)
     ck_assert_int_ne(scep_ca_assemble(&ca, tpool, &m, &err, &warn),
                      APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(err, "SCEPCACertificateFile is not"));
+    memset(&m, 0, sizeof(m));
+    m.ra_certs = arr(pki.ca, NULL);
+    m.ra_keys = arr(pki.ca_key, NULL);
+    ck_assert_int_ne(scep_ca_assemble(&ca, tpool, &m, &err, &warn),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(err, "but no CA"));
 }
 END_TEST
 

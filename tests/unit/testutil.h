@@ -32,7 +32,12 @@ const char *tu_write_bytes(const char *data, apr_size_t len);
 Suite *suite_ca(void);
 Suite *suite_caps(void);
 Suite *suite_crypt(void);
+Suite *suite_issue(void);
 Suite *suite_log(void);
+Suite *suite_ota(void);
+Suite *suite_pkimsg(void);
+Suite *suite_pkiop(void);
+Suite *suite_store(void);
 Suite *suite_query(void);
 
 #endif

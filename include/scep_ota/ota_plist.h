@@ -1,0 +1,56 @@
+#ifndef OTA_PLIST_H
+#define OTA_PLIST_H
+
+/**
+ * @file ota_plist.h
+ * libplist behind one small interface: parsing (XML or binary) with size
+ * and nesting limits, XML output into pool memory, plists tied to pools,
+ * and typed lookups. Every libplist version difference lives in
+ * ota_plist.c.
+ */
+
+#include <apr_pools.h>
+#include <plist/plist.h>
+
+/** Deepest nesting of dictionaries and arrays ota_plist_parse accepts. */
+#define OTA_PLIST_MAX_DEPTH 32
+/** Largest plist ota_plist_parse accepts (bytes). */
+#define OTA_PLIST_MAX_LEN   (4 * 1024 * 1024)
+
+/** Frees the plist when the pool goes; returns it. */
+plist_t ota_plist_track(apr_pool_t *p, plist_t node);
+
+/**
+ * Parses an XML or binary plist of at most max_len bytes (0: the default
+ * OTA_PLIST_MAX_LEN) into *out (tracked by p). APR_EINVAL when it is not
+ * a plist, too large or too deeply nested.
+ */
+apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
+                             apr_size_t max_len, plist_t *out);
+
+/** XML text of a plist, in pool memory. */
+apr_status_t ota_plist_xml(apr_pool_t *p, plist_t node, const char **xml,
+                           apr_size_t *len);
+
+/** Lookups: NULL / 0 when the key is absent or of another type. */
+plist_t ota_plist_get(plist_t dict, const char *key, plist_type type);
+const char *ota_plist_str(apr_pool_t *p, plist_t dict, const char *key);
+const unsigned char *ota_plist_data(apr_pool_t *p, plist_t dict,
+                                    const char *key, apr_size_t *len);
+/** *val when the key holds an integer; APR_NOTFOUND otherwise. */
+apr_status_t ota_plist_uint(plist_t dict, const char *key, apr_uint64_t *val);
+
+/** Adds key -> value to a dictionary. */
+void ota_plist_set_str(plist_t dict, const char *key, const char *val);
+void ota_plist_set_uint(plist_t dict, const char *key, apr_uint64_t val);
+void ota_plist_set_data(plist_t dict, const char *key, const void *data,
+                        apr_size_t len);
+
+/**
+ * Calls fn for every key of a dictionary, in order; stops and returns the
+ * first non-zero value fn returns.
+ */
+typedef int ota_plist_each_fn(void *baton, const char *key, plist_t val);
+int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton);
+
+#endif /* OTA_PLIST_H */

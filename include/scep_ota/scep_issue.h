@@ -1,0 +1,76 @@
+#ifndef SCEP_ISSUE_H
+#define SCEP_ISSUE_H
+
+/**
+ * @file scep_issue.h
+ * Issuing certificates from a server-side template. Only the subject and
+ * the SANs of allowed types come from the CSR; every extension is the
+ * server's: keyUsage digitalSignature+keyEncipherment, EKU clientAuth,
+ * basicConstraints CA:FALSE, subject and authority key identifiers.
+ */
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+
+#include "scep_ota/scep_ca.h"
+
+/** Bytes of random serial number (at least 64 bits of entropy). */
+#define SCEP_SERIAL_BYTES 16
+/** Defaults of SCEPCertificateLifetime and SCEPMinKeySize. */
+#define SCEP_DEFAULT_LIFETIME_DAYS 365
+#define SCEP_DEFAULT_MIN_KEY_SIZE 2048
+
+/**
+ * Decodes a DER PKCS#10 request and verifies its self-signature; the
+ * request is tracked by p. APR_EINVAL when undecodable or badly signed.
+ */
+apr_status_t scep_csr_parse(apr_pool_t *p, const unsigned char *der,
+                            apr_size_t len, X509_REQ **req);
+
+/** The PKCS#9 challengePassword of the request as UTF-8, or NULL. */
+const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req);
+
+/**
+ * Checks a public key against the policy: RSA of at least min_rsa_bits,
+ * or EC on P-256, P-384 or P-521. On refusal *why says what is wrong.
+ */
+apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
+                            const char **why);
+
+/** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
+const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
+
+/** Lower-case hex SHA-256 of bytes (how one-time challenges are stored). */
+const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
+
+/** Upper-case hex of a certificate's serial number, no leading zeros. */
+const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial);
+
+/** The certificate's serial as scep_serial_hex gives it. */
+const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert);
+
+/** One-line RFC 2253 form of a name, as the store keeps subjects. */
+const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
+
+/**
+ * Issues a certificate for the request from the template, signed by
+ * ca->cert/ca->key with SHA-256, valid from now (less five minutes of clock
+ * skew) for lifetime_days and never past the CA's own notAfter, with a fresh
+ * random serial. The certificate is tracked by p. APR_EINVAL: the request
+ * has neither a subject nor an allowed SAN.
+ */
+apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
+                             X509_REQ *req, int lifetime_days, X509 **cert);
+
+/**
+ * A CRL signed by the CA (SHA-256) listing the revoked certificates in
+ * recs (scep_cert_rec_t *; records not revoked are skipped), valid for
+ * next_update_days. Tracked by p.
+ */
+apr_status_t scep_crl_build(apr_pool_t *p, const scep_ca_t *ca,
+                            const apr_array_header_t *recs,
+                            int next_update_days, X509_CRL **crl);
+
+#endif /* SCEP_ISSUE_H */

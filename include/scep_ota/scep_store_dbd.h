@@ -1,0 +1,116 @@
+#ifndef SCEP_STORE_DBD_H
+#define SCEP_STORE_DBD_H
+
+/**
+ * @file scep_store_dbd.h
+ * The scep_store_t backend over APR DBD (apr_dbd.h): SQLite 3 and
+ * PostgreSQL with the same SQL; the few dialect differences (connection
+ * setup, the migration lock) live in one table in store_dbd_conn.c.
+ *
+ * The backend never opens connections itself: a provider lends it one per
+ * operation. Two providers exist:
+ *  - scep_dbd_pool_create(): the core's own connections (a file for
+ *    sqlite3, a params string for pgsql), one per thread through an
+ *    apr_reslist; used by the default SQLite store, the CLI and the tests;
+ *  - the httpd glue's mod_dbd provider (ap_dbd_open/ap_dbd_close), for
+ *    "SCEPStore dbd".
+ *
+ * Store URIs: "sqlite3:/path/file.db", "pgsql:host=... dbname=...", and
+ * "dbd" (only the glue knows what that means).
+ */
+
+#include <apr_pools.h>
+#include <apr_hash.h>
+#include <apr_dbd.h>
+
+#include "scep_ota/scep_log.h"
+#include "scep_ota/scep_store.h"
+
+/** The default store: this SQLite file under httpd's ServerRoot (like
+ * mod_md's "md" directory), shared by the module and the CLI. */
+#define SCEP_STORE_DEFAULT_SQLITE "state/scep_ota.db"
+
+/** The schema version this code creates and understands. */
+#define SCEP_STORE_SCHEMA_VERSION 1
+
+/** A connection lent to the backend for one operation. */
+typedef struct scep_dbd_conn_t {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_pool_t *pool;        /* lives exactly as long as the connection */
+    apr_hash_t *prepared;    /* label -> apr_dbd_prepared_t *, in pool */
+} scep_dbd_conn_t;
+
+/** Lends a connection; *conn stays valid until release. */
+typedef apr_status_t scep_dbd_acquire_fn(void *baton, apr_pool_t *p,
+                                         scep_dbd_conn_t **conn);
+/** Gives it back; broken != 0 when a statement failed on it (the provider
+ * may then drop the connection instead of reusing it). */
+typedef void scep_dbd_release_fn(void *baton, scep_dbd_conn_t *conn,
+                                 int broken);
+
+typedef struct scep_dbd_provider_t {
+    scep_dbd_acquire_fn *acquire;
+    scep_dbd_release_fn *release;
+    void *baton;
+} scep_dbd_provider_t;
+
+/**
+ * Splits a store URI into an apr_dbd driver name and its params string.
+ * "sqlite3:PATH" (PATH as given: resolve it before), "pgsql:PARAMS";
+ * "dbd" gives driver "dbd" and params NULL.
+ */
+apr_status_t scep_store_uri_parse(apr_pool_t *p, const char *uri,
+                                  const char **driver, const char **params,
+                                  const char **err);
+
+/**
+ * Opens one connection of our own and applies the driver's session setup
+ * (for sqlite3: busy timeout, WAL, synchronous). Close it with
+ * scep_dbd_disconnect(); pool cleanup does not close it.
+ */
+apr_status_t scep_dbd_connect(apr_pool_t *p, const char *driver,
+                              const char *params, scep_dbd_conn_t **conn,
+                              const char **err);
+void scep_dbd_disconnect(scep_dbd_conn_t *conn);
+
+/** Applies the driver's session setup to a connection someone else opened
+ * (a mod_dbd connection); harmless to repeat. */
+apr_status_t scep_dbd_session_setup(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                    const char **err);
+
+/**
+ * Creates the schema or migrates it to SCEP_STORE_SCHEMA_VERSION, in one
+ * transaction under a lock, so several processes or nodes starting at once
+ * do it once. Fails when the database is newer than this code.
+ * *version (if not NULL) receives the version found before migrating
+ * (0 for a new database).
+ */
+apr_status_t scep_dbd_migrate(scep_dbd_conn_t *conn, apr_pool_t *p,
+                              const scep_logger_t *log, int *version,
+                              const char **err);
+
+/**
+ * A provider over our own connections: at most max_conns open at once
+ * (threads wait for one), created on demand, kept for reuse. The pool's
+ * lifetime bounds the provider's (create it in the child, not before
+ * fork).
+ */
+apr_status_t scep_dbd_pool_create(scep_dbd_provider_t **prov, apr_pool_t *p,
+                                  const char *driver, const char *params,
+                                  int max_conns, const scep_logger_t *log);
+
+/** The store over a provider. log may be NULL. */
+scep_store_t *scep_store_dbd_create(apr_pool_t *p,
+                                    const scep_dbd_provider_t *prov,
+                                    const scep_logger_t *log);
+
+/**
+ * All in one, for the CLI and tests: parses the URI (not "dbd"), migrates
+ * the schema, and returns a store over a connection pool of max_conns.
+ */
+apr_status_t scep_store_dbd_open(scep_store_t **st, apr_pool_t *p,
+                                 const char *uri, int max_conns,
+                                 const scep_logger_t *log, const char **err);
+
+#endif /* SCEP_STORE_DBD_H */

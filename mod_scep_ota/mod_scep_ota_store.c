@@ -1,0 +1,431 @@
+/* The store in httpd: SCEPStore, startup (create, migrate, hand the SQLite
+ * file to the worker user), per-child connection pools, and mod_dbd's
+ * connections for "SCEPStore dbd". */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <apr_file_io.h>
+#include <apr_file_info.h>
+#include <apr_optional.h>
+#include <apr_thread_mutex.h>
+#include <apr_dbd.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <ap_mpm.h>
+#include <mod_dbd.h>
+#include <unixd.h>
+
+#include "mod_scep_ota_private.h"
+#include "mod_scep_ota_config.h"
+#include "mod_scep_ota_store.h"
+#include "scep_ota/scep_store_dbd.h"
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
+
+/* per child: server_rec * -> scep_store_t *, read-only once built */
+static apr_hash_t *stores;
+
+/* ------------------------------------------------------------------ */
+/* the directive                                                        */
+
+const char *scep_ota_cmd_store(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *driver, *params, *err, *path;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_store_uri_parse(cmd->pool, arg, &driver, &params,
+                                            &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: ", err, NULL);
+    }
+    if (strcmp(driver, "sqlite3")) {
+        sc->store_uri = apr_pstrdup(cmd->pool, arg);
+        return NULL;
+    }
+    if (!(path = ap_server_root_relative(cmd->pool, params))) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: invalid path '", params,
+                           "'", NULL);
+    }
+    sc->store_uri = apr_pstrcat(cmd->pool, "sqlite3:", path, NULL);
+    return NULL;
+}
+
+const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s)
+{
+    const scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+
+    if (sc && sc->store_uri) {
+        return sc->store_uri;
+    }
+    return apr_pstrcat(p, "sqlite3:",
+                       ap_server_root_relative(p, SCEP_OTA_STORE_DEFAULT),
+                       NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* startup: the SQLite file belongs to the worker user                  */
+
+static int is_default_file(apr_pool_t *p, const char *path)
+{
+    const char *def = ap_server_root_relative(p, SCEP_OTA_STORE_DEFAULT);
+
+    return def && !strcmp(def, path);
+}
+
+/* SQLite creates FILE-wal and FILE-shm next to the database: the worker
+ * user must be able to write the directory, not only the file. */
+static int dir_writable_by(const char *dir, uid_t uid, gid_t gid)
+{
+    struct stat sb;
+
+    if (stat(dir, &sb)) {
+        return 0;
+    }
+    if (sb.st_uid == uid) {
+        return (sb.st_mode & S_IWUSR) != 0;
+    }
+    if (sb.st_gid == gid) {
+        return (sb.st_mode & S_IWGRP) != 0;
+    }
+    return (sb.st_mode & S_IWOTH) != 0;
+}
+
+static void chown_quietly(apr_pool_t *p, const char *path, const char *suffix)
+{
+    const char *f = apr_pstrcat(p, path, suffix, NULL);
+
+    if (chown(f, ap_unixd_config.user_id, ap_unixd_config.group_id)
+        && suffix[0] == '\0') {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, ap_server_conf,
+                     SCEPLOGNO(4020) "store: cannot chown %s", f);
+    }
+}
+
+/* Before opening: the directory exists (ours when we made it). */
+static apr_status_t sqlite_dir(apr_pool_t *p, server_rec *s,
+                               const char *path, const char **dir,
+                               int *created)
+{
+    apr_finfo_t fi;
+    char *d = apr_pstrdup(p, path);
+    char *slash = strrchr(d, '/');
+    apr_status_t rv;
+
+    *created = 0;
+    if (slash && slash != d) {
+        *slash = '\0';
+    }
+    *dir = d;
+    if (APR_SUCCESS == apr_stat(&fi, d, APR_FINFO_TYPE, p)) {
+        return APR_SUCCESS;
+    }
+    rv = apr_dir_make_recursive(d, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                | APR_FPROT_GEXECUTE, p);
+    if (APR_SUCCESS != rv) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4021)
+                     "SCEPStore: cannot create the directory %s", d);
+        return rv;
+    }
+    *created = 1;
+    return APR_SUCCESS;
+}
+
+/* After creating: hand the file (and the directory we made) to the user
+ * the children run as, and refuse a directory they cannot write in. */
+static apr_status_t sqlite_owner(apr_pool_t *p, server_rec *s,
+                                 const char *path, const char *dir,
+                                 int created)
+{
+    if (geteuid() != 0) {
+        return APR_SUCCESS;
+    }
+    if (created || is_default_file(p, path)) {
+        chown_quietly(p, dir, "");
+    }
+    chown_quietly(p, path, "");
+    chown_quietly(p, path, "-wal");
+    chown_quietly(p, path, "-shm");
+    if (!dir_writable_by(dir, ap_unixd_config.user_id,
+                         ap_unixd_config.group_id)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4022)
+                     "SCEPStore: the directory %s must be writable by the "
+                     "user httpd's children run as (uid %ld): SQLite creates "
+                     "its -wal and -shm files next to %s", dir,
+                     (long)ap_unixd_config.user_id, path);
+        return APR_EACCES;
+    }
+    return APR_SUCCESS;
+}
+
+/* Creates or migrates the database behind a URI (not "dbd"). */
+static apr_status_t prepare_store(apr_pool_t *p, server_rec *s,
+                                  const char *uri)
+{
+    const char *driver, *params, *err, *dir = NULL;
+    scep_dbd_conn_t *conn;
+    int created = 0, version = 0, sqlite;
+    apr_status_t rv;
+
+    rv = scep_store_uri_parse(p, uri, &driver, &params, &err);
+    if (APR_SUCCESS != rv) {
+        goto fail;
+    }
+    sqlite = !strcmp(driver, "sqlite3");
+    if (sqlite && APR_SUCCESS != (rv = sqlite_dir(p, s, params, &dir,
+                                                  &created))) {
+        return rv;
+    }
+    if (APR_SUCCESS != (rv = scep_dbd_connect(p, driver, params, &conn,
+                                              &err))) {
+        goto fail;
+    }
+    rv = scep_dbd_migrate(conn, p, scep_ota_server_logger(p, s), &version,
+                          &err);
+    scep_dbd_disconnect(conn);
+    if (APR_SUCCESS != rv) {
+        goto fail;
+    }
+    if (sqlite && APR_SUCCESS != (rv = sqlite_owner(p, s, params, dir,
+                                                    created))) {
+        return rv;
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCEPLOGNO(4023)
+                 "store %s ready (schema version %d, was %d)", uri,
+                 SCEP_STORE_SCHEMA_VERSION, version);
+    return APR_SUCCESS;
+fail:
+    ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4024)
+                 "SCEPStore %s: %s", uri, err ? err : "cannot open");
+    return rv;
+}
+
+static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *base)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec *s;
+    const char *uri;
+
+    (void)pconf;
+    (void)plog;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    for (s = base; s; s = s->next) {
+        uri = scep_ota_store_uri(ptemp, s);
+        if (!strcmp(uri, "dbd")) {
+            if (!dbd_open_fn || !dbd_close_fn) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4025)
+                             "SCEPStore dbd needs mod_dbd: LoadModule "
+                             "dbd_module, with DBDriver and DBDParams");
+                return !OK;
+            }
+            continue;
+        }
+        if (apr_hash_get(seen, uri, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, uri, APR_HASH_KEY_STRING, uri);
+        if (APR_SUCCESS != prepare_store(ptemp, s, uri)) {
+            return !OK;
+        }
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* "SCEPStore dbd": connections from mod_dbd                            */
+
+typedef struct {
+    server_rec *s;
+    const scep_logger_t *log;
+    volatile int migrated;
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *mutex;
+#endif
+} dbd_glue_t;
+
+typedef struct {
+    scep_dbd_conn_t conn;        /* first: the backend sees only this */
+    ap_dbd_t *dbd;
+} glue_conn_t;
+
+/* marks a mod_dbd connection our session setup ran on */
+#define SESSION_KEY "scep_ota:session"
+
+/* Once per child: mod_dbd's pool opens after fork, so the schema of a
+ * "dbd" store is checked by the first request that needs it. */
+static apr_status_t glue_migrate(dbd_glue_t *g, scep_dbd_conn_t *conn,
+                                 apr_pool_t *p)
+{
+    apr_status_t rv = APR_SUCCESS;
+    const char *err;
+
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(g->mutex);
+#endif
+    if (!g->migrated) {
+        rv = scep_dbd_migrate(conn, p, g->log, NULL, &err);
+        g->migrated = APR_SUCCESS == rv;
+    }
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(g->mutex);
+#endif
+    return rv;
+}
+
+static apr_status_t glue_setup(dbd_glue_t *g, glue_conn_t *gc,
+                               apr_pool_t *p)
+{
+    apr_status_t rv;
+    const char *err;
+
+    if (!apr_hash_get(gc->dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING)) {
+        rv = scep_dbd_session_setup(&gc->conn, p, &err);
+        if (APR_SUCCESS != rv) {
+            scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                            SCEPLOGNO(4026) "store (mod_dbd): %s", err);
+            return rv;
+        }
+        apr_hash_set(gc->dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING,
+                     SESSION_KEY);
+    }
+    return g->migrated ? APR_SUCCESS : glue_migrate(g, &gc->conn, p);
+}
+
+static apr_status_t glue_acquire(void *baton, apr_pool_t *p,
+                                 scep_dbd_conn_t **conn)
+{
+    dbd_glue_t *g = baton;
+    glue_conn_t *gc;
+    ap_dbd_t *dbd = dbd_open_fn(p, g->s);
+    apr_status_t rv;
+
+    if (!dbd) {
+        return APR_EGENERAL;     /* mod_dbd has logged why */
+    }
+    gc = apr_pcalloc(p, sizeof(*gc));
+    gc->dbd = dbd;
+    gc->conn.driver = dbd->driver;
+    gc->conn.handle = dbd->handle;
+    gc->conn.pool = dbd->pool;
+    gc->conn.prepared = dbd->prepared;
+    if (APR_SUCCESS != (rv = glue_setup(g, gc, p))) {
+        dbd_close_fn(g->s, dbd);
+        return rv;
+    }
+    *conn = &gc->conn;
+    return APR_SUCCESS;
+}
+
+static void glue_release(void *baton, scep_dbd_conn_t *conn, int broken)
+{
+    dbd_glue_t *g = baton;
+
+    (void)broken;                /* mod_dbd checks connections itself */
+    dbd_close_fn(g->s, ((glue_conn_t *)conn)->dbd);
+}
+
+static scep_store_t *dbd_store(apr_pool_t *pchild, server_rec *s)
+{
+    dbd_glue_t *g = apr_pcalloc(pchild, sizeof(*g));
+    scep_dbd_provider_t *prov = apr_pcalloc(pchild, sizeof(*prov));
+
+    g->s = s;
+    g->log = scep_ota_server_logger(pchild, s);
+#if APR_HAS_THREADS
+    apr_thread_mutex_create(&g->mutex, APR_THREAD_MUTEX_DEFAULT, pchild);
+#endif
+    prov->acquire = glue_acquire;
+    prov->release = glue_release;
+    prov->baton = g;
+    return scep_store_dbd_create(pchild, prov, g->log);
+}
+
+/* ------------------------------------------------------------------ */
+/* per child                                                            */
+
+static scep_store_t *own_store(apr_pool_t *pchild, server_rec *s,
+                               const char *uri, int max_conns)
+{
+    const char *driver, *params, *err;
+    scep_dbd_provider_t *prov;
+    const scep_logger_t *log = scep_ota_server_logger(pchild, s);
+    apr_status_t rv;
+
+    rv = scep_store_uri_parse(pchild, uri, &driver, &params, &err);
+    if (APR_SUCCESS == rv) {
+        rv = scep_dbd_pool_create(&prov, pchild, driver, params, max_conns,
+                                  log);
+    }
+    if (APR_SUCCESS != rv) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, SCEPLOGNO(4027)
+                     "store %s: no connection pool", uri);
+        return NULL;
+    }
+    return scep_store_dbd_create(pchild, prov, log);
+}
+
+static void store_child_init(apr_pool_t *pchild, server_rec *base)
+{
+    apr_hash_t *by_uri = apr_hash_make(pchild);
+    server_rec *s, **key;
+    scep_store_t *st;
+    const char *uri;
+    int threads = 1;
+
+    stores = apr_hash_make(pchild);
+    if (APR_SUCCESS != ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads)
+        || threads < 1) {
+        threads = 1;
+    }
+    for (s = base; s; s = s->next) {
+        uri = scep_ota_store_uri(pchild, s);
+        if (!strcmp(uri, "dbd")) {
+            st = dbd_open_fn ? dbd_store(pchild, s) : NULL;
+        }
+        else if (!(st = apr_hash_get(by_uri, uri, APR_HASH_KEY_STRING))) {
+            st = own_store(pchild, s, uri, threads);
+            apr_hash_set(by_uri, uri, APR_HASH_KEY_STRING, st);
+        }
+        key = apr_palloc(pchild, sizeof(*key));
+        *key = s;
+        apr_hash_set(stores, key, sizeof(*key), st);
+    }
+}
+
+apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store)
+{
+    *store = stores ? apr_hash_get(stores, &r->server, sizeof(r->server))
+                    : NULL;
+    if (!*store) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(4028)
+                      "no store for this server (%s)",
+                      scep_ota_store_uri(r->pool, r->server));
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+void scep_ota_store_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_post_config(store_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(store_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,34 @@
+#ifndef MOD_SCEP_OTA_STORE_H
+#define MOD_SCEP_OTA_STORE_H
+
+/* The store in httpd: the SCEPStore directive, opening and migrating the
+ * database at startup, one connection pool per child process, and the
+ * store a request works with. */
+
+#include <httpd.h>
+#include <http_config.h>
+
+#include "scep_ota/scep_store.h"
+#include "scep_ota/scep_store_dbd.h"
+
+/** Default SQLite file, relative to ServerRoot (like mod_md's "md"). */
+#define SCEP_OTA_STORE_DEFAULT SCEP_STORE_DEFAULT_SQLITE
+
+/** SCEPStore sqlite3:/path/file.db | pgsql:PARAMS | dbd */
+const char *scep_ota_cmd_store(cmd_parms *cmd, void *dc, const char *arg);
+
+/** Registers the store's post_config and child_init hooks; call it from
+ * the module's register_hooks. */
+void scep_ota_store_register_hooks(apr_pool_t *p);
+
+/**
+ * The store of the request's server. Never fails silently: on
+ * failure it has logged why, and the handler answers 503 (or a signed
+ * FAILURE) and issues nothing.
+ */
+apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store);
+
+/** The store URI in force for a server (the default resolved), for logs. */
+const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s);
+
+#endif /* MOD_SCEP_OTA_STORE_H */

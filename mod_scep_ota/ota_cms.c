@@ -1,0 +1,126 @@
+/* OTA CMS: signing profiles and encrypting payload content. */
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_uuid.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+
+#include "ota_private.h"
+
+static apr_status_t cms_cleanup(void *data)
+{
+    CMS_ContentInfo_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t sk_cleanup(void *data)
+{
+    sk_X509_free(data);
+    return APR_SUCCESS;
+}
+
+/* A stack over the array's certificates (not owning them). */
+static STACK_OF(X509) *cert_stack(apr_pool_t *p, const apr_array_header_t *a)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    int i;
+
+    if (!sk) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, sk, sk_cleanup, apr_pool_cleanup_null);
+    for (i = 0; a && i < a->nelts; ++i) {
+        if (!sk_X509_push(sk, APR_ARRAY_IDX(a, i, X509 *))) {
+            return NULL;
+        }
+    }
+    return sk;
+}
+
+static apr_status_t cms_to_der(apr_pool_t *p, CMS_ContentInfo *cms,
+                               const unsigned char **der, apr_size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_CMS_ContentInfo(cms, &buf);
+
+    if (n <= 0) {
+        return APR_EGENERAL;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    return APR_SUCCESS;
+}
+
+apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
+                          const void *data, apr_size_t len,
+                          const unsigned char **der, apr_size_t *dlen)
+{
+    STACK_OF(X509) *chain = cert_stack(p, id->chain);
+    BIO *in = BIO_new_mem_buf(data, (int)len);
+    CMS_ContentInfo *cms = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (chain && in) {
+        cms = CMS_sign(id->cert, id->key, chain, in, CMS_BINARY);
+    }
+    if (cms) {
+        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
+        rv = cms_to_der(p, cms, der, dlen);
+    }
+    BIO_free(in);
+    ERR_clear_error();
+    return rv;
+}
+
+apr_status_t ota_cms_encrypt(apr_pool_t *p, X509 *to, int cipher_nid,
+                             const void *data, apr_size_t len,
+                             const unsigned char **der, apr_size_t *dlen)
+{
+    STACK_OF(X509) *rcpt = sk_X509_new_null();
+    const EVP_CIPHER *cipher = EVP_get_cipherbynid(cipher_nid);
+    BIO *in = BIO_new_mem_buf(data, (int)len);
+    CMS_ContentInfo *cms = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (rcpt && cipher && in && sk_X509_push(rcpt, to)) {
+        cms = CMS_encrypt(rcpt, in, cipher, CMS_BINARY);
+    }
+    if (cms) {
+        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
+        rv = cms_to_der(p, cms, der, dlen);
+    }
+    sk_X509_free(rcpt);
+    BIO_free(in);
+    ERR_clear_error();
+    return rv;
+}
+
+apr_status_t ota_sign_plist(apr_pool_t *p, const ota_identity_t *id,
+                            plist_t node, const unsigned char **der,
+                            apr_size_t *dlen)
+{
+    const char *xml;
+    apr_size_t len;
+    apr_status_t rv = ota_plist_xml(p, node, &xml, &len);
+
+    if (APR_SUCCESS == rv) {
+        rv = ota_cms_sign(p, id, xml, len, der, dlen);
+    }
+    return rv;
+}
+
+const char *ota_uuid(apr_pool_t *p)
+{
+    apr_uuid_t uuid;
+    char buf[APR_UUID_FORMATTED_LENGTH + 1];
+    char *c;
+
+    apr_uuid_get(&uuid);
+    apr_uuid_format(buf, &uuid);
+    for (c = buf; *c; ++c) {
+        *c = (char)apr_toupper(*c);
+    }
+    return apr_pstrdup(p, buf);
+}

@@ -1,0 +1,242 @@
+/* libplist behind one interface; the only place that knows its versions. */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "scep_ota/ota_plist.h"
+
+/* Memory that libplist allocated for us. */
+static void plist_mem_release(void *mem)
+{
+#ifdef HAVE_PLIST_MEM_FREE
+    plist_mem_free(mem);
+#else
+    free(mem);
+#endif
+}
+
+static void plist_xml_release(char *xml)
+{
+#if defined(HAVE_PLIST_MEM_FREE)
+    plist_mem_free(xml);
+#elif defined(HAVE_PLIST_TO_XML_FREE)
+    plist_to_xml_free(xml);
+#else
+    free(xml);
+#endif
+}
+
+static apr_status_t plist_cleanup(void *data)
+{
+    plist_free(data);
+    return APR_SUCCESS;
+}
+
+plist_t ota_plist_track(apr_pool_t *p, plist_t node)
+{
+    if (node) {
+        apr_pool_cleanup_register(p, node, plist_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    return node;
+}
+
+/* Tag name at s (after '<') is name, followed by '>', '/' or space. */
+static int tag_is(const char *s, const char *end, const char *name)
+{
+    apr_size_t n = strlen(name);
+
+    return (apr_size_t)(end - s) > n && !memcmp(s, name, n)
+           && (s[n] == '>' || s[n] == '/' || s[n] == ' ' || s[n] == '\t'
+               || s[n] == '\r' || s[n] == '\n');
+}
+
+/* Empty-element tag ("<dict/>")? s points after '<'. */
+static int tag_is_empty(const char *s, const char *end)
+{
+    const char *gt = memchr(s, '>', (apr_size_t)(end - s));
+
+    return gt && gt > s && gt[-1] == '/';
+}
+
+/* Nesting depth of dict/array elements of XML text, counted before any
+ * parser sees it. Comments and CDATA are counted too, which can only
+ * overestimate. */
+static int xml_too_deep(const char *s, apr_size_t len, int max_depth)
+{
+    const char *end = s + len;
+    int depth = 0;
+
+    while ((s = memchr(s, '<', (apr_size_t)(end - s))) != NULL) {
+        ++s;
+        if (s < end && *s == '/') {
+            if (tag_is(s + 1, end, "dict") || tag_is(s + 1, end, "array")) {
+                --depth;
+            }
+        }
+        else if ((tag_is(s, end, "dict") || tag_is(s, end, "array"))
+                 && !tag_is_empty(s, end)) {
+            if (++depth > max_depth) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
+                             apr_size_t max_len, plist_t *out)
+{
+    plist_t node = NULL;
+
+    *out = NULL;
+    if (!max_len || max_len > OTA_PLIST_MAX_LEN) {
+        max_len = OTA_PLIST_MAX_LEN;
+    }
+    if (!data || len < 8 || len > max_len) {
+        return APR_EINVAL;
+    }
+    if (!plist_is_binary(data, (uint32_t)len)
+        && xml_too_deep(data, len, OTA_PLIST_MAX_DEPTH)) {
+        return APR_EINVAL;
+    }
+#ifdef HAVE_PLIST_ERR_T
+    if (PLIST_ERR_SUCCESS != plist_from_memory(data, (uint32_t)len, &node,
+                                               NULL)) {
+        if (node) {
+            plist_free(node);
+        }
+        return APR_EINVAL;
+    }
+#else
+    plist_from_memory(data, (uint32_t)len, &node);
+#endif
+    if (!node) {
+        return APR_EINVAL;
+    }
+    *out = ota_plist_track(p, node);
+    return APR_SUCCESS;
+}
+
+apr_status_t ota_plist_xml(apr_pool_t *p, plist_t node, const char **xml,
+                           apr_size_t *len)
+{
+    char *buf = NULL;
+    uint32_t n = 0;
+
+    plist_to_xml(node, &buf, &n);
+    if (!buf || !n) {
+        if (buf) {
+            plist_xml_release(buf);
+        }
+        return APR_EGENERAL;
+    }
+    *xml = apr_pstrmemdup(p, buf, n);
+    *len = n;
+    plist_xml_release(buf);
+    return APR_SUCCESS;
+}
+
+plist_t ota_plist_get(plist_t dict, const char *key, plist_type type)
+{
+    plist_t v;
+
+    if (!dict || plist_get_node_type(dict) != PLIST_DICT) {
+        return NULL;
+    }
+    v = plist_dict_get_item(dict, key);
+    return v && plist_get_node_type(v) == type ? v : NULL;
+}
+
+const char *ota_plist_str(apr_pool_t *p, plist_t dict, const char *key)
+{
+    plist_t v = ota_plist_get(dict, key, PLIST_STRING);
+    const char *s;
+    uint64_t n = 0;
+
+    if (!v || !(s = plist_get_string_ptr(v, &n))) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, s, (apr_size_t)n);
+}
+
+const unsigned char *ota_plist_data(apr_pool_t *p, plist_t dict,
+                                    const char *key, apr_size_t *len)
+{
+    plist_t v = ota_plist_get(dict, key, PLIST_DATA);
+    const char *d;
+    uint64_t n = 0;
+
+    *len = 0;
+    if (!v || !(d = plist_get_data_ptr(v, &n))) {
+        return NULL;
+    }
+    *len = (apr_size_t)n;
+    return apr_pmemdup(p, d, (apr_size_t)n + 1);
+}
+
+apr_status_t ota_plist_uint(plist_t dict, const char *key, apr_uint64_t *val)
+{
+    plist_t v = ota_plist_get(dict, key, PLIST_UINT);
+    uint64_t n = 0;
+
+    if (!v) {
+        return APR_NOTFOUND;
+    }
+    plist_get_uint_val(v, &n);
+    *val = n;
+    return APR_SUCCESS;
+}
+
+void ota_plist_set_str(plist_t dict, const char *key, const char *val)
+{
+    plist_dict_set_item(dict, key, plist_new_string(val));
+}
+
+void ota_plist_set_uint(plist_t dict, const char *key, apr_uint64_t val)
+{
+    plist_dict_set_item(dict, key, plist_new_uint(val));
+}
+
+void ota_plist_set_data(plist_t dict, const char *key, const void *data,
+                        apr_size_t len)
+{
+    plist_dict_set_item(dict, key, plist_new_data(data, len));
+}
+
+int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton)
+{
+    plist_dict_iter it = NULL;
+    char *key = NULL;
+    plist_t val = NULL;
+    int rc = 0;
+
+    if (!dict || plist_get_node_type(dict) != PLIST_DICT) {
+        return 0;
+    }
+    plist_dict_new_iter(dict, &it);
+    if (!it) {
+        return 0;
+    }
+    for (;;) {
+        key = NULL;
+        val = NULL;
+        plist_dict_next_item(dict, it, &key, &val);
+        if (!key) {
+            break;
+        }
+        rc = fn(baton, key, val);
+        plist_mem_release(key);
+        if (rc) {
+            break;
+        }
+    }
+    plist_mem_release(it);
+    return rc;
+}

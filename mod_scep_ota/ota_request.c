@@ -1,0 +1,304 @@
+/* OTA device POSTs: decode, verify the signature, classify the signer. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
+#include "scep_ota/scep_crypt.h"
+#include "ota_private.h"
+
+/* A binary plist nests by object references; keep those small. */
+#define BINARY_ATTRIBUTES_MAX 4096
+#define ATTR_MAX_KEYS   64
+#define ATTR_KEY_MAX    64
+#define ATTR_VALUE_MAX  256
+#define CHAIN_MAX_DEPTH 4
+
+typedef struct {
+    CMS_ContentInfo *cms;
+    STACK_OF(X509) *certs;       /* every certificate carried */
+    X509 *signer;
+    const unsigned char *content;
+    apr_size_t content_len;
+} signed_msg_t;
+
+static apr_status_t cms_cleanup(void *data)
+{
+    CMS_ContentInfo_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t certs_cleanup(void *data)
+{
+    sk_X509_pop_free(data, X509_free);
+    return APR_SUCCESS;
+}
+
+/* 400 for anything that is not one attached, signed content. */
+static int decode(apr_pool_t *p, const scep_logger_t *log,
+                  const unsigned char *body, apr_size_t len, signed_msg_t *m)
+{
+    const unsigned char *d = body;
+    ASN1_OCTET_STRING **pos;
+
+    m->cms = d2i_CMS_ContentInfo(NULL, &d, (long)len);
+    if (!m->cms) {
+        scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_INFO, p,
+                         SCEPLOGNO(5001) "OTA POST: the body (%" APR_SIZE_T_FMT
+                         " bytes) is not CMS", len);
+        return 400;
+    }
+    apr_pool_cleanup_register(p, m->cms, cms_cleanup, apr_pool_cleanup_null);
+    pos = CMS_get0_content(m->cms);
+    if (OBJ_obj2nid(CMS_get0_type(m->cms)) != NID_pkcs7_signed
+        || !pos || !*pos) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5002) "OTA POST: the body is not a CMS "
+                        "SignedData with attached content");
+        return 400;
+    }
+    if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(m->cms)) != 1) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5003) "OTA POST: %d signers (unsigned or "
+                        "more than one signer)",
+                        sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(m->cms)));
+        return 400;
+    }
+    m->certs = CMS_get1_certs(m->cms);
+    if (m->certs) {
+        apr_pool_cleanup_register(p, m->certs, certs_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    if (!m->certs || sk_X509_num(m->certs) > OTA_MAX_CERTS
+        || (apr_size_t)ASN1_STRING_length(*pos) > OTA_MAX_ATTRIBUTES) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5004) "OTA POST: no certificates, more than "
+                        "%d, or attributes over %d bytes", OTA_MAX_CERTS,
+                        OTA_MAX_ATTRIBUTES);
+        return 400;
+    }
+    return 0;
+}
+
+/* 403 unless the signature verifies with the signer certificate carried
+ * in the message (the chain is judged later). */
+static int verify_signature(apr_pool_t *p, const scep_logger_t *log,
+                            signed_msg_t *m)
+{
+    BIO *out = BIO_new(BIO_s_mem());
+    STACK_OF(X509) *signers = NULL;
+    char *data;
+    long n;
+    int status = 403;
+
+    if (out && 1 == CMS_verify(m->cms, NULL, NULL, NULL, out,
+                               CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)
+        && (signers = CMS_get0_signers(m->cms)) != NULL
+        && sk_X509_num(signers) == 1) {
+        m->signer = sk_X509_value(signers, 0);
+        X509_up_ref(m->signer);
+        scep_track_x509(p, m->signer);
+        n = BIO_get_mem_data(out, &data);
+        m->content = apr_pmemdup(p, data, (apr_size_t)n);
+        m->content_len = (apr_size_t)n;
+        status = 0;
+    }
+    else {
+        scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, p,
+                         SCEPLOGNO(5005) "OTA POST refused: the signature "
+                         "does not verify");
+    }
+    sk_X509_free(signers);
+    BIO_free(out);
+    ERR_clear_error();
+    return status;
+}
+
+/* Chain check. lenient: Phase 2 only. */
+static int chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) *untrusted,
+                    int lenient, const char **why)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509_VERIFY_PARAM *param;
+    int ok = 0;
+
+    *why = "out of memory";
+    if (ctx && X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+        param = X509_STORE_CTX_get0_param(ctx);
+        X509_VERIFY_PARAM_set_depth(param, CHAIN_MAX_DEPTH);
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+        if (lenient) {
+            /* Apple's device CAs expired in 2014 and 2022 and are SHA-1
+             * signed RSA-1024: accepted on this context, nowhere else. */
+            X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
+            X509_VERIFY_PARAM_set_auth_level(param, 0);
+        }
+        else {
+            X509_VERIFY_PARAM_set_auth_level(param, 1);
+        }
+        ok = 1 == X509_verify_cert(ctx);
+        *why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+/* Our CA's certificates are Phase 3 (and must be valid); a device CA's
+ * are Phase 2; anything else is refused. */
+static int classify(const ota_t *ota, apr_pool_t *p, const scep_logger_t *log,
+                    const signed_msg_t *m, int *phase)
+{
+    const char *why;
+
+    if (scep_cert_issued_by(m->signer, ota->ca->cert)) {
+        if (!chain_ok(ota->ca_store, m->signer, m->certs, 0, &why)) {
+            scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS,
+                            p, SCEPLOGNO(5006) "OTA Phase 3 refused: the "
+                            "signer '%s' was issued by our CA but is not "
+                            "valid: %s", scep_cert_subject(p, m->signer), why);
+            return 403;
+        }
+        *phase = 3;
+        return 0;
+    }
+    if (!chain_ok(ota->device_store, m->signer, m->certs, 1, &why)) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
+                        SCEPLOGNO(5007) "OTA POST refused: the signer '%s' "
+                        "(issuer '%s') is neither from a device CA of "
+                        "OTADeviceCACertificateFile nor from our CA: %s",
+                        scep_cert_subject(p, m->signer),
+                        X509_NAME_oneline(X509_get_issuer_name(m->signer),
+                                          apr_palloc(p, 256), 256), why);
+        return 403;
+    }
+    *phase = 2;
+    return 0;
+}
+
+/* Printable text of at most max bytes, or NULL. */
+static const char *clean_value(apr_pool_t *p, const char *v, apr_size_t n)
+{
+    apr_size_t i;
+
+    if (n > ATTR_VALUE_MAX) {
+        return NULL;
+    }
+    for (i = 0; i < n; ++i) {
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+            return NULL;
+        }
+    }
+    return apr_pstrmemdup(p, v, n);
+}
+
+typedef struct {
+    apr_pool_t *p;
+    apr_table_t *attrs;
+    int count;
+} attr_walk_t;
+
+static int add_attr(void *baton, const char *key, plist_t val)
+{
+    attr_walk_t *w = baton;
+    const char *s = NULL, *k;
+    uint64_t n = 0;
+
+    if (++w->count > ATTR_MAX_KEYS) {
+        return 1;
+    }
+    for (k = key; *k && (apr_isalnum(*k) || *k == '_'); ++k) {
+    }
+    if (*k || k == key || k - key > ATTR_KEY_MAX) {
+        return 0;                /* not an attribute name: ignored */
+    }
+    if (plist_get_node_type(val) == PLIST_STRING) {
+        s = plist_get_string_ptr(val, &n);
+    }
+    else if (plist_get_node_type(val) == PLIST_DATA) {
+        s = plist_get_data_ptr(val, &n);    /* a Challenge given as data */
+    }
+    if (s && (s = clean_value(w->p, s, (apr_size_t)n)) != NULL) {
+        apr_table_setn(w->attrs, apr_pstrdup(w->p, key), s);
+    }
+    return 0;
+}
+
+/* A UDID is hex with dashes; anything else is not one. */
+static const char *clean_udid(const char *udid)
+{
+    const char *c;
+
+    if (!udid || !*udid || strlen(udid) > 64) {
+        return NULL;
+    }
+    for (c = udid; *c; ++c) {
+        if (!apr_isalnum(*c) && *c != '-') {
+            return NULL;
+        }
+    }
+    return udid;
+}
+
+static int read_attributes(apr_pool_t *p, const scep_logger_t *log,
+                           const signed_msg_t *m, ota_device_req_t *req)
+{
+    attr_walk_t w;
+    plist_t dict = NULL;
+
+    if ((m->content_len > BINARY_ATTRIBUTES_MAX
+         && plist_is_binary((const char *)m->content,
+                            (uint32_t)m->content_len))
+        || APR_SUCCESS != ota_plist_parse(p, m->content, m->content_len,
+                                          OTA_MAX_ATTRIBUTES, &dict)
+        || plist_get_node_type(dict) != PLIST_DICT) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5008) "OTA POST: the signed content is not "
+                        "a property list dictionary");
+        return 400;
+    }
+    w.p = p;
+    w.attrs = req->attrs = apr_table_make(p, 8);
+    w.count = 0;
+    if (ota_plist_dict_each(dict, add_attr, &w)) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5009) "OTA POST: more than %d attributes",
+                        ATTR_MAX_KEYS);
+        return 400;
+    }
+    req->udid = clean_udid(apr_table_get(req->attrs, "UDID"));
+    return 0;
+}
+
+apr_status_t ota_request_verify(const ota_t *ota, apr_pool_t *p,
+                                const scep_logger_t *log,
+                                const unsigned char *body, apr_size_t len,
+                                ota_device_req_t **preq, int *status)
+{
+    signed_msg_t m;
+    ota_device_req_t *req = apr_pcalloc(p, sizeof(*req));
+
+    memset(&m, 0, sizeof(m));
+    if (len > OTA_MAX_REQUEST) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5000) "OTA POST: %" APR_SIZE_T_FMT " bytes "
+                        "is over the limit of %d", len, OTA_MAX_REQUEST);
+        *status = 413;
+    }
+    else if (!(*status = decode(p, log, body, len, &m))
+             && !(*status = verify_signature(p, log, &m))
+             && !(*status = classify(ota, p, log, &m, &req->phase))) {
+        req->signer = m.signer;
+        *status = read_attributes(p, log, &m, req);
+    }
+    if (*status) {
+        return APR_EINVAL;
+    }
+    *preq = req;
+    *status = 200;
+    return APR_SUCCESS;
+}

@@ -1,0 +1,379 @@
+/* Issuing certificates and CRLs from the server's template. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_store.h"
+
+#define CLOCK_SKEW_SECONDS 300
+#define MAX_CHALLENGE 255
+
+/* ------------------------------------------------------------------ */
+/* hashes and names                                                    */
+
+static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *s = apr_palloc(p, n * 2 + 1);
+    apr_size_t i;
+
+    for (i = 0; i < n; ++i) {
+        s[2 * i] = digits[b[i] >> 4];
+        s[2 * i + 1] = digits[b[i] & 0x0f];
+    }
+    s[n * 2] = '\0';
+    return s;
+}
+
+const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL)) {
+        ERR_clear_error();
+        return NULL;
+    }
+    return hex(p, md, n);
+}
+
+const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    int n = key ? i2d_PUBKEY(key, &der) : -1;
+    const char *h = n > 0 ? scep_sha256_hex(p, der, (apr_size_t)n) : NULL;
+
+    OPENSSL_free(der);
+    ERR_clear_error();
+    return h;
+}
+
+const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+    char *s = bn ? BN_bn2hex(bn) : NULL;
+    const char *out = s ? apr_pstrdup(p, s) : NULL;
+
+    OPENSSL_free(s);
+    BN_free(bn);
+    ERR_clear_error();
+    return out;
+}
+
+const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert)
+{
+    return scep_serial_hex(p, X509_get0_serialNumber(cert));
+}
+
+const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    long n;
+    const char *out = NULL;
+
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        n = BIO_get_mem_data(b, &data);
+        out = apr_pstrmemdup(p, n > 0 ? data : "", n > 0 ? (apr_size_t)n : 0);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* requests                                                            */
+
+apr_status_t scep_csr_parse(apr_pool_t *p, const unsigned char *der,
+                            apr_size_t len, X509_REQ **preq)
+{
+    const unsigned char *d = der;
+    X509_REQ *req;
+    EVP_PKEY *key;
+    apr_status_t rv = APR_EINVAL;
+
+    if (der && len > 0 && len < 0x7fffffff
+        && (req = scep_track_req(p, d2i_X509_REQ(NULL, &d, (long)len)))
+        && (key = X509_REQ_get0_pubkey(req))
+        && 1 == X509_REQ_verify(req, key)) {
+        *preq = req;
+        rv = APR_SUCCESS;
+    }
+    ERR_clear_error();
+    return rv;
+}
+
+const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req)
+{
+    int i = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+    X509_ATTRIBUTE *at = i >= 0 ? X509_REQ_get_attr(req, i) : NULL;
+    ASN1_TYPE *t = at && X509_ATTRIBUTE_count(at) == 1
+                   ? X509_ATTRIBUTE_get0_type(at, 0) : NULL;
+    unsigned char *utf8 = NULL;
+    const char *out = NULL;
+    int n;
+
+    switch (t ? ASN1_TYPE_get(t) : -1) {
+    case V_ASN1_PRINTABLESTRING:
+    case V_ASN1_UTF8STRING:
+    case V_ASN1_IA5STRING:
+    case V_ASN1_T61STRING:
+    case V_ASN1_BMPSTRING:
+    case V_ASN1_UNIVERSALSTRING:
+        n = ASN1_STRING_to_UTF8(&utf8, t->value.asn1_string);
+        if (n > 0 && n <= MAX_CHALLENGE && !memchr(utf8, 0, (size_t)n)) {
+            out = apr_pstrmemdup(p, (const char *)utf8, (apr_size_t)n);
+        }
+        break;
+    default:
+        break;
+    }
+    OPENSSL_free(utf8);
+    ERR_clear_error();
+    return out;
+}
+
+apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
+                            const char **why)
+{
+    char group[64] = "";
+    int bits = EVP_PKEY_get_bits(key);
+
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        if (bits >= min_rsa_bits) {
+            return APR_SUCCESS;
+        }
+        *why = apr_psprintf(p, "RSA key of %d bits, at least %d required",
+                            bits, min_rsa_bits);
+        return APR_EINVAL;
+    }
+    if (EVP_PKEY_is_a(key, "EC")
+        && EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
+                                          group, sizeof(group), NULL)
+        && (!strcmp(group, "prime256v1") || !strcmp(group, "secp384r1")
+            || !strcmp(group, "secp521r1"))) {
+        return APR_SUCCESS;
+    }
+    ERR_clear_error();
+    *why = apr_psprintf(p, "key type %s%s%s is not accepted (RSA or EC "
+                        "P-256/P-384/P-521)", EVP_PKEY_get0_type_name(key)
+                        ? EVP_PKEY_get0_type_name(key) : "?",
+                        *group ? " " : "", group);
+    return APR_EINVAL;
+}
+
+/* ------------------------------------------------------------------ */
+/* certificates                                                        */
+
+static int random_serial(X509 *x)
+{
+    unsigned char b[SCEP_SERIAL_BYTES];
+    BIGNUM *bn;
+    int ok;
+
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return 0;
+    }
+    /* positive, and a first byte that is never zero: always 16 octets */
+    b[0] = (unsigned char)((b[0] & 0x7f) | 0x40);
+    bn = BN_bin2bn(b, sizeof(b), NULL);
+    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+    BN_free(bn);
+    return ok;
+}
+
+static int set_validity(X509 *x, X509 *ca, int days)
+{
+    if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, -CLOCK_SKEW_SECONDS,
+                          NULL)
+        || !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)) {
+        return 0;
+    }
+    if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
+        return X509_set1_notAfter(x, X509_get0_notAfter(ca));
+    }
+    return 1;
+}
+
+static int add_ext(X509 *x, X509 *ca, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    int ok;
+
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    ok = ext && X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+static int san_allowed(const GENERAL_NAME *g)
+{
+    return g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI
+           || g->type == GEN_IPADD;
+}
+
+/* Copies the allowed SAN entries of the request; *n counts them. */
+static int add_sans(X509 *x, X509_REQ *req, int critical, int *n)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    GENERAL_NAMES *in = exts ? X509V3_get_d2i(exts, NID_subject_alt_name,
+                                              NULL, NULL) : NULL;
+    GENERAL_NAMES *out = GENERAL_NAMES_new();
+    GENERAL_NAME *g;
+    int i, ok = out != NULL;
+
+    for (i = 0; ok && in && i < sk_GENERAL_NAME_num(in); ++i) {
+        if (san_allowed(sk_GENERAL_NAME_value(in, i))) {
+            g = GENERAL_NAME_dup(sk_GENERAL_NAME_value(in, i));
+            ok = g && sk_GENERAL_NAME_push(out, g);
+        }
+    }
+    *n = out ? sk_GENERAL_NAME_num(out) : 0;
+    if (ok && *n > 0) {
+        ok = X509_add1_ext_i2d(x, NID_subject_alt_name, out, critical,
+                               X509V3_ADD_DEFAULT);
+    }
+    GENERAL_NAMES_free(out);
+    GENERAL_NAMES_free(in);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return ok;
+}
+
+static int template_exts(X509 *x, X509 *ca)
+{
+    return add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")
+           && add_ext(x, ca, NID_key_usage,
+                      "critical,digitalSignature,keyEncipherment")
+           && add_ext(x, ca, NID_ext_key_usage, "clientAuth")
+           && add_ext(x, ca, NID_subject_key_identifier, "hash")
+           && add_ext(x, ca, NID_authority_key_identifier, "keyid:always");
+}
+
+apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
+                             X509_REQ *req, int lifetime_days, X509 **cert)
+{
+    X509 *x = scep_track_x509(p, X509_new());
+    const X509_NAME *subject = X509_REQ_get_subject_name(req);
+    int empty = X509_NAME_entry_count(subject) == 0;
+    int nsans = 0;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!x || !X509_set_version(x, X509_VERSION_3) || !random_serial(x)
+        || !X509_set_subject_name(x, subject)
+        || !X509_set_issuer_name(x, X509_get_subject_name(ca->cert))
+        || !X509_set_pubkey(x, X509_REQ_get0_pubkey(req))
+        || !set_validity(x, ca->cert, lifetime_days)
+        || !template_exts(x, ca->cert)
+        || !add_sans(x, req, empty, &nsans)) {
+        goto leave;
+    }
+    if (empty && nsans == 0) {
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    if (X509_sign(x, ca->key, EVP_sha256()) <= 0) {
+        goto leave;
+    }
+    *cert = x;
+    rv = APR_SUCCESS;
+leave:
+    ERR_clear_error();
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* CRLs                                                                */
+
+static int add_revoked(X509_CRL *crl, const scep_cert_rec_t *rec)
+{
+    X509_REVOKED *r = X509_REVOKED_new();
+    BIGNUM *bn = NULL;
+    ASN1_INTEGER *serial = NULL;
+    ASN1_TIME *when = ASN1_TIME_set(NULL, (time_t)apr_time_sec(rec->revoked_at));
+    ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+    int ok;
+
+    ok = r && when && reason && BN_hex2bn(&bn, rec->serial)
+         && (serial = BN_to_ASN1_INTEGER(bn, NULL))
+         && X509_REVOKED_set_serialNumber(r, serial)
+         && X509_REVOKED_set_revocationDate(r, when)
+         && (rec->revocation_reason <= 0
+             || (ASN1_ENUMERATED_set(reason, rec->revocation_reason)
+                 && X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, reason, 0,
+                                              0)))
+         && X509_CRL_add0_revoked(crl, r);
+    if (!ok) {
+        X509_REVOKED_free(r);
+    }
+    ASN1_ENUMERATED_free(reason);
+    ASN1_TIME_free(when);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    return ok;
+}
+
+static int crl_header(X509_CRL *crl, X509 *ca, int days)
+{
+    ASN1_TIME *last = X509_time_adj_ex(NULL, 0, 0, NULL);
+    ASN1_TIME *next = X509_time_adj_ex(NULL, days, 0, NULL);
+    ASN1_INTEGER *number = ASN1_INTEGER_new();
+    X509V3_CTX ctx;
+    X509_EXTENSION *aki = NULL;
+    int ok;
+
+    X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+    ok = last && next && number
+         && X509_CRL_set_version(crl, X509_CRL_VERSION_2)
+         && X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca))
+         && X509_CRL_set1_lastUpdate(crl, last)
+         && X509_CRL_set1_nextUpdate(crl, next)
+         && ASN1_INTEGER_set_int64(number, (int64_t)apr_time_sec(apr_time_now()))
+         && X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0)
+         && (aki = X509V3_EXT_conf_nid(NULL, &ctx,
+                                       NID_authority_key_identifier,
+                                       "keyid:always"))
+         && X509_CRL_add_ext(crl, aki, -1);
+    X509_EXTENSION_free(aki);
+    ASN1_INTEGER_free(number);
+    ASN1_TIME_free(last);
+    ASN1_TIME_free(next);
+    return ok;
+}
+
+apr_status_t scep_crl_build(apr_pool_t *p, const scep_ca_t *ca,
+                            const apr_array_header_t *recs,
+                            int next_update_days, X509_CRL **pcrl)
+{
+    X509_CRL *crl = scep_track_crl(p, X509_CRL_new());
+    const scep_cert_rec_t *rec;
+    apr_status_t rv = APR_EGENERAL;
+    int i;
+
+    if (!crl || !crl_header(crl, ca->cert, next_update_days)) {
+        goto leave;
+    }
+    for (i = 0; recs && i < recs->nelts; ++i) {
+        rec = APR_ARRAY_IDX(recs, i, const scep_cert_rec_t *);
+        if (rec->status == SCEP_CERT_REVOKED && !add_revoked(crl, rec)) {
+            goto leave;
+        }
+    }
+    if (!X509_CRL_sort(crl) || X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0) {
+        goto leave;
+    }
+    *pcrl = crl;
+    rv = APR_SUCCESS;
+leave:
+    ERR_clear_error();
+    return rv;
+}

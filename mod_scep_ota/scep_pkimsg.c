@@ -1,0 +1,645 @@
+/* SCEP pkiMessages: decoding, decrypting and building (RFC 8894 section 3). */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "scep_ota/scep_pkimsg.h"
+#include "scep_ota/scep_crypt.h"
+
+#define OID_MESSAGE_TYPE    "2.16.840.1.113733.1.9.2"
+#define OID_PKI_STATUS      "2.16.840.1.113733.1.9.3"
+#define OID_FAIL_INFO       "2.16.840.1.113733.1.9.4"
+#define OID_SENDER_NONCE    "2.16.840.1.113733.1.9.5"
+#define OID_RECIPIENT_NONCE "2.16.840.1.113733.1.9.6"
+#define OID_TRANSACTION_ID  "2.16.840.1.113733.1.9.7"
+#define OID_FAIL_INFO_TEXT  "1.3.6.1.5.5.7.24.1"
+
+/* More certificates than this in one request is not a SCEP client. */
+#define MAX_CERTS 16
+#define MAX_TEXT 1024
+
+typedef struct {
+    const char *oid;
+    int type;
+    const void *data;
+    int len;
+} attr_t;
+
+/* ------------------------------------------------------------------ */
+/* lifetimes                                                           */
+
+static apr_status_t cms_cleanup(void *data)
+{
+    CMS_ContentInfo_free(data);
+    return APR_SUCCESS;
+}
+
+static CMS_ContentInfo *track_cms(apr_pool_t *p, CMS_ContentInfo *cms)
+{
+    if (cms) {
+        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
+    }
+    return cms;
+}
+
+static apr_status_t obj_cleanup(void *data)
+{
+    ASN1_OBJECT_free(data);
+    return APR_SUCCESS;
+}
+
+static ASN1_OBJECT *oid(apr_pool_t *p, const char *txt)
+{
+    ASN1_OBJECT *o = OBJ_txt2obj(txt, 1);
+
+    if (o) {
+        apr_pool_cleanup_register(p, o, obj_cleanup, apr_pool_cleanup_null);
+    }
+    return o;
+}
+
+/* Copies what a memory BIO holds into the pool. */
+static apr_status_t bio_bytes(apr_pool_t *p, BIO *b, const unsigned char **out,
+                              apr_size_t *len)
+{
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+
+    if (n < 0) {
+        return APR_EGENERAL;
+    }
+    *out = apr_pmemdup(p, n ? data : "", (apr_size_t)n);
+    *len = (apr_size_t)n;
+    return APR_SUCCESS;
+}
+
+static apr_status_t cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
+                            const unsigned char **der, apr_size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_CMS_ContentInfo(cms, &buf);
+
+    if (n <= 0) {
+        return APR_EGENERAL;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* names and policy                                                    */
+
+int scep_pkimsg_digest_allowed(int nid, int allow_legacy)
+{
+    switch (nid) {
+    case NID_sha1:
+    case NID_sha224:
+    case NID_sha256:
+    case NID_sha384:
+    case NID_sha512:
+        return 1;
+    case NID_md5:
+        return allow_legacy;
+    default:
+        return 0;
+    }
+}
+
+int scep_pkimsg_cipher_allowed(int nid, int allow_legacy)
+{
+    switch (nid) {
+    case NID_des_ede3_cbc:
+    case NID_aes_128_cbc:
+    case NID_aes_192_cbc:
+    case NID_aes_256_cbc:
+        return 1;
+    case NID_des_cbc:
+        return allow_legacy;
+    default:
+        return 0;
+    }
+}
+
+const char *scep_pkimsg_alg_name(int nid)
+{
+    const char *sn = nid == NID_undef ? NULL : OBJ_nid2sn(nid);
+
+    return sn ? sn : "?";
+}
+
+const char *scep_pkimsg_type_name(int t)
+{
+    switch (t) {
+    case SCEP_MSG_CERTREP:    return "CertRep";
+    case SCEP_MSG_RENEWALREQ: return "RenewalReq";
+    case SCEP_MSG_PKCSREQ:    return "PKCSReq";
+    case SCEP_MSG_CERTPOLL:   return "CertPoll";
+    case SCEP_MSG_GETCERT:    return "GetCert";
+    case SCEP_MSG_GETCRL:     return "GetCRL";
+    default:                  return "unknown";
+    }
+}
+
+const char *scep_pkimsg_status_name(int s)
+{
+    switch (s) {
+    case SCEP_STATUS_SUCCESS: return "SUCCESS";
+    case SCEP_STATUS_FAILURE: return "FAILURE";
+    case SCEP_STATUS_PENDING: return "PENDING";
+    default:                  return "unknown";
+    }
+}
+
+const char *scep_pkimsg_fail_name(int f)
+{
+    switch (f) {
+    case SCEP_FAIL_BADALG:          return "badAlg";
+    case SCEP_FAIL_BADMESSAGECHECK: return "badMessageCheck";
+    case SCEP_FAIL_BADREQUEST:      return "badRequest";
+    case SCEP_FAIL_BADTIME:         return "badTime";
+    case SCEP_FAIL_BADCERTID:       return "badCertId";
+    default:                        return "none";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* reading signed attributes                                           */
+
+/* The single value of the single attribute with that OID, or NULL. */
+static ASN1_TYPE *attr_value(apr_pool_t *p, CMS_SignerInfo *si,
+                             const char *txt)
+{
+    ASN1_OBJECT *o = oid(p, txt);
+    X509_ATTRIBUTE *at;
+    int i;
+
+    if (!o || (i = CMS_signed_get_attr_by_OBJ(si, o, -1)) < 0
+        || CMS_signed_get_attr_by_OBJ(si, o, i) >= 0
+        || !(at = CMS_signed_get_attr(si, i))
+        || X509_ATTRIBUTE_count(at) != 1) {
+        return NULL;
+    }
+    return X509_ATTRIBUTE_get0_type(at, 0);
+}
+
+static int printable(const unsigned char *s, int n)
+{
+    int i;
+
+    for (i = 0; i < n; ++i) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A short text attribute: PrintableString, tolerating IA5/UTF8 strings of
+ * printable ASCII. NULL when absent, empty, too long or of another type. */
+static const char *attr_text(apr_pool_t *p, CMS_SignerInfo *si,
+                             const char *txt, int max)
+{
+    ASN1_TYPE *t = attr_value(p, si, txt);
+    int type = t ? ASN1_TYPE_get(t) : -1;
+    const ASN1_STRING *s;
+
+    if (type != V_ASN1_PRINTABLESTRING && type != V_ASN1_IA5STRING
+        && type != V_ASN1_UTF8STRING) {
+        return NULL;
+    }
+    s = t->value.asn1_string;
+    if (ASN1_STRING_length(s) < 1 || ASN1_STRING_length(s) > max
+        || !printable(ASN1_STRING_get0_data(s), ASN1_STRING_length(s))) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(s),
+                          (apr_size_t)ASN1_STRING_length(s));
+}
+
+/* A small decimal number attribute; -1 when absent or not a number. */
+static int attr_number(apr_pool_t *p, CMS_SignerInfo *si, const char *txt)
+{
+    const char *s = attr_text(p, si, txt, 3);
+    int n = 0;
+
+    if (!s) {
+        return -1;
+    }
+    for (; *s; ++s) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        n = n * 10 + (*s - '0');
+    }
+    return n;
+}
+
+static const unsigned char *attr_octets(apr_pool_t *p, CMS_SignerInfo *si,
+                                        const char *txt, apr_size_t *len)
+{
+    ASN1_TYPE *t = attr_value(p, si, txt);
+    const ASN1_STRING *s;
+
+    if (!t || ASN1_TYPE_get(t) != V_ASN1_OCTET_STRING) {
+        return NULL;
+    }
+    s = t->value.octet_string;
+    if (ASN1_STRING_length(s) < 1 || ASN1_STRING_length(s) > SCEP_NONCE_MAX) {
+        return NULL;
+    }
+    *len = (apr_size_t)ASN1_STRING_length(s);
+    return apr_pmemdup(p, ASN1_STRING_get0_data(s), *len);
+}
+
+static void read_attrs(apr_pool_t *p, CMS_SignerInfo *si, scep_pkimsg_t *msg)
+{
+    msg->transaction_id = attr_text(p, si, OID_TRANSACTION_ID, SCEP_TXID_MAX);
+    msg->message_type = attr_number(p, si, OID_MESSAGE_TYPE);
+    msg->sender_nonce = attr_octets(p, si, OID_SENDER_NONCE,
+                                    &msg->sender_nonce_len);
+    msg->recipient_nonce = attr_octets(p, si, OID_RECIPIENT_NONCE,
+                                       &msg->recipient_nonce_len);
+    msg->pki_status = attr_number(p, si, OID_PKI_STATUS);
+    msg->fail_info = attr_number(p, si, OID_FAIL_INFO);
+    if (msg->fail_info < 0) {
+        msg->fail_info = SCEP_FAIL_NONE;
+    }
+    msg->fail_info_text = attr_text(p, si, OID_FAIL_INFO_TEXT, MAX_TEXT);
+}
+
+/* ------------------------------------------------------------------ */
+/* decoding                                                            */
+
+static apr_status_t read_certs(apr_pool_t *p, CMS_ContentInfo *cms,
+                               CMS_SignerInfo *si, scep_pkimsg_t *msg)
+{
+    STACK_OF(X509) *certs = CMS_get1_certs(cms);
+    int i, n = certs ? sk_X509_num(certs) : 0;
+
+    msg->certs = apr_array_make(p, n ? n : 1, sizeof(X509 *));
+    for (i = 0; i < n; ++i) {
+        X509 *x = scep_track_x509(p, sk_X509_value(certs, i));
+        APR_ARRAY_PUSH(msg->certs, X509 *) = x;
+        if (!msg->signer && 0 == CMS_SignerInfo_cert_cmp(si, x)) {
+            msg->signer = x;
+        }
+    }
+    sk_X509_free(certs);
+    return n > MAX_CERTS ? APR_EINVAL : APR_SUCCESS;
+}
+
+static void read_content(apr_pool_t *p, CMS_ContentInfo *cms,
+                         scep_pkimsg_t *msg)
+{
+    ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+
+    msg->content_is_data =
+        OBJ_obj2nid(CMS_get0_eContentType(cms)) == NID_pkcs7_data;
+    if (pos && *pos && ASN1_STRING_length(*pos) > 0) {
+        msg->envelope_len = (apr_size_t)ASN1_STRING_length(*pos);
+        msg->envelope = apr_pmemdup(p, ASN1_STRING_get0_data(*pos),
+                                    msg->envelope_len);
+    }
+}
+
+/* The envelope's content cipher and key transport, without decrypting.
+ * PKCS7 exposes the content encryption algorithm; CMS the recipients. */
+static void peek_envelope(scep_pkimsg_t *msg)
+{
+    const unsigned char *d = msg->envelope;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &d, (long)msg->envelope_len);
+    PKCS7_RECIP_INFO *ri;
+
+    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped->enc_data) {
+        msg->cipher_nid =
+            OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+        if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > 0) {
+            ri = sk_PKCS7_RECIP_INFO_value(p7->d.enveloped->recipientinfo, 0);
+            if (OBJ_obj2nid(ri->key_enc_algor->algorithm) == NID_rsaesOaep) {
+                msg->key_transport = SCEP_KT_OAEP;
+            }
+        }
+    }
+    PKCS7_free(p7);
+}
+
+static void verify(CMS_ContentInfo *cms, scep_pkimsg_t *msg)
+{
+    BIO *dcont = NULL;
+    int flags = CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
+
+    if (!msg->signer) {
+        return;
+    }
+    if (CMS_is_detached(cms)) {
+        dcont = BIO_new_mem_buf("", 0);
+    }
+    msg->signature_ok = 1 == CMS_verify(cms, NULL, NULL, dcont, NULL, flags);
+    BIO_free(dcont);
+}
+
+apr_status_t scep_pkimsg_parse(apr_pool_t *p, const unsigned char *der,
+                               apr_size_t len, scep_pkimsg_t **pmsg)
+{
+    scep_pkimsg_t *msg = apr_pcalloc(p, sizeof(*msg));
+    const unsigned char *d = der;
+    CMS_ContentInfo *cms = NULL;
+    STACK_OF(CMS_SignerInfo) *sis;
+    CMS_SignerInfo *si;
+    X509_ALGOR *dig;
+    apr_status_t rv = APR_EINVAL;
+
+    msg->message_type = msg->pki_status = -1;
+    msg->fail_info = SCEP_FAIL_NONE;
+    if (len == 0 || len > 0x7fffffff
+        || !(cms = track_cms(p, d2i_CMS_ContentInfo(NULL, &d, (long)len)))
+        || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed
+        || !(sis = CMS_get0_SignerInfos(cms))
+        || sk_CMS_SignerInfo_num(sis) != 1) {
+        goto leave;
+    }
+    si = sk_CMS_SignerInfo_value(sis, 0);
+    read_attrs(p, si, msg);
+    if (!msg->transaction_id || !msg->sender_nonce
+        || APR_SUCCESS != read_certs(p, cms, si, msg)) {
+        goto leave;
+    }
+    CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+    msg->digest_nid = dig ? OBJ_obj2nid(dig->algorithm) : NID_undef;
+    read_content(p, cms, msg);
+    if (msg->envelope) {
+        peek_envelope(msg);
+    }
+    verify(cms, msg);
+    *pmsg = msg;
+    rv = APR_SUCCESS;
+leave:
+    ERR_clear_error();
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* decrypting                                                          */
+
+apr_status_t scep_pkimsg_decrypt(apr_pool_t *p, scep_pkimsg_t *msg,
+                                 EVP_PKEY *key, int allow_legacy)
+{
+    const unsigned char *d = msg->envelope;
+    CMS_ContentInfo *cms = NULL;
+    BIO *out = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (msg->cipher_nid != NID_undef
+        && !scep_pkimsg_cipher_allowed(msg->cipher_nid, allow_legacy)) {
+        return APR_ENOTIMPL;
+    }
+    /* no recipient certificate: OpenSSL then tries every recipient and
+     * hides which step failed (the MMA countermeasure) */
+    if (d && (cms = d2i_CMS_ContentInfo(NULL, &d, (long)msg->envelope_len))
+        && OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_enveloped
+        && (out = BIO_new(BIO_s_mem()))
+        && 1 == CMS_decrypt(cms, key, NULL, NULL, out, CMS_BINARY)) {
+        rv = bio_bytes(p, out, &msg->data, &msg->data_len);
+    }
+    BIO_free(out);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* building                                                            */
+
+static apr_status_t envelope(apr_pool_t *p, const unsigned char *content,
+                             apr_size_t clen, X509 *to, int cipher_nid,
+                             int key_transport, const unsigned char **der,
+                             apr_size_t *len)
+{
+    const EVP_CIPHER *cipher = EVP_get_cipherbynid(cipher_nid);
+    int oaep = key_transport == SCEP_KT_OAEP
+               && EVP_PKEY_is_a(X509_get0_pubkey(to), "RSA");
+    int flags = CMS_BINARY | CMS_PARTIAL;
+    CMS_ContentInfo *cms = NULL;
+    CMS_RecipientInfo *ri;
+    BIO *in = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!cipher
+        || !(cms = CMS_encrypt(NULL, NULL, cipher, flags))
+        || !(ri = CMS_add1_recipient_cert(cms, to, flags
+                                          | (oaep ? CMS_KEY_PARAM : 0)))
+        || (oaep && EVP_PKEY_CTX_set_rsa_padding(
+                        CMS_RecipientInfo_get0_pkey_ctx(ri),
+                        RSA_PKCS1_OAEP_PADDING) <= 0)
+        || !(in = BIO_new_mem_buf(content, (int)clen))
+        || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
+        goto leave;
+    }
+    rv = cms_der(p, cms, der, len);
+leave:
+    BIO_free(in);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rv;
+}
+
+static int add_attrs(apr_pool_t *p, CMS_SignerInfo *si, const attr_t *attrs,
+                     int n)
+{
+    ASN1_OBJECT *o;
+    int i;
+
+    for (i = 0; i < n; ++i) {
+        if (!attrs[i].data) {
+            continue;
+        }
+        if (!(o = oid(p, attrs[i].oid))
+            || !CMS_signed_add1_attr_by_OBJ(si, o, attrs[i].type,
+                                            attrs[i].data, attrs[i].len)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* SignedData over content (absent when NULL) with extra signed attrs. */
+static apr_status_t sign(apr_pool_t *p, X509 *cert, EVP_PKEY *key, int md_nid,
+                         const unsigned char *content, apr_size_t clen,
+                         const attr_t *attrs, int nattrs,
+                         const unsigned char **der, apr_size_t *len)
+{
+    const EVP_MD *md = EVP_get_digestbynid(md_nid);
+    int flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP;
+    CMS_ContentInfo *cms = NULL;
+    CMS_SignerInfo *si;
+    BIO *in = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!md || !(cms = CMS_sign(NULL, NULL, NULL, NULL, flags))
+        || !CMS_set_detached(cms, content == NULL)
+        || !(si = CMS_add1_signer(cms, cert, key, md, flags))
+        || !add_attrs(p, si, attrs, nattrs)
+        || !(in = BIO_new_mem_buf(content ? (const void *)content : "",
+                                  (int)clen))
+        || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
+        goto leave;
+    }
+    rv = cms_der(p, cms, der, len);
+leave:
+    BIO_free(in);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rv;
+}
+
+static const char *decimal(apr_pool_t *p, int n)
+{
+    return apr_itoa(p, n);
+}
+
+static unsigned char *fresh_nonce(apr_pool_t *p)
+{
+    unsigned char *n = apr_palloc(p, SCEP_NONCE_LEN);
+
+    return RAND_bytes(n, SCEP_NONCE_LEN) == 1 ? n : NULL;
+}
+
+apr_status_t scep_certrep_build(apr_pool_t *p, const scep_ca_t *ca,
+                                const scep_certrep_t *rep,
+                                const unsigned char **der, apr_size_t *len)
+{
+    const unsigned char *env = NULL, *nonce = fresh_nonce(p);
+    apr_size_t envlen = 0;
+    const char *type = decimal(p, SCEP_MSG_CERTREP);
+    const char *status = decimal(p, rep->pki_status);
+    const char *fail = NULL, *text = NULL;
+    int failure = rep->pki_status == SCEP_STATUS_FAILURE;
+    apr_status_t rv;
+    attr_t attrs[7];
+
+    if (!nonce) {
+        return APR_EGENERAL;
+    }
+    if (failure) {
+        fail = decimal(p, rep->fail_info < 0 ? SCEP_FAIL_BADREQUEST
+                                             : rep->fail_info);
+        text = rep->fail_info_text;
+    }
+    if (rep->pki_status == SCEP_STATUS_SUCCESS
+        && APR_SUCCESS != (rv = envelope(p, rep->content, rep->content_len,
+                                         rep->recipient,
+                                         rep->cipher_nid != NID_undef
+                                         ? rep->cipher_nid : NID_aes_128_cbc,
+                                         rep->key_transport, &env, &envlen))) {
+        return rv;
+    }
+    attrs[0] = (attr_t){ OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING,
+                         rep->transaction_id, (int)strlen(rep->transaction_id) };
+    attrs[1] = (attr_t){ OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, type,
+                         (int)strlen(type) };
+    attrs[2] = (attr_t){ OID_PKI_STATUS, V_ASN1_PRINTABLESTRING, status,
+                         (int)strlen(status) };
+    attrs[3] = (attr_t){ OID_FAIL_INFO, V_ASN1_PRINTABLESTRING, fail,
+                         fail ? (int)strlen(fail) : 0 };
+    attrs[4] = (attr_t){ OID_FAIL_INFO_TEXT, V_ASN1_UTF8STRING, text,
+                         text ? (int)strlen(text) : 0 };
+    attrs[5] = (attr_t){ OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
+                         SCEP_NONCE_LEN };
+    attrs[6] = (attr_t){ OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING,
+                         rep->recipient_nonce, (int)rep->recipient_nonce_len };
+    return sign(p, ca->sign_cert, ca->sign_key,
+                rep->digest_nid != NID_undef ? rep->digest_nid : NID_sha256,
+                env, envlen, attrs, 7, der, len);
+}
+
+apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
+                                const unsigned char **der, apr_size_t *len)
+{
+    const unsigned char *env, *nonce = req->sender_nonce;
+    apr_size_t envlen, nlen = req->sender_nonce_len;
+    const char *type = decimal(p, req->message_type);
+    apr_status_t rv;
+    attr_t attrs[3];
+
+    if (!nonce) {
+        nonce = fresh_nonce(p);
+        nlen = SCEP_NONCE_LEN;
+    }
+    rv = envelope(p, req->data, req->data_len, req->recipient,
+                  req->cipher_nid, req->key_transport, &env, &envlen);
+    if (APR_SUCCESS != rv || !nonce) {
+        return APR_EGENERAL;
+    }
+    attrs[0] = (attr_t){ OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING,
+                         req->transaction_id,
+                         (int)strlen(req->transaction_id) };
+    attrs[1] = (attr_t){ OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, type,
+                         (int)strlen(type) };
+    attrs[2] = (attr_t){ OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
+                         (int)nlen };
+    return sign(p, req->signer, req->signer_key, req->digest_nid, env, envlen,
+                attrs, 3, der, len);
+}
+
+apr_status_t scep_degenerate_der(apr_pool_t *p,
+                                 const apr_array_header_t *certs,
+                                 const apr_array_header_t *crls,
+                                 const unsigned char **der, apr_size_t *len)
+{
+    PKCS7 *p7 = PKCS7_new();
+    unsigned char *buf = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    int i, n;
+
+    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)) {
+        goto leave;
+    }
+    /* degenerate: inner content type "data" with the content absent */
+    ASN1_OBJECT_free(p7->d.sign->contents->type);
+    p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
+    for (i = 0; certs && i < certs->nelts; ++i) {
+        if (!PKCS7_add_certificate(p7, APR_ARRAY_IDX(certs, i, X509 *))) {
+            goto leave;
+        }
+    }
+    for (i = 0; crls && i < crls->nelts; ++i) {
+        if (!PKCS7_add_crl(p7, APR_ARRAY_IDX(crls, i, X509_CRL *))) {
+            goto leave;
+        }
+    }
+    if ((n = i2d_PKCS7(p7, &buf)) <= 0) {
+        goto leave;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    rv = APR_SUCCESS;
+leave:
+    ERR_clear_error();
+    PKCS7_free(p7);
+    return rv;
+}
+
+apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,
+                                const apr_array_header_t *next_certs,
+                                const unsigned char **der, apr_size_t *len)
+{
+    const unsigned char *inner;
+    apr_size_t ilen;
+    apr_status_t rv;
+
+    rv = scep_degenerate_der(p, next_certs, NULL, &inner, &ilen);
+    if (APR_SUCCESS == rv) {
+        rv = sign(p, ca->sign_cert, ca->sign_key, NID_sha256, inner, ilen,
+                  NULL, 0, der, len);
+    }
+    return rv;
+}

@@ -1,0 +1,727 @@
+/* One SCEP PKIOperation: decode, authorize, issue, answer. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+
+#include "scep_ota/scep_pkiop.h"
+#include "scep_ota/scep_pkimsg.h"
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_crypt.h"
+
+#define DEFAULT_CRL_DAYS 7
+#define ISSUE_TRIES 4
+
+/* The one answer to every failure to decrypt or decode the envelope and
+ * what it carries, so that none of them can be told apart. */
+#define TEXT_UNDECODABLE "the message content could not be decoded"
+
+typedef struct {
+    apr_pool_t *p;
+    const scep_logger_t *log;
+    const scep_pkiop_cfg_t *cfg;
+    scep_store_t *store;
+    scep_pkimsg_t *msg;
+    scep_certrep_t rep;
+    const char *tag;
+    const char *serial;
+} op_t;
+
+/* ------------------------------------------------------------------ */
+/* outcomes                                                            */
+
+static void fail(op_t *op, int fail_info, const char *text)
+{
+    op->rep.pki_status = SCEP_STATUS_FAILURE;
+    op->rep.fail_info = fail_info;
+    op->rep.fail_info_text = text;
+    op->tag = "failed";
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,
+                    SCEPLOGNO(2000) "%s txid=%s: FAILURE %s: %s",
+                    scep_pkimsg_type_name(op->msg->message_type),
+                    op->msg->transaction_id, scep_pkimsg_fail_name(fail_info),
+                    text);
+}
+
+static void pending(op_t *op)
+{
+    op->rep.pki_status = SCEP_STATUS_PENDING;
+    op->tag = "pending";
+}
+
+/* SUCCESS carrying a degenerate SignedData, encrypted to the requester. */
+static void succeed(op_t *op, const apr_array_header_t *certs,
+                    const apr_array_header_t *crls, const char *tag)
+{
+    if (APR_SUCCESS != scep_degenerate_der(op->p, certs, crls,
+                                           &op->rep.content,
+                                           &op->rep.content_len)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the reply could not be built");
+        return;
+    }
+    op->rep.pki_status = SCEP_STATUS_SUCCESS;
+    op->rep.recipient = op->msg->signer;
+    op->tag = tag;
+}
+
+static void succeed_cert(op_t *op, X509 *cert, const char *tag)
+{
+    apr_array_header_t *certs = apr_array_make(op->p, 1, sizeof(X509 *));
+
+    APR_ARRAY_PUSH(certs, X509 *) = cert;
+    op->serial = scep_cert_serial_hex(op->p, cert);
+    succeed(op, certs, NULL, tag);
+}
+
+static void succeed_der(op_t *op, const scep_cert_rec_t *rec, const char *tag)
+{
+    const unsigned char *d = rec->der;
+    X509 *x = scep_track_x509(op->p, d2i_X509(NULL, &d, (long)rec->der_len));
+
+    ERR_clear_error();
+    if (!x) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, 0, op->p,
+                        SCEPLOGNO(2001) "store: certificate %s does not "
+                        "decode", rec->serial);
+        fail(op, SCEP_FAIL_BADREQUEST, "the certificate could not be read");
+        return;
+    }
+    succeed_cert(op, x, tag);
+}
+
+static void store_failed(op_t *op, apr_status_t rv, const char *what)
+{
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, op->p,
+                    SCEPLOGNO(2002) "store: %s failed (txid %s)", what,
+                    op->msg->transaction_id);
+    fail(op, SCEP_FAIL_BADREQUEST, "the server could not complete the "
+         "request; try again later");
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+
+static apr_time_t asn1_time(const ASN1_TIME *t)
+{
+    int days = 0, secs = 0;
+
+    if (!ASN1_TIME_diff(&days, &secs, NULL, t)) {
+        ERR_clear_error();
+        return 0;
+    }
+    return apr_time_from_sec(apr_time_sec(apr_time_now())
+                             + (apr_time_t)days * 86400 + secs);
+}
+
+static int lifetime(const scep_pkiop_cfg_t *cfg)
+{
+    return cfg->lifetime_days > 0 ? cfg->lifetime_days
+                                  : SCEP_DEFAULT_LIFETIME_DAYS;
+}
+
+static int min_key(const scep_pkiop_cfg_t *cfg)
+{
+    return cfg->min_key_size > 0 ? cfg->min_key_size
+                                 : SCEP_DEFAULT_MIN_KEY_SIZE;
+}
+
+static apr_status_t fill_rec(op_t *op, X509 *x, const char *key_hash,
+                             scep_cert_rec_t *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->serial = scep_cert_serial_hex(op->p, x);
+    rec->subject = scep_name_rfc2253(op->p, X509_get_subject_name(x));
+    rec->transaction_id = op->msg->transaction_id;
+    rec->key_hash = key_hash;
+    rec->not_before = asn1_time(X509_get0_notBefore(x));
+    rec->not_after = asn1_time(X509_get0_notAfter(x));
+    rec->status = SCEP_CERT_VALID;
+    rec->revocation_reason = -1;
+    if (!rec->serial || !rec->subject) {
+        return APR_EGENERAL;
+    }
+    return scep_cert_der(op->p, x, &rec->der, &rec->der_len);
+}
+
+/* Issues and records a certificate; the record is committed before any
+ * reply is built. A serial collision is retried with a new serial; a
+ * concurrent retry of the same request returns what it recorded. */
+static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
+                          const char *tag)
+{
+    scep_cert_rec_t rec, *prev;
+    X509 *x = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    int i;
+
+    for (i = 0; i < ISSUE_TRIES; ++i) {
+        rv = scep_issue_cert(op->p, op->cfg->ca, req, lifetime(op->cfg), &x);
+        if (APR_EINVAL == rv) {
+            fail(op, SCEP_FAIL_BADREQUEST, "the request has neither a "
+                 "subject nor an accepted subjectAltName");
+            return rv;
+        }
+        if (APR_SUCCESS != rv || APR_SUCCESS != (rv = fill_rec(op, x, key_hash,
+                                                               &rec))) {
+            break;
+        }
+        rv = op->store->ops->cert_insert(op->store, op->p, &rec);
+        if (!APR_STATUS_IS_EEXIST(rv)) {
+            break;
+        }
+        if (APR_SUCCESS == op->store->ops->cert_by_transaction(
+                op->store, op->p, rec.transaction_id, key_hash, &prev)) {
+            succeed_der(op, prev, "repeated");
+            return APR_SUCCESS;
+        }
+    }
+    if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "recording the certificate");
+        return rv;
+    }
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                    SCEPLOGNO(2003) "issued certificate %s to %s (txid %s)",
+                    rec.serial, rec.subject, rec.transaction_id);
+    succeed_cert(op, x, tag);
+    return APR_SUCCESS;
+}
+
+/* The same key (or the very certificate) that made the pending request. */
+static int same_requester(op_t *op, const scep_pending_rec_t *pend)
+{
+    X509 *s = op->msg->signer;
+    const unsigned char *der;
+    apr_size_t len;
+    const char *kh = scep_key_hash(op->p, X509_get0_pubkey(s));
+
+    if (kh && pend->key_hash && !strcmp(kh, pend->key_hash)) {
+        return 1;
+    }
+    return pend->requester && APR_SUCCESS == scep_cert_der(op->p, s, &der, &len)
+           && len == pend->requester_len
+           && !memcmp(der, pend->requester, len);
+}
+
+/* Answers from a pending request: wait, refuse, or issue once approved. */
+static void from_pending(op_t *op, const scep_pending_rec_t *pend)
+{
+    scep_cert_rec_t *rec;
+    X509_REQ *req;
+    apr_status_t rv;
+
+    switch (pend->state) {
+    case SCEP_PENDING_WAITING:
+        pending(op);
+        break;
+    case SCEP_PENDING_REJECTED:
+        fail(op, SCEP_FAIL_BADREQUEST, "the request was rejected");
+        break;
+    case SCEP_PENDING_ISSUED:
+        rv = op->store->ops->cert_by_serial(op->store, op->p,
+                                            pend->cert_serial, &rec);
+        if (APR_SUCCESS == rv) {
+            succeed_der(op, rec, "found");
+        }
+        else {
+            store_failed(op, rv, "finding the issued certificate");
+        }
+        break;
+    case SCEP_PENDING_APPROVED:
+    default:
+        if (APR_SUCCESS != scep_csr_parse(op->p, pend->csr, pend->csr_len,
+                                          &req)) {
+            fail(op, SCEP_FAIL_BADREQUEST, "the stored request is invalid");
+        }
+        else if (APR_SUCCESS == issue(op, req, pend->key_hash, "issued")
+                 && op->serial
+                 && APR_SUCCESS != (rv = op->store->ops->pending_set_state(
+                        op->store, op->p, pend->transaction_id,
+                        SCEP_PENDING_ISSUED, op->serial))) {
+            scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv,
+                            op->p, SCEPLOGNO(2004) "store: could not mark "
+                            "request %s issued", pend->transaction_id);
+        }
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* PKCSReq and RenewalReq                                              */
+
+typedef struct {
+    X509_REQ *req;
+    EVP_PKEY *key;
+    const char *key_hash;
+    const char *subject;
+    int renewal;
+} enroll_t;
+
+/* The signer is a valid, unrevoked certificate of ours for the subject. */
+static int is_renewal(op_t *op, enroll_t *e)
+{
+    X509 *s = op->msg->signer;
+    scep_cert_rec_t *rec;
+    const unsigned char *der;
+    apr_size_t len;
+
+    if (!scep_cert_issued_by(s, op->cfg->ca->cert)
+        || X509_NAME_cmp(X509_get_subject_name(s),
+                         X509_REQ_get_subject_name(e->req)) != 0
+        || X509_cmp_current_time(X509_get0_notBefore(s)) >= 0
+        || X509_cmp_current_time(X509_get0_notAfter(s)) <= 0
+        || APR_SUCCESS != op->store->ops->cert_by_serial(
+               op->store, op->p, scep_cert_serial_hex(op->p, s), &rec)
+        || rec->status != SCEP_CERT_VALID
+        || APR_SUCCESS != scep_cert_der(op->p, s, &der, &len)
+        || len != rec->der_len || memcmp(der, rec->der, len)) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
+static int challenge_ok(op_t *op, X509_REQ *req)
+{
+    const char *c = scep_csr_challenge(op->p, req);
+    const char *want = op->cfg->challenge_password;
+    const char *hash, *bound = NULL;
+
+    if (!c) {
+        return 0;
+    }
+    if (want && strlen(want) == strlen(c)
+        && 0 == CRYPTO_memcmp(want, c, strlen(c))) {
+        return 1;
+    }
+    hash = scep_sha256_hex(op->p, c, strlen(c));
+    if (hash && APR_SUCCESS == op->store->ops->challenge_consume(
+            op->store, op->p, hash, SCEP_CHALLENGE_SCEP, &bound)) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,
+                        SCEPLOGNO(2005) "txid %s: one-time challenge (bound "
+                        "to %s) consumed", op->msg->transaction_id,
+                        bound ? bound : "nobody");
+        return 1;
+    }
+    return 0;
+}
+
+/* A retry of a request already answered: the same certificate again, or
+ * the state of the pending request. Returns 1 when it answered. */
+static int answer_retry(op_t *op, enroll_t *e)
+{
+    scep_cert_rec_t *rec;
+    scep_pending_rec_t *pend;
+    apr_status_t rv;
+
+    rv = op->store->ops->cert_by_transaction(op->store, op->p,
+                                             op->msg->transaction_id,
+                                             e->key_hash, &rec);
+    if (APR_SUCCESS == rv) {
+        succeed_der(op, rec, "repeated");
+        return 1;
+    }
+    if (!APR_STATUS_IS_NOTFOUND(rv)) {
+        store_failed(op, rv, "looking up the transaction");
+        return 1;
+    }
+    rv = op->store->ops->pending_get(op->store, op->p,
+                                     op->msg->transaction_id, &pend);
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return 0;
+    }
+    if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "looking up the pending request");
+    }
+    else if (!pend->key_hash || strcmp(pend->key_hash, e->key_hash)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "transactionID already used for "
+             "another key");
+    }
+    else {
+        from_pending(op, pend);
+    }
+    return 1;
+}
+
+/* Policy checks before authorization: key, key reuse across subjects. */
+static int policy_ok(op_t *op, enroll_t *e)
+{
+    scep_cert_rec_t *rec;
+    const char *why = NULL;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != scep_key_check(op->p, e->key, min_key(op->cfg), &why)) {
+        fail(op, SCEP_FAIL_BADREQUEST, why);
+        return 0;
+    }
+    rv = op->store->ops->cert_by_key(op->store, op->p, e->key_hash, &rec);
+    if (APR_SUCCESS == rv && rec->subject && e->subject
+        && strcmp(rec->subject, e->subject)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "this key is already certified to "
+             "another subject");
+        return 0;
+    }
+    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
+        store_failed(op, rv, "looking up the key");
+        return 0;
+    }
+    return 1;
+}
+
+static void put_pending(op_t *op, enroll_t *e, const unsigned char *csr,
+                        apr_size_t csr_len)
+{
+    scep_pending_rec_t pend;
+    apr_status_t rv;
+
+    memset(&pend, 0, sizeof(pend));
+    pend.transaction_id = op->msg->transaction_id;
+    pend.subject = e->subject;
+    pend.key_hash = e->key_hash;
+    pend.state = SCEP_PENDING_WAITING;
+    pend.created = apr_time_now();
+    pend.csr = csr;
+    pend.csr_len = csr_len;
+    if (APR_SUCCESS != scep_cert_der(op->p, op->msg->signer, &pend.requester,
+                                     &pend.requester_len)
+        || APR_SUCCESS != (rv = op->store->ops->pending_put(op->store, op->p,
+                                                            &pend))) {
+        store_failed(op, APR_EGENERAL, "recording the pending request");
+        return;
+    }
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                    SCEPLOGNO(2006) "request %s for %s waits for approval",
+                    pend.transaction_id, pend.subject);
+    pending(op);
+}
+
+static int read_csr(op_t *op, enroll_t *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (APR_SUCCESS != scep_csr_parse(op->p, op->msg->data,
+                                      op->msg->data_len, &e->req)) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
+        return 0;
+    }
+    e->key = X509_REQ_get0_pubkey(e->req);
+    e->key_hash = scep_key_hash(op->p, e->key);
+    e->subject = scep_name_rfc2253(op->p, X509_REQ_get_subject_name(e->req));
+    if (!e->key_hash || !e->subject) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
+        return 0;
+    }
+    return 1;
+}
+
+static void enroll(op_t *op)
+{
+    enroll_t e;
+    int renewal_req = op->msg->message_type == SCEP_MSG_RENEWALREQ;
+
+    if (!read_csr(op, &e)) {
+        return;
+    }
+    e.renewal = is_renewal(op, &e);
+    if (renewal_req && !e.renewal) {
+        fail(op, SCEP_FAIL_BADREQUEST, "a RenewalReq must be signed by a "
+             "valid certificate of this CA for the same subject");
+        return;
+    }
+    if (!e.renewal && !EVP_PKEY_eq(X509_get0_pubkey(op->msg->signer), e.key)) {
+        ERR_clear_error();
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, "the message is not signed with "
+             "the key of the request");
+        return;
+    }
+    if (answer_retry(op, &e) || !policy_ok(op, &e)) {
+        return;
+    }
+    if (!e.renewal && !challenge_ok(op, e.req)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
+             "accepted");
+        return;
+    }
+    if (op->cfg->approval_manual) {
+        put_pending(op, &e, op->msg->data, op->msg->data_len);
+        return;
+    }
+    issue(op, e.req, e.key_hash, e.renewal ? "renewed" : "issued");
+}
+
+/* ------------------------------------------------------------------ */
+/* CertPoll, GetCert, GetCRL                                           */
+
+static void poll(op_t *op)
+{
+    scep_pending_rec_t *pend;
+    scep_cert_rec_t *rec;
+    apr_status_t rv;
+    const char *kh = scep_key_hash(op->p, X509_get0_pubkey(op->msg->signer));
+
+    rv = op->store->ops->pending_get(op->store, op->p,
+                                     op->msg->transaction_id, &pend);
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        /* issued without approval: the client polls anyway */
+        if (kh && APR_SUCCESS == op->store->ops->cert_by_transaction(
+                op->store, op->p, op->msg->transaction_id, kh, &rec)) {
+            succeed_der(op, rec, "found");
+        }
+        else {
+            fail(op, SCEP_FAIL_BADREQUEST, "no request with this "
+                 "transactionID");
+        }
+    }
+    else if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "looking up the pending request");
+    }
+    else if (!same_requester(op, pend)) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, "the poll is not signed by the "
+             "requester");
+    }
+    else {
+        from_pending(op, pend);
+    }
+}
+
+/* The IssuerAndSerialNumber of GetCert and GetCRL, naming our CA. */
+static PKCS7_ISSUER_AND_SERIAL *read_ias(op_t *op)
+{
+    const unsigned char *d = op->msg->data;
+    PKCS7_ISSUER_AND_SERIAL *ias;
+
+    ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &d, (long)op->msg->data_len);
+    ERR_clear_error();
+    if (!ias) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
+    }
+    else if (X509_NAME_cmp(ias->issuer,
+                           X509_get_subject_name(op->cfg->ca->cert)) != 0) {
+        fail(op, SCEP_FAIL_BADCERTID, "not an issuer of this CA");
+        PKCS7_ISSUER_AND_SERIAL_free(ias);
+        ias = NULL;
+    }
+    return ias;
+}
+
+static void get_cert(op_t *op)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = read_ias(op);
+    const char *serial;
+    scep_cert_rec_t *rec;
+    apr_status_t rv;
+
+    if (!ias) {
+        return;
+    }
+    serial = scep_serial_hex(op->p, ias->serial);
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    rv = serial ? op->store->ops->cert_by_serial(op->store, op->p, serial,
+                                                 &rec) : APR_NOTFOUND;
+    if (APR_SUCCESS == rv) {
+        succeed_der(op, rec, "found");
+    }
+    else if (APR_STATUS_IS_NOTFOUND(rv)) {
+        fail(op, SCEP_FAIL_BADCERTID, "no such certificate");
+    }
+    else {
+        store_failed(op, rv, "finding the certificate");
+    }
+}
+
+static void get_crl(op_t *op)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = read_ias(op);
+    apr_array_header_t *recs, *crls;
+    X509_CRL *crl;
+    apr_status_t rv;
+    int days = op->cfg->crl_days > 0 ? op->cfg->crl_days : DEFAULT_CRL_DAYS;
+
+    if (!ias) {
+        return;
+    }
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    rv = op->store->ops->cert_list(op->store, op->p, SCEP_CERT_REVOKED, &recs);
+    if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "listing revocations");
+        return;
+    }
+    if (APR_SUCCESS != scep_crl_build(op->p, op->cfg->ca, recs, days, &crl)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the CRL could not be built");
+        return;
+    }
+    crls = apr_array_make(op->p, 1, sizeof(X509_CRL *));
+    APR_ARRAY_PUSH(crls, X509_CRL *) = crl;
+    succeed(op, NULL, crls, "crl");
+}
+
+/* ------------------------------------------------------------------ */
+/* dispatch                                                            */
+
+static int known_type(int t)
+{
+    return t == SCEP_MSG_PKCSREQ || t == SCEP_MSG_RENEWALREQ
+           || t == SCEP_MSG_CERTPOLL || t == SCEP_MSG_GETCERT
+           || t == SCEP_MSG_GETCRL;
+}
+
+/* Signature, type and envelope; 1 when the messageData is at hand. */
+static int open_message(op_t *op)
+{
+    scep_pkimsg_t *msg = op->msg;
+    apr_status_t rv;
+
+    if (!scep_pkimsg_digest_allowed(msg->digest_nid, op->cfg->allow_legacy)) {
+        fail(op, SCEP_FAIL_BADALG, "digest algorithm not accepted");
+    }
+    else if (!msg->signature_ok) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, "the signature does not verify");
+    }
+    else if (!known_type(msg->message_type)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "unsupported messageType");
+    }
+    else if (!msg->content_is_data || !msg->envelope) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
+    }
+    else if (APR_ENOTIMPL == (rv = scep_pkimsg_decrypt(
+                 op->p, msg, op->cfg->ca->decrypt_key, op->cfg->allow_legacy))) {
+        fail(op, SCEP_FAIL_BADALG, "content encryption algorithm not "
+             "accepted");
+    }
+    else if (APR_SUCCESS != rv) {
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
+    }
+    else {
+        return 1;
+    }
+    return 0;
+}
+
+static void dispatch(op_t *op)
+{
+    if (!open_message(op)) {
+        return;
+    }
+    switch (op->msg->message_type) {
+    case SCEP_MSG_PKCSREQ:
+    case SCEP_MSG_RENEWALREQ:
+        enroll(op);
+        break;
+    case SCEP_MSG_CERTPOLL:
+        poll(op);
+        break;
+    case SCEP_MSG_GETCERT:
+        get_cert(op);
+        break;
+    default:
+        get_crl(op);
+        break;
+    }
+}
+
+/* The reply mirrors the request's algorithms where they are allowed. */
+static void init_rep(op_t *op)
+{
+    scep_pkimsg_t *msg = op->msg;
+    int legacy = op->cfg->allow_legacy;
+
+    memset(&op->rep, 0, sizeof(op->rep));
+    op->rep.transaction_id = msg->transaction_id;
+    op->rep.recipient_nonce = msg->sender_nonce;
+    op->rep.recipient_nonce_len = msg->sender_nonce_len;
+    op->rep.fail_info = SCEP_FAIL_NONE;
+    op->rep.digest_nid = scep_pkimsg_digest_allowed(msg->digest_nid, legacy)
+                         ? msg->digest_nid : NID_sha256;
+    op->rep.cipher_nid = scep_pkimsg_cipher_allowed(msg->cipher_nid, legacy)
+                         ? msg->cipher_nid : NID_aes_128_cbc;
+    op->rep.key_transport = msg->key_transport;
+}
+
+static void summarize(op_t *op, scep_pkiop_reply_t *reply)
+{
+    reply->message_type = op->msg->message_type;
+    reply->transaction_id = op->msg->transaction_id;
+    reply->pki_status = op->rep.pki_status;
+    reply->fail_info = op->rep.pki_status == SCEP_STATUS_FAILURE
+                       ? op->rep.fail_info : SCEP_FAIL_NONE;
+    reply->serial = op->serial;
+    reply->tag = op->tag;
+    reply->summary = apr_psprintf(op->p, "%s txid=%s %s%s%s%s%s",
+                                  scep_pkimsg_type_name(reply->message_type),
+                                  reply->transaction_id,
+                                  scep_pkimsg_status_name(reply->pki_status),
+                                  reply->fail_info != SCEP_FAIL_NONE ? " " : "",
+                                  reply->fail_info != SCEP_FAIL_NONE
+                                  ? scep_pkimsg_fail_name(reply->fail_info)
+                                  : "",
+                                  op->serial ? " serial=" : "",
+                                  op->serial ? op->serial : "");
+}
+
+static void invalid(scep_pkiop_reply_t *reply)
+{
+    reply->http_status = 400;
+    reply->tag = "invalid";
+    reply->summary = "undecodable pkiMessage";
+}
+
+apr_status_t scep_pkiop_handle(apr_pool_t *p, const scep_logger_t *log,
+                               const scep_pkiop_cfg_t *cfg,
+                               scep_store_t *store,
+                               const unsigned char *msg, apr_size_t len,
+                               scep_pkiop_reply_t *reply)
+{
+    op_t op;
+    apr_status_t rv;
+
+    memset(reply, 0, sizeof(*reply));
+    memset(&op, 0, sizeof(op));
+    reply->message_type = reply->pki_status = -1;
+    reply->fail_info = SCEP_FAIL_NONE;
+    if (!cfg || !cfg->ca || !store) {
+        return APR_EINVAL;
+    }
+    if (APR_SUCCESS != scep_pkimsg_parse(p, msg, len, &op.msg)) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, p,
+                        SCEPLOGNO(2007) "PKIOperation: %" APR_SIZE_T_FMT
+                        " bytes are not a pkiMessage", len);
+        invalid(reply);
+        return APR_SUCCESS;
+    }
+    op.p = p;
+    op.log = log;
+    op.cfg = cfg;
+    op.store = store;
+    init_rep(&op);
+    dispatch(&op);
+    summarize(&op, reply);
+    rv = scep_certrep_build(p, cfg->ca, &op.rep, &reply->body, &reply->len);
+    if (APR_SUCCESS != rv && op.rep.pki_status == SCEP_STATUS_SUCCESS) {
+        /* e.g. the requester's key cannot receive an envelope */
+        fail(&op, SCEP_FAIL_BADALG, "the reply could not be encrypted to "
+             "the requester");
+        summarize(&op, reply);
+        rv = scep_certrep_build(p, cfg->ca, &op.rep, &reply->body,
+                                &reply->len);
+    }
+    if (APR_SUCCESS != rv) {
+        scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_ERR, p,
+                         SCEPLOGNO(2008) "PKIOperation: cannot sign the "
+                         "CertRep for %s", reply->summary);
+        reply->http_status = 500;
+        return rv;
+    }
+    reply->http_status = 200;
+    reply->content_type = SCEP_CT_PKI_MESSAGE;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_pkiop_next_ca(apr_pool_t *p, const scep_pkiop_cfg_t *cfg,
+                                const unsigned char **body, apr_size_t *len)
+{
+    if (!cfg->next_ca_certs || cfg->next_ca_certs->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    return scep_next_ca_build(p, cfg->ca, cfg->next_ca_certs, body, len);
+}

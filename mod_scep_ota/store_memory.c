@@ -1,0 +1,466 @@
+/* A process-local store in memory, for unit tests and the CLI's offline
+ * commands. Same constraints as the database backends: unique serials,
+ * one issuance per (transactionID, key), atomic challenge consumption. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+
+#include "scep_ota/scep_store.h"
+
+typedef struct {
+    const char *hash;
+    scep_challenge_purpose_t purpose;
+    const char *bound_to;
+    apr_time_t expires;
+    int consumed;
+} challenge_t;
+
+typedef struct {
+    apr_pool_t *pool;
+    apr_thread_mutex_t *lock;
+    apr_array_header_t *certs;       /* scep_cert_rec_t * */
+    apr_array_header_t *challenges;  /* challenge_t * */
+    apr_array_header_t *pending;     /* scep_pending_rec_t * */
+    apr_array_header_t *devices;     /* scep_device_rec_t * */
+} mem_t;
+
+#define MEM(st) ((mem_t *)(st)->backend)
+
+static const char *dup_s(apr_pool_t *p, const char *s)
+{
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+static const unsigned char *dup_b(apr_pool_t *p, const unsigned char *b,
+                                  apr_size_t n)
+{
+    return b ? apr_pmemdup(p, b, n) : NULL;
+}
+
+static int same(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+static scep_cert_rec_t *copy_cert(apr_pool_t *p, const scep_cert_rec_t *r)
+{
+    scep_cert_rec_t *c = apr_pmemdup(p, r, sizeof(*r));
+
+    c->serial = dup_s(p, r->serial);
+    c->subject = dup_s(p, r->subject);
+    c->transaction_id = dup_s(p, r->transaction_id);
+    c->key_hash = dup_s(p, r->key_hash);
+    c->der = dup_b(p, r->der, r->der_len);
+    return c;
+}
+
+static scep_pending_rec_t *copy_pending(apr_pool_t *p,
+                                        const scep_pending_rec_t *r)
+{
+    scep_pending_rec_t *c = apr_pmemdup(p, r, sizeof(*r));
+
+    c->transaction_id = dup_s(p, r->transaction_id);
+    c->subject = dup_s(p, r->subject);
+    c->key_hash = dup_s(p, r->key_hash);
+    c->csr = dup_b(p, r->csr, r->csr_len);
+    c->requester = dup_b(p, r->requester, r->requester_len);
+    c->cert_serial = dup_s(p, r->cert_serial);
+    return c;
+}
+
+static scep_device_rec_t *copy_device(apr_pool_t *p, const scep_device_rec_t *r)
+{
+    scep_device_rec_t *c = apr_pmemdup(p, r, sizeof(*r));
+
+    c->udid = dup_s(p, r->udid);
+    c->serial_number = dup_s(p, r->serial_number);
+    c->product = dup_s(p, r->product);
+    c->cert_serial = dup_s(p, r->cert_serial);
+    return c;
+}
+
+#define EACH(arr, type, var, i) \
+    for ((i) = 0; (i) < (arr)->nelts \
+         && ((var) = APR_ARRAY_IDX((arr), (i), type), 1); ++(i))
+
+/* ------------------------------------------------------------------ */
+/* certificates                                                        */
+
+static scep_cert_rec_t *find_serial(mem_t *m, const char *serial)
+{
+    scep_cert_rec_t *r;
+    int i;
+
+    EACH(m->certs, scep_cert_rec_t *, r, i) {
+        if (serial && !strcasecmp(r->serial, serial)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static scep_cert_rec_t *find_txn(mem_t *m, const char *txid, const char *kh)
+{
+    scep_cert_rec_t *r;
+    int i;
+
+    EACH(m->certs, scep_cert_rec_t *, r, i) {
+        if (same(r->transaction_id, txid) && same(r->key_hash, kh)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static apr_status_t cert_insert(scep_store_t *st, apr_pool_t *p,
+                                const scep_cert_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv = APR_SUCCESS;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if (!rec->serial || find_serial(m, rec->serial)
+        || (rec->transaction_id
+            && find_txn(m, rec->transaction_id, rec->key_hash))) {
+        rv = APR_EEXIST;
+    }
+    else {
+        APR_ARRAY_PUSH(m->certs, scep_cert_rec_t *) = copy_cert(m->pool, rec);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t found_cert(apr_pool_t *p, const scep_cert_rec_t *r,
+                               scep_cert_rec_t **out)
+{
+    if (!r) {
+        return APR_NOTFOUND;
+    }
+    *out = copy_cert(p, r);
+    return APR_SUCCESS;
+}
+
+static apr_status_t cert_by_serial(scep_store_t *st, apr_pool_t *p,
+                                   const char *serial, scep_cert_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv;
+
+    apr_thread_mutex_lock(m->lock);
+    rv = found_cert(p, find_serial(m, serial), rec);
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t cert_by_transaction(scep_store_t *st, apr_pool_t *p,
+                                        const char *txid, const char *kh,
+                                        scep_cert_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv;
+
+    apr_thread_mutex_lock(m->lock);
+    rv = found_cert(p, find_txn(m, txid, kh), rec);
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t cert_by_key(scep_store_t *st, apr_pool_t *p,
+                                const char *kh, scep_cert_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r, *best = NULL;
+    apr_status_t rv;
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    EACH(m->certs, scep_cert_rec_t *, r, i) {
+        if (r->status == SCEP_CERT_VALID && same(r->key_hash, kh)
+            && (!best || r->not_before >= best->not_before)) {
+            best = r;
+        }
+    }
+    rv = found_cert(p, best, rec);
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t cert_list(scep_store_t *st, apr_pool_t *p, int status,
+                              apr_array_header_t **recs)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    *recs = apr_array_make(p, m->certs->nelts + 1, sizeof(scep_cert_rec_t *));
+    EACH(m->certs, scep_cert_rec_t *, r, i) {
+        if (status < 0 || (int)r->status == status) {
+            APR_ARRAY_PUSH(*recs, scep_cert_rec_t *) = copy_cert(p, r);
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
+static apr_status_t cert_revoke(scep_store_t *st, apr_pool_t *p,
+                                const char *serial, int reason,
+                                apr_time_t when)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if ((r = find_serial(m, serial))) {
+        r->status = SCEP_CERT_REVOKED;
+        r->revoked_at = when;
+        r->revocation_reason = reason;
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return r ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* challenges                                                          */
+
+static challenge_t *find_challenge(mem_t *m, const char *hash)
+{
+    challenge_t *c;
+    int i;
+
+    EACH(m->challenges, challenge_t *, c, i) {
+        if (same(c->hash, hash)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
+                                  const char *hash,
+                                  scep_challenge_purpose_t purpose,
+                                  const char *bound_to, apr_time_t expires)
+{
+    mem_t *m = MEM(st);
+    challenge_t *c;
+    apr_status_t rv = APR_EEXIST;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if (!find_challenge(m, hash)) {
+        c = apr_pcalloc(m->pool, sizeof(*c));
+        c->hash = apr_pstrdup(m->pool, hash);
+        c->purpose = purpose;
+        c->bound_to = dup_s(m->pool, bound_to);
+        c->expires = expires;
+        APR_ARRAY_PUSH(m->challenges, challenge_t *) = c;
+        rv = APR_SUCCESS;
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t challenge_consume(scep_store_t *st, apr_pool_t *p,
+                                      const char *hash,
+                                      scep_challenge_purpose_t purpose,
+                                      const char **bound_to)
+{
+    mem_t *m = MEM(st);
+    challenge_t *c;
+    apr_status_t rv = APR_NOTFOUND;
+
+    apr_thread_mutex_lock(m->lock);
+    c = find_challenge(m, hash);
+    if (c && !c->consumed && c->purpose == purpose
+        && c->expires > apr_time_now()) {
+        c->consumed = 1;
+        if (bound_to) {
+            *bound_to = dup_s(p, c->bound_to);
+        }
+        rv = APR_SUCCESS;
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* pending requests                                                    */
+
+static int find_pending(mem_t *m, const char *txid)
+{
+    scep_pending_rec_t *r;
+    int i;
+
+    EACH(m->pending, scep_pending_rec_t *, r, i) {
+        if (same(r->transaction_id, txid)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static apr_status_t pending_put(scep_store_t *st, apr_pool_t *p,
+                                const scep_pending_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    int i;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if ((i = find_pending(m, rec->transaction_id)) >= 0) {
+        APR_ARRAY_IDX(m->pending, i, scep_pending_rec_t *) =
+            copy_pending(m->pool, rec);
+    }
+    else {
+        APR_ARRAY_PUSH(m->pending, scep_pending_rec_t *) =
+            copy_pending(m->pool, rec);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
+static apr_status_t pending_get(scep_store_t *st, apr_pool_t *p,
+                                const char *txid, scep_pending_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    if ((i = find_pending(m, txid)) >= 0) {
+        *rec = copy_pending(p, APR_ARRAY_IDX(m->pending, i,
+                                             scep_pending_rec_t *));
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static apr_status_t pending_set_state(scep_store_t *st, apr_pool_t *p,
+                                      const char *txid,
+                                      scep_pending_state_t state,
+                                      const char *cert_serial)
+{
+    mem_t *m = MEM(st);
+    scep_pending_rec_t *r;
+    int i;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if ((i = find_pending(m, txid)) >= 0) {
+        r = APR_ARRAY_IDX(m->pending, i, scep_pending_rec_t *);
+        r->state = state;
+        if (cert_serial) {
+            r->cert_serial = apr_pstrdup(m->pool, cert_serial);
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static apr_status_t pending_list(scep_store_t *st, apr_pool_t *p,
+                                 apr_array_header_t **recs)
+{
+    mem_t *m = MEM(st);
+    scep_pending_rec_t *r;
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    *recs = apr_array_make(p, m->pending->nelts + 1,
+                           sizeof(scep_pending_rec_t *));
+    EACH(m->pending, scep_pending_rec_t *, r, i) {
+        APR_ARRAY_PUSH(*recs, scep_pending_rec_t *) = copy_pending(p, r);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* devices                                                             */
+
+static int find_device(mem_t *m, const char *udid)
+{
+    scep_device_rec_t *r;
+    int i;
+
+    EACH(m->devices, scep_device_rec_t *, r, i) {
+        if (same(r->udid, udid)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static apr_status_t device_upsert(scep_store_t *st, apr_pool_t *p,
+                                  const scep_device_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    int i;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if ((i = find_device(m, rec->udid)) >= 0) {
+        APR_ARRAY_IDX(m->devices, i, scep_device_rec_t *) =
+            copy_device(m->pool, rec);
+    }
+    else {
+        APR_ARRAY_PUSH(m->devices, scep_device_rec_t *) =
+            copy_device(m->pool, rec);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
+static apr_status_t device_get(scep_store_t *st, apr_pool_t *p,
+                               const char *udid, scep_device_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    if ((i = find_device(m, udid)) >= 0) {
+        *rec = copy_device(p, APR_ARRAY_IDX(m->devices, i,
+                                            scep_device_rec_t *));
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static const scep_store_ops_t memory_ops = {
+    .cert_insert = cert_insert,
+    .cert_by_serial = cert_by_serial,
+    .cert_by_transaction = cert_by_transaction,
+    .cert_by_key = cert_by_key,
+    .cert_list = cert_list,
+    .cert_revoke = cert_revoke,
+    .challenge_add = challenge_add,
+    .challenge_consume = challenge_consume,
+    .pending_put = pending_put,
+    .pending_get = pending_get,
+    .pending_set_state = pending_set_state,
+    .pending_list = pending_list,
+    .device_upsert = device_upsert,
+    .device_get = device_get
+};
+
+scep_store_t *scep_store_memory_create(apr_pool_t *p)
+{
+    scep_store_t *st = apr_pcalloc(p, sizeof(*st));
+    mem_t *m = apr_pcalloc(p, sizeof(*m));
+
+    m->pool = p;
+    if (APR_SUCCESS != apr_thread_mutex_create(&m->lock,
+                                               APR_THREAD_MUTEX_DEFAULT, p)) {
+        return NULL;
+    }
+    m->certs = apr_array_make(p, 16, sizeof(scep_cert_rec_t *));
+    m->challenges = apr_array_make(p, 16, sizeof(challenge_t *));
+    m->pending = apr_array_make(p, 16, sizeof(scep_pending_rec_t *));
+    m->devices = apr_array_make(p, 16, sizeof(scep_device_rec_t *));
+    st->ops = &memory_ops;
+    st->backend = m;
+    return st;
+}

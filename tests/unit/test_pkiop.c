@@ -1,0 +1,778 @@
+/* scep_pkiop_handle end to end with the memory store. */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/cms.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+
+#include "testscep.h"
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_pkiop.h"
+#include "scep_ota/scep_store.h"
+
+static scep_pkiop_cfg_t cfg;
+static scep_store_t *store;
+
+static void setup(void)
+{
+    ts_setup();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.ca = ts_ca();
+    cfg.challenge_password = "peers-secret";
+    cfg.lifetime_days = 30;
+    store = scep_store_memory_create(tpool);
+}
+
+static void teardown(void)
+{
+    ts_teardown();
+}
+
+static scep_pkiop_reply_t *handle(const unsigned char *der, apr_size_t len)
+{
+    scep_pkiop_reply_t *r = apr_pcalloc(tpool, sizeof(*r));
+
+    ck_assert_int_eq(scep_pkiop_handle(tpool, scep_log_null(), &cfg, store,
+                                       der, len, r), APR_SUCCESS);
+    return r;
+}
+
+/* Handles the request and opens the CertRep (200) with key. */
+static scep_pkimsg_t *roundtrip(const unsigned char *der, apr_size_t len,
+                                EVP_PKEY *key, scep_pkiop_reply_t **preply)
+{
+    scep_pkiop_reply_t *r = handle(der, len);
+
+    ck_assert_int_eq(r->http_status, 200);
+    ck_assert_str_eq(r->content_type, SCEP_CT_PKI_MESSAGE);
+    ck_assert_ptr_nonnull(r->summary);
+    if (preply) {
+        *preply = r;
+    }
+    return ts_certrep(r->body, r->len, key);
+}
+
+static void assert_failure(scep_pkimsg_t *rep, int fail_info)
+{
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_FAILURE);
+    ck_assert_int_eq(rep->fail_info, fail_info);
+    ck_assert_ptr_nonnull(rep->fail_info_text);
+}
+
+static int count_certs(void)
+{
+    apr_array_header_t *recs;
+
+    ck_assert_int_eq(store->ops->cert_list(store, tpool, -1, &recs),
+                     APR_SUCCESS);
+    return recs->nelts;
+}
+
+/* A fresh client: key, self-signed cert, PKCSReq. */
+typedef struct {
+    EVP_PKEY *key;
+    X509 *self;
+    const unsigned char *csr, *req;
+    apr_size_t csr_len, req_len;
+} client_t;
+
+static void client(client_t *c, int slot, const char *cn,
+                   const char *challenge, const char *txid, int cipher,
+                   int digest)
+{
+    c->key = tu_key(2048, slot);
+    c->self = ts_selfsigned(c->key, "temporary identity");
+    ts_csr(c->key, cn, challenge, NULL, &c->csr, &c->csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, txid, c->csr, c->csr_len, c->self, c->key,
+               cipher, digest, &c->req, &c->req_len);
+}
+
+static void check_issued(X509 *x, const char *cn)
+{
+    char buf[256];
+
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ts_ca()->cert)), 1);
+    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf,
+                              sizeof(buf));
+    ck_assert_str_eq(buf, cn);
+    ck_assert_int_eq(X509_check_ca(x), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+    const char *req, *key;
+    int legacy, digest, cipher;
+} captured[] = {
+    { "sscep-pkcsreq.der", "sscep-pkcsreq.key", 0, NID_sha256,
+      NID_aes_128_cbc },
+    { "certmonger-pkcsreq.der", "certmonger-pkcsreq.key", 0, NID_sha256,
+      NID_aes_256_cbc },
+    { "scepclient-pkcsreq.der", "scepclient-pkcsreq.key", 1, NID_sha1,
+      NID_des_cbc },
+};
+
+START_TEST(captured_requests_enroll)
+{
+    const unsigned char *der;
+    apr_size_t len;
+    EVP_PKEY *key = ts_load_key(captured[_i].key);
+    scep_pkiop_reply_t *r;
+    scep_pkimsg_t *rep, *req;
+    X509 *x;
+
+    ts_read(captured[_i].req, &der, &len);
+    cfg.allow_legacy = captured[_i].legacy;
+    rep = roundtrip(der, len, key, &r);
+    ck_assert_msg(rep->pki_status == SCEP_STATUS_SUCCESS, "%s", r->summary);
+    ck_assert_str_eq(r->tag, "issued");
+    ck_assert_int_eq(rep->digest_nid, captured[_i].digest);
+    ck_assert_int_eq(rep->cipher_nid, captured[_i].cipher);
+    ck_assert_int_eq(scep_pkimsg_parse(tpool, der, len, &req), APR_SUCCESS);
+    ck_assert_str_eq(rep->transaction_id, req->transaction_id);
+    ck_assert_uint_eq(rep->recipient_nonce_len, req->sender_nonce_len);
+    ck_assert(!memcmp(rep->recipient_nonce, req->sender_nonce,
+                      req->sender_nonce_len));
+    ck_assert(memcmp(rep->sender_nonce, req->sender_nonce, SCEP_NONCE_LEN));
+    x = ts_certrep_cert(rep);
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ts_ca()->cert)), 1);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), key), 1);
+    ck_assert_str_eq(r->serial, scep_cert_serial_hex(tpool, x));
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(captured_des_without_legacy_is_badalg)
+{
+    const unsigned char *der;
+    apr_size_t len;
+
+    ts_read("scepclient-pkcsreq.der", &der, &len);
+    cfg.allow_legacy = 0;
+    assert_failure(roundtrip(der, len, NULL, NULL), SCEP_FAIL_BADALG);
+    ck_assert_int_eq(count_certs(), 0);
+}
+END_TEST
+
+static const int ciphers[] = { NID_des_ede3_cbc, NID_aes_128_cbc,
+                               NID_aes_256_cbc };
+static const int digests[] = { NID_sha1, NID_sha256, NID_sha512 };
+
+START_TEST(cipher_digest_matrix)
+{
+    client_t c;
+    scep_pkimsg_t *rep;
+    int cipher = ciphers[_i / 3], digest = digests[_i % 3];
+    const char *txid = apr_psprintf(tpool, "matrix-%d", _i);
+
+    client(&c, 4, "matrix.example", "peers-secret", txid, cipher, digest);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(rep->digest_nid, digest);
+    ck_assert_int_eq(rep->cipher_nid, cipher);
+    check_issued(ts_certrep_cert(rep), "matrix.example");
+}
+END_TEST
+
+START_TEST(oaep_is_mirrored)
+{
+    client_t c;
+    scep_request_t r;
+    scep_pkimsg_t *rep;
+
+    c.key = tu_key(2048, 4);
+    c.self = ts_selfsigned(c.key, "oaep");
+    ts_csr(c.key, "oaep.example", "peers-secret", NULL, &c.csr, &c.csr_len);
+    memset(&r, 0, sizeof(r));
+    r.message_type = SCEP_MSG_PKCSREQ;
+    r.transaction_id = "oaep-1";
+    r.data = c.csr;
+    r.data_len = c.csr_len;
+    r.signer = c.self;
+    r.signer_key = c.key;
+    r.recipient = ts_ca()->decrypt_cert;
+    r.cipher_nid = NID_aes_128_cbc;
+    r.digest_nid = NID_sha256;
+    r.key_transport = SCEP_KT_OAEP;
+    ck_assert_int_eq(scep_request_build(tpool, &r, &c.req, &c.req_len),
+                     APR_SUCCESS);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(rep->key_transport, SCEP_KT_OAEP);
+}
+END_TEST
+
+START_TEST(wrong_challenge_is_badrequest)
+{
+    client_t c;
+
+    client(&c, 4, "wrong.example", "not-the-secret", "wrong-1",
+           NID_aes_128_cbc, NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    client(&c, 4, "wrong.example", NULL, "wrong-2", NID_aes_128_cbc,
+           NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 0);
+}
+END_TEST
+
+START_TEST(one_time_challenge_is_consumed)
+{
+    client_t c;
+    const char *otp = "a-one-time-challenge";
+
+    cfg.challenge_password = NULL;
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
+                         SCEP_CHALLENGE_SCEP, "UDID-1",
+                         apr_time_now() + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    client(&c, 4, "otp.example", otp, "otp-1", NID_aes_128_cbc, NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, NULL)->pki_status,
+                     SCEP_STATUS_SUCCESS);
+    client(&c, 5, "otp2.example", otp, "otp-2", NID_aes_128_cbc, NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+}
+END_TEST
+
+START_TEST(bad_signature_is_badmessagecheck)
+{
+    client_t c;
+    unsigned char *bad;
+
+    client(&c, 4, "badsig.example", "peers-secret", "badsig-1",
+           NID_aes_128_cbc, NID_sha256);
+    /* the SignerInfo's signature value ends the message */
+    bad = apr_pmemdup(tpool, c.req, c.req_len);
+    bad[c.req_len - 1] ^= 0x01;
+    assert_failure(roundtrip(bad, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADMESSAGECHECK);
+    ck_assert_int_eq(count_certs(), 0);
+}
+END_TEST
+
+START_TEST(signer_key_must_be_csr_key)
+{
+    client_t c;
+    EVP_PKEY *other = tu_key(2048, 5);
+    X509 *self = ts_selfsigned(other, "someone else");
+
+    client(&c, 4, "pop.example", "peers-secret", "pop-1", NID_aes_128_cbc,
+           NID_sha256);
+    ts_request(SCEP_MSG_PKCSREQ, "pop-1", c.csr, c.csr_len, self, other,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADMESSAGECHECK);
+}
+END_TEST
+
+START_TEST(retry_returns_the_same_certificate)
+{
+    client_t c;
+    scep_pkiop_reply_t *r1, *r2;
+    scep_pkimsg_t *rep;
+    const unsigned char *again;
+    apr_size_t again_len;
+
+    client(&c, 4, "retry.example", "peers-secret", "retry-1",
+           NID_aes_128_cbc, NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, &r1)->pki_status,
+                     SCEP_STATUS_SUCCESS);
+    /* a new message (fresh nonce) with the same transactionID and key */
+    ts_request(SCEP_MSG_PKCSREQ, "retry-1", c.csr, c.csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &again, &again_len);
+    rep = roundtrip(again, again_len, c.key, &r2);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_str_eq(r2->tag, "repeated");
+    ck_assert_str_eq(r1->serial, r2->serial);
+    ck_assert_str_eq(scep_cert_serial_hex(tpool, ts_certrep_cert(rep)),
+                     r1->serial);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(ca_true_request_gets_the_template)
+{
+    static const char *exts2[][2] = {
+        { "basicConstraints", "critical,CA:TRUE" },
+        { "keyUsage", "keyCertSign,cRLSign" },
+        { "subjectAltName", "DNS:ok.example,email:a@ok.example" },
+        { NULL, NULL }
+    };
+    client_t c;
+    scep_pkimsg_t *rep;
+    X509 *x;
+
+    c.key = tu_key(2048, 4);
+    c.self = ts_selfsigned(c.key, "tmp");
+    ts_csr(c.key, "ca-wannabe", "peers-secret", exts2, &c.csr, &c.csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, "catrue-1", c.csr, c.csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    x = ts_certrep_cert(rep);
+    ck_assert_int_eq(X509_check_ca(x), 0);
+    ck_assert_int_eq(X509_get_ext_count(x), 6);
+    ck_assert_uint_eq(X509_get_key_usage(x),
+                      KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
+    ck_assert_uint_eq(X509_get_extended_key_usage(x), XKU_SSL_CLIENT);
+}
+END_TEST
+
+START_TEST(garbage_is_400)
+{
+    static const unsigned char junk[] = "this is not a pkiMessage";
+    client_t c;
+    scep_pkiop_reply_t *r;
+
+    r = handle(junk, sizeof(junk));
+    ck_assert_int_eq(r->http_status, 400);
+    ck_assert_ptr_null(r->body);
+    ck_assert_str_eq(r->tag, "invalid");
+    r = handle(junk, 0);
+    ck_assert_int_eq(r->http_status, 400);
+    client(&c, 4, "trunc.example", "peers-secret", "trunc-1",
+           NID_aes_128_cbc, NID_sha256);
+    r = handle(c.req, c.req_len / 2);
+    ck_assert_int_eq(r->http_status, 400);
+}
+END_TEST
+
+/* Enrolls a client and returns its certificate. */
+static X509 *enrolled(client_t *c, int slot, const char *cn, const char *txid)
+{
+    scep_pkimsg_t *rep;
+
+    client(c, slot, cn, "peers-secret", txid, NID_aes_128_cbc, NID_sha256);
+    rep = roundtrip(c->req, c->req_len, c->key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    return ts_certrep_cert(rep);
+}
+
+static void renew(int type, int slot, client_t *old, X509 *cert,
+                  const char *cn, const char *txid, EVP_PKEY **newkey,
+                  const unsigned char **req, apr_size_t *req_len)
+{
+    const unsigned char *csr;
+    apr_size_t csr_len;
+
+    *newkey = tu_key(2048, slot);
+    ts_csr(*newkey, cn, NULL, NULL, &csr, &csr_len);
+    ts_request(type, txid, csr, csr_len, cert, old->key, NID_aes_256_cbc,
+               NID_sha512, req, req_len);
+}
+
+START_TEST(renewal_both_ways)
+{
+    static const int types[] = { SCEP_MSG_RENEWALREQ, SCEP_MSG_PKCSREQ };
+    client_t c;
+    X509 *old = enrolled(&c, 4, "renew.example", "renew-0"), *x;
+    EVP_PKEY *nk;
+    const unsigned char *req;
+    apr_size_t len;
+    scep_pkiop_reply_t *r;
+    scep_pkimsg_t *rep;
+
+    renew(types[_i], 5, &c, old, "renew.example", "renew-1", &nk, &req, &len);
+    /* the reply is encrypted to the old certificate */
+    rep = roundtrip(req, len, c.key, &r);
+    ck_assert_msg(rep->pki_status == SCEP_STATUS_SUCCESS, "%s", r->summary);
+    ck_assert_str_eq(r->tag, "renewed");
+    x = ts_certrep_cert(rep);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), nk), 1);
+    check_issued(x, "renew.example");
+    ck_assert_int_eq(count_certs(), 2);
+}
+END_TEST
+
+START_TEST(renewal_refused)
+{
+    client_t c, stranger;
+    X509 *old = enrolled(&c, 4, "renew.example", "renew-0");
+    EVP_PKEY *nk;
+    const unsigned char *req;
+    apr_size_t len;
+
+    /* another subject: not a renewal */
+    renew(SCEP_MSG_RENEWALREQ, 5, &c, old, "other.example", "renew-1", &nk,
+          &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* a self-signed certificate: not ours */
+    stranger.key = tu_key(2048, 6);
+    stranger.self = ts_selfsigned(stranger.key, "renew.example");
+    renew(SCEP_MSG_RENEWALREQ, 5, &stranger, stranger.self, "renew.example",
+          "renew-2", &nk, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* revoked */
+    ck_assert_int_eq(store->ops->cert_revoke(store, tpool,
+                                             scep_cert_serial_hex(tpool, old),
+                                             1, apr_time_now()), APR_SUCCESS);
+    renew(SCEP_MSG_RENEWALREQ, 5, &c, old, "renew.example", "renew-3", &nk,
+          &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(key_of_another_subject_is_refused)
+{
+    client_t c;
+    const unsigned char *csr;
+    apr_size_t csr_len;
+
+    enrolled(&c, 4, "first.example", "reuse-0");
+    ts_csr(c.key, "second.example", "peers-secret", NULL, &csr, &csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, "reuse-1", csr, csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+}
+END_TEST
+
+START_TEST(small_key_is_refused)
+{
+    client_t c;
+
+    c.key = tu_key(1024, 7);
+    c.self = ts_selfsigned(c.key, "small");
+    ts_csr(c.key, "small.example", "peers-secret", NULL, &c.csr, &c.csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, "small-1", c.csr, c.csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+}
+END_TEST
+
+static void ias_der(X509 *issuer_of, const ASN1_INTEGER *serial,
+                    const unsigned char **der, apr_size_t *len)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
+    unsigned char *buf = NULL;
+    int n;
+
+    X509_NAME_set(&ias->issuer, X509_get_subject_name(issuer_of));
+    ASN1_INTEGER_free(ias->serial);
+    ias->serial = ASN1_INTEGER_dup(serial);
+    n = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &buf);
+    ck_assert_int_gt(n, 0);
+    *der = apr_pmemdup(tpool, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+}
+
+START_TEST(get_cert)
+{
+    client_t c, asker;
+    X509 *x = enrolled(&c, 4, "getcert.example", "gc-0");
+    const unsigned char *ias, *req;
+    apr_size_t ias_len, len;
+    scep_pkimsg_t *rep;
+    ASN1_INTEGER *bogus = ASN1_INTEGER_new();
+
+    asker.key = tu_key(2048, 5);
+    asker.self = ts_selfsigned(asker.key, "asker");
+    ias_der(ts_ca()->cert, X509_get0_serialNumber(x), &ias, &ias_len);
+    ts_request(SCEP_MSG_GETCERT, "gc-1", ias, ias_len, asker.self, asker.key,
+               NID_aes_128_cbc, NID_sha256, &req, &len);
+    rep = roundtrip(req, len, asker.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(X509_cmp(ts_certrep_cert(rep), x), 0);
+    /* unknown serial, foreign issuer */
+    ASN1_INTEGER_set(bogus, 12345);
+    ias_der(ts_ca()->cert, bogus, &ias, &ias_len);
+    ts_request(SCEP_MSG_GETCERT, "gc-2", ias, ias_len, asker.self, asker.key,
+               NID_aes_128_cbc, NID_sha256, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADCERTID);
+    ias_der(asker.self, X509_get0_serialNumber(x), &ias, &ias_len);
+    ts_request(SCEP_MSG_GETCERT, "gc-3", ias, ias_len, asker.self, asker.key,
+               NID_aes_128_cbc, NID_sha256, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADCERTID);
+    /* not an IssuerAndSerialNumber at all */
+    ts_request(SCEP_MSG_GETCERT, "gc-4", c.csr, c.csr_len, asker.self,
+               asker.key, NID_aes_128_cbc, NID_sha256, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL),
+                   SCEP_FAIL_BADMESSAGECHECK);
+    ASN1_INTEGER_free(bogus);
+}
+END_TEST
+
+START_TEST(get_crl_after_revoke)
+{
+    client_t c;
+    X509 *x = enrolled(&c, 4, "crl.example", "crl-0");
+    const unsigned char *ias, *req;
+    apr_size_t ias_len, len;
+    scep_pkimsg_t *rep;
+    X509_CRL *crl;
+    X509_REVOKED *rev = NULL;
+
+    ck_assert_int_eq(store->ops->cert_revoke(store, tpool,
+                                             scep_cert_serial_hex(tpool, x),
+                                             1, apr_time_now()), APR_SUCCESS);
+    ias_der(ts_ca()->cert, X509_get0_serialNumber(x), &ias, &ias_len);
+    ts_request(SCEP_MSG_GETCRL, "crl-1", ias, ias_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &req, &len);
+    rep = roundtrip(req, len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    crl = ts_certrep_crl(rep);
+    ck_assert_int_eq(X509_CRL_verify(crl, X509_get0_pubkey(ts_ca()->cert)), 1);
+    ck_assert_int_eq(X509_CRL_get0_by_serial(crl, &rev,
+                                             X509_get0_serialNumber(x)), 1);
+}
+END_TEST
+
+static void poll_req(client_t *c, const char *txid, const unsigned char **req,
+                     apr_size_t *len)
+{
+    ts_request(SCEP_MSG_CERTPOLL, txid, c->csr, c->csr_len, c->self, c->key,
+               NID_aes_128_cbc, NID_sha256, req, len);
+}
+
+START_TEST(manual_approval_and_certpoll)
+{
+    client_t c;
+    scep_pkiop_reply_t *r;
+    scep_pkimsg_t *rep;
+    const unsigned char *req;
+    apr_size_t len;
+    const char *serial;
+
+    cfg.approval_manual = 1;
+    client(&c, 4, "manual.example", "peers-secret", "manual-1",
+           NID_aes_128_cbc, NID_sha256);
+    rep = roundtrip(c.req, c.req_len, NULL, &r);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_PENDING);
+    ck_assert_str_eq(r->tag, "pending");
+    poll_req(&c, "manual-1", &req, &len);
+    ck_assert_int_eq(roundtrip(req, len, NULL, NULL)->pki_status,
+                     SCEP_STATUS_PENDING);
+    /* the PKCSReq again: still pending, no second challenge needed */
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, NULL, NULL)->pki_status,
+                     SCEP_STATUS_PENDING);
+    ck_assert_int_eq(count_certs(), 0);
+    ck_assert_int_eq(store->ops->pending_set_state(
+                         store, tpool, "manual-1", SCEP_PENDING_APPROVED,
+                         NULL), APR_SUCCESS);
+    poll_req(&c, "manual-1", &req, &len);
+    rep = roundtrip(req, len, c.key, &r);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    check_issued(ts_certrep_cert(rep), "manual.example");
+    serial = r->serial;
+    poll_req(&c, "manual-1", &req, &len);
+    rep = roundtrip(req, len, c.key, &r);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_str_eq(r->serial, serial);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(certpoll_refusals)
+{
+    client_t c, other;
+    const unsigned char *req;
+    apr_size_t len;
+
+    cfg.approval_manual = 1;
+    client(&c, 4, "rej.example", "peers-secret", "rej-1", NID_aes_128_cbc,
+           NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, NULL, NULL)->pki_status,
+                     SCEP_STATUS_PENDING);
+    /* nobody else can poll it */
+    client(&other, 5, "rej.example", NULL, "x", NID_aes_128_cbc, NID_sha256);
+    poll_req(&other, "rej-1", &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADMESSAGECHECK);
+    /* unknown transaction */
+    poll_req(&c, "no-such-txid", &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* rejected */
+    ck_assert_int_eq(store->ops->pending_set_state(
+                         store, tpool, "rej-1", SCEP_PENDING_REJECTED, NULL),
+                     APR_SUCCESS);
+    poll_req(&c, "rej-1", &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 0);
+}
+END_TEST
+
+START_TEST(unknown_message_type_is_badrequest)
+{
+    client_t c;
+
+    client(&c, 4, "type.example", "peers-secret", "type-1", NID_aes_128_cbc,
+           NID_sha256);
+    ts_request(18, "type-1", c.csr, c.csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+}
+END_TEST
+
+START_TEST(undecryptable_envelope_is_uniform)
+{
+    client_t c;
+    scep_request_t r;
+    EVP_PKEY *k = tu_key(2048, 5);
+    scep_pkimsg_t *a, *b;
+    const unsigned char *req;
+    apr_size_t len;
+
+    /* encrypted to somebody else */
+    client(&c, 4, "oracle.example", "peers-secret", "oracle-1",
+           NID_aes_128_cbc, NID_sha256);
+    memset(&r, 0, sizeof(r));
+    r.message_type = SCEP_MSG_PKCSREQ;
+    r.transaction_id = "oracle-1";
+    r.data = c.csr;
+    r.data_len = c.csr_len;
+    r.signer = c.self;
+    r.signer_key = c.key;
+    r.recipient = ts_selfsigned(k, "not the CA");
+    r.cipher_nid = NID_aes_128_cbc;
+    r.digest_nid = NID_sha256;
+    ck_assert_int_eq(scep_request_build(tpool, &r, &req, &len), APR_SUCCESS);
+    a = roundtrip(req, len, NULL, NULL);
+    assert_failure(a, SCEP_FAIL_BADMESSAGECHECK);
+    /* decrypts, but the content is no CSR */
+    ts_request(SCEP_MSG_PKCSREQ, "oracle-2", (const unsigned char *)"junk", 4,
+               c.self, c.key, NID_aes_128_cbc, NID_sha256, &req, &len);
+    b = roundtrip(req, len, NULL, NULL);
+    assert_failure(b, SCEP_FAIL_BADMESSAGECHECK);
+    ck_assert_str_eq(a->fail_info_text, b->fail_info_text);
+}
+END_TEST
+
+/* Store failures: a cert_insert that fails, or collides once. */
+static scep_store_ops_t faulty_ops;
+static int collisions;
+
+static apr_status_t insert_fails(scep_store_t *st, apr_pool_t *p,
+                                 const scep_cert_rec_t *rec)
+{
+    (void)st;
+    (void)p;
+    (void)rec;
+    return APR_EGENERAL;
+}
+
+static apr_status_t insert_collides(scep_store_t *st, apr_pool_t *p,
+                                    const scep_cert_rec_t *rec)
+{
+    if (collisions++ == 0) {
+        return APR_EEXIST;
+    }
+    return scep_store_memory_create(tpool)->ops->cert_insert(st, p, rec);
+}
+
+START_TEST(insert_failure_gives_no_certificate)
+{
+    client_t c;
+    scep_store_t faulty = *store;
+
+    faulty_ops = *store->ops;
+    faulty_ops.cert_insert = insert_fails;
+    faulty.ops = &faulty_ops;
+    store = &faulty;
+    client(&c, 4, "fail.example", "peers-secret", "fail-1", NID_aes_128_cbc,
+           NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+}
+END_TEST
+
+START_TEST(serial_collision_is_retried)
+{
+    client_t c;
+    scep_store_t faulty = *store;
+    scep_pkimsg_t *rep;
+
+    faulty_ops = *store->ops;
+    faulty_ops.cert_insert = insert_collides;
+    faulty.ops = &faulty_ops;
+    store = &faulty;
+    collisions = 0;
+    client(&c, 4, "collide.example", "peers-secret", "collide-1",
+           NID_aes_128_cbc, NID_sha256);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(collisions, 2);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(next_ca_answer)
+{
+    apr_array_header_t *next = apr_array_make(tpool, 1, sizeof(X509 *));
+    const unsigned char *body;
+    apr_size_t len;
+    PKCS7 *p7;
+    const unsigned char *d;
+    CMS_ContentInfo *cms;
+    BIO *out = BIO_new(BIO_s_mem());
+    char *inner;
+    long n;
+
+    ck_assert_int_eq(scep_pkiop_next_ca(tpool, &cfg, &body, &len),
+                     APR_NOTFOUND);
+    APR_ARRAY_PUSH(next, X509 *) = ts_selfsigned(tu_key(2048, 5), "next CA");
+    cfg.next_ca_certs = next;
+    ck_assert_int_eq(scep_pkiop_next_ca(tpool, &cfg, &body, &len),
+                     APR_SUCCESS);
+    d = body;
+    cms = d2i_CMS_ContentInfo(NULL, &d, (long)len);
+    ck_assert_ptr_nonnull(cms);
+    ck_assert_int_eq(CMS_verify(cms, NULL, NULL, NULL, out,
+                                CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY), 1);
+    n = BIO_get_mem_data(out, &inner);
+    d = (const unsigned char *)inner;
+    p7 = d2i_PKCS7(NULL, &d, n);
+    ck_assert_ptr_nonnull(p7);
+    ck_assert_int_eq(sk_X509_num(p7->d.sign->cert), 1);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(p7->d.sign->cert, 0),
+                              APR_ARRAY_IDX(next, 0, X509 *)), 0);
+    PKCS7_free(p7);
+    CMS_ContentInfo_free(cms);
+    BIO_free(out);
+}
+END_TEST
+
+Suite *suite_pkiop(void)
+{
+    Suite *s = suite_create("pkiop");
+    TCase *tc = tcase_create("pkiop");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, captured_requests_enroll, 0,
+                        (int)(sizeof(captured) / sizeof(captured[0])));
+    tcase_add_test(tc, captured_des_without_legacy_is_badalg);
+    tcase_add_loop_test(tc, cipher_digest_matrix, 0, 9);
+    tcase_add_test(tc, oaep_is_mirrored);
+    tcase_add_test(tc, wrong_challenge_is_badrequest);
+    tcase_add_test(tc, one_time_challenge_is_consumed);
+    tcase_add_test(tc, bad_signature_is_badmessagecheck);
+    tcase_add_test(tc, signer_key_must_be_csr_key);
+    tcase_add_test(tc, retry_returns_the_same_certificate);
+    tcase_add_test(tc, ca_true_request_gets_the_template);
+    tcase_add_test(tc, garbage_is_400);
+    tcase_add_loop_test(tc, renewal_both_ways, 0, 2);
+    tcase_add_test(tc, renewal_refused);
+    tcase_add_test(tc, key_of_another_subject_is_refused);
+    tcase_add_test(tc, small_key_is_refused);
+    tcase_add_test(tc, get_cert);
+    tcase_add_test(tc, get_crl_after_revoke);
+    tcase_add_test(tc, manual_approval_and_certpoll);
+    tcase_add_test(tc, certpoll_refusals);
+    tcase_add_test(tc, unknown_message_type_is_badrequest);
+    tcase_add_test(tc, undecryptable_envelope_is_uniform);
+    tcase_add_test(tc, insert_failure_gives_no_certificate);
+    tcase_add_test(tc, serial_collision_is_retried);
+    tcase_add_test(tc, next_ca_answer);
+    suite_add_tcase(s, tc);
+    return s;
+}

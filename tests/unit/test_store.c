@@ -1,0 +1,528 @@
+/* The DBD store against a temporary SQLite file, and against PostgreSQL
+ * too when SCEP_TEST_PGSQL holds an apr_dbd pgsql params string. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+
+#include "testutil.h"
+#include "scep_ota/scep_store.h"
+#include "scep_ota/scep_store_dbd.h"
+
+static const char *store_uri;   /* of the backend the current tcase tests */
+static scep_store_t *st;
+
+static apr_status_t unlink_db(void *data)
+{
+    const char *path = data;
+
+    unlink(path);
+    unlink(apr_pstrcat(tpool, path, "-wal", NULL));
+    unlink(apr_pstrcat(tpool, path, "-shm", NULL));
+    return APR_SUCCESS;
+}
+
+static scep_store_t *open_store(void)
+{
+    scep_store_t *s = NULL;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    rv = scep_store_dbd_open(&s, tpool, store_uri, 8, NULL, &err);
+    ck_assert_msg(rv == APR_SUCCESS, "open %s: %s", store_uri,
+                  err ? err : "?");
+    return s;
+}
+
+static void sqlite_setup(void)
+{
+    char *path;
+    int fd;
+
+    tpool_setup();
+    path = apr_pstrdup(tpool, "/tmp/scep-store-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    apr_pool_cleanup_register(tpool, path, unlink_db, apr_pool_cleanup_null);
+    store_uri = apr_pstrcat(tpool, "sqlite3:", path, NULL);
+    st = open_store();
+}
+
+static void pgsql_setup(void)
+{
+    scep_dbd_conn_t *conn;
+    const char *err = NULL;
+    int nrows;
+
+    tpool_setup();
+    ck_assert_int_eq(scep_dbd_connect(tpool, "pgsql",
+                                      getenv("SCEP_TEST_PGSQL"), &conn,
+                                      &err), APR_SUCCESS);
+    ck_assert_int_eq(apr_dbd_query(conn->driver, conn->handle, &nrows,
+                                   "DROP TABLE IF EXISTS certificates, "
+                                   "challenges, pending, devices, "
+                                   "scep_schema"), 0);
+    scep_dbd_disconnect(conn);
+    store_uri = apr_pstrcat(tpool, "pgsql:", getenv("SCEP_TEST_PGSQL"),
+                            NULL);
+    st = open_store();
+}
+
+static void store_teardown(void)
+{
+    st = NULL;
+    tpool_teardown();
+}
+
+/* A certificate record with a DER that holds NUL bytes. */
+static scep_cert_rec_t *cert(const char *serial, const char *txid,
+                             const char *key)
+{
+    scep_cert_rec_t *r = apr_pcalloc(tpool, sizeof(*r));
+    unsigned char *der = apr_palloc(tpool, 300);
+    int i;
+
+    for (i = 0; i < 300; ++i) {
+        der[i] = (unsigned char)(i * 7);
+    }
+    der[0] = 0x30;
+    r->serial = serial;
+    r->subject = apr_pstrcat(tpool, "CN=device ", serial, ",O=Example",
+                             NULL);
+    r->transaction_id = txid;
+    r->key_hash = key;
+    r->not_before = apr_time_from_sec(1700000000);
+    r->not_after = apr_time_from_sec(1700000000 + 86400 * 365);
+    r->status = SCEP_CERT_VALID;
+    r->revocation_reason = -1;
+    r->der = der;
+    r->der_len = 300;
+    return r;
+}
+
+static void same_cert(const scep_cert_rec_t *a, const scep_cert_rec_t *b)
+{
+    ck_assert_str_eq(a->serial, b->serial);
+    ck_assert_str_eq(a->subject, b->subject);
+    ck_assert_pstr_eq(a->transaction_id, b->transaction_id);
+    ck_assert_pstr_eq(a->key_hash, b->key_hash);
+    ck_assert(a->not_before == b->not_before);
+    ck_assert(a->not_after == b->not_after);
+    ck_assert_int_eq(a->status, b->status);
+    ck_assert_uint_eq(a->der_len, b->der_len);
+    ck_assert_mem_eq(a->der, b->der, a->der_len);
+}
+
+START_TEST(cert_insert_and_find)
+{
+    scep_cert_rec_t *in = cert("0A1B2C3D4E5F6071", "tx-1", "aa01");
+    scep_cert_rec_t *out;
+
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, in), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, in->serial, &out),
+                     APR_SUCCESS);
+    same_cert(in, out);
+    ck_assert(out->revoked_at == 0);
+    ck_assert_int_eq(out->revocation_reason, -1);
+    ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "aa01", &out),
+                     APR_SUCCESS);
+    same_cert(in, out);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "FF", &out),
+                     APR_NOTFOUND);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "bb02", &out),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(cert_serial_unique)
+{
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("77", "tx-1", "aa01")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("77", "tx-2", "bb02")),
+                     APR_EEXIST);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("77", NULL, NULL)),
+                     APR_EEXIST);
+}
+END_TEST
+
+START_TEST(cert_issuance_unique)
+{
+    scep_cert_rec_t *out;
+
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("01", "tx-1", "aa01")),
+                     APR_SUCCESS);
+    /* the same transactionID and key never get a second certificate */
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("02", "tx-1", "aa01")),
+                     APR_EEXIST);
+    /* same transaction, other key; no transaction at all, twice */
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("03", "tx-1", "bb02")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("04", NULL, "aa01")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("05", NULL, "aa01")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "02", &out),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(cert_retry_is_idempotent)
+{
+    scep_cert_rec_t *in = cert("0C", "tx-9", "cc03");
+    scep_cert_rec_t *out;
+
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-9", "cc03",
+                                                  &out), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, in), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-9", "cc03",
+                                                  &out), APR_SUCCESS);
+    same_cert(in, out);
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-9", "dd04",
+                                                  &out), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-8", "cc03",
+                                                  &out), APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(cert_revoke)
+{
+    scep_cert_rec_t *out;
+    apr_time_t when = apr_time_from_sec(1750000000);
+
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool,
+                                          cert("AB", "tx-1", "aa01")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "AB", 1, when),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "AB", &out),
+                     APR_SUCCESS);
+    ck_assert_int_eq(out->status, SCEP_CERT_REVOKED);
+    ck_assert(out->revoked_at == when);
+    ck_assert_int_eq(out->revocation_reason, 1);
+    /* a revoked certificate is no longer the key's valid one */
+    ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "aa01", &out),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "AB", 4, when),
+                     APR_EEXIST);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "CD", 1, when),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(cert_list_filters)
+{
+    apr_array_header_t *recs;
+
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 0);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("01", "a", "k1")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("02", "b", "k2")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("03", "c", "k3")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "02", 0,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 3);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, SCEP_CERT_VALID, &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *)->serial, "01");
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 1, scep_cert_rec_t *)->serial, "03");
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, SCEP_CERT_REVOKED, &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *)->serial, "02");
+    ck_assert_uint_eq(APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *)->der_len,
+                      300);
+}
+END_TEST
+
+START_TEST(challenge_once)
+{
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    const char *bound = NULL;
+
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h1",
+                                            SCEP_CHALLENGE_SCEP, "UDID-1",
+                                            later), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h1",
+                                            SCEP_CHALLENGE_SCEP, "UDID-2",
+                                            later), APR_EEXIST);
+    /* the wrong purpose does not use it up */
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_OTA_PHASE1,
+                                                &bound), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_SCEP, &bound),
+                     APR_SUCCESS);
+    ck_assert_pstr_eq(bound, "UDID-1");
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_SCEP, &bound),
+                     APR_NOTFOUND);
+    ck_assert_ptr_null(bound);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "nope",
+                                                SCEP_CHALLENGE_SCEP, NULL),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(challenge_unbound_and_expired)
+{
+    const char *bound = "x";
+
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h2",
+                                            SCEP_CHALLENGE_OTA_PHASE1, NULL,
+                                            apr_time_now()
+                                            + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h2",
+                                                SCEP_CHALLENGE_OTA_PHASE1,
+                                                &bound), APR_SUCCESS);
+    ck_assert_ptr_null(bound);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h3",
+                                            SCEP_CHALLENGE_SCEP, "u",
+                                            apr_time_now()
+                                            - apr_time_from_sec(1)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h3",
+                                                SCEP_CHALLENGE_SCEP, &bound),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+/* Threads, each through its own connection, race for one challenge. */
+typedef struct {
+    apr_status_t rv;
+} racer_t;
+
+static void *APR_THREAD_FUNC race(apr_thread_t *t, void *data)
+{
+    racer_t *r = data;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    r->rv = st->ops->challenge_consume(st, p, "race", SCEP_CHALLENGE_SCEP,
+                                       NULL);
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(challenge_race)
+{
+    apr_thread_t *threads[8];
+    racer_t racers[8];
+    apr_status_t trv;
+    int i, wins = 0;
+
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "race",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            apr_time_now()
+                                            + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    for (i = 0; i < 8; ++i) {
+        ck_assert_int_eq(apr_thread_create(&threads[i], NULL, race,
+                                           &racers[i], tpool), APR_SUCCESS);
+    }
+    for (i = 0; i < 8; ++i) {
+        apr_thread_join(&trv, threads[i]);
+        if (racers[i].rv == APR_SUCCESS) {
+            ++wins;
+        }
+        else {
+            ck_assert_int_eq(racers[i].rv, APR_NOTFOUND);
+        }
+    }
+    ck_assert_int_eq(wins, 1);
+}
+END_TEST
+
+START_TEST(pending_lifecycle)
+{
+    scep_pending_rec_t in, *out;
+    apr_array_header_t *recs;
+    static const unsigned char csr[] = { 0x30, 0x00, 0x01, 0xff, 0x00 };
+
+    memset(&in, 0, sizeof(in));
+    in.transaction_id = "tx-p";
+    in.subject = "CN=pending";
+    in.key_hash = "ee05";
+    in.state = SCEP_PENDING_WAITING;
+    in.csr = csr;
+    in.csr_len = sizeof(csr);
+    ck_assert_int_eq(st->ops->pending_put(st, tpool, &in), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_put(st, tpool, &in), APR_EEXIST);
+    ck_assert_int_eq(st->ops->pending_get(st, tpool, "tx-p", &out),
+                     APR_SUCCESS);
+    ck_assert_str_eq(out->subject, "CN=pending");
+    ck_assert_int_eq(out->state, SCEP_PENDING_WAITING);
+    ck_assert_uint_eq(out->csr_len, sizeof(csr));
+    ck_assert_mem_eq(out->csr, csr, sizeof(csr));
+    ck_assert_ptr_null(out->requester);
+    ck_assert_ptr_null(out->cert_serial);
+    ck_assert(out->created > 0);
+    ck_assert_int_eq(st->ops->pending_set_state(st, tpool, "tx-p",
+                                                SCEP_PENDING_APPROVED, NULL),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_set_state(st, tpool, "tx-p",
+                                                SCEP_PENDING_ISSUED, "1F"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_get(st, tpool, "tx-p", &out),
+                     APR_SUCCESS);
+    ck_assert_int_eq(out->state, SCEP_PENDING_ISSUED);
+    ck_assert_pstr_eq(out->cert_serial, "1F");
+    ck_assert_int_eq(st->ops->pending_set_state(st, tpool, "tx-none",
+                                                SCEP_PENDING_REJECTED, NULL),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->pending_get(st, tpool, "tx-none", &out),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->pending_list(st, tpool, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+}
+END_TEST
+
+START_TEST(device_upsert)
+{
+    scep_device_rec_t in, *out;
+
+    memset(&in, 0, sizeof(in));
+    in.udid = "UDID-9";
+    in.serial_number = "F2LXK";
+    in.product = "iPhone3,1";
+    in.last_seen = apr_time_from_sec(1000);
+    ck_assert_int_eq(st->ops->device_upsert(st, tpool, &in), APR_SUCCESS);
+    in.serial_number = NULL;
+    in.cert_serial = "2A";
+    in.last_seen = apr_time_from_sec(2000);
+    ck_assert_int_eq(st->ops->device_upsert(st, tpool, &in), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->device_get(st, tpool, "UDID-9", &out),
+                     APR_SUCCESS);
+    ck_assert_pstr_eq(out->serial_number, "F2LXK");
+    ck_assert_pstr_eq(out->product, "iPhone3,1");
+    ck_assert_pstr_eq(out->cert_serial, "2A");
+    ck_assert(out->last_seen == apr_time_from_sec(2000));
+    ck_assert_int_eq(st->ops->device_get(st, tpool, "UDID-0", &out),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(schema_reopen)
+{
+    const char *driver, *params, *err = NULL;
+    scep_dbd_conn_t *conn;
+    scep_cert_rec_t *out;
+    scep_store_t *again;
+    int version = -1;
+
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("0D", "t", "k")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(scep_store_uri_parse(tpool, store_uri, &driver,
+                                          &params, &err), APR_SUCCESS);
+    ck_assert_int_eq(scep_dbd_connect(tpool, driver, params, &conn, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(scep_dbd_migrate(conn, tpool, NULL, &version, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(version, SCEP_STORE_SCHEMA_VERSION);
+    scep_dbd_disconnect(conn);
+    again = open_store();
+    ck_assert_int_eq(again->ops->cert_by_serial(again, tpool, "0D", &out),
+                     APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(schema_newer_refused)
+{
+    const char *driver, *params, *err = NULL;
+    scep_dbd_conn_t *conn;
+    int nrows;
+
+    ck_assert_int_eq(scep_store_uri_parse(tpool, store_uri, &driver,
+                                          &params, &err), APR_SUCCESS);
+    ck_assert_int_eq(scep_dbd_connect(tpool, driver, params, &conn, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(apr_dbd_query(conn->driver, conn->handle, &nrows,
+                                   "UPDATE scep_schema SET version = 99"), 0);
+    ck_assert_int_eq(scep_dbd_migrate(conn, tpool, NULL, NULL, &err),
+                     APR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "newer"));
+    scep_dbd_disconnect(conn);
+}
+END_TEST
+
+START_TEST(uri_parse)
+{
+    const char *driver, *params, *err;
+
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "sqlite3:/x/y.db", &driver,
+                                          &params, &err), APR_SUCCESS);
+    ck_assert_str_eq(driver, "sqlite3");
+    ck_assert_str_eq(params, "/x/y.db");
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "pgsql:host=h dbname=d",
+                                          &driver, &params, &err),
+                     APR_SUCCESS);
+    ck_assert_str_eq(driver, "pgsql");
+    ck_assert_str_eq(params, "host=h dbname=d");
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "dbd", &driver, &params,
+                                          &err), APR_SUCCESS);
+    ck_assert_str_eq(driver, "dbd");
+    ck_assert_ptr_null(params);
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "mysql:x", &driver,
+                                          &params, &err), APR_EINVAL);
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "/plain/path", &driver,
+                                          &params, &err), APR_EINVAL);
+    ck_assert_int_eq(scep_store_uri_parse(tpool, "sqlite3:", &driver,
+                                          &params, &err), APR_EINVAL);
+}
+END_TEST
+
+static TCase *store_tcase(const char *name, void (*setup)(void))
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_add_checked_fixture(tc, setup, store_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, cert_insert_and_find);
+    tcase_add_test(tc, cert_serial_unique);
+    tcase_add_test(tc, cert_issuance_unique);
+    tcase_add_test(tc, cert_retry_is_idempotent);
+    tcase_add_test(tc, cert_revoke);
+    tcase_add_test(tc, cert_list_filters);
+    tcase_add_test(tc, challenge_once);
+    tcase_add_test(tc, challenge_unbound_and_expired);
+    tcase_add_test(tc, challenge_race);
+    tcase_add_test(tc, pending_lifecycle);
+    tcase_add_test(tc, device_upsert);
+    tcase_add_test(tc, schema_reopen);
+    tcase_add_test(tc, schema_newer_refused);
+    return tc;
+}
+
+Suite *suite_store(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store-uri");
+
+    tcase_add_checked_fixture(tc, tpool_setup, tpool_teardown);
+    tcase_add_test(tc, uri_parse);
+    suite_add_tcase(s, tc);
+    suite_add_tcase(s, store_tcase("store-sqlite3", sqlite_setup));
+    if (getenv("SCEP_TEST_PGSQL") && *getenv("SCEP_TEST_PGSQL")) {
+        suite_add_tcase(s, store_tcase("store-pgsql", pgsql_setup));
+    }
+    return s;
+}

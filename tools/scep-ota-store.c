@@ -1,0 +1,743 @@
+/* scep-ota store: the administrator's view of the store that mod_scep_ota
+ * uses, found through the same httpd configuration. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <grp.h>
+#include <sys/stat.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_base64.h>
+#include <apr_time.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "scep_ota/scep_ca.h"
+#include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_store.h"
+#include "scep_ota/scep_store_dbd.h"
+#include "httpd_conf.h"
+#include "scep-ota-store.h"
+
+#define DEFAULT_CONF "/etc/apache2/apache2.conf"
+#define DEFAULT_CHALLENGE_TTL (24 * 3600)
+#define DEFAULT_CRL_DAYS 7
+
+typedef struct {
+    apr_pool_t *p;
+    const char *conf_file;       /* -f */
+    const char *vhost;           /* --vhost */
+    const char *store_uri;       /* --store */
+    const char *status;          /* list --status */
+    const char *ttl;             /* challenge --ttl */
+    const char *for_name;        /* challenge --for */
+    const char *format;          /* export --format */
+    int crl_days;                /* crl --days */
+    const char *cmd;
+    apr_array_header_t *args;    /* const char *: the command's operands */
+    hconf_t *conf;
+    const hconf_vhost_t *v;
+    scep_store_t *st;
+} cli_t;
+
+static int store_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: scep-ota store [OPTIONS] COMMAND [ARGS]\n"
+            "\n"
+            "  list [--status valid|revoked|all|pending]\n"
+            "  show SERIAL\n"
+            "  approve TXID            let a pending request be issued\n"
+            "  reject TXID\n"
+            "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n"
+            "  crl [--days N]          a fresh CRL (PEM) signed by the CA\n"
+            "  challenge [--ttl T] [--for NAME]\n"
+            "                          a one-time SCEP challenge (T: 3600, "
+            "90m, 24h, 7d)\n"
+            "  export [--format json|csv]\n"
+            "\n"
+            "options:\n"
+            "  -f FILE         httpd config to read (default " DEFAULT_CONF
+            ")\n"
+            "  --vhost NAME    use that <VirtualHost>'s settings\n"
+            "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
+            "instead of SCEPStore\n");
+    return out == stdout ? 0 : 2;
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "scep-ota store: ");
+    fprintf(stderr, fmt, a ? a : "", b ? b : "");
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* arguments                                                            */
+
+static const char **opt_slot(cli_t *c, const char *opt)
+{
+    static const char *const names[] = {
+        "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format"
+    };
+    const char **slots[7];
+    apr_size_t i;
+
+    slots[0] = &c->conf_file;
+    slots[1] = &c->vhost;
+    slots[2] = &c->store_uri;
+    slots[3] = &c->status;
+    slots[4] = &c->ttl;
+    slots[5] = &c->for_name;
+    slots[6] = &c->format;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
+        if (!strcmp(opt, names[i])) {
+            return slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Options may come before or after the command. */
+static int parse_args(cli_t *c, int argc, const char *const *argv)
+{
+    const char **slot;
+    int i;
+
+    c->args = apr_array_make(c->p, 4, sizeof(const char *));
+    for (i = 1; i < argc; ++i) {
+        if (argv[i][0] == '-' && argv[i][1]) {
+            if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+                return store_usage(stdout) + 1000;
+            }
+            if (i + 1 >= argc) {
+                return store_usage(stderr);
+            }
+            if (!strcmp(argv[i], "--days")) {
+                c->crl_days = atoi(argv[++i]);
+                continue;
+            }
+            if (!(slot = opt_slot(c, argv[i]))) {
+                fprintf(stderr, "scep-ota store: unknown option %s\n",
+                        argv[i]);
+                return store_usage(stderr);
+            }
+            *slot = argv[++i];
+        }
+        else if (!c->cmd) {
+            c->cmd = argv[i];
+        }
+        else {
+            APR_ARRAY_PUSH(c->args, const char *) = argv[i];
+        }
+    }
+    return c->cmd ? 0 : store_usage(stderr);
+}
+
+static const char *arg(const cli_t *c, int i)
+{
+    return i < c->args->nelts ? APR_ARRAY_IDX(c->args, i, const char *)
+                              : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* configuration and store                                              */
+
+static int read_config(cli_t *c)
+{
+    const char *file = c->conf_file ? c->conf_file : DEFAULT_CONF;
+    const char *root, *err = NULL, *slash;
+
+    if (!c->conf_file && c->store_uri && access(file, R_OK)) {
+        return 0;                /* --store alone is enough */
+    }
+    slash = strrchr(file, '/');
+    root = slash ? apr_pstrmemdup(c->p, file, (apr_size_t)(slash - file))
+                 : ".";
+    if (APR_SUCCESS != hconf_read(c->p, file, root, &c->conf, &err)) {
+        return fail("%s%s", err ? err : "cannot read ", err ? NULL : file);
+    }
+    c->v = hconf_pick(c->conf, c->vhost);
+    if (c->vhost && !c->v) {
+        return fail("no <VirtualHost> named %s in %s", c->vhost, file);
+    }
+    return 0;
+}
+
+/* --store, else SCEPStore ("dbd": mod_dbd's DBDriver and DBDParams), else
+ * the module's default file. */
+static const char *store_uri(cli_t *c)
+{
+    const char *uri, *drv, *params;
+
+    if (c->store_uri) {
+        return c->store_uri;
+    }
+    if (!c->conf) {
+        return NULL;
+    }
+    uri = hconf_get(c->conf, c->v, "scepstore");
+    if (!uri) {
+        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
+                           SCEP_STORE_DEFAULT_SQLITE), NULL);
+    }
+    if (!strcasecmp(uri, "dbd")) {
+        drv = hconf_get(c->conf, c->v, "dbdriver");
+        params = hconf_get(c->conf, c->v, "dbdparams");
+        return drv && params ? apr_pstrcat(c->p, drv, ":", params, NULL)
+                             : NULL;
+    }
+    if (!strncmp(uri, "sqlite3:", 8)) {
+        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
+                           uri + 8), NULL);
+    }
+    return uri;
+}
+
+/* Run as the owner of the database file, so that files SQLite creates
+ * beside it (-wal, -shm) stay writable by httpd's children. */
+static int become_owner(const char *path)
+{
+    struct stat sb;
+
+    if (geteuid() != 0 || stat(path, &sb) || sb.st_uid == 0) {
+        return 0;
+    }
+    if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
+        return fail("cannot become the owner of %s%s", path, NULL);
+    }
+    return 0;
+}
+
+static int open_store(cli_t *c)
+{
+    const char *uri = store_uri(c), *err = NULL;
+
+    if (!uri) {
+        return fail("no store: SCEPStore dbd without DBDriver/DBDParams, "
+                    "or no config; use --store URI%s%s", NULL, NULL);
+    }
+    if (!strncmp(uri, "sqlite3:", 8)) {
+        if (access(uri + 8, F_OK)) {
+            return fail("no store at %s (has httpd with mod_scep_ota "
+                        "started?)%s", uri + 8, NULL);
+        }
+        if (become_owner(uri + 8)) {
+            return 1;
+        }
+    }
+    if (APR_SUCCESS != scep_store_dbd_open(&c->st, c->p, uri, 1,
+                                           scep_log_stderr(c->p,
+                                                           SCEP_LOG_WARNING),
+                                           &err)) {
+        return fail("%s%s", err ? err : "cannot open the store", NULL);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* formatting                                                           */
+
+static const char *when(apr_pool_t *p, apr_time_t t)
+{
+    apr_time_exp_t tm;
+    char buf[32];
+    apr_size_t n;
+
+    if (!t) {
+        return "-";
+    }
+    apr_time_exp_gmt(&tm, t);
+    apr_strftime(buf, &n, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return apr_pstrdup(p, buf);
+}
+
+static const char *const reasons[] = {
+    "unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
+    "superseded", "cessationOfOperation", "certificateHold", NULL,
+    "removeFromCRL", "privilegeWithdrawn", "aACompromise"
+};
+#define N_REASONS ((int)(sizeof(reasons) / sizeof(reasons[0])))
+
+static const char *reason_name(int r)
+{
+    return r >= 0 && r < N_REASONS && reasons[r] ? reasons[r] : "-";
+}
+
+static int reason_code(const char *s)
+{
+    int i;
+
+    if (!s) {
+        return 0;
+    }
+    for (i = 0; i < N_REASONS; ++i) {
+        if (reasons[i] && !strcasecmp(s, reasons[i])) {
+            return i;
+        }
+    }
+    if (apr_isdigit(s[0])) {
+        i = atoi(s);
+        return i >= 0 && i < N_REASONS && reasons[i] ? i : -1;
+    }
+    return -1;
+}
+
+/* "0a:1b:..." or "0A1B" -> "A1B": the store's form */
+static const char *norm_serial(apr_pool_t *p, const char *s)
+{
+    char *out = apr_palloc(p, strlen(s) + 2), *o = out;
+
+    for (; *s; ++s) {
+        if (*s != ':' && (o != out || *s != '0')) {
+            *o++ = (char)apr_toupper(*s);
+        }
+    }
+    if (o == out) {
+        *o++ = '0';
+    }
+    *o = '\0';
+    return out;
+}
+
+static const char *pem_of(apr_pool_t *p, const unsigned char *der,
+                          apr_size_t len)
+{
+    const char *b64 = "", *out = "";
+    char *enc;
+    apr_size_t i, n;
+
+    enc = apr_palloc(p, (apr_size_t)apr_base64_encode_len((int)len));
+    apr_base64_encode_binary(enc, der, (int)len);
+    n = strlen(enc);
+    for (i = 0; i < n; i += 64) {
+        b64 = apr_pstrcat(p, b64, apr_pstrndup(p, enc + i, 64), "\n", NULL);
+    }
+    out = apr_pstrcat(p, "-----BEGIN CERTIFICATE-----\n", b64,
+                      "-----END CERTIFICATE-----\n", NULL);
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* commands                                                             */
+
+static void print_cert_line(const cli_t *c, const scep_cert_rec_t *r)
+{
+    printf("%-34s %-8s %-20s %s\n", r->serial,
+           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
+           when(c->p, r->not_after), r->subject);
+}
+
+static const char *const pending_states[] = {
+    "waiting", "approved", "rejected", "issued"
+};
+
+static int list_pending(cli_t *c)
+{
+    apr_array_header_t *recs;
+    int i;
+
+    if (APR_SUCCESS != c->st->ops->pending_list(c->st, c->p, &recs)) {
+        return fail("cannot list pending requests%s%s", NULL, NULL);
+    }
+    printf("%-30s %-8s %-20s %s\n", "TRANSACTION", "STATE", "CREATED",
+           "SUBJECT");
+    for (i = 0; i < recs->nelts; ++i) {
+        const scep_pending_rec_t *r = APR_ARRAY_IDX(recs, i,
+                                                    scep_pending_rec_t *);
+        printf("%-30s %-8s %-20s %s\n", r->transaction_id,
+               (unsigned)r->state < 4 ? pending_states[r->state] : "?",
+               when(c->p, r->created), r->subject ? r->subject : "-");
+    }
+    return 0;
+}
+
+static int cmd_list(cli_t *c)
+{
+    apr_array_header_t *recs;
+    const char *s = c->status ? c->status : "all";
+    int status, i;
+
+    if (!strcmp(s, "pending")) {
+        return list_pending(c);
+    }
+    status = !strcmp(s, "valid") ? SCEP_CERT_VALID
+           : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
+           : !strcmp(s, "all") ? -1 : -2;
+    if (status == -2) {
+        return fail("--status %s: use valid, revoked, all or pending%s", s,
+                    NULL);
+    }
+    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, status, &recs)) {
+        return fail("cannot list certificates%s%s", NULL, NULL);
+    }
+    printf("%-34s %-8s %-20s %s\n", "SERIAL", "STATUS", "NOT AFTER",
+           "SUBJECT");
+    for (i = 0; i < recs->nelts; ++i) {
+        print_cert_line(c, APR_ARRAY_IDX(recs, i, scep_cert_rec_t *));
+    }
+    return 0;
+}
+
+static int cmd_show(cli_t *c)
+{
+    scep_cert_rec_t *r;
+    apr_status_t rv;
+
+    if (!arg(c, 0)) {
+        return store_usage(stderr);
+    }
+    rv = c->st->ops->cert_by_serial(c->st, c->p, norm_serial(c->p, arg(c, 0)),
+                                    &r);
+    if (APR_SUCCESS != rv) {
+        return fail(rv == APR_NOTFOUND ? "no certificate with serial %s%s"
+                    : "cannot look up %s%s", arg(c, 0), NULL);
+    }
+    printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
+           "not before:     %s\nnot after:      %s\n",
+           r->serial, r->subject,
+           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
+           when(c->p, r->not_before), when(c->p, r->not_after));
+    if (r->status == SCEP_CERT_REVOKED) {
+        printf("revoked at:     %s\nreason:         %s\n",
+               when(c->p, r->revoked_at), reason_name(r->revocation_reason));
+    }
+    printf("transaction id: %s\nkey sha-256:    %s\n%s",
+           r->transaction_id ? r->transaction_id : "-",
+           r->key_hash ? r->key_hash : "-", pem_of(c->p, r->der, r->der_len));
+    return 0;
+}
+
+/* approve and reject: only a waiting request changes */
+static int decide(cli_t *c, scep_pending_state_t to)
+{
+    scep_pending_rec_t *r;
+    apr_status_t rv;
+
+    if (!arg(c, 0)) {
+        return store_usage(stderr);
+    }
+    rv = c->st->ops->pending_get(c->st, c->p, arg(c, 0), &r);
+    if (APR_SUCCESS != rv) {
+        return fail(rv == APR_NOTFOUND ? "no pending request %s%s"
+                    : "cannot look up %s%s", arg(c, 0), NULL);
+    }
+    if (r->state != SCEP_PENDING_WAITING) {
+        return fail("request %s is %s already", arg(c, 0),
+                    (unsigned)r->state < 4 ? pending_states[r->state] : "?");
+    }
+    if (APR_SUCCESS != c->st->ops->pending_set_state(c->st, c->p, arg(c, 0),
+                                                     to, NULL)) {
+        return fail("cannot update %s%s", arg(c, 0), NULL);
+    }
+    printf("%s %s (%s)\n", arg(c, 0), pending_states[to],
+           r->subject ? r->subject : "no subject");
+    return 0;
+}
+
+static int cmd_approve(cli_t *c)
+{
+    return decide(c, SCEP_PENDING_APPROVED);
+}
+
+static int cmd_reject(cli_t *c)
+{
+    return decide(c, SCEP_PENDING_REJECTED);
+}
+
+static int cmd_revoke(cli_t *c)
+{
+    int reason = reason_code(arg(c, 1));
+    const char *serial;
+    apr_status_t rv;
+
+    if (!arg(c, 0)) {
+        return store_usage(stderr);
+    }
+    if (reason < 0) {
+        return fail("unknown reason %s (e.g. keyCompromise, superseded, "
+                    "cessationOfOperation, or a number)%s", arg(c, 1), NULL);
+    }
+    serial = norm_serial(c->p, arg(c, 0));
+    rv = c->st->ops->cert_revoke(c->st, c->p, serial, reason, apr_time_now());
+    if (rv == APR_NOTFOUND) {
+        return fail("no certificate with serial %s%s", serial, NULL);
+    }
+    if (rv == APR_EEXIST) {
+        return fail("%s is revoked already%s", serial, NULL);
+    }
+    if (APR_SUCCESS != rv) {
+        return fail("cannot revoke %s%s", serial, NULL);
+    }
+    printf("revoked %s (%s)\n", serial, reason_name(reason));
+    return 0;
+}
+
+static int load_ca(cli_t *c, scep_ca_t **ca)
+{
+    scep_ca_material_t m;
+    const char *cert, *key, *err = NULL, *warning = NULL;
+
+    memset(&m, 0, sizeof(m));
+    cert = c->conf ? hconf_get(c->conf, c->v, "scepcacertificatefile") : NULL;
+    key = c->conf ? hconf_get(c->conf, c->v, "scepcakeyfile") : NULL;
+    if (!cert || !key) {
+        return fail("the config names no SCEPCACertificateFile and "
+                    "SCEPCAKeyFile%s%s", NULL, NULL);
+    }
+    m.ca_cert_file = hconf_path(c->p, c->conf, cert);
+    m.ca_key_file = scep_is_uri(key) ? key : hconf_path(c->p, c->conf, key);
+    if (APR_SUCCESS != scep_load_certs(c->p, m.ca_cert_file, &m.ca_certs,
+                                       &err)
+        || APR_SUCCESS != scep_load_keys(c->p, m.ca_key_file, &m.ca_keys,
+                                         &err)
+        || APR_SUCCESS != scep_ca_assemble(ca, c->p, &m, &err, &warning)) {
+        return fail("the CA: %s%s", err ? err : "unusable", NULL);
+    }
+    return 0;
+}
+
+static int print_crl(cli_t *c, scep_ca_t *ca)
+{
+    apr_array_header_t *recs;
+    X509_CRL *crl;
+    int days = c->crl_days > 0 ? c->crl_days : DEFAULT_CRL_DAYS;
+
+    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, SCEP_CERT_REVOKED,
+                                             &recs)
+        || APR_SUCCESS != scep_crl_build(c->p, ca, recs, days, &crl)) {
+        return fail("cannot build the CRL%s%s", NULL, NULL);
+    }
+    PEM_write_X509_CRL(stdout, crl);
+    return 0;
+}
+
+/* "3600", "90m", "24h", "7d" -> seconds; 0 when malformed */
+static apr_int64_t parse_ttl(const char *s)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(s, &end, 10);
+
+    if (n <= 0) {
+        return 0;
+    }
+    if (!*end) {
+        return n;
+    }
+    if (end[1]) {
+        return 0;
+    }
+    switch (*end) {
+    case 's':
+        return n;
+    case 'm':
+        return n * 60;
+    case 'h':
+        return n * 3600;
+    case 'd':
+        return n * 86400;
+    }
+    return 0;
+}
+
+static int cmd_challenge(cli_t *c)
+{
+    unsigned char raw[24];
+    char text[64], *t;
+    apr_int64_t ttl = c->ttl ? parse_ttl(c->ttl) : DEFAULT_CHALLENGE_TTL;
+    apr_time_t expires;
+    apr_status_t rv;
+
+    if (ttl <= 0) {
+        return fail("--ttl %s: use seconds, or a number with m, h or d%s",
+                    c->ttl, NULL);
+    }
+    if (1 != RAND_bytes(raw, sizeof(raw))) {
+        return fail("no randomness%s%s", NULL, NULL);
+    }
+    apr_base64_encode_binary(text, raw, sizeof(raw));
+    for (t = text; *t; ++t) {            /* URL-safe, no padding (24 bytes) */
+        *t = *t == '+' ? '-' : *t == '/' ? '_' : *t;
+    }
+    expires = apr_time_now() + apr_time_from_sec(ttl);
+    rv = c->st->ops->challenge_add(c->st, c->p,
+                                   scep_sha256_hex(c->p, text, strlen(text)),
+                                   SCEP_CHALLENGE_SCEP, c->for_name, expires);
+    if (APR_SUCCESS != rv) {
+        return fail("cannot store the challenge%s%s", NULL, NULL);
+    }
+    printf("%s\n", text);
+    fprintf(stderr, "one-time SCEP challenge%s%s, valid until %s\n",
+            c->for_name ? " for " : "", c->for_name ? c->for_name : "",
+            when(c->p, expires));
+    return 0;
+}
+
+static void json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; ++s) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        }
+        else if (ch < 0x20) {
+            printf("\\u%04x", ch);
+        }
+        else {
+            putchar(ch);
+        }
+    }
+    putchar('"');
+}
+
+static void csv_str(const char *s)
+{
+    putchar('"');
+    for (; s && *s; ++s) {
+        if (*s == '"') {
+            putchar('"');
+        }
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+typedef struct {
+    const char *name;
+    const char *value;
+} field_t;
+
+static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
+                       int first)
+{
+    field_t f[9];
+    char *der = apr_palloc(c->p, (apr_size_t)apr_base64_encode_len(
+                                     (int)r->der_len));
+    int i;
+
+    apr_base64_encode_binary(der, r->der, (int)r->der_len);
+    f[0].name = "serial";         f[0].value = r->serial;
+    f[1].name = "subject";        f[1].value = r->subject;
+    f[2].name = "status";
+    f[2].value = r->status == SCEP_CERT_REVOKED ? "revoked" : "valid";
+    f[3].name = "not_before";     f[3].value = when(c->p, r->not_before);
+    f[4].name = "not_after";      f[4].value = when(c->p, r->not_after);
+    f[5].name = "revoked_at";
+    f[5].value = r->revoked_at ? when(c->p, r->revoked_at) : NULL;
+    f[6].name = "reason";
+    f[6].value = r->status == SCEP_CERT_REVOKED
+                 ? reason_name(r->revocation_reason) : NULL;
+    f[7].name = "transaction_id"; f[7].value = r->transaction_id;
+    f[8].name = "der_base64";     f[8].value = der;
+    for (i = 0; i < 9; ++i) {
+        if (json) {
+            printf("%s", i ? ", " : first ? "  {" : ",\n  {");
+            json_str(f[i].name);
+            fputs(": ", stdout);
+            json_str(f[i].value);
+        }
+        else {
+            if (i) {
+                putchar(',');
+            }
+            csv_str(first < 0 ? f[i].name : f[i].value);
+        }
+    }
+    fputs(json ? "}" : "\n", stdout);
+}
+
+static int cmd_export(cli_t *c)
+{
+    apr_array_header_t *recs;
+    const char *fmt = c->format ? c->format : "json";
+    int json = !strcmp(fmt, "json"), i;
+
+    if (!json && strcmp(fmt, "csv")) {
+        return fail("--format %s: use json or csv%s", fmt, NULL);
+    }
+    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
+        return fail("cannot list certificates%s%s", NULL, NULL);
+    }
+    if (json) {
+        fputs("[\n", stdout);
+    }
+    else if (recs->nelts) {
+        export_one(c, APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *), 0, -1);
+    }
+    for (i = 0; i < recs->nelts; ++i) {
+        export_one(c, APR_ARRAY_IDX(recs, i, scep_cert_rec_t *), json,
+                   i == 0);
+    }
+    if (json) {
+        fputs(recs->nelts ? "\n]\n" : "]\n", stdout);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+typedef int store_cmd_fn(cli_t *c);
+
+static const struct {
+    const char *name;
+    store_cmd_fn *fn;
+} store_cmds[] = {
+    { "list", cmd_list },
+    { "show", cmd_show },
+    { "approve", cmd_approve },
+    { "reject", cmd_reject },
+    { "revoke", cmd_revoke },
+    { "crl", NULL },             /* needs the CA before the store */
+    { "challenge", cmd_challenge },
+    { "export", cmd_export },
+};
+
+static int run(cli_t *c)
+{
+    scep_ca_t *ca = NULL;
+    apr_size_t i;
+    int rc;
+
+    for (i = 0; i < sizeof(store_cmds) / sizeof(store_cmds[0]); ++i) {
+        if (strcmp(c->cmd, store_cmds[i].name)) {
+            continue;
+        }
+        if ((rc = read_config(c))) {
+            return rc;
+        }
+        /* the CA key may be readable by root only: load it before
+         * open_store() gives up root for the database's owner */
+        if (!store_cmds[i].fn && (rc = load_ca(c, &ca))) {
+            return rc;
+        }
+        if ((rc = open_store(c))) {
+            return rc;
+        }
+        return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
+    }
+    fprintf(stderr, "scep-ota store: unknown command '%s'\n", c->cmd);
+    return store_usage(stderr);
+}
+
+int scep_cli_store(apr_pool_t *p, int argc, const char *const *argv)
+{
+    cli_t c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.p = p;
+    if ((rc = parse_args(&c, argc, argv))) {
+        return rc >= 1000 ? rc - 1000 : rc;
+    }
+    return run(&c);
+}
