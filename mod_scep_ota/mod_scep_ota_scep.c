@@ -1,7 +1,6 @@
 /* The "scep" handler: HTTP in, core call, HTTP out. */
 
 #include <apr_strings.h>
-#include <apr_buckets.h>
 
 #include <httpd.h>
 #include <http_config.h>
@@ -15,87 +14,9 @@
 #include "scep_ota/scep_query.h"
 #include "scep_ota/scep_pkimsg.h"
 #include "mod_scep_ota_store.h"
+#include "mod_scep_ota_http.h"
 
 #define SCEP_HANDLER "scep"
-
-/* Sends bytes that live as long as the child (computed at startup). */
-static int send_static(request_rec *r, const char *type, const void *body,
-                       apr_size_t len)
-{
-    apr_bucket_brigade *bb;
-    apr_status_t rv;
-
-    ap_set_content_type(r, type);
-    ap_set_content_length(r, (apr_off_t)len);
-    if (r->header_only) {
-        return OK;
-    }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
-        body, len, r->connection->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
-        r->connection->bucket_alloc));
-    rv = ap_pass_brigade(r->output_filters, bb);
-    return APR_SUCCESS == rv || r->connection->aborted ? OK : AP_FILTER_ERROR;
-}
-
-/* A short text/plain answer for errors the client can fix. */
-static int send_error_text(request_rec *r, int status, const char *text)
-{
-    const char *body = apr_pstrcat(r->pool, text, "\n", NULL);
-
-    r->status = status;
-    return send_static(r, "text/plain", body, strlen(body));
-}
-
-/* Reads the whole request body, up to limit bytes. OK, or the HTTP status
- * to answer (413 over the limit, 400 on a broken body). */
-static int read_body(request_rec *r, apr_off_t limit,
-                     const unsigned char **data, apr_size_t *len)
-{
-    apr_bucket_brigade *bb;
-    apr_off_t total = 0;
-    apr_size_t n;
-    char *buf;
-    int rc;
-
-    if (OK != (rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK))) {
-        return rc;
-    }
-    if (r->remaining > limit) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0106)
-                      "request body of %" APR_OFF_T_FMT " bytes is over "
-                      "SCEPMaxRequestSize (%" APR_OFF_T_FMT ")",
-                      r->remaining, limit);
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    buf = apr_palloc(r->pool, HUGE_STRING_LEN);
-    if (ap_should_client_block(r)) {
-        long got;
-        while ((got = ap_get_client_block(r, buf, HUGE_STRING_LEN)) > 0) {
-            total += got;
-            if (total > limit) {
-                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0107)
-                              "request body over SCEPMaxRequestSize "
-                              "(%" APR_OFF_T_FMT " bytes)", limit);
-                return HTTP_REQUEST_ENTITY_TOO_LARGE;
-            }
-            apr_brigade_write(bb, NULL, NULL, buf, (apr_size_t)got);
-        }
-        if (got < 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0108)
-                          "reading the request body failed");
-            return HTTP_BAD_REQUEST;
-        }
-    }
-    if (APR_SUCCESS != apr_brigade_pflatten(bb, &buf, &n, r->pool)) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    *data = (const unsigned char *)buf;
-    *len = n;
-    return OK;
-}
 
 /* The PKIOperation message: the POST body, or (for GET, or a POST with an
  * empty body) the base64 message= parameter. */
@@ -110,7 +31,7 @@ static int read_message(request_rec *r, const scep_srv_conf_t *sc,
 
     *len = 0;
     if (r->method_number == M_POST
-        && OK != (rc = read_body(r, limit, msg, len))) {
+        && OK != (rc = scep_ota_read_body(r, limit, msg, len))) {
         return rc;
     }
     if (*len > 0) {
@@ -140,27 +61,15 @@ static int read_message(request_rec *r, const scep_srv_conf_t *sc,
 static int do_getcacaps(request_rec *r, const scep_srv_conf_t *sc)
 {
     ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "GetCACaps");
-    return send_static(r, "text/plain", sc->caps_body, sc->caps_len);
+    return scep_ota_send_static(r, "text/plain", sc->caps_body, sc->caps_len);
 }
 
 static int do_getcacert(request_rec *r, const scep_srv_conf_t *sc)
 {
     ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "GetCACert: %s",
                   sc->ca->getcacert_type);
-    return send_static(r, sc->ca->getcacert_type, sc->ca->getcacert_body,
+    return scep_ota_send_static(r, sc->ca->getcacert_type, sc->ca->getcacert_body,
                        sc->ca->getcacert_len);
-}
-
-/* Sends bytes allocated from the request pool. */
-static int send_reply(request_rec *r, const char *type,
-                      const unsigned char *body, apr_size_t len)
-{
-    ap_set_content_type(r, type);
-    ap_set_content_length(r, (apr_off_t)len);
-    if (!r->header_only) {
-        ap_rwrite(body, (int)len, r);
-    }
-    return OK;
 }
 
 static int do_getnextcacert(request_rec *r, const scep_srv_conf_t *sc)
@@ -168,10 +77,10 @@ static int do_getnextcacert(request_rec *r, const scep_srv_conf_t *sc)
     if (!sc->next_ca_body) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0102)
                       "GetNextCACert: no next CA certificate is configured");
-        return send_error_text(r, HTTP_NOT_FOUND,
+        return scep_ota_send_text(r, HTTP_NOT_FOUND,
                                "no next CA certificate is configured");
     }
-    return send_static(r, SCEP_CT_NEXT_CA_CERT, sc->next_ca_body,
+    return scep_ota_send_static(r, SCEP_CT_NEXT_CA_CERT, sc->next_ca_body,
                        sc->next_ca_len);
 }
 
@@ -186,7 +95,7 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     int rc;
 
     if (OK != (rc = read_message(r, sc, q, &msg, &len))) {
-        return send_error_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
+        return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                ? "SCEP message too large"
                                : "no readable SCEP message");
     }
@@ -194,7 +103,7 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0112)
                       "PKIOperation: the store is unavailable");
         apr_table_setn(r->err_headers_out, "Retry-After", "10");
-        return send_error_text(r, HTTP_SERVICE_UNAVAILABLE,
+        return scep_ota_send_text(r, HTTP_SERVICE_UNAVAILABLE,
                                "the certificate store is unavailable");
     }
     rv = scep_pkiop_handle(r->pool, scep_ota_request_logger(r), &sc->pkiop,
@@ -210,11 +119,11 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                   reply.tag ? reply.tag : "-",
                   reply.summary ? reply.summary : "-");
     if (reply.http_status != HTTP_OK || !reply.body) {
-        return send_error_text(r, HTTP_BAD_REQUEST,
+        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
                                "not a SCEP pkiMessage");
     }
     apr_table_setn(r->notes, "scep-ota-result", reply.tag ? reply.tag : "-");
-    return send_reply(r, reply.content_type, reply.body, reply.len);
+    return scep_ota_send_bytes(r, reply.content_type, reply.body, reply.len);
 }
 
 int scep_ota_scep_handler(request_rec *r)
@@ -234,7 +143,7 @@ int scep_ota_scep_handler(request_rec *r)
             return rc;
         }
         apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
-        return send_error_text(r, HTTP_METHOD_NOT_ALLOWED,
+        return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
                                "SCEP accepts GET and POST only");
     }
     if (!sc->ca) {
@@ -263,7 +172,7 @@ int scep_ota_scep_handler(request_rec *r)
     case SCEP_OP_NONE:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)
                       "request without an operation parameter");
-        return send_error_text(r, HTTP_BAD_REQUEST,
+        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
                                "missing operation parameter; expected "
                                "operation=GetCACaps, GetCACert, GetNextCACert "
                                "or PKIOperation");
@@ -272,7 +181,7 @@ int scep_ota_scep_handler(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0105)
                       "unknown operation '%.64s'",
                       q.operation ? q.operation : "(undecodable)");
-        return send_error_text(r, HTTP_BAD_REQUEST,
+        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
                                "unknown operation; expected GetCACaps, "
                                "GetCACert, GetNextCACert or PKIOperation");
     }

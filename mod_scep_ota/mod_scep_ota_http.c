@@ -1,0 +1,112 @@
+/* HTTP helpers shared by the module's handlers. */
+
+#include <apr_strings.h>
+#include <apr_buckets.h>
+
+#include <httpd.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+#include "mod_scep_ota_private.h"
+#include "mod_scep_ota_http.h"
+#include "scep_ota/scep_log.h"
+
+/* Sends bytes that live as long as the child (computed at startup). */
+int scep_ota_send_static(request_rec *r, const char *type, const void *body,
+                       apr_size_t len)
+{
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+
+    ap_set_content_type(r, type);
+    ap_set_content_length(r, (apr_off_t)len);
+    if (r->header_only) {
+        return OK;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
+        body, len, r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+        r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    return APR_SUCCESS == rv || r->connection->aborted ? OK : AP_FILTER_ERROR;
+}
+
+int scep_ota_send_bytes(request_rec *r, const char *type, const void *body,
+                        apr_size_t len)
+{
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+
+    ap_set_content_type(r, type);
+    ap_set_content_length(r, (apr_off_t)len);
+    if (r->header_only) {
+        return OK;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
+        body, len, r->pool, r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+        r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    return APR_SUCCESS == rv || r->connection->aborted ? OK : AP_FILTER_ERROR;
+}
+
+/* A short text/plain answer for errors the client can fix. */
+int scep_ota_send_text(request_rec *r, int status, const char *text)
+{
+    const char *body = apr_pstrcat(r->pool, text, "\n", NULL);
+
+    r->status = status;
+    return scep_ota_send_bytes(r, "text/plain", body, strlen(body));
+}
+
+/* Reads the whole request body, up to limit bytes. OK, or the HTTP status
+ * to answer (413 over the limit, 400 on a broken body). */
+int scep_ota_read_body(request_rec *r, apr_off_t limit,
+                     const unsigned char **data, apr_size_t *len)
+{
+    apr_bucket_brigade *bb;
+    apr_off_t total = 0;
+    apr_size_t n;
+    char *buf;
+    int rc;
+
+    if (OK != (rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK))) {
+        return rc;
+    }
+    if (r->remaining > limit) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0106)
+                      "request body of %" APR_OFF_T_FMT " bytes is over "
+                      "SCEPMaxRequestSize (%" APR_OFF_T_FMT ")",
+                      r->remaining, limit);
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    buf = apr_palloc(r->pool, HUGE_STRING_LEN);
+    if (ap_should_client_block(r)) {
+        long got;
+        while ((got = ap_get_client_block(r, buf, HUGE_STRING_LEN)) > 0) {
+            total += got;
+            if (total > limit) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0107)
+                              "request body over SCEPMaxRequestSize "
+                              "(%" APR_OFF_T_FMT " bytes)", limit);
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+            apr_brigade_write(bb, NULL, NULL, buf, (apr_size_t)got);
+        }
+        if (got < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0108)
+                          "reading the request body failed");
+            return HTTP_BAD_REQUEST;
+        }
+    }
+    if (APR_SUCCESS != apr_brigade_pflatten(bb, &buf, &n, r->pool)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *data = (const unsigned char *)buf;
+    *len = n;
+    return OK;
+}
+
