@@ -8,6 +8,7 @@
 
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_scep.h"
+#include "mod_scep_ota_ota.h"
 #include "mod_scep_ota_store.h"
 #include "scep_ota/scep_version.h"
 
@@ -37,6 +38,7 @@ static void scep_ota_register_hooks(apr_pool_t *p)
     ap_hook_check_config(scep_ota_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_ota_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(scep_ota_scep_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(scep_ota_ota_handler, NULL, NULL, APR_HOOK_MIDDLE);
     scep_ota_store_register_hooks(p);
 }
 

@@ -65,6 +65,27 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->caps_len = 0;
     sc->uses_scep_handler = 0;
     memset(&sc->pkiop, 0, sizeof(sc->pkiop));
+    sc->ota = NULL;
+    sc->uses_ota_handler = 0;
+    sc->ota_sign_cert_file = MERGE_PTR(ota_sign_cert_file);
+    sc->ota_sign_key_file = MERGE_PTR(ota_sign_key_file);
+    sc->ota_attr_line = MERGE_PTR(ota_attr_line);
+    sc->ota_set.signer = NULL;  /* loaded per server at startup */
+    sc->ota_set.device_cas = MERGE_PTR(ota_set.device_cas);
+    sc->ota_set.scep_url = MERGE_PTR(ota_set.scep_url);
+    sc->ota_set.profile = MERGE_PTR(ota_set.profile);
+    sc->ota_set.attributes = MERGE_PTR(ota_set.attributes);
+    sc->ota_set.subject = MERGE_PTR(ota_set.subject);
+    sc->ota_set.key_size = MERGE_PTR(ota_set.key_size);
+    sc->ota_set.organization = MERGE_PTR(ota_set.organization);
+    sc->ota_set.identifier = MERGE_PTR(ota_set.identifier);
+    sc->ota_set.display_name = MERGE_PTR(ota_set.display_name);
+    sc->ota_set.scep_name = MERGE_PTR(ota_set.scep_name);
+    sc->ota_set.cipher_nid = MERGE_PTR(ota_set.cipher_nid);
+    sc->ota_set.retries = MERGE_PTR(ota_set.retries);
+    sc->ota_set.retry_delay = MERGE_PTR(ota_set.retry_delay);
+    sc->ota_set.challenge_ttl = MERGE_PTR(ota_set.challenge_ttl);
+    sc->ota_set.no_caps_array = 0; /* never configurable */
     sc->next_ca_body = NULL;
     sc->next_ca_len = 0;
     return sc;
@@ -273,6 +294,153 @@ static const char *set_legacy(cmd_parms *cmd, void *dc, int flag)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* OTA directives                                                      */
+
+typedef enum {
+    OTA_SIGN_CERT, OTA_SIGN_KEY, OTA_DEVICE_CA, OTA_PROFILE
+} ota_file_t;
+
+static const char *set_ota_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    ota_file_t kind = (ota_file_t)(apr_uintptr_t)cmd->info;
+    apr_array_header_t *items;
+    const char *err, *path;
+    apr_status_t rv = APR_SUCCESS;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    path = scep_is_uri(arg) ? arg : ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path '",
+                           arg, "'", NULL);
+    }
+    switch (kind) {
+    case OTA_SIGN_CERT:   /* loaded with its key at startup; checked now */
+        rv = scep_load_certs(cmd->pool, path, &items, &err);
+        sc->ota_sign_cert_file = path;
+        break;
+    case OTA_SIGN_KEY:
+        rv = scep_load_keys(cmd->pool, path, &items, &err);
+        sc->ota_sign_key_file = path;
+        break;
+    case OTA_DEVICE_CA:
+        rv = ota_anchors_load(cmd->pool, path, &sc->ota_set.device_cas, &err);
+        break;
+    case OTA_PROFILE:
+        rv = ota_profile_load(cmd->pool, path, &sc->ota_set.profile, &err);
+        break;
+    }
+    if (APR_SUCCESS != rv) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    return NULL;
+}
+
+typedef enum {
+    OTA_URL, OTA_SUBJECT, OTA_KEY_SIZE, OTA_ORG, OTA_IDENT, OTA_NAME,
+    OTA_SCEP_NAME, OTA_CIPHER, OTA_RETRIES, OTA_RETRY_DELAY, OTA_TTL
+} ota_arg_t;
+
+/* A count within [min, max] for the integer OTA settings. */
+static const char *set_ota_int(cmd_parms *cmd, const char *arg, int min,
+                               int max, int *out)
+{
+    apr_int64_t v;
+    const char *err = parse_range(cmd, arg, min, max, &v);
+
+    if (!err) {
+        *out = (int)v;
+    }
+    return err;
+}
+
+static const char *set_ota_arg(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    ota_settings_t *o = &sc->ota_set;
+    const char *err = NULL;
+    apr_status_t rv = APR_SUCCESS;
+    int secs;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    switch ((ota_arg_t)(apr_uintptr_t)cmd->info) {
+    case OTA_URL:
+        if (APR_SUCCESS == (rv = ota_url_check(cmd->pool, arg, &err))) {
+            o->scep_url = arg;
+        }
+        break;
+    case OTA_SUBJECT:
+        rv = ota_subject_parse(cmd->pool, arg, &o->subject, &err);
+        break;
+    case OTA_KEY_SIZE:
+        rv = ota_key_size_parse(cmd->pool, arg, &o->key_size, &err);
+        break;
+    case OTA_CIPHER:
+        rv = ota_cipher_parse(cmd->pool, arg, &o->cipher_nid, &err);
+        break;
+    case OTA_ORG:
+        o->organization = arg;
+        break;
+    case OTA_IDENT:
+        o->identifier = arg;
+        break;
+    case OTA_NAME:
+        o->display_name = arg;
+        break;
+    case OTA_SCEP_NAME:
+        o->scep_name = arg;
+        break;
+    case OTA_RETRIES:
+        return set_ota_int(cmd, arg, 1, 100, &o->retries);
+    case OTA_RETRY_DELAY:
+        return set_ota_int(cmd, arg, 1, 3600, &o->retry_delay);
+    case OTA_TTL:
+        if (!(err = set_ota_int(cmd, arg, 60, 30 * 86400, &secs))) {
+            o->challenge_ttl = apr_time_from_sec(secs);
+        }
+        return err;
+    }
+    if (APR_SUCCESS != rv) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    return NULL;
+}
+
+static const char *set_ota_attribute(cmd_parms *cmd, void *dc,
+                                     const char *word)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != ota_attribute_check(cmd->pool, word, &err)) {
+        return apr_pstrcat(cmd->pool, "OTADeviceAttributes: ", err, NULL);
+    }
+    /* the words of one line make the list; a later line replaces it */
+    if (!sc->ota_set.attributes || sc->ota_attr_line != cmd->directive) {
+        sc->ota_set.attributes = apr_array_make(cmd->pool, 8,
+                                                sizeof(const char *));
+        sc->ota_attr_line = cmd->directive;
+    }
+    APR_ARRAY_PUSH(sc->ota_set.attributes, const char *) = word;
+    return NULL;
+}
+
+#define OTA_FILE(name, kind, help) \
+    AP_INIT_TAKE1(name, set_ota_file, (void *)kind, RSRC_CONF, help)
+#define OTA_ARG(name, kind, help) \
+    AP_INIT_TAKE1(name, set_ota_arg, (void *)kind, RSRC_CONF, help)
+
 const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPCACertificateFile", set_pki_file,
                   (void *)FILE_CA_CERT, RSRC_CONF,
@@ -311,6 +479,45 @@ const command_rec scep_ota_cmds[] = {
                   "largest PKIOperation accepted, in bytes (default 262144)"),
     AP_INIT_TAKE1("SCEPMinKeySize", set_min_key_size, NULL, RSRC_CONF,
                   "smallest RSA key certified, in bits (default 2048)"),
+    OTA_FILE("OTASigningCertificateFile", OTA_SIGN_CERT,
+             "the certificate that signs every profile served (further "
+             "certificates in the file are sent as its chain)"),
+    OTA_FILE("OTASigningKeyFile", OTA_SIGN_KEY,
+             "the key of OTASigningCertificateFile"),
+    OTA_FILE("OTADeviceCACertificateFile", OTA_DEVICE_CA,
+             "trust anchors for the device signatures of Phase 2 (Apple's "
+             "iPhone Device CA)"),
+    OTA_FILE("OTAProfile", OTA_PROFILE,
+             "the Configuration profile delivered, encrypted, in Phase 3"),
+    OTA_ARG("OTASCEPURL", OTA_URL,
+            "the SCEP URL written into the Phase 2 SCEP payload"),
+    OTA_ARG("OTASubject", OTA_SUBJECT,
+            "subject of the device certificate, e.g. /O=Example/CN=%{UDID}"),
+    OTA_ARG("OTAKeySize", OTA_KEY_SIZE,
+            "the key size the device generates: 1024, 2048 (default) or "
+            "4096"),
+    OTA_ARG("OTAOrganization", OTA_ORG,
+            "PayloadOrganization of the profiles served"),
+    OTA_ARG("OTAProfileIdentifier", OTA_IDENT,
+            "PayloadIdentifier prefix of the profiles served"),
+    OTA_ARG("OTAProfileDisplayName", OTA_NAME,
+            "PayloadDisplayName of the profiles served"),
+    OTA_ARG("OTASCEPPayloadName", OTA_SCEP_NAME,
+            "the Name of the SCEP payload (sent by devices as GetCACert's "
+            "message)"),
+    OTA_ARG("OTAPayloadCipher", OTA_CIPHER,
+            "cipher of the Phase 3 EncryptedPayloadContent: 3DES (default), "
+            "AES-128 or AES-256"),
+    OTA_ARG("OTASCEPRetries", OTA_RETRIES,
+            "Retries in the SCEP payload (polls while PENDING; default 3)"),
+    OTA_ARG("OTASCEPRetryDelay", OTA_RETRY_DELAY,
+            "RetryDelay in the SCEP payload, seconds (default 10)"),
+    OTA_ARG("OTAChallengeLifetime", OTA_TTL,
+            "seconds a Phase 1 or SCEP one-time challenge stays valid "
+            "(default 3600)"),
+    AP_INIT_ITERATE("OTADeviceAttributes", set_ota_attribute, NULL, RSRC_CONF,
+                    "the attributes the device is asked for (default UDID "
+                    "VERSION PRODUCT SERIAL IMEI MEID)"),
     AP_INIT_TAKE1("SCEPStore", scep_ota_cmd_store, NULL, RSRC_CONF,
                   "where issued certificates, challenges and pending "
                   "requests are kept: sqlite3:/path/file.db (default: "
@@ -416,15 +623,16 @@ static server_rec *vhost_of(server_rec *base, const ap_directive_t *node)
     return NULL;
 }
 
-static int maps_scep_handler(apr_pool_t *p, const ap_directive_t *node)
+/* The handler a SetHandler/AddHandler line maps, or NULL. */
+static const char *mapped_handler(apr_pool_t *p, const ap_directive_t *node)
 {
     const char *args = node->args;
 
     if (strcasecmp(node->directive, "SetHandler")
         && strcasecmp(node->directive, "AddHandler")) {
-        return 0;
+        return NULL;
     }
-    return !strcasecmp(ap_getword_conf(p, &args), "scep");
+    return ap_getword_conf(p, &args);
 }
 
 /* Marks each server whose configuration maps the "scep" handler. */
@@ -433,13 +641,19 @@ static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
 {
     for (; node; node = node->next) {
         server_rec *here = s;
+        const char *handler;
 
         if (!strcasecmp(node->directive, "<VirtualHost")) {
             server_rec *v = vhost_of(base, node);
             here = v ? v : s;
         }
-        if (maps_scep_handler(p, node)) {
-            scep_ota_srv_conf(here)->uses_scep_handler = 1;
+        if ((handler = mapped_handler(p, node))) {
+            if (!strcasecmp(handler, "scep")) {
+                scep_ota_srv_conf(here)->uses_scep_handler = 1;
+            }
+            else if (!strcasecmp(handler, "ota-profile")) {
+                scep_ota_srv_conf(here)->uses_ota_handler = 1;
+            }
         }
         if (node->first_child) {
             find_handler_use(p, node->first_child, here, base);
@@ -503,6 +717,62 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     return OK;
 }
 
+/* Any OTA directive in force for this server. */
+static int ota_configured(const scep_srv_conf_t *sc)
+{
+    const ota_settings_t *o = &sc->ota_set;
+
+    return sc->ota_sign_cert_file || sc->ota_sign_key_file || o->device_cas
+           || o->scep_url || o->profile || o->subject || o->attributes;
+}
+
+/* The OTA service: needs the SCEP CA, since the device enrolls there and
+ * Phase 3 trusts what it issued. */
+static int setup_ota(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+                     const scep_caps_t *caps)
+{
+    const char *err = NULL;
+    apr_status_t rv;
+
+    if (!ota_configured(sc)) {
+        if (sc->uses_ota_handler) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0020)
+                         "the ota-profile handler is mapped (server %s) but "
+                         "OTA is not configured there: set "
+                         "OTASigningCertificateFile, OTASigningKeyFile, "
+                         "OTADeviceCACertificateFile, OTASCEPURL and "
+                         "OTAProfile", s->server_hostname ? s->server_hostname
+                                                          : "?");
+            return !OK;
+        }
+        return OK;
+    }
+    if (!sc->ca) {
+        err = "OTA profile delivery needs the SCEP CA of the same server: "
+              "set SCEPCACertificateFile and SCEPCAKeyFile";
+    }
+    else if (!sc->ota_sign_cert_file || !sc->ota_sign_key_file) {
+        err = "OTASigningCertificateFile and OTASigningKeyFile are both "
+              "required: every profile served is signed";
+    }
+    else if (APR_SUCCESS != (rv = ota_identity_load(pconf,
+                                                    sc->ota_sign_cert_file,
+                                                    sc->ota_sign_key_file,
+                                                    &sc->ota_set.signer,
+                                                    &err))
+             || APR_SUCCESS != (rv = ota_create(&sc->ota, pconf, &sc->ota_set,
+                                                sc->ca, caps, &err))) {
+        /* err says which */
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0021)
+                     "%s (server %s)", err,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    return OK;
+}
+
 /* The configured list, else the default; a configured next CA is
  * advertised even when the list does not name it. */
 static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
@@ -531,14 +801,12 @@ static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
     return caps;
 }
 
-static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
+static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
+                    scep_srv_conf_t *sc, const scep_caps_t *caps)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(s);
     const scep_ca_material_t *m = &sc->material;
     const char *err, *warning;
-    const scep_caps_t *caps = caps_in_force(pconf, sc);
 
-    sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
         if (sc->uses_scep_handler) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
@@ -573,6 +841,18 @@ static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
                                 : "",
                  sc->ca->getcacert_type, sc->ca->getcacert_len);
     return setup_pkiop(pconf, s, sc, caps);
+}
+
+static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+    const scep_caps_t *caps = caps_in_force(pconf, sc);
+
+    sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);
+    if (OK != check_ca(pconf, base, s, sc, caps)) {
+        return !OK;
+    }
+    return setup_ota(pconf, s, sc, caps);
 }
 
 int scep_ota_config_check(apr_pool_t *pconf, server_rec *base)

@@ -8,6 +8,7 @@
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
 #include "scep_ota/scep_pkiop.h"
+#include "scep_ota/ota_profile.h"
 
 /* Defaults, applied by the getters below so that a merged virtual host
  * never falls back to zero. */
@@ -44,7 +45,16 @@ typedef struct scep_srv_conf_t {
     const char *caps_body;
     apr_size_t caps_len;
     int uses_scep_handler;       /* a "scep" handler is mapped here */
+    /* OTA profile delivery: settings as the directives gave them (0/NULL
+     * unset); the signing identity is loaded from the two files together */
+    ota_settings_t ota_set;
+    const char *ota_sign_cert_file; /* OTASigningCertificateFile */
+    const char *ota_sign_key_file;  /* OTASigningKeyFile */
+    const void *ota_attr_line;   /* the directive that started attributes */
+
     scep_pkiop_cfg_t pkiop;      /* how PKIOperations are answered */
+    ota_t *ota;                  /* built at startup when OTA is set up */
+    int uses_ota_handler;        /* an "ota-profile" handler is mapped */
     const unsigned char *next_ca_body; /* GetNextCACert, or NULL */
     apr_size_t next_ca_len;
 } scep_srv_conf_t;

@@ -99,8 +99,10 @@ static int print_degenerate(apr_pool_t *p, BIO *out, const unsigned char *der,
     certs = p7->d.sign->cert;
     crls = p7->d.sign->crl;
     BIO_printf(out, "PKCS#7 SignedData, %d signer(s), %d certificate(s), "
-               "%d CRL(s)\n", sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info),
-               sk_X509_num(certs), sk_X509_CRL_num(crls));
+               "%d CRL(s)\n",
+               sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info) > 0
+               ? sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info) : 0,
+               certs ? sk_X509_num(certs) : 0, crls ? sk_X509_CRL_num(crls) : 0);
     for (i = 0; i < sk_X509_num(certs); ++i) {
         BIO_printf(out, "certificate %d:\n", i + 1);
         print_cert_line(p, out, "  ", sk_X509_value(certs, i));

@@ -166,7 +166,12 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
         }
         if (APR_SUCCESS != rv || APR_SUCCESS != (rv = fill_rec(op, x, key_hash,
                                                                &rec))) {
-            break;
+            scep_log_openssl(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, op->p,
+                             SCEPLOGNO(2009) "cannot issue a certificate "
+                             "(txid %s)", op->msg->transaction_id);
+            fail(op, SCEP_FAIL_BADREQUEST, "the certificate could not be "
+                 "issued");
+            return APR_EGENERAL;
         }
         rv = op->store->ops->cert_insert(op->store, op->p, &rec);
         if (!APR_STATUS_IS_EEXIST(rv)) {
@@ -319,6 +324,11 @@ static int answer_retry(op_t *op, enroll_t *e)
     rv = op->store->ops->cert_by_transaction(op->store, op->p,
                                              op->msg->transaction_id,
                                              e->key_hash, &rec);
+    if (APR_SUCCESS == rv && rec->status != SCEP_CERT_VALID) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this transaction "
+             "is revoked");
+        return 1;
+    }
     if (APR_SUCCESS == rv) {
         succeed_der(op, rec, "repeated");
         return 1;
@@ -384,11 +394,13 @@ static void put_pending(op_t *op, enroll_t *e, const unsigned char *csr,
     pend.created = apr_time_now();
     pend.csr = csr;
     pend.csr_len = csr_len;
-    if (APR_SUCCESS != scep_cert_der(op->p, op->msg->signer, &pend.requester,
-                                     &pend.requester_len)
-        || APR_SUCCESS != (rv = op->store->ops->pending_put(op->store, op->p,
-                                                            &pend))) {
-        store_failed(op, APR_EGENERAL, "recording the pending request");
+    rv = scep_cert_der(op->p, op->msg->signer, &pend.requester,
+                       &pend.requester_len);
+    if (APR_SUCCESS == rv) {
+        rv = op->store->ops->pending_put(op->store, op->p, &pend);
+    }
+    if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "recording the pending request");
         return;
     }
     scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,

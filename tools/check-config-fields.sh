@@ -1,23 +1,27 @@
 #!/bin/sh
 # Every field of the per-server config struct (and of the CA material it
-# embeds) must be handled by the merge function, so a virtual host never
+# embeds: CA material, OTA settings) must be handled by the merge function, so a virtual host never
 # silently loses a setting.
 top="${top_srcdir:-.}"
 hdr="$top/mod_scep_ota/mod_scep_ota_config.h"
 cahdr="$top/include/scep_ota/scep_ca.h"
+otahdr="$top/include/scep_ota/ota_profile.h"
 src="$top/mod_scep_ota/mod_scep_ota_config.c"
 fields() {
-    sed -n "/^typedef struct $2 {/,/^} $2;/p" "$1" | grep -v '^ *[/*}]' \
+    sed -n "/^typedef struct $2 {/,/^} $2;/p" "$1" | sed 's|/\*.*||' | grep -v '^ *[/*}]' \
         | grep -o '[a-z_]*;' | tr -d ';'
 }
 merge=$(sed -n '/^void \*scep_ota_merge_srv_conf/,/^}/p' "$src")
 missing=""
 for f in $(fields "$hdr" scep_srv_conf_t); do
-    [ "$f" = material ] && continue
+    case "$f" in material|ota_set) continue ;; esac
     printf '%s\n' "$merge" | grep -q "sc->$f\b" || missing="$missing $f"
 done
 for f in $(fields "$cahdr" scep_ca_material_t); do
     printf '%s\n' "$merge" | grep -q "sc->material\.$f\b" || missing="$missing material.$f"
+done
+for f in $(fields "$otahdr" ota_settings_t); do
+    printf '%s\n' "$merge" | grep -q "sc->ota_set\.$f\b" || missing="$missing ota_set.$f"
 done
 if [ -n "$missing" ]; then
     echo "fields not merged in scep_ota_merge_srv_conf:$missing"; exit 1

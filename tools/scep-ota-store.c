@@ -1,6 +1,7 @@
 /* scep-ota store: the administrator's view of the store that mod_scep_ota
  * uses, found through the same httpd configuration. */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +70,17 @@ static int store_usage(FILE *out)
     return out == stdout ? 0 : 2;
 }
 
-static int fail(const char *fmt, const char *a, const char *b)
+static int fail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
 {
-    fprintf(stderr, "scep-ota store: ");
-    fprintf(stderr, fmt, a ? a : "", b ? b : "");
+    va_list ap;
+
+    fputs("scep-ota store: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
     return 1;
 }
@@ -160,7 +168,8 @@ static int read_config(cli_t *c)
     root = slash ? apr_pstrmemdup(c->p, file, (apr_size_t)(slash - file))
                  : ".";
     if (APR_SUCCESS != hconf_read(c->p, file, root, &c->conf, &err)) {
-        return fail("%s%s", err ? err : "cannot read ", err ? NULL : file);
+        return fail("%s", err ? err : apr_pstrcat(c->p, "cannot read ", file,
+                                                  NULL));
     }
     c->v = hconf_pick(c->conf, c->vhost);
     if (c->vhost && !c->v) {
@@ -209,7 +218,7 @@ static int become_owner(const char *path)
         return 0;
     }
     if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
-        return fail("cannot become the owner of %s%s", path, NULL);
+        return fail("cannot become the owner of %s", path);
     }
     return 0;
 }
@@ -220,12 +229,12 @@ static int open_store(cli_t *c)
 
     if (!uri) {
         return fail("no store: SCEPStore dbd without DBDriver/DBDParams, "
-                    "or no config; use --store URI%s%s", NULL, NULL);
+                    "or no config; use --store URI");
     }
     if (!strncmp(uri, "sqlite3:", 8)) {
         if (access(uri + 8, F_OK)) {
             return fail("no store at %s (has httpd with mod_scep_ota "
-                        "started?)%s", uri + 8, NULL);
+                        "started?)", uri + 8);
         }
         if (become_owner(uri + 8)) {
             return 1;
@@ -235,7 +244,7 @@ static int open_store(cli_t *c)
                                            scep_log_stderr(c->p,
                                                            SCEP_LOG_WARNING),
                                            &err)) {
-        return fail("%s%s", err ? err : "cannot open the store", NULL);
+        return fail("%s", err ? err : "cannot open the store");
     }
     return 0;
 }
@@ -343,7 +352,7 @@ static int list_pending(cli_t *c)
     int i;
 
     if (APR_SUCCESS != c->st->ops->pending_list(c->st, c->p, &recs)) {
-        return fail("cannot list pending requests%s%s", NULL, NULL);
+        return fail("cannot list pending requests");
     }
     printf("%-30s %-8s %-20s %s\n", "TRANSACTION", "STATE", "CREATED",
            "SUBJECT");
@@ -370,11 +379,10 @@ static int cmd_list(cli_t *c)
            : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
            : !strcmp(s, "all") ? -1 : -2;
     if (status == -2) {
-        return fail("--status %s: use valid, revoked, all or pending%s", s,
-                    NULL);
+        return fail("--status %s: use valid, revoked, all or pending", s);
     }
     if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, status, &recs)) {
-        return fail("cannot list certificates%s%s", NULL, NULL);
+        return fail("cannot list certificates");
     }
     printf("%-34s %-8s %-20s %s\n", "SERIAL", "STATUS", "NOT AFTER",
            "SUBJECT");
@@ -395,8 +403,9 @@ static int cmd_show(cli_t *c)
     rv = c->st->ops->cert_by_serial(c->st, c->p, norm_serial(c->p, arg(c, 0)),
                                     &r);
     if (APR_SUCCESS != rv) {
-        return fail(rv == APR_NOTFOUND ? "no certificate with serial %s%s"
-                    : "cannot look up %s%s", arg(c, 0), NULL);
+        return fail("%s %s", rv == APR_NOTFOUND
+                    ? "no certificate with serial" : "cannot look up",
+                    arg(c, 0));
     }
     printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
            "not before:     %s\nnot after:      %s\n",
@@ -424,8 +433,8 @@ static int decide(cli_t *c, scep_pending_state_t to)
     }
     rv = c->st->ops->pending_get(c->st, c->p, arg(c, 0), &r);
     if (APR_SUCCESS != rv) {
-        return fail(rv == APR_NOTFOUND ? "no pending request %s%s"
-                    : "cannot look up %s%s", arg(c, 0), NULL);
+        return fail("%s %s", rv == APR_NOTFOUND ? "no pending request"
+                    : "cannot look up", arg(c, 0));
     }
     if (r->state != SCEP_PENDING_WAITING) {
         return fail("request %s is %s already", arg(c, 0),
@@ -433,7 +442,7 @@ static int decide(cli_t *c, scep_pending_state_t to)
     }
     if (APR_SUCCESS != c->st->ops->pending_set_state(c->st, c->p, arg(c, 0),
                                                      to, NULL)) {
-        return fail("cannot update %s%s", arg(c, 0), NULL);
+        return fail("cannot update %s", arg(c, 0));
     }
     printf("%s %s (%s)\n", arg(c, 0), pending_states[to],
            r->subject ? r->subject : "no subject");
@@ -461,18 +470,18 @@ static int cmd_revoke(cli_t *c)
     }
     if (reason < 0) {
         return fail("unknown reason %s (e.g. keyCompromise, superseded, "
-                    "cessationOfOperation, or a number)%s", arg(c, 1), NULL);
+                    "cessationOfOperation, or a number)", arg(c, 1));
     }
     serial = norm_serial(c->p, arg(c, 0));
     rv = c->st->ops->cert_revoke(c->st, c->p, serial, reason, apr_time_now());
     if (rv == APR_NOTFOUND) {
-        return fail("no certificate with serial %s%s", serial, NULL);
+        return fail("no certificate with serial %s", serial);
     }
     if (rv == APR_EEXIST) {
-        return fail("%s is revoked already%s", serial, NULL);
+        return fail("%s is revoked already", serial);
     }
     if (APR_SUCCESS != rv) {
-        return fail("cannot revoke %s%s", serial, NULL);
+        return fail("cannot revoke %s", serial);
     }
     printf("revoked %s (%s)\n", serial, reason_name(reason));
     return 0;
@@ -488,7 +497,7 @@ static int load_ca(cli_t *c, scep_ca_t **ca)
     key = c->conf ? hconf_get(c->conf, c->v, "scepcakeyfile") : NULL;
     if (!cert || !key) {
         return fail("the config names no SCEPCACertificateFile and "
-                    "SCEPCAKeyFile%s%s", NULL, NULL);
+                    "SCEPCAKeyFile");
     }
     m.ca_cert_file = hconf_path(c->p, c->conf, cert);
     m.ca_key_file = scep_is_uri(key) ? key : hconf_path(c->p, c->conf, key);
@@ -497,7 +506,7 @@ static int load_ca(cli_t *c, scep_ca_t **ca)
         || APR_SUCCESS != scep_load_keys(c->p, m.ca_key_file, &m.ca_keys,
                                          &err)
         || APR_SUCCESS != scep_ca_assemble(ca, c->p, &m, &err, &warning)) {
-        return fail("the CA: %s%s", err ? err : "unusable", NULL);
+        return fail("the CA: %s", err ? err : "unusable");
     }
     return 0;
 }
@@ -511,7 +520,7 @@ static int print_crl(cli_t *c, scep_ca_t *ca)
     if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, SCEP_CERT_REVOKED,
                                              &recs)
         || APR_SUCCESS != scep_crl_build(c->p, ca, recs, days, &crl)) {
-        return fail("cannot build the CRL%s%s", NULL, NULL);
+        return fail("cannot build the CRL");
     }
     PEM_write_X509_CRL(stdout, crl);
     return 0;
@@ -554,11 +563,11 @@ static int cmd_challenge(cli_t *c)
     apr_status_t rv;
 
     if (ttl <= 0) {
-        return fail("--ttl %s: use seconds, or a number with m, h or d%s",
-                    c->ttl, NULL);
+        return fail("--ttl %s: use seconds, or a number with m, h or d",
+                    c->ttl);
     }
     if (1 != RAND_bytes(raw, sizeof(raw))) {
-        return fail("no randomness%s%s", NULL, NULL);
+        return fail("no randomness");
     }
     apr_base64_encode_binary(text, raw, sizeof(raw));
     for (t = text; *t; ++t) {            /* URL-safe, no padding (24 bytes) */
@@ -569,7 +578,7 @@ static int cmd_challenge(cli_t *c)
                                    scep_sha256_hex(c->p, text, strlen(text)),
                                    SCEP_CHALLENGE_SCEP, c->for_name, expires);
     if (APR_SUCCESS != rv) {
-        return fail("cannot store the challenge%s%s", NULL, NULL);
+        return fail("cannot store the challenge");
     }
     printf("%s\n", text);
     fprintf(stderr, "one-time SCEP challenge%s%s, valid until %s\n",
@@ -663,10 +672,10 @@ static int cmd_export(cli_t *c)
     int json = !strcmp(fmt, "json"), i;
 
     if (!json && strcmp(fmt, "csv")) {
-        return fail("--format %s: use json or csv%s", fmt, NULL);
+        return fail("--format %s: use json or csv", fmt);
     }
     if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
-        return fail("cannot list certificates%s%s", NULL, NULL);
+        return fail("cannot list certificates");
     }
     if (json) {
         fputs("[\n", stdout);

@@ -13,7 +13,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
-#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -21,6 +20,8 @@
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_version.h"
+#include "scep-ota-store.h"
+#include "scep-ota-device.h"
 
 #define SCEP_OTA_MAX_INPUT (16 * 1024 * 1024)
 
@@ -39,6 +40,10 @@ static int usage(FILE *out)
             "                  DER or base64/PEM; with KEY (the RA/CA key for\n"
             "                  a request, the client's for a CertRep) the\n"
             "                  envelope is decrypted and its content printed\n"
+            "  store ...       list, approve, revoke, CRL, challenges (the\n"
+            "                  store of mod_scep_ota; scep-ota store -h)\n"
+            "  device URL ...  play an iPhone through OTA Phase 1, 2, SCEP and\n"
+            "                  Phase 3 (scep-ota device -h)\n"
             "  caps            list the capability words SCEPCACaps knows\n"
             "  version         print the version\n");
     return out == stdout ? 0 : 2;
@@ -96,9 +101,10 @@ static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
         fprintf(stderr, "scep-ota decode: --key: %s\n", err);
         return NULL;
     }
-    OSSL_PROVIDER_load(NULL, "legacy");
-    OSSL_PROVIDER_load(NULL, "default");
-    ERR_clear_error();
+    if (APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+        fprintf(stderr, "scep-ota decode: %s (single DES envelopes cannot "
+                "be opened)\n", err);
+    }
     return APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
 }
 
@@ -164,6 +170,8 @@ static const struct {
     { "decode", cmd_decode },
     { "caps", cmd_caps },
     { "version", cmd_version },
+    { "store", scep_cli_store },
+    { "device", scep_cli_device },
 };
 
 int main(int argc, const char *const *argv)

@@ -741,6 +741,62 @@ START_TEST(next_ca_answer)
 }
 END_TEST
 
+START_TEST(retry_after_revoke_fails)
+{
+    client_t c;
+    X509 *x = enrolled(&c, 4, "revoked.example", "rr-1");
+
+    ck_assert_int_eq(store->ops->cert_revoke(store, tpool,
+                                             scep_cert_serial_hex(tpool, x),
+                                             4, apr_time_now()), APR_SUCCESS);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
+START_TEST(ec_client_enrolls)
+{
+    client_t c;
+    scep_pkimsg_t *rep;
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+
+    c.key = ec;
+    c.self = ts_selfsigned(ec, "ec temporary");
+    ts_csr(ec, "ec.example", "peers-secret", NULL, &c.csr, &c.csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, "ec-1", c.csr, c.csr_len, c.self, ec,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    rep = roundtrip(c.req, c.req_len, ec, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    check_issued(ts_certrep_cert(rep), "ec.example");
+    EVP_PKEY_free(ec);
+}
+END_TEST
+
+START_TEST(certrep_prints)
+{
+    client_t c;
+    scep_pkiop_reply_t *r;
+    BIO *out = BIO_new(BIO_s_mem());
+    char *text;
+    long n;
+
+    client(&c, 4, "print.example", "peers-secret", "print-1",
+           NID_aes_128_cbc, NID_sha256);
+    roundtrip(c.req, c.req_len, c.key, &r);
+    ck_assert_int_eq(scep_pkimsg_print(tpool, out, r->body, r->len, c.key),
+                     APR_SUCCESS);
+    n = BIO_get_mem_data(out, &text);
+    text = apr_pstrmemdup(tpool, text, (apr_size_t)n);
+    ck_assert_ptr_nonnull(strstr(text, "3 (CertRep)"));
+    ck_assert_ptr_nonnull(strstr(text, "0 (SUCCESS)"));
+    ck_assert_ptr_nonnull(strstr(text, "print-1"));
+    ck_assert_ptr_nonnull(strstr(text, "certificate 1"));
+    ck_assert_ptr_nonnull(strstr(text, r->serial));
+    BIO_free(out);
+}
+END_TEST
+
 Suite *suite_pkiop(void)
 {
     Suite *s = suite_create("pkiop");
@@ -773,6 +829,9 @@ Suite *suite_pkiop(void)
     tcase_add_test(tc, insert_failure_gives_no_certificate);
     tcase_add_test(tc, serial_collision_is_retried);
     tcase_add_test(tc, next_ca_answer);
+    tcase_add_test(tc, retry_after_revoke_fails);
+    tcase_add_test(tc, ec_client_enrolls);
+    tcase_add_test(tc, certrep_prints);
     suite_add_tcase(s, tc);
     return s;
 }

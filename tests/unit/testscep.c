@@ -11,12 +11,14 @@
 
 void ts_load_legacy(void)
 {
-    static int loaded;
+    /* kept for the life of the process */
+    static OSSL_PROVIDER *legacy, *deflt;
 
-    if (!loaded) {
-        ck_assert_ptr_nonnull(OSSL_PROVIDER_load(NULL, "legacy"));
-        ck_assert_ptr_nonnull(OSSL_PROVIDER_load(NULL, "default"));
-        loaded = 1;
+    if (!legacy) {
+        legacy = OSSL_PROVIDER_load(NULL, "legacy");
+        deflt = OSSL_PROVIDER_load(NULL, "default");
+        ck_assert_ptr_nonnull(legacy);
+        ck_assert_ptr_nonnull(deflt);
     }
 }
 

@@ -1,0 +1,134 @@
+/* The "ota-profile" handler: Apple OTA profile delivery over HTTP. */
+
+#include <apr_strings.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+#include "mod_scep_ota_private.h"
+#include "mod_scep_ota_config.h"
+#include "mod_scep_ota_http.h"
+#include "mod_scep_ota_ota.h"
+#include "mod_scep_ota_store.h"
+
+#define OTA_HANDLER "ota-profile"
+
+static int store_or_503(request_rec *r, scep_store_t **store)
+{
+    apr_status_t rv = scep_ota_store_for_request(r, store);
+
+    if (APR_SUCCESS != rv) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0200)
+                      "OTA: the store is unavailable");
+        apr_table_setn(r->err_headers_out, "Retry-After", "10");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    return OK;
+}
+
+static int send_profile(request_rec *r, const scep_srv_conf_t *sc,
+                        const unsigned char *body, apr_size_t len)
+{
+    apr_table_setn(r->headers_out, "Content-Disposition",
+                   apr_psprintf(r->pool, "attachment; filename=\"%s\"",
+                                ota_filename(sc->ota)));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    return scep_ota_send_bytes(r, OTA_CT_ASPEN_CONFIG, body, len);
+}
+
+/* Phase 1: the signed Profile Service payload with a fresh challenge,
+ * bound to the authenticated user when an auth module protects us. */
+static int phase1(request_rec *r, const scep_srv_conf_t *sc)
+{
+    const unsigned char *body;
+    apr_size_t len;
+    scep_store_t *store;
+    apr_status_t rv;
+    int rc;
+
+    if (OK != (rc = store_or_503(r, &store))) {
+        return scep_ota_send_text(r, rc, "the enrollment store is "
+                                  "unavailable");
+    }
+    rv = ota_phase1(sc->ota, r->pool, store, scep_ota_request_logger(r),
+                    ap_construct_url(r->pool, r->uri, r), r->user, &body,
+                    &len);
+    if (APR_SUCCESS != rv) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0201)
+                      "OTA Phase 1: cannot build the Profile Service "
+                      "payload");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0202)
+                  "OTA Phase 1: Profile Service payload served%s%s",
+                  r->user ? " to " : "", r->user ? r->user : "");
+    return send_profile(r, sc, body, len);
+}
+
+/* Phase 2 or 3, told apart by who issued the signer. */
+static int phase23(request_rec *r, const scep_srv_conf_t *sc)
+{
+    const unsigned char *body;
+    apr_size_t len;
+    scep_store_t *store;
+    ota_answer_t ans;
+    int rc;
+
+    if (OK != (rc = scep_ota_read_body(r, OTA_MAX_REQUEST, &body, &len))) {
+        return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
+                                  ? "request too large"
+                                  : "unreadable request body");
+    }
+    if (OK != (rc = store_or_503(r, &store))) {
+        return scep_ota_send_text(r, rc, "the enrollment store is "
+                                  "unavailable");
+    }
+    ota_post(sc->ota, r->pool, store, scep_ota_request_logger(r), r->user,
+             body, len, &ans);
+    if (ans.status != HTTP_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0203)
+                      "OTA Phase %d refused (%d): %s%s%s", ans.phase,
+                      ans.status, ans.reason ? ans.reason : "-",
+                      ans.udid ? ", device " : "", ans.udid ? ans.udid : "");
+        return scep_ota_send_text(r, ans.status,
+                                  ans.reason ? ans.reason : "refused");
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0204)
+                  "OTA Phase %d: profile served to device %s", ans.phase,
+                  ans.udid ? ans.udid : "?");
+    return send_profile(r, sc, ans.body, ans.len);
+}
+
+int scep_ota_ota_handler(request_rec *r)
+{
+    const scep_srv_conf_t *sc;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, OTA_HANDLER)) {
+        return DECLINED;
+    }
+    sc = scep_ota_srv_conf(r->server);
+    if (!sc->ota) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(0205)
+                      "the ota-profile handler is mapped to %s but OTA is "
+                      "not configured for this server", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (r->method_number == M_GET) {
+        return phase1(r, sc);
+    }
+    if (r->method_number == M_POST) {
+        return phase23(r, sc);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0206)
+                  "method %s not allowed on an OTA location", r->method);
+    if (OK != (rc = ap_discard_request_body(r))) {
+        return rc;
+    }
+    apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
+    return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
+                              "OTA accepts GET and POST only");
+}

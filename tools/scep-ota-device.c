@@ -1,0 +1,1107 @@
+/* scep-ota device: plays an iPhone through OTA Phase 1, Phase 2, SCEP and
+ * Phase 3 against a server, printing every exchange. */
+
+#include <stdio.h>
+#include <stdarg.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_base64.h>
+#include <apr_tables.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "scep_ota/ota_plist.h"
+#include "scep_ota/ota_profile.h"
+#include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_pkimsg.h"
+#include "scep-ota-device.h"
+#include "scep-ota-http.h"
+
+#define IOS_CURRENT 0
+#define LOST_CONNECTION "A network error has occurred. The network " \
+                        "connection was lost."
+#define NO_CAPABILITY "The Certification Authority does not have the " \
+                      "required capability"
+
+typedef struct {
+    apr_pool_t *p;
+    scep_http_t *http;
+    const char *url;             /* Phase 1 */
+    X509 *dev_cert;              /* --identity/--key: the device identity */
+    EVP_PKEY *dev_key;
+    apr_array_header_t *dev_chain;
+    apr_table_t *given;          /* --attr K=V */
+    int ios;
+    int no_caps_array;
+    int verbose;
+    const char *save;            /* --save PREFIX */
+    /* learned on the way */
+    const char *service_url;
+    plist_t wanted;              /* DeviceAttributes */
+    const char *challenge;
+    plist_t scep;                /* the SCEP payload's PayloadContent */
+    const char *scep_url;
+    X509 *ca, *ra_enc, *ra_sign;
+    int cipher_nid, digest_nid, use_post;
+    X509 *cert;                  /* issued by SCEP */
+    EVP_PKEY *key;
+} device_t;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "scep-ota device: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: scep-ota device URL --identity CERT --key KEY\n"
+            "           [--attr NAME=VALUE ...] [--ios 3|4|current]\n"
+            "           [--no-caps-array] [--cacert FILE] [--insecure]\n"
+            "           [--save PREFIX] [-v]\n"
+            "\n"
+            "Plays an iPhone: GET URL (Phase 1), POST attributes signed with\n"
+            "the device identity CERT/KEY (Phase 2), SCEP enrollment with the\n"
+            "payload it gets, POST signed with the new identity (Phase 3),\n"
+            "and decrypts the final profile. Attributes the server asks for\n"
+            "default to UDID=<CN of CERT> VERSION=22C152 PRODUCT=iPhone17,1\n"
+            "SERIAL=F2LTESTDEVICE; IMEI, MEID and others only with --attr.\n"
+            "  --ios 3|4|current  GetCACaps behaviour when the payload has no\n"
+            "                     GetCACaps array: 3 asks twice, then GET/3DES/\n"
+            "                     SHA-1; 4 asks three times, then fails;\n"
+            "                     current (default) asks once\n"
+            "  --no-caps-array    ignore the payload's GetCACaps array\n"
+            "  --cacert FILE      verify https servers with these CAs\n"
+            "  --insecure         do not verify https servers\n"
+            "  --save PREFIX      write PREFIX.crt and PREFIX.key (the new\n"
+            "                     identity) and PREFIX.mobileconfig (Phase 3)\n");
+    return 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* trace                                                               */
+
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void trace(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+}
+
+static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
+{
+    char *out = apr_palloc(p, n * 3 + 1);
+    apr_size_t i;
+
+    out[0] = '\0';
+    for (i = 0; i < n; ++i) {
+        apr_snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", b[i]);
+    }
+    return out;
+}
+
+static const char *subject(apr_pool_t *p, X509 *x)
+{
+    return scep_cert_subject(p, x);
+}
+
+/* One HTTP exchange, traced. Returns the status (0: no answer). */
+static int exchange(device_t *d, const char *method, const char *url,
+                    const char *ctype, const void *body, apr_size_t len,
+                    scep_http_resp_t *resp)
+{
+    const char *err = NULL;
+
+    if (body) {
+        trace(">> %s %s  [%s, %" APR_SIZE_T_FMT " bytes]", method, url, ctype,
+              len);
+    }
+    else {
+        trace(">> %s %s", method, url);
+    }
+    if (APR_SUCCESS != scep_http_request(d->http, d->p, method, url, ctype,
+                                         body, len, resp, &err)) {
+        trace("<< no answer: %s", err);
+        return 0;
+    }
+    trace("<< %d %s  [%" APR_SIZE_T_FMT " bytes]", resp->status,
+          resp->content_type ? resp->content_type : "(no content type)",
+          resp->len);
+    return resp->status;
+}
+
+static int expect(const scep_http_resp_t *r, int status, const char *type)
+{
+    if (r->status != status) {
+        return fail("expected HTTP %d, got %d", status, r->status);
+    }
+    if (type && (!r->content_type || strcmp(r->content_type, type))) {
+        return fail("expected content type '%s' exactly, got '%s'", type,
+                    r->content_type ? r->content_type : "(none)");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* CMS                                                                 */
+
+/* Verifies a signed profile with the signer certificate it carries and
+ * parses its content. */
+static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
+{
+    const unsigned char *der = r->body;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &der, (long)r->len);
+    BIO *bio = BIO_new(BIO_s_mem());
+    STACK_OF(X509) *signers = NULL;
+    char *data;
+    long n;
+    int rc = 1;
+
+    if (cms && 1 == CMS_verify(cms, NULL, NULL, NULL, bio,
+                               CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)
+        && (signers = CMS_get0_signers(cms)) && sk_X509_num(signers) > 0) {
+        trace("   signed by %s (signature OK)",
+              subject(d->p, sk_X509_value(signers, 0)));
+        n = BIO_get_mem_data(bio, &data);
+        rc = APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0, out)
+             || plist_get_node_type(*out) != PLIST_DICT;
+        if (rc) {
+            fail("the signed content is not a plist dictionary");
+        }
+    }
+    else {
+        ERR_print_errors_fp(stderr);
+        fail("the answer is not a signed profile (CMS SignedData)");
+    }
+    sk_X509_free(signers);
+    BIO_free(bio);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rc;
+}
+
+/* SignedData over content, attached, with chain, like MCMachineInfo. */
+static int sign_content(device_t *d, X509 *cert, EVP_PKEY *key,
+                        const apr_array_header_t *chain, const EVP_MD *md,
+                        const char *content, const unsigned char **der,
+                        apr_size_t *len)
+{
+    STACK_OF(X509) *extra = sk_X509_new_null();
+    BIO *in = BIO_new_mem_buf(content, (int)strlen(content));
+    CMS_ContentInfo *cms;
+    unsigned char *buf = NULL;
+    int i, n = 0;
+
+    for (i = 0; chain && i < chain->nelts; ++i) {
+        sk_X509_push(extra, APR_ARRAY_IDX(chain, i, X509 *));
+    }
+    cms = CMS_sign(NULL, NULL, extra, NULL, CMS_BINARY | CMS_PARTIAL);
+    if (cms && CMS_add1_signer(cms, cert, key, md, CMS_BINARY)
+        && CMS_final(cms, in, NULL, CMS_BINARY)
+        && (n = i2d_CMS_ContentInfo(cms, &buf)) > 0) {
+        *der = apr_pmemdup(d->p, buf, (apr_size_t)n);
+        *len = (apr_size_t)n;
+        OPENSSL_free(buf);
+    }
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    sk_X509_free(extra);
+    ERR_clear_error();
+    return n > 0 ? 0 : fail("cannot sign the attributes");
+}
+
+/* ------------------------------------------------------------------ */
+/* device attributes                                                   */
+
+static const char *cn_of(apr_pool_t *p, X509 *x)
+{
+    char buf[256];
+
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+                                  buf, sizeof(buf)) <= 0) {
+        return NULL;
+    }
+    return apr_pstrdup(p, buf);
+}
+
+static const char *attr_value(device_t *d, const char *name)
+{
+    const char *v = apr_table_get(d->given, name);
+
+    if (v) {
+        return v;
+    }
+    if (!strcmp(name, "UDID")) {
+        return cn_of(d->p, d->dev_cert);
+    }
+    if (!strcmp(name, "VERSION")) {
+        return "22C152";
+    }
+    if (!strcmp(name, "PRODUCT")) {
+        return "iPhone17,1";
+    }
+    if (!strcmp(name, "SERIAL")) {
+        return "F2LTESTDEVICE";
+    }
+    return NULL;                 /* iOS omits what it does not have */
+}
+
+/* The attributes the Profile Service asked for, as an XML plist. */
+static const char *attributes_xml(device_t *d, int with_challenge)
+{
+    plist_t dict = ota_plist_track(d->p, plist_new_dict());
+    uint32_t i, n = d->wanted ? plist_array_get_size(d->wanted) : 0;
+    const char *xml, *name, *v;
+    apr_size_t len;
+
+    for (i = 0; i < n; ++i) {
+        name = plist_get_string_ptr(plist_array_get_item(d->wanted, i), NULL);
+        if (name && (v = attr_value(d, name)) != NULL) {
+            ota_plist_set_str(dict, name, v);
+            trace("   %s = %s", name, v);
+        }
+    }
+    if (with_challenge && d->challenge) {
+        ota_plist_set_str(dict, "CHALLENGE", d->challenge);
+        trace("   CHALLENGE = (%d characters)", (int)strlen(d->challenge));
+    }
+    return APR_SUCCESS == ota_plist_xml(d->p, dict, &xml, &len) ? xml : "";
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase 1 and Phase 2                                                 */
+
+static int phase1(device_t *d)
+{
+    scep_http_resp_t r;
+    plist_t top, content;
+    const char *type;
+    uint32_t i;
+
+    trace("== Phase 1: Profile Service");
+    if (!exchange(d, "GET", d->url, NULL, NULL, 0, &r)
+        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, &top)) {
+        return 1;
+    }
+    type = ota_plist_str(d->p, top, "PayloadType");
+    content = ota_plist_get(top, "PayloadContent", PLIST_DICT);
+    if (!type || strcmp(type, "Profile Service") || !content
+        || !(d->service_url = ota_plist_str(d->p, content, "URL"))) {
+        return fail("not a Profile Service payload with a URL");
+    }
+    d->wanted = ota_plist_get(content, "DeviceAttributes", PLIST_ARRAY);
+    d->challenge = ota_plist_str(d->p, content, "Challenge");
+    trace("   PayloadType: Profile Service  \"%s\"  (%s)",
+          ota_plist_str(d->p, top, "PayloadDisplayName"),
+          ota_plist_str(d->p, top, "PayloadIdentifier"));
+    trace("   URL: %s", d->service_url);
+    printf("   DeviceAttributes:");
+    for (i = 0; d->wanted && i < plist_array_get_size(d->wanted); ++i) {
+        printf(" %s", plist_get_string_ptr(plist_array_get_item(d->wanted, i),
+                                           NULL));
+    }
+    trace("%s", "");
+    trace("   Challenge: %s", d->challenge ? "(one-time, present)" : "none");
+    return 0;
+}
+
+static const char *subject_text(apr_pool_t *p, plist_t subj)
+{
+    const char *out = "";
+    uint32_t i, j;
+
+    for (i = 0; subj && i < plist_array_get_size(subj); ++i) {
+        plist_t set = plist_array_get_item(subj, i);
+        for (j = 0; plist_get_node_type(set) == PLIST_ARRAY
+                    && j < plist_array_get_size(set); ++j) {
+            plist_t pair = plist_array_get_item(set, j);
+            out = apr_psprintf(p, "%s%s%s=%s", out, j ? "+" : "/",
+                plist_get_string_ptr(plist_array_get_item(pair, 0), NULL),
+                plist_get_string_ptr(plist_array_get_item(pair, 1), NULL));
+        }
+    }
+    return out;
+}
+
+static void show_scep_payload(device_t *d)
+{
+    plist_t caps = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
+    const unsigned char *fp;
+    apr_size_t fp_len;
+    apr_uint64_t v = 0;
+    uint32_t i;
+
+    trace("   SCEP URL: %s   Name: %s", d->scep_url,
+          ota_plist_str(d->p, d->scep, "Name"));
+    trace("   Subject: %s", subject_text(d->p, ota_plist_get(
+        d->scep, "Subject", PLIST_ARRAY)));
+    ota_plist_uint(d->scep, "Keysize", &v);
+    printf("   Keysize: %d", (int)v);
+    v = 0;
+    ota_plist_uint(d->scep, "Key Usage", &v);
+    trace("   Key Type: %s   Key Usage: %d",
+          ota_plist_str(d->p, d->scep, "Key Type"), (int)v);
+    fp = ota_plist_data(d->p, d->scep, "CAFingerprint", &fp_len);
+    trace("   CAFingerprint: %s", fp ? hex(d->p, fp, fp_len) : "none");
+    trace("   Challenge: %s", ota_plist_str(d->p, d->scep, "Challenge")
+                              ? "(one-time, present)" : "none");
+    printf("   GetCACaps:");
+    for (i = 0; caps && i < plist_array_get_size(caps); ++i) {
+        printf(" %s", plist_get_string_ptr(plist_array_get_item(caps, i),
+                                           NULL));
+    }
+    trace("%s", caps ? (d->no_caps_array ? "  (ignored: --no-caps-array)" : "")
+                     : " (absent)");
+}
+
+static int phase2(device_t *d)
+{
+    scep_http_resp_t r;
+    const unsigned char *der;
+    apr_size_t len;
+    plist_t top, list, payload;
+    const char *type;
+
+    trace("\n== Phase 2: device-signed attributes (signed by %s)",
+          subject(d->p, d->dev_cert));
+    if (sign_content(d, d->dev_cert, d->dev_key, d->dev_chain, EVP_sha1(),
+                     attributes_xml(d, 1), &der, &len)
+        || !exchange(d, "POST", d->service_url, OTA_CT_PKCS7_SIGNATURE, der,
+                     len, &r)
+        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, &top)) {
+        return 1;
+    }
+    type = ota_plist_str(d->p, top, "PayloadType");
+    list = ota_plist_get(top, "PayloadContent", PLIST_ARRAY);
+    if (!type || strcmp(type, "Configuration") || !list
+        || plist_array_get_size(list) != 1) {
+        return fail("OTA_SERVER_RETURNED_BAD_IDENTITY: not a Configuration "
+                    "profile with exactly one payload");
+    }
+    payload = plist_array_get_item(list, 0);
+    type = ota_plist_str(d->p, payload, "PayloadType");
+    d->scep = ota_plist_get(payload, "PayloadContent", PLIST_DICT);
+    trace("   PayloadType: Configuration with one %s payload",
+          type ? type : "(untyped)");
+    if (!type || strcmp(type, "com.apple.security.scep") || !d->scep
+        || !(d->scep_url = ota_plist_str(d->p, d->scep, "URL"))) {
+        return fail("the payload is not a com.apple.security.scep payload "
+                    "with a URL");
+    }
+    show_scep_payload(d);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* SCEP: GetCACert                                                     */
+
+static const char *op_url(device_t *d, const char *op)
+{
+    const char *name = ota_plist_str(d->p, d->scep, "Name");
+
+    return apr_pstrcat(d->p, d->scep_url, "?operation=", op,
+                       name ? "&message=" : "",
+                       name ? scep_http_escape(d->p, name) : "", NULL);
+}
+
+/* The CA of a bundle: a CA certificate no other certificate issued. */
+static X509 *bundle_top(STACK_OF(X509) *certs)
+{
+    int i, j, issued;
+
+    for (i = 0; i < sk_X509_num(certs); ++i) {
+        X509 *c = sk_X509_value(certs, i);
+        if (!scep_cert_is_ca(c)) {
+            continue;
+        }
+        for (issued = 0, j = 0; j < sk_X509_num(certs); ++j) {
+            X509 *o = sk_X509_value(certs, j);
+            issued |= o != c && scep_cert_issued_by(c, o);
+        }
+        if (!issued) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static int read_ra_bundle(device_t *d, const scep_http_resp_t *r, X509 **top)
+{
+    const unsigned char *der = r->body;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &der, (long)r->len);
+    STACK_OF(X509) *certs;
+    int i;
+
+    if (!p7 || !PKCS7_type_is_signed(p7) || !(certs = p7->d.sign->cert)) {
+        PKCS7_free(p7);
+        return fail("GetCACert: not a certs-only PKCS#7 bundle");
+    }
+    *top = bundle_top(certs);
+    for (i = 0; i < sk_X509_num(certs); ++i) {
+        X509 *x = scep_track_x509(d->p, X509_dup(sk_X509_value(certs, i)));
+        unsigned int ku = scep_cert_key_usage(x);
+        trace("   certificate: %s%s", subject(d->p, x),
+              scep_cert_is_ca(x) ? " (CA)" : "");
+        if (sk_X509_value(certs, i) == *top) {
+            *top = x;
+        }
+        if (scep_cert_is_ca(x)) {
+            d->ca = d->ca ? d->ca : x;
+            continue;
+        }
+        if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
+            d->ra_enc = x;
+        }
+        if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
+            d->ra_sign = x;
+        }
+    }
+    PKCS7_free(p7);
+    if (!*top || !d->ra_enc || !d->ra_sign) {
+        return fail("The Registration Authority's response is invalid: no "
+                    "RA certificate with the right key usage, or no CA");
+    }
+    return 0;
+}
+
+static int check_fingerprint(device_t *d, X509 *top)
+{
+    const unsigned char *want;
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    apr_size_t len;
+
+    want = ota_plist_data(d->p, d->scep, "CAFingerprint", &len);
+    if (!want) {
+        return 0;
+    }
+    if ((len != 20 && len != 16)
+        || !X509_digest(top, len == 20 ? EVP_sha1() : EVP_md5(), got, &n)
+        || n != len || memcmp(got, want, len)) {
+        return fail("CAFingerprint does not match the CA certificate '%s'",
+                    subject(d->p, top));
+    }
+    trace("   CAFingerprint matches %s", subject(d->p, top));
+    return 0;
+}
+
+static int get_ca_cert(device_t *d)
+{
+    scep_http_resp_t r;
+    const unsigned char *der;
+    X509 *top = NULL;
+
+    if (!exchange(d, "GET", op_url(d, "GetCACert"), NULL, NULL, 0, &r)
+        || expect(&r, 200, NULL)) {
+        return 1;
+    }
+    if (r.content_type && !strcmp(r.content_type, SCEP_CT_CA_CERT)) {
+        der = r.body;
+        top = scep_track_x509(d->p, d2i_X509(NULL, &der, (long)r.len));
+        if (!top) {
+            return fail("GetCACert: not a DER certificate");
+        }
+        trace("   CA: %s", subject(d->p, top));
+        d->ca = d->ra_enc = d->ra_sign = top;
+    }
+    else if (r.content_type && !strcmp(r.content_type, SCEP_CT_CA_RA_CERT)) {
+        if (read_ra_bundle(d, &r, &top)) {
+            return 1;
+        }
+    }
+    else {
+        return fail("The SCEP server configuration is not supported "
+                    "(GetCACert content type '%s')",
+                    r.content_type ? r.content_type : "(none)");
+    }
+    return check_fingerprint(d, top);
+}
+
+/* ------------------------------------------------------------------ */
+/* SCEP: capabilities, as iOS decides                                  */
+
+static int has_cap(const apr_array_header_t *caps, const char *word)
+{
+    int i;
+
+    for (i = 0; i < caps->nelts; ++i) {
+        if (!strcmp(APR_ARRAY_IDX(caps, i, const char *), word)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static apr_array_header_t *split_caps(apr_pool_t *p, const scep_http_resp_t *r)
+{
+    apr_array_header_t *caps = apr_array_make(p, 8, sizeof(const char *));
+    char *text = apr_pstrmemdup(p, (const char *)r->body, r->len), *last, *w;
+
+    for (w = apr_strtok(text, "\r\n", &last); w;
+         w = apr_strtok(NULL, "\r\n", &last)) {
+        APR_ARRAY_PUSH(caps, const char *) = w;
+    }
+    return caps;
+}
+
+/* Asks GetCACaps as the chosen iOS generation does; *caps NULL: use the
+ * defaults (GET, 3DES, SHA-1). */
+static int ask_caps(device_t *d, apr_array_header_t **caps)
+{
+    int tries = d->ios == 3 ? 2 : d->ios == 4 ? 3 : 1, i;
+    scep_http_resp_t r;
+
+    for (i = 1; i <= tries; ++i) {
+        if (exchange(d, "GET", op_url(d, "GetCACaps"), NULL, NULL, 0, &r)
+            >= 200 && r.status < 300) {
+            *caps = split_caps(d->p, &r);
+            if ((*caps)->nelts == 0) {
+                trace("   empty answer: assuming support for SHA-1 only");
+                *caps = NULL;
+            }
+            return 0;
+        }
+        trace("   GetCACaps attempt %d of %d: no usable answer", i, tries);
+    }
+    if (d->ios == 3) {
+        trace("   iOS 3: no answer, falling back to GET, 3DES, SHA-1");
+        *caps = NULL;
+        return 0;
+    }
+    return fail("%s", d->ios == 4 ? LOST_CONNECTION
+                                  : "GetCACaps failed; iOS aborts the "
+                                    "enrollment");
+}
+
+static int choose_algorithms(device_t *d)
+{
+    plist_t arr = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
+    apr_array_header_t *caps = NULL;
+    uint32_t i;
+
+    if (arr && !d->no_caps_array) {
+        caps = apr_array_make(d->p, 8, sizeof(const char *));
+        for (i = 0; i < plist_array_get_size(arr); ++i) {
+            const char *w = plist_get_string_ptr(plist_array_get_item(arr, i),
+                                                 NULL);
+            APR_ARRAY_PUSH(caps, const char *) = w ? w : "";
+        }
+        trace("   GetCACaps from the profile: no GetCACaps request");
+    }
+    else if (ask_caps(d, &caps)) {
+        return 1;
+    }
+    if (!caps) {
+        d->cipher_nid = NID_des_ede3_cbc;
+        d->digest_nid = NID_sha1;
+        d->use_post = 0;
+    }
+    else {
+        d->cipher_nid = has_cap(caps, "AES") ? NID_aes_128_cbc
+                                             : NID_des_ede3_cbc;
+        d->digest_nid = has_cap(caps, "SHA-512") ? NID_sha512
+                        : has_cap(caps, "SHA-256") ? NID_sha256
+                        : has_cap(caps, "SHA-1") ? NID_sha1 : NID_undef;
+        d->use_post = has_cap(caps, "POSTPKIOperation");
+        if (d->digest_nid == NID_undef) {
+            return fail("%s (no SHA-1, SHA-256 or SHA-512)", NO_CAPABILITY);
+        }
+    }
+    trace("   using %s, %s, %s", d->use_post ? "POST" : "GET",
+          OBJ_nid2sn(d->cipher_nid), OBJ_nid2sn(d->digest_nid));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* SCEP: the request                                                   */
+
+static X509_NAME *payload_name(device_t *d)
+{
+    plist_t subj = ota_plist_get(d->scep, "Subject", PLIST_ARRAY);
+    X509_NAME *name = X509_NAME_new();
+    uint32_t i, j;
+
+    for (i = 0; subj && i < plist_array_get_size(subj); ++i) {
+        plist_t set = plist_array_get_item(subj, i);
+        for (j = 0; plist_get_node_type(set) == PLIST_ARRAY
+                    && j < plist_array_get_size(set); ++j) {
+            plist_t pair = plist_array_get_item(set, j);
+            const char *oid = plist_get_string_ptr(
+                plist_array_get_item(pair, 0), NULL);
+            const char *val = plist_get_string_ptr(
+                plist_array_get_item(pair, 1), NULL);
+            if (oid && val && *val
+                && !X509_NAME_add_entry_by_txt(name, oid, MBSTRING_UTF8,
+                                               (const unsigned char *)val, -1,
+                                               -1, j ? -1 : 0)) {
+                trace("   Subject entry %s=%s refused", oid, val);
+            }
+        }
+    }
+    return name;
+}
+
+static int add_ext_req(X509_REQ *req, apr_uint64_t usage)
+{
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    const char *ku = usage == 1 ? "critical,digitalSignature"
+                     : usage == 4 ? "critical,keyEncipherment"
+                     : "critical,digitalSignature,keyEncipherment";
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, ku);
+    int ok = ext && sk_X509_EXTENSION_push(exts, ext)
+             && X509_REQ_add_extensions(req, exts);
+
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    return ok;
+}
+
+static const unsigned char *make_csr(device_t *d, X509_NAME *name,
+                                     apr_size_t *len)
+{
+    X509_REQ *req = scep_track_req(d->p, X509_REQ_new());
+    const char *challenge = ota_plist_str(d->p, d->scep, "Challenge");
+    apr_uint64_t usage = 1;
+    unsigned char *buf = NULL;
+    const unsigned char *der = NULL;
+    int n;
+
+    ota_plist_uint(d->scep, "Key Usage", &usage);
+    if (req && X509_REQ_set_version(req, 0)
+        && X509_REQ_set_subject_name(req, name)
+        && X509_REQ_set_pubkey(req, d->key)
+        && (!challenge || X509_REQ_add1_attr_by_NID(
+                req, NID_pkcs9_challengePassword, MBSTRING_UTF8,
+                (const unsigned char *)challenge, -1))
+        && add_ext_req(req, usage)
+        && X509_REQ_sign(req, d->key, EVP_get_digestbynid(d->digest_nid))
+        && (n = i2d_X509_REQ(req, &buf)) > 0) {
+        der = apr_pmemdup(d->p, buf, (apr_size_t)n);
+        *len = (apr_size_t)n;
+        OPENSSL_free(buf);
+    }
+    return der;
+}
+
+/* The temporary self-signed identity that signs the request. */
+static X509 *self_signed(device_t *d, X509_NAME *name)
+{
+    X509 *x = scep_track_x509(d->p, X509_new());
+    unsigned char serial[8];
+    BIGNUM *bn;
+
+    RAND_bytes(serial, sizeof(serial));
+    serial[0] &= 0x7f;
+    bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    if (!x || !bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))
+        || !X509_set_version(x, 2) || !X509_set_subject_name(x, name)
+        || !X509_set_issuer_name(x, name)
+        || !X509_gmtime_adj(X509_getm_notBefore(x), -300)
+        || !X509_gmtime_adj(X509_getm_notAfter(x), 86400)
+        || !X509_set_pubkey(x, d->key)
+        || !X509_sign(x, d->key, EVP_get_digestbynid(d->digest_nid))) {
+        x = NULL;
+    }
+    BN_free(bn);
+    return x;
+}
+
+static int make_key(device_t *d)
+{
+    apr_uint64_t bits = 1024;
+
+    ota_plist_uint(d->scep, "Keysize", &bits);
+    if (bits != 1024 && bits != 2048 && bits != 4096) {
+        return fail("Keysize %d is not 1024, 2048 or 4096 (iOS error 2004)",
+                    (int)bits);
+    }
+    trace("   generating an RSA-%d key", (int)bits);
+    d->key = scep_track_pkey(d->p, EVP_RSA_gen((unsigned int)bits));
+    return d->key ? 0 : fail("cannot generate the key");
+}
+
+/* ------------------------------------------------------------------ */
+/* SCEP: the exchange                                                  */
+
+static int send_pkiop(device_t *d, const unsigned char *der, apr_size_t len,
+                      scep_http_resp_t *r)
+{
+    char *b64;
+
+    if (d->use_post) {
+        return exchange(d, "POST", op_url(d, "PKIOperation"),
+                        SCEP_CT_PKI_MESSAGE, der, len, r);
+    }
+    b64 = apr_palloc(d->p, (apr_size_t)apr_base64_encode_len((int)len));
+    apr_base64_encode_binary(b64, der, (int)len);
+    return exchange(d, "GET", apr_pstrcat(
+        d->p, d->scep_url, "?operation=PKIOperation&message=",
+        scep_http_escape(d->p, b64), NULL), NULL, NULL, 0, r);
+}
+
+static int read_issued(device_t *d, scep_pkimsg_t *rep)
+{
+    const unsigned char *der;
+    PKCS7 *p7;
+
+    if (APR_SUCCESS != scep_pkimsg_decrypt(d->p, rep, d->key, 0)) {
+        return fail("cannot decrypt the CertRep envelope");
+    }
+    der = rep->data;
+    p7 = d2i_PKCS7(NULL, &der, (long)rep->data_len);
+    if (!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign->cert
+        || sk_X509_num(p7->d.sign->cert) < 1) {
+        PKCS7_free(p7);
+        return fail("the CertRep holds no certificate");
+    }
+    /* iOS takes the first certificate */
+    d->cert = scep_track_x509(d->p, X509_dup(sk_X509_value(p7->d.sign->cert,
+                                                            0)));
+    PKCS7_free(p7);
+    if (!scep_key_matches_cert(d->key, d->cert)) {
+        return fail("the issued certificate is not for our key");
+    }
+    trace("   issued: %s, serial %s, by %s", subject(d->p, d->cert),
+          scep_cert_serial_hex(d->p, d->cert),
+          scep_cert_subject(d->p, d->ca));
+    return 0;
+}
+
+static int check_certrep(device_t *d, const scep_http_resp_t *r,
+                         const unsigned char *nonce, const char *txid,
+                         scep_pkimsg_t **prep)
+{
+    scep_pkimsg_t *rep = NULL;
+
+    if (APR_SUCCESS != scep_pkimsg_parse(d->p, r->body, r->len, &rep)
+        || !rep->signature_ok || rep->message_type != SCEP_MSG_CERTREP) {
+        return fail("The SCEP server returned an invalid response (not a "
+                    "signed CertRep)");
+    }
+    if (!rep->signer || X509_cmp(rep->signer, d->ra_sign)) {
+        return fail("the CertRep is not signed by the RA/CA of GetCACert");
+    }
+    if (!rep->transaction_id || strcmp(rep->transaction_id, txid)
+        || rep->recipient_nonce_len != SCEP_NONCE_LEN
+        || memcmp(rep->recipient_nonce, nonce, SCEP_NONCE_LEN)) {
+        return fail("the CertRep's transactionID or recipientNonce do not "
+                    "match the request");
+    }
+    trace("   CertRep: %s%s%s, signed with %s",
+          scep_pkimsg_status_name(rep->pki_status),
+          rep->pki_status == SCEP_STATUS_FAILURE ? " failInfo " : "",
+          rep->pki_status == SCEP_STATUS_FAILURE
+          ? scep_pkimsg_fail_name(rep->fail_info) : "",
+          scep_pkimsg_alg_name(rep->digest_nid));
+    *prep = rep;
+    return 0;
+}
+
+static int enroll(device_t *d)
+{
+    scep_request_t req;
+    unsigned char nonce[SCEP_NONCE_LEN];
+    X509_NAME *name;
+    const unsigned char *der;
+    apr_size_t len = 0;
+    scep_http_resp_t r;
+    scep_pkimsg_t *rep = NULL;
+
+    trace("\n== SCEP enrollment at %s", d->scep_url);
+    if (get_ca_cert(d) || choose_algorithms(d) || make_key(d)) {
+        return 1;
+    }
+    name = payload_name(d);
+    memset(&req, 0, sizeof(req));
+    req.message_type = SCEP_MSG_PKCSREQ;
+    req.transaction_id = scep_key_hash(d->p, d->key);
+    RAND_bytes(nonce, sizeof(nonce));
+    req.sender_nonce = nonce;
+    req.sender_nonce_len = sizeof(nonce);
+    req.data = make_csr(d, name, &req.data_len);
+    req.signer = self_signed(d, name);
+    X509_NAME_free(name);
+    req.signer_key = d->key;
+    req.recipient = d->ra_enc;
+    req.cipher_nid = d->cipher_nid;
+    req.digest_nid = d->digest_nid;
+    req.key_transport = SCEP_KT_PKCS1;
+    if (!req.data || !req.signer
+        || APR_SUCCESS != scep_request_build(d->p, &req, &der, &len)) {
+        return fail("cannot build the PKCSReq");
+    }
+    trace("   PKCSReq transactionID %s", req.transaction_id);
+    if (!send_pkiop(d, der, len, &r) || expect(&r, 200, NULL)
+        || check_certrep(d, &r, nonce, req.transaction_id, &rep) || !rep) {
+        return 1;
+    }
+    if (rep->pki_status == SCEP_STATUS_PENDING) {
+        return fail("the request is PENDING (manual approval); approve it "
+                    "and run again (iOS would poll with GetCertInitial)");
+    }
+    if (rep->pki_status != SCEP_STATUS_SUCCESS) {
+        return fail("enrollment refused: %s", scep_pkimsg_fail_name(
+            rep->fail_info));
+    }
+    return read_issued(d, rep);
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase 3                                                             */
+
+static plist_t decrypt_payloads(device_t *d, const unsigned char *env,
+                                apr_size_t len)
+{
+    const unsigned char *der = env;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &der, (long)len);
+    BIO *out = BIO_new(BIO_s_mem());
+    PKCS7 *p7;
+    plist_t node = NULL;
+    char *data;
+    long n;
+
+    der = env;
+    if ((p7 = d2i_PKCS7(NULL, &der, (long)len)) != NULL
+        && PKCS7_type_is_enveloped(p7)) {
+        trace("   EncryptedPayloadContent: EnvelopedData, %s",
+              OBJ_nid2sn(OBJ_obj2nid(
+                  p7->d.enveloped->enc_data->algorithm->algorithm)));
+    }
+    PKCS7_free(p7);
+    if (cms && 1 == CMS_decrypt(cms, d->key, d->cert, NULL, out, CMS_BINARY)) {
+        n = BIO_get_mem_data(out, &data);
+        if (APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0,
+                                           &node)) {
+            node = NULL;
+        }
+    }
+    CMS_ContentInfo_free(cms);
+    BIO_free(out);
+    ERR_clear_error();
+    return node;
+}
+
+static void show_payloads(device_t *d, plist_t list)
+{
+    uint32_t i;
+    const char *xml;
+    apr_size_t len;
+
+    for (i = 0; i < plist_array_get_size(list); ++i) {
+        plist_t pl = plist_array_get_item(list, i);
+        trace("   payload %u: %s  %s  \"%s\"", i + 1,
+              ota_plist_str(d->p, pl, "PayloadType"),
+              ota_plist_str(d->p, pl, "PayloadIdentifier"),
+              ota_plist_str(d->p, pl, "PayloadDisplayName"));
+    }
+    if (d->verbose && APR_SUCCESS == ota_plist_xml(d->p, list, &xml, &len)) {
+        fwrite(xml, 1, len, stdout);
+    }
+}
+
+static int phase3(device_t *d, plist_t *top)
+{
+    scep_http_resp_t r;
+    const unsigned char *der, *env;
+    apr_size_t len, env_len;
+    const char *type;
+    plist_t list;
+
+    trace("\n== Phase 3: attributes signed by the new identity");
+    if (sign_content(d, d->cert, d->key, NULL, EVP_sha256(),
+                     attributes_xml(d, 0), &der, &len)
+        || !exchange(d, "POST", d->service_url, OTA_CT_PKCS7_SIGNATURE, der,
+                     len, &r)
+        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, top)) {
+        return 1;
+    }
+    type = ota_plist_str(d->p, *top, "PayloadType");
+    if (!type || strcmp(type, "Configuration")) {
+        return fail("OTA_SERVER_RETURNED_BAD_PROFILE: not a Configuration "
+                    "profile");
+    }
+    trace("   PayloadType: Configuration  \"%s\"  (%s)",
+          ota_plist_str(d->p, *top, "PayloadDisplayName"),
+          ota_plist_str(d->p, *top, "PayloadIdentifier"));
+    env = ota_plist_data(d->p, *top, "EncryptedPayloadContent", &env_len);
+    list = env ? decrypt_payloads(d, env, env_len)
+               : ota_plist_get(*top, "PayloadContent", PLIST_ARRAY);
+    if (!list || plist_get_node_type(list) != PLIST_ARRAY) {
+        return fail("cannot %s the payloads", env ? "decrypt" : "find");
+    }
+    trace("   %u payload(s)%s:", plist_array_get_size(list),
+          env ? ", decrypted with the new identity" : " (not encrypted)");
+    show_payloads(d, list);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* setup                                                               */
+
+static int load_identity(device_t *d, const char *cert, const char *key)
+{
+    apr_array_header_t *certs, *keys;
+    const char *err = NULL;
+    int i;
+
+    if (APR_SUCCESS != scep_load_certs(d->p, cert, &certs, &err)
+        || APR_SUCCESS != scep_load_keys(d->p, key, &keys, &err)) {
+        return fail("%s", err);
+    }
+    d->dev_cert = APR_ARRAY_IDX(certs, 0, X509 *);
+    d->dev_key = APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
+    if (!scep_key_matches_cert(d->dev_key, d->dev_cert)) {
+        return fail("the key in %s does not match %s", key, cert);
+    }
+    d->dev_chain = apr_array_make(d->p, certs->nelts, sizeof(X509 *));
+    for (i = 1; i < certs->nelts; ++i) {
+        APR_ARRAY_PUSH(d->dev_chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
+    }
+    return 0;
+}
+
+static int parse_args(device_t *d, int argc, const char *const *argv,
+                      const char **cert, const char **key,
+                      const char **cafile, int *insecure)
+{
+    int i;
+    const char *eq;
+
+    for (i = 1; i < argc; ++i) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-caps-array")) {
+            d->no_caps_array = 1;
+        }
+        else if (!strcmp(a, "--insecure") || !strcmp(a, "-k")) {
+            *insecure = 1;
+        }
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            d->verbose = 1;
+        }
+        else if (a[0] == '-' && a[1] && !v) {
+            return usage();
+        }
+        else if (!strcmp(a, "--identity")) {
+            *cert = argv[++i];
+        }
+        else if (!strcmp(a, "--key")) {
+            *key = argv[++i];
+        }
+        else if (!strcmp(a, "--cacert")) {
+            *cafile = argv[++i];
+        }
+        else if (!strcmp(a, "--save")) {
+            d->save = argv[++i];
+        }
+        else if (!strcmp(a, "--ios")) {
+            ++i;
+            if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "current")) {
+                return usage();
+            }
+            d->ios = !strcmp(v, "current") ? IOS_CURRENT : atoi(v);
+        }
+        else if (!strcmp(a, "--attr")) {
+            if (!(eq = strchr(argv[++i], '=')) || eq == v) {
+                return usage();
+            }
+            apr_table_set(d->given, apr_pstrmemdup(d->p, v,
+                                                   (apr_size_t)(eq - v)),
+                          eq + 1);
+        }
+        else if (a[0] != '-' && !d->url) {
+            d->url = a;
+        }
+        else {
+            return usage();
+        }
+    }
+    return !d->url || !*cert || !*key ? usage() : 0;
+}
+
+static int save_pem(device_t *d, const char *suffix, X509 *x, EVP_PKEY *k)
+{
+    const char *path = apr_pstrcat(d->p, d->save, suffix, NULL);
+    FILE *f = fopen(path, "w");
+    int ok;
+
+    if (!f) {
+        return fail("cannot write %s", path);
+    }
+    ok = x ? PEM_write_X509(f, x)
+           : PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    return ok ? 0 : fail("cannot write %s", path);
+}
+
+static int save_all(device_t *d, plist_t profile)
+{
+    const char *xml, *path;
+    apr_size_t len;
+    FILE *f;
+
+    if (!d->save) {
+        return 0;
+    }
+    if (save_pem(d, ".crt", d->cert, NULL) || save_pem(d, ".key", NULL,
+                                                       d->key)) {
+        return 1;
+    }
+    path = apr_pstrcat(d->p, d->save, ".mobileconfig", NULL);
+    if (APR_SUCCESS != ota_plist_xml(d->p, profile, &xml, &len)
+        || !(f = fopen(path, "w"))) {
+        return fail("cannot write %s", path);
+    }
+    fwrite(xml, 1, len, f);
+    fclose(f);
+    trace("   saved %s.crt, %s.key, %s", d->save, d->save, path);
+    return 0;
+}
+
+int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
+{
+    device_t d;
+    const char *cert = NULL, *key = NULL, *cafile = NULL;
+    int insecure = 0, rc;
+    plist_t final = NULL;
+
+    memset(&d, 0, sizeof(d));
+    d.p = p;
+    d.ios = IOS_CURRENT;
+    d.given = apr_table_make(p, 8);
+    if ((rc = parse_args(&d, argc, argv, &cert, &key, &cafile, &insecure))
+        || (rc = load_identity(&d, cert, key))) {
+        return rc;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    d.http = scep_http_make(p, cafile, insecure, apr_time_from_sec(45));
+    if ((rc = phase1(&d)) || (rc = phase2(&d)) || (rc = enroll(&d))
+        || (rc = phase3(&d, &final)) || (rc = save_all(&d, final))) {
+        return rc;
+    }
+    trace("\n== enrolled: %s (serial %s); final profile installed",
+          subject(p, d.cert), scep_cert_serial_hex(p, d.cert));
+    return 0;
+}

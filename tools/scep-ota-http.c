@@ -1,0 +1,366 @@
+/* A minimal HTTP/1.1 client over OpenSSL BIOs (plain or TLS). */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "scep_ota/scep_version.h"
+#include "scep-ota-http.h"
+
+#define RESPONSE_MAX (16 * 1024 * 1024)
+
+struct scep_http_t {
+    SSL_CTX *ssl;                /* created on the first https request */
+    const char *cafile;
+    int insecure;
+    apr_interval_time_t timeout;
+};
+
+typedef struct {
+    int tls;
+    const char *host;            /* as in the URL, [v6] brackets kept */
+    const char *port;
+    const char *path;            /* path and query */
+} url_t;
+
+static apr_status_t ssl_cleanup(void *data)
+{
+    SSL_CTX_free(data);
+    return APR_SUCCESS;
+}
+
+scep_http_t *scep_http_make(apr_pool_t *p, const char *cafile, int insecure,
+                            apr_interval_time_t timeout)
+{
+    scep_http_t *h = apr_pcalloc(p, sizeof(*h));
+
+    h->cafile = cafile;
+    h->insecure = insecure;
+    h->timeout = timeout;
+    return h;
+}
+
+static SSL_CTX *tls_context(scep_http_t *h, apr_pool_t *p)
+{
+    if (h->ssl) {
+        return h->ssl;
+    }
+    if (!(h->ssl = SSL_CTX_new(TLS_client_method()))) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, h->ssl, ssl_cleanup, apr_pool_cleanup_null);
+    SSL_CTX_set_options(h->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (h->insecure) {
+        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_NONE, NULL);
+    }
+    else {
+        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
+        if (!(h->cafile ? SSL_CTX_load_verify_locations(h->ssl, h->cafile,
+                                                        NULL)
+                        : SSL_CTX_set_default_verify_paths(h->ssl))) {
+            return NULL;
+        }
+    }
+    return h->ssl;
+}
+
+static apr_status_t parse_url(apr_pool_t *p, const char *url, url_t *u)
+{
+    const char *s, *slash, *colon;
+
+    if (!strncasecmp(url, "http://", 7)) {
+        u->tls = 0;
+        s = url + 7;
+    }
+    else if (!strncasecmp(url, "https://", 8)) {
+        u->tls = 1;
+        s = url + 8;
+    }
+    else {
+        return APR_EINVAL;
+    }
+    slash = s + strcspn(s, "/?");
+    u->path = *slash == '/' ? slash : apr_pstrcat(p, "/", slash, NULL);
+    colon = *s == '[' ? strchr(s, ']') : s;
+    colon = colon ? memchr(colon, ':', (apr_size_t)(slash - colon)) : NULL;
+    if (colon) {
+        u->host = apr_pstrmemdup(p, s, (apr_size_t)(colon - s));
+        u->port = apr_pstrmemdup(p, colon + 1, (apr_size_t)(slash - colon - 1));
+    }
+    else {
+        u->host = apr_pstrmemdup(p, s, (apr_size_t)(slash - s));
+        u->port = u->tls ? "443" : "80";
+    }
+    return *u->host && *u->port ? APR_SUCCESS : APR_EINVAL;
+}
+
+static void set_timeouts(BIO *conn, apr_interval_time_t timeout)
+{
+    struct timeval tv;
+    int fd = -1;
+
+    if (BIO_get_fd(conn, &fd) < 0 || fd < 0) {
+        return;
+    }
+    tv.tv_sec = (long)apr_time_sec(timeout);
+    tv.tv_usec = (long)apr_time_usec(timeout);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* A connected (and for https, handshaken) BIO chain, or NULL. */
+static BIO *connect_to(scep_http_t *h, apr_pool_t *p, const url_t *u,
+                       const char **err)
+{
+    BIO *conn = BIO_new_connect(apr_pstrcat(p, u->host, ":", u->port, NULL));
+    BIO *top = conn, *sbio;
+    SSL_CTX *ctx;
+    SSL *ssl = NULL;
+    const char *name = u->host[0] == '[' ? NULL : u->host;
+
+    if (!conn || BIO_do_connect(conn) <= 0) {
+        *err = apr_psprintf(p, "cannot connect to %s:%s", u->host, u->port);
+        BIO_free_all(conn);
+        return NULL;
+    }
+    set_timeouts(conn, h->timeout);
+    if (!u->tls) {
+        return conn;
+    }
+    if (!(ctx = tls_context(h, p)) || !(sbio = BIO_new_ssl(ctx, 1))) {
+        *err = "cannot set up TLS (CA file unreadable?)";
+        BIO_free_all(conn);
+        return NULL;
+    }
+    top = BIO_push(sbio, conn);
+    BIO_get_ssl(sbio, &ssl);
+    if (name) {
+        SSL_set_tlsext_host_name(ssl, name);
+        if (!h->insecure) {
+            SSL_set1_host(ssl, name);
+        }
+    }
+    if (BIO_do_handshake(top) <= 0) {
+        long vr = SSL_get_verify_result(ssl);
+        *err = apr_psprintf(p, "TLS handshake with %s:%s failed%s%s", u->host,
+                            u->port, vr != X509_V_OK ? ": " : "",
+                            vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+                                            : "");
+        BIO_free_all(top);
+        return NULL;
+    }
+    return top;
+}
+
+static int write_all(BIO *b, const void *data, apr_size_t len)
+{
+    const char *d = data;
+    int n;
+
+    while (len > 0) {
+        if ((n = BIO_write(b, d, (int)len)) <= 0) {
+            return 0;
+        }
+        d += n;
+        len -= (apr_size_t)n;
+    }
+    return 1;
+}
+
+/* The Content-Length among the header lines in [buf, eoh), or -1. */
+static long content_length(const char *buf, const char *eoh)
+{
+    const char *line = buf;
+
+    while ((line = strstr(line, "\r\n")) != NULL && line < eoh) {
+        line += 2;
+        if (!strncasecmp(line, "Content-Length:", 15)) {
+            return atol(line + 15);
+        }
+    }
+    return -1;
+}
+
+/* Reads until the peer closes, or until a known Content-Length is in. */
+static apr_size_t read_all(apr_pool_t *p, BIO *b, char **out)
+{
+    apr_size_t cap = 16 * 1024, n = 0, want = 0;
+    char *buf = apr_palloc(p, cap + 1), *bigger, *eoh;
+    long cl;
+    int got;
+
+    for (;;) {
+        if (n == cap) {
+            if (cap >= RESPONSE_MAX) {
+                break;
+            }
+            bigger = apr_palloc(p, cap * 2 + 1);
+            memcpy(bigger, buf, n);
+            buf = bigger;
+            cap *= 2;
+        }
+        if ((got = BIO_read(b, buf + n, (int)(cap - n))) <= 0) {
+            break;
+        }
+        n += (apr_size_t)got;
+        buf[n] = '\0';
+        if (!want && (eoh = strstr(buf, "\r\n\r\n")) != NULL
+            && (cl = content_length(buf, eoh)) >= 0) {
+            want = (apr_size_t)(eoh + 4 - buf) + (apr_size_t)cl;
+        }
+        if (want && n >= want) {
+            break;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return n;
+}
+
+static const char *header(apr_pool_t *p, const char *head, const char *name)
+{
+    const char *line = head;
+    apr_size_t nlen = strlen(name);
+
+    while ((line = strstr(line, "\r\n")) != NULL) {
+        line += 2;
+        if (!strncasecmp(line, name, nlen) && line[nlen] == ':') {
+            const char *v = line + nlen + 1, *end;
+            while (*v == ' ' || *v == '\t') {
+                ++v;
+            }
+            end = strstr(v, "\r\n");
+            return apr_pstrmemdup(p, v, end ? (apr_size_t)(end - v)
+                                            : strlen(v));
+        }
+    }
+    return NULL;
+}
+
+/* Transfer-Encoding: chunked, decoded in place. */
+static apr_size_t dechunk(char *body, apr_size_t len)
+{
+    char *in = body, *out = body, *end = body + len, *next;
+    unsigned long size;
+
+    while (in < end) {
+        size = strtoul(in, &next, 16);
+        if (next == in || !(next = strstr(next, "\r\n"))) {
+            break;
+        }
+        in = next + 2;
+        if (size == 0 || size > (unsigned long)(end - in)) {
+            break;
+        }
+        memmove(out, in, size);
+        out += size;
+        in += size + 2;
+    }
+    return (apr_size_t)(out - body);
+}
+
+static apr_status_t parse_response(apr_pool_t *p, char *raw, apr_size_t n,
+                                   scep_http_resp_t *resp, const char **err)
+{
+    char *eoh = strstr(raw, "\r\n\r\n");
+    const char *te, *cl;
+    apr_size_t blen;
+
+    if (n < 12 || strncmp(raw, "HTTP/1.", 7) || !eoh) {
+        *err = n ? "the answer is not HTTP" : "connection closed without an "
+                                              "answer";
+        return APR_EGENERAL;
+    }
+    *eoh = '\0';
+    resp->status = atoi(raw + 9);
+    resp->content_type = header(p, raw, "Content-Type");
+    te = header(p, raw, "Transfer-Encoding");
+    cl = header(p, raw, "Content-Length");
+    blen = n - (apr_size_t)(eoh + 4 - raw);
+    if (te && !strcasecmp(te, "chunked")) {
+        blen = dechunk(eoh + 4, blen);
+    }
+    else if (cl && (apr_size_t)atol(cl) < blen) {
+        blen = (apr_size_t)atol(cl);
+    }
+    else if (cl && (apr_size_t)atol(cl) > blen) {
+        *err = "connection closed in the middle of the answer";
+        return APR_EGENERAL;
+    }
+    resp->body = (const unsigned char *)eoh + 4;
+    resp->len = blen;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_http_request(scep_http_t *h, apr_pool_t *p,
+                               const char *method, const char *url,
+                               const char *content_type, const void *body,
+                               apr_size_t len, scep_http_resp_t *resp,
+                               const char **err)
+{
+    url_t u;
+    BIO *b;
+    const char *head;
+    char *raw;
+    apr_size_t n;
+    apr_status_t rv;
+
+    memset(resp, 0, sizeof(*resp));
+    if (APR_SUCCESS != parse_url(p, url, &u)) {
+        *err = apr_psprintf(p, "'%s' is not an http:// or https:// URL", url);
+        return APR_EINVAL;
+    }
+    if (!(b = connect_to(h, p, &u, err))) {
+        ERR_clear_error();
+        return APR_ECONNREFUSED;
+    }
+    head = apr_psprintf(p, "%s %s HTTP/1.1\r\nHost: %s%s%s\r\n"
+                        "User-Agent: scep-ota-device/%s\r\nAccept: */*\r\n"
+                        "Connection: close\r\n", method, u.path, u.host,
+                        strcmp(u.port, u.tls ? "443" : "80") ? ":" : "",
+                        strcmp(u.port, u.tls ? "443" : "80") ? u.port : "",
+                        SCEP_OTA_VERSION);
+    if (body) {
+        head = apr_psprintf(p, "%sContent-Type: %s\r\nContent-Length: %"
+                            APR_SIZE_T_FMT "\r\n", head, content_type, len);
+    }
+    head = apr_pstrcat(p, head, "\r\n", NULL);
+    if (!write_all(b, head, strlen(head)) || (body && !write_all(b, body, len))
+        || BIO_flush(b) <= 0) {
+        *err = "connection lost while sending the request";
+        rv = APR_EGENERAL;
+    }
+    else {
+        n = read_all(p, b, &raw);
+        rv = parse_response(p, raw, n, resp, err);
+    }
+    BIO_free_all(b);
+    ERR_clear_error();
+    return rv;
+}
+
+const char *scep_http_escape(apr_pool_t *p, const char *s)
+{
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; ++s) {
+        if (apr_isalnum(*s) || strchr("-_.~", *s)) {
+            *o++ = *s;
+        }
+        else {
+            *o++ = '%';
+            *o++ = hex[(unsigned char)*s >> 4];
+            *o++ = hex[(unsigned char)*s & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
