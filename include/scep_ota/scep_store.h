@@ -5,8 +5,8 @@
  * @file scep_store.h
  * The one store interface for everything the server must remember:
  * issued certificates, one-time challenges, pending requests, revocations
- * and OTA devices. Backends implement scep_store_ops_t; callers use the
- * scep_store_* wrappers below and never see SQL.
+ * and OTA devices. Backends implement scep_store_ops_t; callers call
+ * through st->ops and never see SQL.
  *
  * Guarantees every backend gives (DESIGN.md, "State, durability and
  * scale-out"): serial numbers unique by constraint; a certificate record is

@@ -27,8 +27,10 @@ VALID = {
     "ra_pair_encrypt_first": lambda p: scep_directives(
         p.ca_chain_file, p.issuing.key_file, p.ra_pair_encrypt_first,
         p.ra_pair_keys_sign_first),
+    # GetNextCACert may only be advertised with a next CA to serve
     "caps_all_known": lambda p: scep_directives(p.solo.cert_file, p.solo.key_file,
-                                                caps=KNOWN_CAPS),
+                                                caps=KNOWN_CAPS)
+    + f'\nSCEPNextCACertificateFile "{p.other.cert_file}"',
     "caps_one_word": lambda p: scep_directives(p.solo.cert_file, p.solo.key_file,
                                                caps=["SHA-256"]),
 }
@@ -77,6 +79,10 @@ def _ca(p, cert=None, key=None, **kw):
 
 
 REFUSED = {
+    "caps_getnextcacert_without_next_ca": (
+        lambda p: scep_directives(p.solo.cert_file, p.solo.key_file,
+                                  caps=KNOWN_CAPS),
+        [r"SCEP0006", r"GetNextCACert", r"SCEPNextCACertificateFile"]),
     # CA certificate file
     "ca_cert_missing": (
         lambda p: _ca(p, p.missing, p.issuing.key_file),
