@@ -249,6 +249,39 @@ static int add_sans(X509 *x, X509_REQ *req, int critical, int *n)
     return ok;
 }
 
+/* authorityKeyIdentifier = the CA's subjectKeyIdentifier, or, for a CA
+ * certificate without one, the SHA-1 of its public key (RFC 5280 4.2.1.2
+ * method 1), so a CA made without SKI still issues. */
+static AUTHORITY_KEYID *authority_key_id(X509 *ca)
+{
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
+    AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+    unsigned char md[SHA_DIGEST_LENGTH];
+    unsigned int n = 0;
+
+    if (!akid || !(akid->keyid = ASN1_OCTET_STRING_new())) {
+        AUTHORITY_KEYID_free(akid);
+        return NULL;
+    }
+    if (ski ? !ASN1_OCTET_STRING_set(akid->keyid, ski->data, ski->length)
+            : (!X509_pubkey_digest(ca, EVP_sha1(), md, &n)
+               || !ASN1_OCTET_STRING_set(akid->keyid, md, (int)n))) {
+        AUTHORITY_KEYID_free(akid);
+        return NULL;
+    }
+    return akid;
+}
+
+static int add_aki(X509 *x, X509 *ca)
+{
+    AUTHORITY_KEYID *akid = authority_key_id(ca);
+    int ok = akid && X509_add1_ext_i2d(x, NID_authority_key_identifier, akid,
+                                       0, X509V3_ADD_DEFAULT);
+
+    AUTHORITY_KEYID_free(akid);
+    return ok;
+}
+
 static int template_exts(X509 *x, X509 *ca)
 {
     return add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")
@@ -256,7 +289,7 @@ static int template_exts(X509 *x, X509 *ca)
                       "critical,digitalSignature,keyEncipherment")
            && add_ext(x, ca, NID_ext_key_usage, "clientAuth")
            && add_ext(x, ca, NID_subject_key_identifier, "hash")
-           && add_ext(x, ca, NID_authority_key_identifier, "keyid:always");
+           && add_aki(x, ca);
 }
 
 apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
@@ -327,23 +360,19 @@ static int crl_header(X509_CRL *crl, X509 *ca, int days)
     ASN1_TIME *last = X509_time_adj_ex(NULL, 0, 0, NULL);
     ASN1_TIME *next = X509_time_adj_ex(NULL, days, 0, NULL);
     ASN1_INTEGER *number = ASN1_INTEGER_new();
-    X509V3_CTX ctx;
-    X509_EXTENSION *aki = NULL;
+    AUTHORITY_KEYID *aki = authority_key_id(ca);
     int ok;
 
-    X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
-    ok = last && next && number
+    ok = aki && last && next && number
          && X509_CRL_set_version(crl, X509_CRL_VERSION_2)
          && X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca))
          && X509_CRL_set1_lastUpdate(crl, last)
          && X509_CRL_set1_nextUpdate(crl, next)
          && ASN1_INTEGER_set_int64(number, (int64_t)apr_time_sec(apr_time_now()))
          && X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0)
-         && (aki = X509V3_EXT_conf_nid(NULL, &ctx,
-                                       NID_authority_key_identifier,
-                                       "keyid:always"))
-         && X509_CRL_add_ext(crl, aki, -1);
-    X509_EXTENSION_free(aki);
+         && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0,
+                                  X509V3_ADD_DEFAULT);
+    AUTHORITY_KEYID_free(aki);
     ASN1_INTEGER_free(number);
     ASN1_TIME_free(last);
     ASN1_TIME_free(next);

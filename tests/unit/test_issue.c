@@ -77,6 +77,29 @@ START_TEST(template_only)
 }
 END_TEST
 
+/* A CA certificate without subjectKeyIdentifier still issues, and the
+ * authorityKeyIdentifier is the SHA-1 of its public key. */
+START_TEST(ca_without_ski_issues)
+{
+    tu_cert_opts_t o = { "No SKI CA", 1, 0x80 | 0x20 | 0x04 | 0x02 };
+    scep_ca_t ca = *ts_ca();
+    X509_REQ *req = csr(tu_key(2048, 4), "leaf", NULL, NULL);
+    X509 *x = NULL;
+    const ASN1_OCTET_STRING *akid;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    unsigned int n = 0;
+
+    ca.cert = scep_track_x509(tpool, tu_cert(&o, ca.key, NULL, NULL));
+    ck_assert_ptr_null(X509_get0_subject_key_id(ca.cert));
+    ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, 10, &x), APR_SUCCESS);
+    akid = X509_get0_authority_key_id(x);
+    ck_assert_ptr_nonnull(akid);
+    ck_assert(X509_pubkey_digest(ca.cert, EVP_sha1(), md, &n));
+    ck_assert_int_eq(akid->length, (int)n);
+    ck_assert_int_eq(memcmp(akid->data, md, n), 0);
+}
+END_TEST
+
 START_TEST(validity_and_serial)
 {
     X509_REQ *req = csr(tu_key(2048, 4), "v", NULL, NULL);
@@ -227,6 +250,7 @@ Suite *suite_issue(void)
     tcase_add_checked_fixture(tc, ts_setup, ts_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, template_only);
+    tcase_add_test(tc, ca_without_ski_issues);
     tcase_add_test(tc, validity_and_serial);
     tcase_add_test(tc, empty_subject_needs_san);
     tcase_add_test(tc, csr_signature_and_challenge);
