@@ -3,6 +3,7 @@
 # scepserver on the same kind of requests, in one run.
 #
 #   bench/enroll.sh [N]        N distinct PKCSReqs per server and level (200)
+#   BENCH_STORE=memory bench/enroll.sh   the module without durable state
 #
 # For each server, N distinct PKCSReqs (RSA-2048, AES-128, SHA-256) are built
 # in advance per concurrency level (1, 4, 16) with `scep-ota request`, then
@@ -74,7 +75,7 @@ ThreadsPerChild 25
 SCEPCACertificateFile ca.pem
 SCEPCAKeyFile ca.key
 SCEPChallengePassword $secret
-SCEPStore sqlite3:state/scep_ota.db
+SCEPStore ${BENCH_STORE:-sqlite3:state/scep_ota.db}
 <Location /scep>
     SetHandler scep
 </Location>

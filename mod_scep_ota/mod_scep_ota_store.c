@@ -229,6 +229,13 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     for (s = base; s; s = s->next) {
         uri = scep_ota_store_uri(ptemp, s);
+        if (!strcmp(uri, "memory")) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCEPLOGNO(4029)
+                         "SCEPStore memory: certificates and challenges are "
+                         "kept per process and lost on restart (for "
+                         "benchmarks and tests, never for production)");
+            continue;
+        }
         if (!strcmp(uri, "dbd")) {
             if (!dbd_open_fn || !dbd_close_fn) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4025)
@@ -399,6 +406,9 @@ static void store_child_init(apr_pool_t *pchild, server_rec *base)
         uri = scep_ota_store_uri(pchild, s);
         if (!strcmp(uri, "dbd")) {
             st = dbd_open_fn ? dbd_store(pchild, s) : NULL;
+        }
+        else if (!strcmp(uri, "memory")) {
+            st = scep_store_memory_create(pchild);
         }
         else if (!(st = apr_hash_get(by_uri, uri, APR_HASH_KEY_STRING))) {
             st = own_store(pchild, s, uri, threads);

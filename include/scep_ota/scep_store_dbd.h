@@ -15,8 +15,9 @@
  *  - the httpd glue's mod_dbd provider (ap_dbd_open/ap_dbd_close), for
  *    "SCEPStore dbd".
  *
- * Store URIs: "sqlite3:/path/file.db", "pgsql:host=... dbname=...", and
- * "dbd" (only the glue knows what that means).
+ * Store URIs: "sqlite3:/path/file.db", "pgsql:host=... dbname=...",
+ * "dbd" (only the glue knows what that means), and "memory" (the
+ * process-local store of scep_store.h: benchmarks and tests only).
  */
 
 #include <apr_pools.h>
@@ -58,7 +59,7 @@ typedef struct scep_dbd_provider_t {
 /**
  * Splits a store URI into an apr_dbd driver name and its params string.
  * "sqlite3:PATH" (PATH as given: resolve it before), "pgsql:PARAMS";
- * "dbd" gives driver "dbd" and params NULL.
+ * "dbd" and "memory" give that driver name and params NULL.
  */
 apr_status_t scep_store_uri_parse(apr_pool_t *p, const char *uri,
                                   const char **driver, const char **params,
