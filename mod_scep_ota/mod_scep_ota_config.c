@@ -212,51 +212,38 @@ static const char *parse_range(cmd_parms *cmd, const char *arg,
     return NULL;
 }
 
-static const char *set_lifetime(cmd_parms *cmd, void *dc, const char *arg)
+/* A whole-number directive: its bounds and the field it sets. */
+typedef struct {
+    apr_int64_t min, max;
+    apr_size_t offset;           /* of an int in scep_srv_conf_t */
+} bounded_int_t;
+
+static const bounded_int_t lifetime_days = {
+    SCEP_MIN_LIFETIME_DAYS, SCEP_MAX_LIFETIME_DAYS,
+    APR_OFFSETOF(scep_srv_conf_t, lifetime_days)
+};
+static const bounded_int_t max_request = {
+    SCEP_MIN_MAX_REQUEST, SCEP_MAX_MAX_REQUEST,
+    APR_OFFSETOF(scep_srv_conf_t, max_request)
+};
+static const bounded_int_t min_key_size = {
+    SCEP_MIN_MIN_KEY_SIZE, SCEP_MAX_MIN_KEY_SIZE,
+    APR_OFFSETOF(scep_srv_conf_t, min_key_size)
+};
+
+static const char *set_bounded_int(cmd_parms *cmd, void *dc, const char *arg)
 {
     scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const bounded_int_t *b = cmd->info;
     const char *err;
     apr_int64_t v;
 
     (void)dc;
     if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
-        || (err = parse_range(cmd, arg, SCEP_MIN_LIFETIME_DAYS,
-                              SCEP_MAX_LIFETIME_DAYS, &v))) {
+        || (err = parse_range(cmd, arg, b->min, b->max, &v))) {
         return err;
     }
-    sc->lifetime_days = (int)v;
-    return NULL;
-}
-
-static const char *set_max_request(cmd_parms *cmd, void *dc, const char *arg)
-{
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
-    const char *err;
-    apr_int64_t v;
-
-    (void)dc;
-    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
-        || (err = parse_range(cmd, arg, SCEP_MIN_MAX_REQUEST,
-                              SCEP_MAX_MAX_REQUEST, &v))) {
-        return err;
-    }
-    sc->max_request = (apr_off_t)v;
-    return NULL;
-}
-
-static const char *set_min_key_size(cmd_parms *cmd, void *dc, const char *arg)
-{
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
-    const char *err;
-    apr_int64_t v;
-
-    (void)dc;
-    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))
-        || (err = parse_range(cmd, arg, SCEP_MIN_MIN_KEY_SIZE,
-                              SCEP_MAX_MIN_KEY_SIZE, &v))) {
-        return err;
-    }
-    sc->min_key_size = (int)v;
+    *(int *)((char *)sc + b->offset) = (int)v;
     return NULL;
 }
 
@@ -468,16 +455,19 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, RSRC_CONF,
                   "a static challenge password every PKCSReq must carry "
                   "(one-time challenges from the store are accepted too)"),
-    AP_INIT_TAKE1("SCEPCertificateLifetime", set_lifetime, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
+                  (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
                   "auto (default) or manual: PENDING until an admin runs "
                   "'scep-ota store approve'"),
     AP_INIT_FLAG("SCEPAllowLegacyAlgorithms", set_legacy, NULL, RSRC_CONF,
                  "accept single DES and MD5 from old clients (default off)"),
-    AP_INIT_TAKE1("SCEPMaxRequestSize", set_max_request, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("SCEPMaxRequestSize", set_bounded_int,
+                  (void *)&max_request, RSRC_CONF,
                   "largest PKIOperation accepted, in bytes (default 262144)"),
-    AP_INIT_TAKE1("SCEPMinKeySize", set_min_key_size, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("SCEPMinKeySize", set_bounded_int,
+                  (void *)&min_key_size, RSRC_CONF,
                   "smallest RSA key certified, in bits (default 2048)"),
     OTA_FILE("OTASigningCertificateFile", OTA_SIGN_CERT,
              "the certificate that signs every profile served (further "
@@ -544,7 +534,7 @@ int scep_ota_allow_legacy(const scep_srv_conf_t *sc)
 
 apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
 {
-    return sc->max_request != SCEP_UNSET ? sc->max_request
+    return sc->max_request != SCEP_UNSET ? (apr_off_t)sc->max_request
                                          : SCEP_DEFAULT_MAX_REQUEST;
 }
 

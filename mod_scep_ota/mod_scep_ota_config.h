@@ -36,7 +36,7 @@ typedef struct scep_srv_conf_t {
     int lifetime_days;           /* SCEPCertificateLifetime */
     int approval_manual;         /* SCEPApproval manual */
     int allow_legacy;            /* SCEPAllowLegacyAlgorithms */
-    apr_off_t max_request;       /* SCEPMaxRequestSize */
+    int max_request;             /* SCEPMaxRequestSize */
     int min_key_size;            /* SCEPMinKeySize */
     const char *store_uri;       /* SCEPStore (sqlite3 path resolved) */
 

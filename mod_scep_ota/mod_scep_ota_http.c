@@ -11,9 +11,9 @@
 #include "mod_scep_ota_http.h"
 #include "scep_ota/scep_log.h"
 
-/* Sends bytes that live as long as the child (computed at startup). */
-int scep_ota_send_static(request_rec *r, const char *type, const void *body,
-                       apr_size_t len)
+/* Sends a body held by one bucket, and the end of the response. */
+static int send_body(request_rec *r, const char *type, apr_size_t len,
+                     apr_bucket *body)
 {
     apr_bucket_brigade *bb;
     apr_status_t rv;
@@ -21,35 +21,31 @@ int scep_ota_send_static(request_rec *r, const char *type, const void *body,
     ap_set_content_type(r, type);
     ap_set_content_length(r, (apr_off_t)len);
     if (r->header_only) {
+        apr_bucket_destroy(body);
         return OK;
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
-        body, len, r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, body);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
         r->connection->bucket_alloc));
     rv = ap_pass_brigade(r->output_filters, bb);
     return APR_SUCCESS == rv || r->connection->aborted ? OK : AP_FILTER_ERROR;
 }
 
+/* Bytes computed at startup live as long as the child: no copy. */
+int scep_ota_send_static(request_rec *r, const char *type, const void *body,
+                         apr_size_t len)
+{
+    return send_body(r, type, len, apr_bucket_immortal_create(
+        body, len, r->connection->bucket_alloc));
+}
+
+/* Bytes from the request pool: copied if a filter sets them aside. */
 int scep_ota_send_bytes(request_rec *r, const char *type, const void *body,
                         apr_size_t len)
 {
-    apr_bucket_brigade *bb;
-    apr_status_t rv;
-
-    ap_set_content_type(r, type);
-    ap_set_content_length(r, (apr_off_t)len);
-    if (r->header_only) {
-        return OK;
-    }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
+    return send_body(r, type, len, apr_bucket_pool_create(
         body, len, r->pool, r->connection->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
-        r->connection->bucket_alloc));
-    rv = ap_pass_brigade(r->output_filters, bb);
-    return APR_SUCCESS == rv || r->connection->aborted ? OK : AP_FILTER_ERROR;
 }
 
 /* A short text/plain answer for errors the client can fix. */

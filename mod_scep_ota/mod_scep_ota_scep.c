@@ -168,6 +168,14 @@ int scep_ota_scep_handler(request_rec *r)
     case SCEP_OP_GETNEXTCACERT:
         return do_getnextcacert(r, sc);
     case SCEP_OP_PKIOPERATION:
+        if (r->header_only) {
+            /* HEAD must not enroll anybody */
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
+                          "HEAD refused for PKIOperation");
+            apr_table_setn(r->headers_out, "Allow", "GET, POST");
+            return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
+                                      "PKIOperation needs GET or POST");
+        }
         return do_pkioperation(r, sc, &q);
     case SCEP_OP_NONE:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)

@@ -256,6 +256,14 @@ apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
 apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
                                  const unsigned char **der, apr_size_t *len)
 {
+    return scep_degenerate_der(p, certs, NULL, der, len);
+}
+
+apr_status_t scep_degenerate_der(apr_pool_t *p,
+                                 const apr_array_header_t *certs,
+                                 const apr_array_header_t *crls,
+                                 const unsigned char **der, apr_size_t *len)
+{
     PKCS7 *p7 = PKCS7_new();
     unsigned char *buf = NULL;
     apr_status_t rv = APR_EGENERAL;
@@ -267,8 +275,13 @@ apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
     /* degenerate: inner content type "data" with the content absent */
     ASN1_OBJECT_free(p7->d.sign->contents->type);
     p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
-    for (i = 0; i < certs->nelts; ++i) {
+    for (i = 0; certs && i < certs->nelts; ++i) {
         if (!PKCS7_add_certificate(p7, APR_ARRAY_IDX(certs, i, X509 *))) {
+            goto leave;
+        }
+    }
+    for (i = 0; crls && i < crls->nelts; ++i) {
+        if (!PKCS7_add_crl(p7, APR_ARRAY_IDX(crls, i, X509_CRL *))) {
             goto leave;
         }
     }

@@ -318,7 +318,10 @@ static void peek_envelope(scep_pkimsg_t *msg)
     PKCS7 *p7 = d2i_PKCS7(NULL, &d, (long)msg->envelope_len);
     PKCS7_RECIP_INFO *ri;
 
-    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped->enc_data) {
+    /* the [0] content of a PKCS7 ContentInfo is optional: a bare
+     * envelopedData OID decodes with d.enveloped NULL */
+    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped
+        && p7->d.enveloped->enc_data) {
         msg->cipher_nid =
             OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
         if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > 0) {
@@ -587,45 +590,6 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
                          (int)nlen };
     return sign(p, req->signer, req->signer_key, req->digest_nid, env, envlen,
                 attrs, 3, der, len);
-}
-
-apr_status_t scep_degenerate_der(apr_pool_t *p,
-                                 const apr_array_header_t *certs,
-                                 const apr_array_header_t *crls,
-                                 const unsigned char **der, apr_size_t *len)
-{
-    PKCS7 *p7 = PKCS7_new();
-    unsigned char *buf = NULL;
-    apr_status_t rv = APR_EGENERAL;
-    int i, n;
-
-    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)) {
-        goto leave;
-    }
-    /* degenerate: inner content type "data" with the content absent */
-    ASN1_OBJECT_free(p7->d.sign->contents->type);
-    p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
-    for (i = 0; certs && i < certs->nelts; ++i) {
-        if (!PKCS7_add_certificate(p7, APR_ARRAY_IDX(certs, i, X509 *))) {
-            goto leave;
-        }
-    }
-    for (i = 0; crls && i < crls->nelts; ++i) {
-        if (!PKCS7_add_crl(p7, APR_ARRAY_IDX(crls, i, X509_CRL *))) {
-            goto leave;
-        }
-    }
-    if ((n = i2d_PKCS7(p7, &buf)) <= 0) {
-        goto leave;
-    }
-    *der = apr_pmemdup(p, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
-    rv = APR_SUCCESS;
-leave:
-    ERR_clear_error();
-    PKCS7_free(p7);
-    return rv;
 }
 
 apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,

@@ -129,12 +129,12 @@ static int min_key(const scep_pkiop_cfg_t *cfg)
 }
 
 static apr_status_t fill_rec(op_t *op, X509 *x, const char *key_hash,
-                             scep_cert_rec_t *rec)
+                             const char *txid, scep_cert_rec_t *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->serial = scep_cert_serial_hex(op->p, x);
     rec->subject = scep_name_rfc2253(op->p, X509_get_subject_name(x));
-    rec->transaction_id = op->msg->transaction_id;
+    rec->transaction_id = txid;
     rec->key_hash = key_hash;
     rec->not_before = asn1_time(X509_get0_notBefore(x));
     rec->not_after = asn1_time(X509_get0_notAfter(x));
@@ -148,9 +148,11 @@ static apr_status_t fill_rec(op_t *op, X509 *x, const char *key_hash,
 
 /* Issues and records a certificate; the record is committed before any
  * reply is built. A serial collision is retried with a new serial; a
- * concurrent retry of the same request returns what it recorded. */
+ * concurrent retry of the same request returns what it recorded. txid is
+ * the transactionID recorded with it (NULL when an earlier certificate of
+ * the same key already holds it: a renewal that kept key and ID). */
 static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
-                          const char *tag)
+                          const char *txid, const char *tag)
 {
     scep_cert_rec_t rec, *prev;
     X509 *x = NULL;
@@ -164,8 +166,8 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
                  "subject nor an accepted subjectAltName");
             return rv;
         }
-        if (APR_SUCCESS != rv || APR_SUCCESS != (rv = fill_rec(op, x, key_hash,
-                                                               &rec))) {
+        if (APR_SUCCESS != rv
+            || APR_SUCCESS != (rv = fill_rec(op, x, key_hash, txid, &rec))) {
             scep_log_openssl(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, op->p,
                              SCEPLOGNO(2009) "cannot issue a certificate "
                              "(txid %s)", op->msg->transaction_id);
@@ -177,8 +179,8 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
         if (!APR_STATUS_IS_EEXIST(rv)) {
             break;
         }
-        if (APR_SUCCESS == op->store->ops->cert_by_transaction(
-                op->store, op->p, rec.transaction_id, key_hash, &prev)) {
+        if (txid && APR_SUCCESS == op->store->ops->cert_by_transaction(
+                op->store, op->p, txid, key_hash, &prev)) {
             succeed_der(op, prev, "repeated");
             return APR_SUCCESS;
         }
@@ -189,9 +191,19 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
     }
     scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
                     SCEPLOGNO(2003) "issued certificate %s to %s (txid %s)",
-                    rec.serial, rec.subject, rec.transaction_id);
+                    rec.serial, rec.subject, op->msg->transaction_id);
     succeed_cert(op, x, tag);
     return APR_SUCCESS;
+}
+
+/* The transactionID to record with a new certificate of this key: NULL
+ * when an earlier certificate of the key already holds it. */
+static const char *free_txid(op_t *op, const char *txid, const char *key_hash)
+{
+    scep_cert_rec_t *rec;
+
+    return APR_SUCCESS == op->store->ops->cert_by_transaction(
+               op->store, op->p, txid, key_hash, &rec) ? NULL : txid;
 }
 
 /* The same key (or the very certificate) that made the pending request. */
@@ -240,7 +252,9 @@ static void from_pending(op_t *op, const scep_pending_rec_t *pend)
                                           &req)) {
             fail(op, SCEP_FAIL_BADREQUEST, "the stored request is invalid");
         }
-        else if (APR_SUCCESS == issue(op, req, pend->key_hash, "issued")
+        else if (APR_SUCCESS == issue(op, req, pend->key_hash,
+                                      free_txid(op, pend->transaction_id,
+                                                pend->key_hash), "issued")
                  && op->serial
                  && APR_SUCCESS != (rv = op->store->ops->pending_set_state(
                         op->store, op->p, pend->transaction_id,
@@ -262,6 +276,7 @@ typedef struct {
     const char *key_hash;
     const char *subject;
     int renewal;
+    const char *record_txid;   /* transactionID to record, NULL if taken */
 } enroll_t;
 
 /* The signer is a valid, unrevoked certificate of ours for the subject. */
@@ -313,28 +328,64 @@ static int challenge_ok(op_t *op, X509_REQ *req)
     return 0;
 }
 
+/* A renewal already answered: the newest valid certificate of this key is
+ * for the same subject and is not the one that signed the request. */
+static int answer_renewal_retry(op_t *op, enroll_t *e)
+{
+    scep_cert_rec_t *rec;
+    const char *signer = scep_cert_serial_hex(op->p, op->msg->signer);
+    apr_status_t rv;
+
+    rv = op->store->ops->cert_by_key(op->store, op->p, e->key_hash, &rec);
+    if (APR_SUCCESS == rv && rec->subject && !strcmp(rec->subject, e->subject)
+        && signer && strcmp(rec->serial, signer)) {
+        succeed_der(op, rec, "repeated");
+        return 1;
+    }
+    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
+        store_failed(op, rv, "looking up the key");
+        return 1;
+    }
+    return 0;
+}
+
 /* A retry of a request already answered: the same certificate again, or
- * the state of the pending request. Returns 1 when it answered. */
+ * the state of the pending request. The same transactionID and key are a
+ * retry only for the same subject (clients derive the ID from the key, so
+ * it says nothing about who asks); a renewal is a retry when its key
+ * already has a newer certificate. Returns 1 when it answered. */
 static int answer_retry(op_t *op, enroll_t *e)
 {
     scep_cert_rec_t *rec;
     scep_pending_rec_t *pend;
     apr_status_t rv;
 
+    e->record_txid = op->msg->transaction_id;
     rv = op->store->ops->cert_by_transaction(op->store, op->p,
                                              op->msg->transaction_id,
                                              e->key_hash, &rec);
-    if (APR_SUCCESS == rv && rec->status != SCEP_CERT_VALID) {
-        fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this transaction "
-             "is revoked");
+    if (!APR_STATUS_IS_NOTFOUND(rv) && APR_SUCCESS != rv) {
+        store_failed(op, rv, "looking up the transaction");
         return 1;
     }
     if (APR_SUCCESS == rv) {
-        succeed_der(op, rec, "repeated");
+        e->record_txid = NULL;   /* taken: a new certificate records none */
+        if (!rec->subject || strcmp(rec->subject, e->subject)) {
+            return 0;            /* another subject: the policy decides */
+        }
+        if (e->renewal) {
+            return answer_renewal_retry(op, e);
+        }
+        if (rec->status != SCEP_CERT_VALID) {
+            fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this "
+                 "transaction is revoked");
+        }
+        else {
+            succeed_der(op, rec, "repeated");
+        }
         return 1;
     }
-    if (!APR_STATUS_IS_NOTFOUND(rv)) {
-        store_failed(op, rv, "looking up the transaction");
+    if (e->renewal && answer_renewal_retry(op, e)) {
         return 1;
     }
     rv = op->store->ops->pending_get(op->store, op->p,
@@ -459,7 +510,8 @@ static void enroll(op_t *op)
         put_pending(op, &e, op->msg->data, op->msg->data_len);
         return;
     }
-    issue(op, e.req, e.key_hash, e.renewal ? "renewed" : "issued");
+    issue(op, e.req, e.key_hash, e.record_txid,
+          e.renewal ? "renewed" : "issued");
 }
 
 /* ------------------------------------------------------------------ */

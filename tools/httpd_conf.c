@@ -184,8 +184,8 @@ static apr_status_t directive(reader_t *rd, const char *line, int depth)
     }
     if (rd->vhost && (!strcmp(name, "servername")
                       || !strcmp(name, "serveralias"))) {
-        rd->vhost->names = apr_pstrcat(rd->p, rd->vhost->names, " ", arg,
-                                       " ", rest, NULL);
+        rd->vhost->names = apr_pstrcat(rd->p, rd->vhost->names, " ", rest,
+                                       NULL);
     }
     set_first(t, name, arg);
     return APR_SUCCESS;

@@ -11,6 +11,8 @@
 #include <apr_lib.h>
 #include <apr_base64.h>
 #include <apr_tables.h>
+#include <apr_time.h>
+#include <openssl/asn1.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -134,14 +136,18 @@ static int exchange(device_t *d, const char *method, const char *url,
                     const char *ctype, const void *body, apr_size_t len,
                     scep_http_resp_t *resp)
 {
-    const char *err = NULL;
+    const char *err = NULL, *shown = url;
 
+    if (strlen(url) > 120) {    /* GET PKIOperation: a long message */
+        shown = apr_psprintf(d->p, "%.100s...(%" APR_SIZE_T_FMT " characters)",
+                             url, strlen(url));
+    }
     if (body) {
-        trace(">> %s %s  [%s, %" APR_SIZE_T_FMT " bytes]", method, url, ctype,
-              len);
+        trace(">> %s %s  [%s, %" APR_SIZE_T_FMT " bytes]", method, shown,
+              ctype, len);
     }
     else {
-        trace(">> %s %s", method, url);
+        trace(">> %s %s", method, shown);
     }
     if (APR_SUCCESS != scep_http_request(d->http, d->p, method, url, ctype,
                                          body, len, resp, &err)) {
@@ -157,6 +163,10 @@ static int exchange(device_t *d, const char *method, const char *url,
 static int expect(const scep_http_resp_t *r, int status, const char *type)
 {
     if (r->status != status) {
+        if (r->content_type && !strncmp(r->content_type, "text/plain", 10)) {
+            trace("   %.*s", (int)(r->len > 300 ? 300 : r->len),
+                  (const char *)r->body);
+        }
         return fail("expected HTTP %d, got %d", status, r->status);
     }
     if (type && (!r->content_type || strcmp(r->content_type, type))) {
@@ -456,7 +466,8 @@ static int read_ra_bundle(device_t *d, const scep_http_resp_t *r, X509 **top)
     STACK_OF(X509) *certs;
     int i;
 
-    if (!p7 || !PKCS7_type_is_signed(p7) || !(certs = p7->d.sign->cert)) {
+    if (!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign
+        || !(certs = p7->d.sign->cert)) {
         PKCS7_free(p7);
         return fail("GetCACert: not a certs-only PKCS#7 bundle");
     }
@@ -579,6 +590,7 @@ static int ask_caps(device_t *d, apr_array_header_t **caps)
         if (exchange(d, "GET", op_url(d, "GetCACaps"), NULL, NULL, 0, &r)
             >= 200 && r.status < 300) {
             *caps = split_caps(d->p, &r);
+            trace("   GetCACaps: %s", apr_array_pstrcat(d->p, *caps, ' '));
             if ((*caps)->nelts == 0) {
                 trace("   empty answer: assuming support for SHA-1 only");
                 *caps = NULL;
@@ -752,7 +764,9 @@ static int send_pkiop(device_t *d, const unsigned char *der, apr_size_t len,
     char *b64;
 
     if (d->use_post) {
-        return exchange(d, "POST", op_url(d, "PKIOperation"),
+        return exchange(d, "POST", apr_pstrcat(d->p, d->scep_url,
+                                               "?operation=PKIOperation",
+                                               NULL),
                         SCEP_CT_PKI_MESSAGE, der, len, r);
     }
     b64 = apr_palloc(d->p, (apr_size_t)apr_base64_encode_len((int)len));
@@ -772,8 +786,8 @@ static int read_issued(device_t *d, scep_pkimsg_t *rep)
     }
     der = rep->data;
     p7 = d2i_PKCS7(NULL, &der, (long)rep->data_len);
-    if (!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign->cert
-        || sk_X509_num(p7->d.sign->cert) < 1) {
+    if (!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign
+        || !p7->d.sign->cert || sk_X509_num(p7->d.sign->cert) < 1) {
         PKCS7_free(p7);
         return fail("the CertRep holds no certificate");
     }
@@ -820,15 +834,101 @@ static int check_certrep(device_t *d, const scep_http_resp_t *r,
     return 0;
 }
 
-static int enroll(device_t *d)
+/* GetCertInitial's messageData: IssuerAndSubject ::= SEQUENCE { issuer
+ * Name, subject Name }, through OpenSSL's SEQUENCE OF ANY. */
+static const unsigned char *issuer_and_subject(device_t *d, X509_NAME *subj,
+                                               apr_size_t *len)
 {
-    scep_request_t req;
+    ASN1_SEQUENCE_ANY *seq = sk_ASN1_TYPE_new_null();
+    X509_NAME *names[2];
+    const unsigned char *out = NULL;
+    unsigned char *der;
+    int i, n;
+
+    names[0] = X509_get_subject_name(d->ca);
+    names[1] = subj;
+    for (i = 0; seq && i < 2; ++i) {
+        ASN1_STRING *str = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+        ASN1_TYPE *t = ASN1_TYPE_new();
+        der = NULL;
+        if ((n = i2d_X509_NAME(names[i], &der)) <= 0 || !str || !t
+            || !ASN1_STRING_set(str, der, n)) {
+            ASN1_STRING_free(str);
+            ASN1_TYPE_free(t);
+            OPENSSL_free(der);
+            break;
+        }
+        OPENSSL_free(der);
+        ASN1_TYPE_set(t, V_ASN1_SEQUENCE, str);
+        sk_ASN1_TYPE_push(seq, t);
+    }
+    der = NULL;
+    if (i == 2 && (n = i2d_ASN1_SEQUENCE_ANY(seq, &der)) > 0) {
+        out = apr_pmemdup(d->p, der, (apr_size_t)n);
+        *len = (apr_size_t)n;
+    }
+    OPENSSL_free(der);
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    return out;
+}
+
+/* One request/CertRep round trip with a fresh senderNonce. */
+static int round_trip(device_t *d, scep_request_t *req, scep_pkimsg_t **rep)
+{
     unsigned char nonce[SCEP_NONCE_LEN];
-    X509_NAME *name;
     const unsigned char *der;
     apr_size_t len = 0;
     scep_http_resp_t r;
+
+    RAND_bytes(nonce, sizeof(nonce));
+    req->sender_nonce = nonce;
+    req->sender_nonce_len = sizeof(nonce);
+    if (!req->data || !req->signer
+        || APR_SUCCESS != scep_request_build(d->p, req, &der, &len)) {
+        return fail("cannot build the %s",
+                    scep_pkimsg_type_name(req->message_type));
+    }
+    trace("   %s transactionID %s", scep_pkimsg_type_name(req->message_type),
+          req->transaction_id);
+    *rep = NULL;
+    if (!send_pkiop(d, der, len, &r) || expect(&r, 200, NULL)
+        || check_certrep(d, &r, nonce, req->transaction_id, rep) || !*rep) {
+        return 1;
+    }
+    return 0;
+}
+
+/* PENDING: GetCertInitial, Retries times, RetryDelay seconds apart (the
+ * first retry at once), as iOS does. */
+static int poll_pending(device_t *d, scep_request_t *req, X509_NAME *name,
+                        scep_pkimsg_t **rep)
+{
+    apr_uint64_t retries = OTA_DEFAULT_RETRIES, delay = OTA_DEFAULT_RETRY_DELAY;
+    apr_uint64_t i;
+
+    ota_plist_uint(d->scep, "Retries", &retries);
+    ota_plist_uint(d->scep, "RetryDelay", &delay);
+    req->message_type = SCEP_MSG_CERTPOLL;
+    req->data = issuer_and_subject(d, name, &req->data_len);
+    for (i = 0; i < retries && (*rep)->pki_status == SCEP_STATUS_PENDING;
+         ++i) {
+        if (i > 0) {
+            trace("   PENDING: polling again in %d s", (int)delay);
+            apr_sleep(apr_time_from_sec((apr_time_t)delay));
+        }
+        if (round_trip(d, req, rep)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int enroll(device_t *d)
+{
+    scep_request_t req;
+    X509_NAME *name;
     scep_pkimsg_t *rep = NULL;
+    int rc;
 
     trace("\n== SCEP enrollment at %s", d->scep_url);
     if (get_ca_cert(d) || choose_algorithms(d) || make_key(d)) {
@@ -838,29 +938,24 @@ static int enroll(device_t *d)
     memset(&req, 0, sizeof(req));
     req.message_type = SCEP_MSG_PKCSREQ;
     req.transaction_id = scep_key_hash(d->p, d->key);
-    RAND_bytes(nonce, sizeof(nonce));
-    req.sender_nonce = nonce;
-    req.sender_nonce_len = sizeof(nonce);
     req.data = make_csr(d, name, &req.data_len);
     req.signer = self_signed(d, name);
-    X509_NAME_free(name);
     req.signer_key = d->key;
     req.recipient = d->ra_enc;
     req.cipher_nid = d->cipher_nid;
     req.digest_nid = d->digest_nid;
     req.key_transport = SCEP_KT_PKCS1;
-    if (!req.data || !req.signer
-        || APR_SUCCESS != scep_request_build(d->p, &req, &der, &len)) {
-        return fail("cannot build the PKCSReq");
+    rc = round_trip(d, &req, &rep);
+    if (!rc && rep && rep->pki_status == SCEP_STATUS_PENDING) {
+        rc = poll_pending(d, &req, name, &rep);
     }
-    trace("   PKCSReq transactionID %s", req.transaction_id);
-    if (!send_pkiop(d, der, len, &r) || expect(&r, 200, NULL)
-        || check_certrep(d, &r, nonce, req.transaction_id, &rep) || !rep) {
+    X509_NAME_free(name);
+    if (rc || !rep) {
         return 1;
     }
     if (rep->pki_status == SCEP_STATUS_PENDING) {
-        return fail("the request is PENDING (manual approval); approve it "
-                    "and run again (iOS would poll with GetCertInitial)");
+        return fail("still PENDING after the payload's Retries; approve the "
+                    "request (scep-ota store approve) and run again");
     }
     if (rep->pki_status != SCEP_STATUS_SUCCESS) {
         return fail("enrollment refused: %s", scep_pkimsg_fail_name(
@@ -885,7 +980,7 @@ static plist_t decrypt_payloads(device_t *d, const unsigned char *env,
 
     der = env;
     if ((p7 = d2i_PKCS7(NULL, &der, (long)len)) != NULL
-        && PKCS7_type_is_enveloped(p7)) {
+        && PKCS7_type_is_enveloped(p7) && p7->d.enveloped) {
         trace("   EncryptedPayloadContent: EnvelopedData, %s",
               OBJ_nid2sn(OBJ_obj2nid(
                   p7->d.enveloped->enc_data->algorithm->algorithm)));

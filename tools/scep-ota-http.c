@@ -10,6 +10,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "scep_ota/scep_version.h"
 #include "scep-ota-http.h"
@@ -141,11 +142,16 @@ static BIO *connect_to(scep_http_t *h, apr_pool_t *p, const url_t *u,
     }
     top = BIO_push(sbio, conn);
     BIO_get_ssl(sbio, &ssl);
-    if (name) {
+    if (name && strspn(name, "0123456789.") != strlen(name)) {
         SSL_set_tlsext_host_name(ssl, name);
         if (!h->insecure) {
             SSL_set1_host(ssl, name);
         }
+    }
+    else if (!h->insecure) {
+        /* an address: match it against the certificate's IP SANs */
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name ? name
+            : apr_pstrmemdup(p, u->host + 1, strlen(u->host) - 2));
     }
     if (BIO_do_handshake(top) <= 0) {
         long vr = SSL_get_verify_result(ssl);

@@ -21,6 +21,7 @@
 #include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_version.h"
 #include "scep-ota-store.h"
+#include "scep-ota-request.h"
 #include "scep-ota-device.h"
 
 #define SCEP_OTA_MAX_INPUT (16 * 1024 * 1024)
@@ -44,6 +45,9 @@ static int usage(FILE *out)
             "                  store of mod_scep_ota; scep-ota store -h)\n"
             "  device URL ...  play an iPhone through OTA Phase 1, 2, SCEP and\n"
             "                  Phase 3 (scep-ota device -h)\n"
+            "  request ...     build a SCEP request offline (scep-ota request -h)\n"
+            "  certrep [--key KEY] FILE\n"
+            "                  read a CertRep; with KEY write what it carries\n"
             "  caps            list the capability words SCEPCACaps knows\n"
             "  version         print the version\n");
     return out == stdout ? 0 : 2;
@@ -171,6 +175,8 @@ static const struct {
     { "caps", cmd_caps },
     { "version", cmd_version },
     { "store", scep_cli_store },
+    { "request", scep_cli_request },
+    { "certrep", scep_cli_certrep },
     { "device", scep_cli_device },
 };
 

@@ -67,6 +67,12 @@ apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
 apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
                                  const unsigned char **der, apr_size_t *len);
 
+/** The same with CRLs (X509_CRL *) too; either array may be NULL. */
+apr_status_t scep_degenerate_der(apr_pool_t *p,
+                                 const apr_array_header_t *certs,
+                                 const apr_array_header_t *crls,
+                                 const unsigned char **der, apr_size_t *len);
+
 /** Hex of the digest (e.g. "SHA1") of a certificate's DER, upper case. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md);
 

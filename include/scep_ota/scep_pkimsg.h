@@ -155,15 +155,6 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
                                 const unsigned char **der, apr_size_t *len);
 
 /**
- * A degenerate SignedData carrying certs (X509 *, in order; may be NULL)
- * and crls (X509_CRL *, may be NULL), DER.
- */
-apr_status_t scep_degenerate_der(apr_pool_t *p,
-                                 const apr_array_header_t *certs,
-                                 const apr_array_header_t *crls,
-                                 const unsigned char **der, apr_size_t *len);
-
-/**
  * The GetNextCACert answer: SignedData signed by ca->sign_cert whose
  * content is a certs-only SignedData of next_certs.
  */

@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scepenv  # noqa: E402
+import storeenv  # noqa: E402
 from testpki import TestPKI  # noqa: E402
 
 MPMS = ("event", "worker", "prefork")
@@ -68,6 +69,41 @@ def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
     scepenv.open_path_for_workers(d)
     return TestPKI(d)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory):
+    """A throw-away PostgreSQL cluster on a loopback port (pg.sh), started
+    when a test first asks for it and stopped at the end of the session.
+    fsync is off: these tests kill httpd children, not the database.
+    pg.new_db() gives each test a database of its own."""
+    why = storeenv.pg_missing()
+    if why:
+        pytest.skip(f"PostgreSQL tests need {why}")
+    d = tmp_path_factory.mktemp("pg")
+    scepenv.open_path_for_workers(d)   # as root the server runs as postgres
+    cluster = storeenv.PgCluster(d, fsync="off")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def keypool(pytestconfig):
+    """RSA-2048 test keys for the store and load tests, cached between runs
+    in pytest's cache directory (with -p no:cacheprovider: in a private
+    directory under /tmp); the first run makes them (~0.1-0.2 s a key)."""
+    cache = getattr(pytestconfig, "cache", None)
+    return storeenv.KeyPool(cache.mkdir("scep-ota-keys") if cache else None)
+
+
+@pytest.fixture(scope="session")
+def own_keys(tmp_path_factory, pytestconfig):
+    """Named RSA keys for the suite's own SCEP client (scepclient_own.py):
+    the same name gives the same key, cached between runs."""
+    import scepclient_own
+    cache = getattr(pytestconfig, "cache", None)
+    return scepclient_own.KeyBox(tmp_path_factory.mktemp("own-keys"),
+                                 cache.mkdir("scep-ota-own-keys") if cache else None)
 
 
 @pytest.fixture(scope="session")

@@ -139,14 +139,20 @@ class TestSingleCA:
         allow = [m.strip() for m in (r.header("Allow") or "").split(",")]
         assert "GET" in allow and "POST" in allow, r.headers
 
-    @pytest.mark.interim
-    def test_100_014_pkioperation_not_implemented_yet(self, env):
-        """INTERIM: PKIOperation answers 501 until enrollment lands; this
-        test must then be replaced by the 2xx enrollment tests."""
+    def test_100_014_pkioperation_undecodable_is_400(self, env):
+        """PKIOperation with bytes that are no pkiMessage: 400 by POST and
+        by GET (enrollment itself: test_200 and after)."""
         r = env.post("/scep?operation=PKIOperation", body=b"\x30\x03\x02\x01\x00")
-        assert r.status == 501
+        assert r.status == 400
         r = env.get("/scep?operation=PKIOperation&message=MAMCAQA%3D")
-        assert r.status == 501
+        assert r.status == 400
+
+    def test_100_015_head_never_enrolls(self, env):
+        """HEAD must have no side effect: a PKIOperation by HEAD is refused
+        before the message is even read."""
+        r = env.head("/scep?operation=PKIOperation&message=MAMCAQA%3D")
+        assert r.status == 405
+        assert r.header("Allow") == "GET, POST"
 
     def test_100_015_other_urls_untouched(self, env):
         r = env.get("/index.txt?operation=GetCACert")

@@ -1,7 +1,9 @@
-"""micromdm's scepclient (Debian package `scep`) against the module.
+"""micromdm's scepclient (Debian package `scep`) against the module with
+its default settings.
 
-Until enrollment lands, scepclient gets through GetCACert and GetCACaps and
-fails at PKIOperation (501)."""
+scepclient encrypts with single DES and signs with SHA-1, so without
+`SCEPAllowLegacyAlgorithms on` its PKCSReq gets a signed FAILURE badAlg
+(enrollment with legacy algorithms allowed: test_210)."""
 
 import re
 import shutil
@@ -23,23 +25,22 @@ CONFIGS = {
 }
 
 
-def run_scepclient(env, workdir, timeout=30):
+def run_scepclient(env, workdir, challenge="x", cn="test", timeout=30, extra=()):
     key = workdir / "key.pem"
     cmd = [SCEPCLIENT, "-private-key", str(key),
            "-server-url", f"http://127.0.0.1:{env.port}/scep",
-           "-challenge", "x", "-cn", "test", "-debug"]
+           "-challenge", challenge, "-cn", cn, "-debug", *extra]
     p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout + p.stderr
 
 
-@pytest.mark.interim
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_110_001_scepclient_reaches_pkioperation(env, pki, tmp_path, config):
-    """INTERIM: scepclient fetches the CA (200) and the caps (200), then
-    sends its PKCSReq, which gets 501. When enrollment lands this becomes a
-    full enrollment test."""
-    env.ensure(CONFIGS[config](pki) + "\n" + scep_location("/scep"))
+def test_110_001_scepclient_refused_without_legacy(env, pki, tmp_path, config):
+    """scepclient fetches the CA (200) and the caps (200), POSTs its
+    PKCSReq (200) and gets a signed FAILURE badAlg: no certificate."""
+    env.ensure(CONFIGS[config](pki) + "\nSCEPChallengePassword x\n"
+               + scep_location("/scep"))
     start = env.log_size(env.root.access_log)
     rc, out = run_scepclient(env, tmp_path)
 
@@ -51,11 +52,8 @@ def test_110_001_scepclient_reaches_pkioperation(env, pki, tmp_path, config):
         f"no GetCACaps 200 in the access log:\n{log}\nscepclient:\n{out}")
     pki_ops = re.findall(r"^\S+ (GET|POST) /scep\?operation=PKIOperation\S* (\d+) ",
                          log, re.M)
-    assert pki_ops, f"scepclient never sent PKIOperation:\n{log}\nscepclient:\n{out}"
     # POSTPKIOperation is advertised by default, so the request is a POST
-    assert pki_ops[0] == ("POST", "501"), pki_ops
-    # no request other than the PKIOperation failed
-    failed = [ln for ln in lines if not re.search(r" (200|501) \d+ ", ln)]
-    assert not failed, failed
-    assert rc != 0, f"scepclient succeeded against a 501?\n{out}"
-    assert re.search(r"501|Not Implemented", out, re.I), out
+    assert pki_ops == [("POST", "200")], f"{pki_ops}\n{log}\nscepclient:\n{out}"
+    assert rc != 0, f"scepclient succeeded with single DES refused?\n{out}"
+    assert re.search(r"failInfo: badAlg", out), out
+    assert not (tmp_path / "client.pem").exists()

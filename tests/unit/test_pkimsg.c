@@ -8,6 +8,7 @@
 #include <openssl/pkcs7.h>
 
 #include "testscep.h"
+#include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 
 static const struct {

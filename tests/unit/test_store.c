@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -352,6 +353,62 @@ START_TEST(challenge_race)
 }
 END_TEST
 
+/* Processes, each with its own connections, race for one challenge and
+ * write certificates at the same time: one wins, no write is lost. */
+static int race_child(int i)
+{
+    apr_pool_t *p;
+    scep_store_t *s = NULL;
+    const char *err;
+    char serial[16];
+    apr_status_t rv;
+    int j;
+
+    apr_pool_create(&p, NULL);
+    if (APR_SUCCESS != scep_store_dbd_open(&s, p, store_uri, 1, NULL, &err)) {
+        return 3;
+    }
+    rv = s->ops->challenge_consume(s, p, "prace", SCEP_CHALLENGE_SCEP, NULL);
+    for (j = 0; j < 10; ++j) {
+        apr_snprintf(serial, sizeof(serial), "%X%02X", i + 1, j);
+        if (APR_SUCCESS != s->ops->cert_insert(s, p, cert(serial, NULL,
+                                                          NULL))) {
+            return 4;
+        }
+    }
+    return rv == APR_SUCCESS ? 0 : rv == APR_NOTFOUND ? 1 : 2;
+}
+
+START_TEST(challenge_race_processes)
+{
+    apr_array_header_t *recs;
+    pid_t pids[8];
+    int i, status, wins = 0;
+
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "prace",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            apr_time_now()
+                                            + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    for (i = 0; i < 8; ++i) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            _exit(race_child(i));
+        }
+    }
+    for (i = 0; i < 8; ++i) {
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_le(WEXITSTATUS(status), 1);
+        wins += WEXITSTATUS(status) == 0;
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 80);
+}
+END_TEST
+
 START_TEST(pending_lifecycle)
 {
     scep_pending_rec_t in, *out;
@@ -505,6 +562,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, challenge_once);
     tcase_add_test(tc, challenge_unbound_and_expired);
     tcase_add_test(tc, challenge_race);
+    tcase_add_test(tc, challenge_race_processes);
     tcase_add_test(tc, pending_lifecycle);
     tcase_add_test(tc, device_upsert);
     tcase_add_test(tc, schema_reopen);
