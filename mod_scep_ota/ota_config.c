@@ -442,7 +442,7 @@ apr_status_t ota_create(ota_t **pota, apr_pool_t *p, const ota_settings_t *s,
     ota->caps = caps;
     ota->device_store = make_store(p, s->device_cas);
     ota->ca_store = make_store(p, ca->chain);
-    top = APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *);
+    top = ca->top_cert;
     if (!ota->device_store || !ota->ca_store
         || !X509_digest(top, EVP_sha1(), ota->ca_fingerprint, &n) || n != 20) {
         ERR_clear_error();

@@ -239,7 +239,7 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const unsigned char **body, apr_size_t *len,
                         int *status)
 {
-    const char *challenge;
+    const char *challenge, *subject;
     apr_status_t rv;
 
     if (!req->udid) {
@@ -252,8 +252,12 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
     if ((*status = consume_phase1(p, st, log, user, req)) != 0) {
         return APR_EINVAL;
     }
-    rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP, req->udid,
-                         &challenge);
+    /* the SCEP challenge only enrolls the subject this payload asks for */
+    subject = ota_subject_rfc2253(p, ota->s.subject, req->attrs);
+    rv = subject ? issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP,
+                                   apr_pstrcat(p, SCEP_BOUND_SUBJECT, subject,
+                                               NULL), &challenge)
+                 : APR_EINVAL;
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
                         SCEPLOGNO(5017) "OTA Phase 2: cannot store the SCEP "

@@ -44,6 +44,12 @@ struct ota_t {
 /* Variables of OTASubject and the device attribute each one reads. */
 const char *ota_subject_expand(apr_pool_t *p, const char *tmpl,
                                const apr_table_t *attrs);
+/** The device's subject as the certificate will carry it, in the RFC 2253
+ * form scep_name_rfc2253() gives for a request's subject; NULL if it cannot
+ * be built. */
+const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *subj,
+                                const apr_table_t *attrs);
+
 plist_t ota_subject_plist(apr_pool_t *p, const ota_subject_t *subj,
                           const apr_table_t *attrs);
 

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 
 #include "ota_private.h"
+#include "scep_ota/scep_issue.h"
 
 #define SUBJECT_MAX_LEN   1024
 #define SUBJECT_MAX_RDNS  16
@@ -263,4 +264,32 @@ const char *ota_subject_text(apr_pool_t *p, const ota_subject_t *subj,
         out = apr_pstrcat(p, out, "]", NULL);
     }
     return apr_pstrcat(p, out, "]", NULL);
+}
+
+const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *subj,
+                                const apr_table_t *attrs)
+{
+    X509_NAME *name = X509_NAME_new();
+    const char *out = NULL;
+    int i, j, ok = name != NULL;
+
+    for (i = 0; ok && i < subj->rdns->nelts; ++i) {
+        const apr_array_header_t *rdn =
+            APR_ARRAY_IDX(subj->rdns, i, apr_array_header_t *);
+        for (j = 0; ok && j < rdn->nelts; ++j) {
+            const ota_atv_t *atv = &APR_ARRAY_IDX(rdn, j, ota_atv_t);
+            /* set -1: a further attribute of the RDN just added */
+            ok = X509_NAME_add_entry_by_txt(
+                name, atv->oid, MBSTRING_UTF8,
+                (const unsigned char *)ota_subject_expand(p, atv->value,
+                                                          attrs),
+                -1, -1, j ? -1 : 0);
+        }
+    }
+    if (ok) {
+        out = scep_name_rfc2253(p, name);
+    }
+    X509_NAME_free(name);
+    ERR_clear_error();
+    return out;
 }

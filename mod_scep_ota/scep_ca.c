@@ -224,8 +224,12 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                             scep_cert_subject(p, ca->decrypt_cert));
         return APR_EINVAL;
     }
-    ca->fingerprint_sha1 = scep_cert_fingerprint(
-        p, APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *), "SHA1");
+    /* without an RA GetCACert sends the CA alone, so a device can only
+     * check its fingerprint against that one certificate */
+    ca->top_cert = ca->has_ra
+                   ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
+                   : ca->cert;
+    ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
     if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {
         *err = "cannot encode the GetCACert answer";
         return rv;

@@ -303,6 +303,28 @@ static int is_renewal(op_t *op, enroll_t *e)
     return 1;
 }
 
+/* A one-time challenge bound to a subject (OTA Phase 2 hands those out)
+ * enrolls that subject only. */
+static int bound_ok(op_t *op, const char *bound, X509_REQ *req)
+{
+    const char *want, *got;
+    apr_size_t n = strlen(SCEP_BOUND_SUBJECT);
+
+    if (!bound || strncmp(bound, SCEP_BOUND_SUBJECT, n)) {
+        return 1;
+    }
+    want = bound + n;
+    got = scep_name_rfc2253(op->p, X509_REQ_get_subject_name(req));
+    if (got && !strcmp(want, got)) {
+        return 1;
+    }
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                    SCEPLOGNO(2010) "txid %s: the one-time challenge was "
+                    "issued for '%s', not for '%s'", op->msg->transaction_id,
+                    want, got ? got : "?");
+    return 0;
+}
+
 static int challenge_ok(op_t *op, X509_REQ *req)
 {
     const char *c = scep_csr_challenge(op->p, req);
@@ -323,7 +345,7 @@ static int challenge_ok(op_t *op, X509_REQ *req)
                         SCEPLOGNO(2005) "txid %s: one-time challenge (bound "
                         "to %s) consumed", op->msg->transaction_id,
                         bound ? bound : "nobody");
-        return 1;
+        return bound_ok(op, bound, req);
     }
     return 0;
 }

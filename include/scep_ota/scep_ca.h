@@ -39,7 +39,10 @@ typedef struct scep_ca_t {
     const char *getcacert_type;
     const unsigned char *getcacert_body;
     apr_size_t getcacert_len;
-    const char *fingerprint_sha1; /* of the top certificate of the chain */
+    X509 *top_cert;              /* the top CA certificate GetCACert sends:
+                                    the CA alone without an RA, else the
+                                    last of the chain */
+    const char *fingerprint_sha1; /* of top_cert (the OTA CAFingerprint) */
 } scep_ca_t;
 
 #define SCEP_CT_CA_CERT    "application/x-x509-ca-cert"

@@ -42,6 +42,10 @@ typedef struct scep_cert_rec_t {
     apr_size_t der_len;
 } scep_cert_rec_t;
 
+/** A SCEP challenge whose bound_to starts with this prefix enrolls only
+ * the subject that follows (RFC 2253, as scep_name_rfc2253 writes it). */
+#define SCEP_BOUND_SUBJECT "subject="
+
 typedef enum {
     SCEP_CHALLENGE_SCEP = 1,     /* accepted by PKIOperation */
     SCEP_CHALLENGE_OTA_PHASE1 = 2 /* handed out in Phase 1, used by Phase 2 */

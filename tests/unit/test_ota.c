@@ -694,13 +694,13 @@ START_TEST(phase2_answers_scep_payload)
         UDID);
     /* GetCACaps: the capability list, in order */
     ck_assert_str_eq(caps_line(c), SCEP_CAPS_DEFAULT);
-    /* a one-time SCEP challenge bound to the UDID */
+    /* a one-time SCEP challenge bound to the subject the payload asks for */
     challenge = ota_plist_str(tpool, c, "Challenge");
     ck_assert_ptr_nonnull(challenge);
     ck_assert_int_eq(st->ops->challenge_consume(
         st, tpool, ota_challenge_hash(tpool, challenge), SCEP_CHALLENGE_SCEP,
         &bound), APR_SUCCESS);
-    ck_assert_str_eq(bound, UDID);
+    ck_assert_str_eq(bound, SCEP_BOUND_SUBJECT "CN=" UDID ",O=Example");
 }
 END_TEST
 

@@ -240,6 +240,35 @@ START_TEST(one_time_challenge_is_consumed)
 }
 END_TEST
 
+/* A challenge OTA Phase 2 bound to a subject enrolls that subject only. */
+START_TEST(bound_challenge_enrolls_its_subject_only)
+{
+    client_t c;
+    const char *otp1 = "bound-challenge-1", *otp2 = "bound-challenge-2";
+    apr_time_t later = apr_time_now() + apr_time_from_sec(60);
+
+    cfg.challenge_password = NULL;
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp1, 17),
+                         SCEP_CHALLENGE_SCEP,
+                         SCEP_BOUND_SUBJECT "CN=device-a.example,O=scep-unit", later),
+                     APR_SUCCESS);
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp2, 17),
+                         SCEP_CHALLENGE_SCEP,
+                         SCEP_BOUND_SUBJECT "CN=device-a.example,O=scep-unit", later),
+                     APR_SUCCESS);
+    client(&c, 4, "device-b.example", otp1, "bound-1", NID_aes_128_cbc,
+           NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    client(&c, 5, "device-a.example", otp2, "bound-2", NID_aes_128_cbc,
+           NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, NULL)->pki_status,
+                     SCEP_STATUS_SUCCESS);
+}
+END_TEST
+
 START_TEST(bad_signature_is_badmessagecheck)
 {
     client_t c;
@@ -811,6 +840,7 @@ Suite *suite_pkiop(void)
     tcase_add_test(tc, oaep_is_mirrored);
     tcase_add_test(tc, wrong_challenge_is_badrequest);
     tcase_add_test(tc, one_time_challenge_is_consumed);
+    tcase_add_test(tc, bound_challenge_enrolls_its_subject_only);
     tcase_add_test(tc, bad_signature_is_badmessagecheck);
     tcase_add_test(tc, signer_key_must_be_csr_key);
     tcase_add_test(tc, retry_returns_the_same_certificate);
