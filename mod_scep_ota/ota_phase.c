@@ -375,10 +375,22 @@ apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const unsigned char **body, apr_size_t *len,
                         int *status)
 {
-    const char *serial;
+    const char *serial, *want, *got;
     apr_status_t rv;
 
     if ((*status = check_issued(p, st, log, req->signer, &serial)) != 0) {
+        return APR_EINVAL;
+    }
+    /* the attributes must describe the device the certificate was issued
+     * to, or one device's identity could record another's UDID */
+    want = ota_subject_rfc2253(p, ota->s.subject, req->attrs);
+    got = scep_name_rfc2253(p, X509_get_subject_name(req->signer));
+    if (!want || !got || strcmp(want, got)) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(5025) "OTA Phase 3: the attributes describe "
+                        "'%s' but certificate %s is for '%s'",
+                        want ? want : "?", serial, got ? got : "?");
+        *status = 403;
         return APR_EINVAL;
     }
     rv = final_profile(ota, p, req->signer, body, len);

@@ -319,12 +319,20 @@ def test_500_017_phase3_signer_not_in_the_store_is_403(env, srv, pki, tmp_path):
 def test_500_018_phase3_with_a_revoked_certificate_is_403(env, srv, opki, tmp_path):
     """Enroll with the emulator, revoke the certificate with `scep-ota
     store revoke`, then Phase 3 signed by it: 403; before: 200."""
-    r = otaenv.run_device(srv.url(), opki.device("revoke"), tmp=tmp_path)
+    # the Phase 3 below speaks for the device the certificate was made for
+    attrs = [a for k, v in otaenv.DEVICE_ATTRS.items() if k != "UDID"
+             for a in ("--attr", f"{k}={v}")]
+    r = otaenv.run_device(srv.url(), opki.device("revoke"), *attrs, tmp=tmp_path)
     assert r.rc == 0, r
     prefix = sorted(tmp_path.glob("device*.crt"))[-1].with_suffix("")
     ident = otaenv.Cred(f"{prefix}.crt", f"{prefix}.key")
     body = cms_sign(attributes(), ident, tmp_path)
     assert post_signed(srv.url(), body).status == 200
+    # the same identity speaking for another device: refused
+    other = cms_sign(attributes(UDID="00008101-0000000000000BEE"), ident, tmp_path)
+    env.expect_log(r"SCEP5025")
+    log = _refused(env, srv, other, 403, ["SCEP5025"], tmp_path)
+    assert "describe" in log
     serial = format(ident.x509().serial_number, "X")
     otaenv.run([otaenv.cli_path(), "store", "-f", env.root.conf, "revoke", serial,
                 "keyCompromise"])

@@ -351,10 +351,21 @@ static const char *caps_line(plist_t content)
 }
 
 /* The identity our CA issued by SCEP, recorded as the store would. */
-static X509 *issued_identity(scep_cert_status_t status)
+/* A certificate of our CA for the subject OTASubject gives udid, in the
+ * store with the given status. */
+static X509 *identity_for(const char *udid, scep_cert_status_t status)
 {
-    X509 *id = new_cert("Device Identity " UDID, k_id, ca_cert, k_ca, 0);
+    X509 *id = new_cert(udid, k_id, ca_cert, k_ca, 0);
+    X509_NAME *name = X509_NAME_new();
     scep_cert_rec_t rec;
+
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                               (const unsigned char *)"Example", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *)udid, -1, -1, 0);
+    X509_set_subject_name(id, name);
+    X509_NAME_free(name);
+    ck_assert_int_gt(X509_sign(id, k_ca, EVP_sha256()), 0);
 
     memset(&rec, 0, sizeof(rec));
     rec.serial = scep_cert_serial_hex(tpool, id);
@@ -372,6 +383,11 @@ static X509 *issued_identity(scep_cert_status_t status)
                                               apr_time_now()), APR_SUCCESS);
     }
     return id;
+}
+
+static X509 *issued_identity(scep_cert_status_t status)
+{
+    return identity_for(UDID, status);
 }
 
 /* Phase 3 answer's EncryptedPayloadContent decrypted with the device key;
@@ -843,6 +859,18 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Phase 3                                                             */
 
+/* One device's identity cannot speak for another UDID. */
+START_TEST(phase3_attributes_must_match_identity)
+{
+    X509 *id = identity_for("00008101-0000000000000BEE", SCEP_CERT_VALID);
+    const unsigned char *der;
+    apr_size_t len;
+
+    device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+}
+END_TEST
+
 START_TEST(phase3_encrypts_profile_to_identity)
 {
     X509 *id = issued_identity(SCEP_CERT_VALID);
@@ -944,6 +972,7 @@ Suite *suite_ota(void)
     tcase_add_test(tc, unsigned_and_undecodable_refused);
     tcase_add_test(tc, phase2_needs_udid);
     tcase_add_test(tc, phase3_encrypts_profile_to_identity);
+    tcase_add_test(tc, phase3_attributes_must_match_identity);
     tcase_add_test(tc, phase3_aes_selectable);
     tcase_add_test(tc, phase3_revoked_or_unknown_refused);
     tcase_add_test(tc, phase3_expired_identity_refused);
