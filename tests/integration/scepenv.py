@@ -411,6 +411,12 @@ class ScepEnv:
         """Start httpd on the config already written; wait until it answers."""
         assert not self.is_running(), "httpd is already running"
         rc, out = self._run(self.root, "-k", "start")
+        # a server of an earlier config may still be letting go of the port
+        for _ in range(10):
+            if rc == 0 or "Address already in use" not in out:
+                break
+            time.sleep(0.5)
+            rc, out = self._run(self.root, "-k", "start")
         if rc != 0:
             raise AssertionError(f"httpd refused to start (rc={rc}):\n{out}\n"
                                  f"{self._log_tail()}")
