@@ -22,7 +22,7 @@ typedef struct {
 typedef enum {
     Q_CERT_INSERT, Q_CERT_BY_SERIAL, Q_CERT_BY_TXID, Q_CERT_BY_KEY,
     Q_CERT_LIST_ALL, Q_CERT_LIST_STATUS, Q_CERT_REVOKE,
-    Q_CHAL_ADD, Q_CHAL_CONSUME, Q_CHAL_BOUND,
+    Q_CHAL_ADD, Q_CHAL_CONSUME, Q_CHAL_BOUND, Q_CHAL_PURGE,
     Q_PEND_PUT, Q_PEND_GET, Q_PEND_STATE, Q_PEND_LIST,
     Q_DEV_UPSERT, Q_DEV_GET,
     Q_COUNT
@@ -67,6 +67,8 @@ static const struct {
       " AND consumed = 0 AND expires > %lld" },
     { "scep_ota_chal_bound",
       "SELECT bound_to FROM challenges WHERE hash = %s" },
+    { "scep_ota_chal_purge",
+      "DELETE FROM challenges WHERE expires < %lld" },
     { "scep_ota_pend_put",
       "INSERT INTO pending (transaction_id, subject, key_hash, state,"
       " created, csr, requester, cert_serial)"
@@ -482,6 +484,16 @@ static apr_status_t dbd_cert_revoke(scep_store_t *st, apr_pool_t *p,
 /* ------------------------------------------------------------------ */
 /* challenges                                                           */
 
+/* Expired challenges are kept this long (for an admin's questions), then
+ * purged. */
+#define CHAL_KEEP_SECS 86400
+
+/* One call in 32, chosen by the (random) challenge hash itself. */
+static int purge_due(const char *hash)
+{
+    return hash[0] == '0' && hash[1] && strchr("01234567", hash[1]) != NULL;
+}
+
 static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
                                       const char *hash,
                                       scep_challenge_purpose_t purpose,
@@ -489,7 +501,7 @@ static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
                                       apr_time_t expires)
 {
     const char *args[5];
-    int nrows = 0;
+    int nrows = 0, purged = 0;
     apr_status_t rv;
 
     args[0] = hash;
@@ -498,6 +510,12 @@ static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
     args[3] = i64(p, expires);
     args[4] = i64(p, apr_time_now());
     rv = exec_one(st, p, Q_CHAL_ADD, args, 5, &nrows);
+    if (APR_SUCCESS == rv && nrows == 1 && purge_due(hash)) {
+        /* rows a day past their expiry serve nobody: drop them, now and
+         * then (the hash is random, so one add in 32 does it) */
+        args[0] = i64(p, apr_time_now() - apr_time_from_sec(CHAL_KEEP_SECS));
+        exec_one(st, p, Q_CHAL_PURGE, args, 1, &purged);
+    }
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
 }
 

@@ -324,6 +324,33 @@ static void *APR_THREAD_FUNC race(apr_thread_t *t, void *data)
     return NULL;
 }
 
+/* Challenges a day past their expiry are purged, now and then: an add
+ * whose hash starts with "00" does it. A purged hash can be added again
+ * (the insert of a present one is refused). */
+START_TEST(challenge_purge)
+{
+    apr_time_t long_ago = apr_time_now() - apr_time_from_sec(3 * 86400);
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
+                                            NULL, long_ago), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "fresh",
+                                            SCEP_CHALLENGE_SCEP, NULL, later),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
+                                            NULL, long_ago), APR_EEXIST);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "00purge",
+                                            SCEP_CHALLENGE_SCEP, NULL, later),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
+                                            NULL, long_ago), APR_SUCCESS);
+    /* a live one stays */
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "fresh",
+                                                SCEP_CHALLENGE_SCEP, NULL),
+                     APR_SUCCESS);
+}
+END_TEST
+
 START_TEST(challenge_race)
 {
     apr_thread_t *threads[8];
@@ -561,6 +588,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, cert_list_filters);
     tcase_add_test(tc, challenge_once);
     tcase_add_test(tc, challenge_unbound_and_expired);
+    tcase_add_test(tc, challenge_purge);
     tcase_add_test(tc, challenge_race);
     tcase_add_test(tc, challenge_race_processes);
     tcase_add_test(tc, pending_lifecycle);
