@@ -15,8 +15,8 @@
 
 #define MAX_B64 (16 * 1024 * 1024)
 
-/* PEM armour or bare base64 (with line breaks) becomes DER; DER stays. */
-static void to_der(apr_pool_t *p, const unsigned char **data, apr_size_t *len)
+void scep_unarmour(apr_pool_t *p, const unsigned char **data,
+                   apr_size_t *len)
 {
     char *text, *b64, *o;
     const char *s;
@@ -244,7 +244,7 @@ apr_status_t scep_pkimsg_print(apr_pool_t *p, BIO *out,
     scep_pkimsg_t *msg;
     apr_status_t rv = APR_SUCCESS;
 
-    to_der(p, &data, &len);
+    scep_unarmour(p, &data, &len);
     if (len == 0 || len > 0x7fffffff) {
         rv = APR_EINVAL;
     }

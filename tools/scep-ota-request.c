@@ -93,40 +93,6 @@ static int slurp(apr_pool_t *p, const char *path, unsigned char **data,
     return 1;
 }
 
-/* PEM armour or bare base64 becomes DER; anything starting like DER stays. */
-static void unarmour(apr_pool_t *p, unsigned char **data, apr_size_t *len)
-{
-    char *text, *o, *b64;
-    const char *s;
-    unsigned char *bin;
-    apr_size_t i;
-    int n;
-
-    if (*len == 0 || (*data)[0] == 0x30) {
-        return;
-    }
-    text = apr_pstrmemdup(p, (const char *)*data, *len);
-    if ((s = strstr(text, "-----BEGIN")) && (s = strchr(s, '\n'))) {
-        text = (char *)s + 1;
-        if ((o = strstr(text, "-----END"))) {
-            *o = '\0';
-        }
-    }
-    b64 = o = apr_palloc(p, strlen(text) + 1);
-    for (i = 0; text[i]; ++i) {
-        if (!apr_isspace(text[i])) {
-            *o++ = text[i];
-        }
-    }
-    *o = '\0';
-    bin = apr_palloc(p, (apr_size_t)apr_base64_decode_len(b64) + 1);
-    n = apr_base64_decode_binary(bin, b64);
-    if (n > 0) {
-        *data = bin;
-        *len = (apr_size_t)n;
-    }
-}
-
 static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
 {
     char *s = apr_palloc(p, 2 * n + 1);
@@ -398,8 +364,8 @@ static X509_REQ *read_csr(apr_pool_t *p, const char *path)
     if (!slurp(p, path, &data, &len)) {
         return NULL;
     }
-    unarmour(p, &data, &len);
     d = data;
+    scep_unarmour(p, &d, &len);
     req = d2i_X509_REQ(NULL, &d, (long)len);
     return scep_track_req(p, req);
 }
@@ -919,6 +885,7 @@ int scep_cli_certrep(apr_pool_t *p, int argc, const char *const *argv)
     const char *out_crl = NULL, *out_content = NULL, *path = NULL;
     const char *err = NULL;
     unsigned char *data;
+    const unsigned char *msg;
     apr_size_t len;
     scep_pkimsg_t *m;
     EVP_PKEY *key = NULL;
@@ -965,8 +932,9 @@ int scep_cli_certrep(apr_pool_t *p, int argc, const char *const *argv)
     if (!slurp(p, path, &data, &len)) {
         return req_fail(C, "cannot read %s", path);
     }
-    unarmour(p, &data, &len);
-    if (APR_SUCCESS != scep_pkimsg_parse(p, data, len, &m)) {
+    msg = data;
+    scep_unarmour(p, &msg, &len);
+    if (APR_SUCCESS != scep_pkimsg_parse(p, msg, len, &m)) {
         return req_fail(C, "%s is not a SCEP pkiMessage", path);
     }
     printf("messageType=%d\n", m->message_type);

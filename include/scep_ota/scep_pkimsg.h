@@ -150,6 +150,13 @@ typedef struct scep_request_t {
     int key_transport;
 } scep_request_t;
 
+/**
+ * PEM armour or bare base64 (with line breaks) becomes DER, allocated from
+ * p; input that already starts like DER, or is not base64, is left as is.
+ */
+void scep_unarmour(apr_pool_t *p, const unsigned char **data,
+                   apr_size_t *len);
+
 /** Builds a request pkiMessage (DER). */
 apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
                                 const unsigned char **der, apr_size_t *len);
