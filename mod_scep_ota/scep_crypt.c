@@ -322,18 +322,21 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
 
 apr_status_t scep_crypt_enable_legacy(const char **err)
 {
-    static int loaded;
+    /* loaded once for the life of the process, and kept so */
+    static OSSL_PROVIDER *deflt, *legacy;
 
-    if (loaded) {
+    if (legacy) {
         return APR_SUCCESS;
     }
-    if (!OSSL_PROVIDER_try_load(NULL, "default", 1)
-        || !OSSL_PROVIDER_try_load(NULL, "legacy", 1)) {
+    if (!deflt) {
+        deflt = OSSL_PROVIDER_try_load(NULL, "default", 1);
+    }
+    legacy = deflt ? OSSL_PROVIDER_try_load(NULL, "legacy", 1) : NULL;
+    if (!legacy) {
         ERR_clear_error();
         *err = "OpenSSL's legacy provider cannot be loaded (is legacy.so "
                "installed in the OpenSSL modules directory?)";
         return APR_ENOTIMPL;
     }
-    loaded = 1;
     return APR_SUCCESS;
 }

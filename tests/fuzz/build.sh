@@ -27,29 +27,31 @@ command -v "$cc" >/dev/null || {
     exit 2
 }
 
-pc="apr-1 apr-util-1 libcrypto"
-if pkg-config --exists libplist-2.0; then pc="$pc libplist-2.0"; else pc="$pc libplist"; fi
-# shellcheck disable=SC2086
-cflags="-g -O1 -Wall -Wextra -Wno-unused-parameter \
-    -Werror=implicit-function-declaration -DHAVE_CONFIG_H -I$build -I$build/include -I$top/include \
-    -I$top/mod_scep_ota -DFUZZ_TOP_SRCDIR=\"$top\" $(pkg-config --cflags $pc)"
-# shellcheck disable=SC2086
-libs="$(pkg-config --libs $pc)"
-san="-fsanitize=address,undefined -fno-sanitize-recover=undefined \
-    -fno-omit-frame-pointer"
+pc=(apr-1 apr-util-1 libcrypto)
+if pkg-config --exists libplist-2.0; then pc+=(libplist-2.0); else pc+=(libplist); fi
+read -ra pkg_cflags <<<"$(pkg-config --cflags "${pc[@]}")"
+read -ra libs <<<"$(pkg-config --libs "${pc[@]}")"
+cflags=(-g -O1 -Wall -Wextra -Wno-unused-parameter
+    -Werror=implicit-function-declaration -DHAVE_CONFIG_H -I"$build"
+    -I"$build/include" -I"$top/include" -I"$top/mod_scep_ota"
+    "-DFUZZ_TOP_SRCDIR=\"$top\"" "${pkg_cflags[@]}")
+san=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined
+    -fno-omit-frame-pointer)
 
 # the sources of libscepota.la, as Makefile.am lists them
-core=$(sed -n '/^mod_scep_ota_libscepota_la_SOURCES/,/^[^\t ]/p' "$top/Makefile.am" \
-    | grep -o 'mod_scep_ota/[a-z_]*\.c')
+mapfile -t core < <(sed -n '/^mod_scep_ota_libscepota_la_SOURCES/,/^[^\t ]/p' \
+    "$top/Makefile.am" | grep -o 'mod_scep_ota/[a-z_]*\.c')
+core+=(tests/fuzz/fuzz_common.c)
 
 mkdir -p "$out/obj-fuzz" "$out/obj-plain"
-# compile DIR FLAGS SOURCE...: JOBS at a time; fails if any fails
+# compile DIR SOURCE... (extra flags in the array "extra"): JOBS at a
+# time; fails if any compilation fails
 compile() {
-    local dir="$1" flags="$2" src pids=() rc=0 pid
-    shift 2
+    local dir="$1" src pids=() rc=0 pid
+    shift
     for src in "$@"; do
-        # shellcheck disable=SC2086
-        "$cc" $cflags $flags -c "$top/$src" -o "$dir/$(basename "$src" .c).o" &
+        "$cc" "${cflags[@]}" "${extra[@]}" -c "$top/$src" \
+            -o "$dir/$(basename "$src" .c).o" &
         pids+=($!)
         if [ ${#pids[@]} -ge "$jobs" ]; then
             wait "${pids[0]}" || rc=1
@@ -60,21 +62,24 @@ compile() {
     return $rc
 }
 
-echo "build.sh: core library ($(echo "$core" | wc -w) files) with $cc"
-# shellcheck disable=SC2086
-compile "$out/obj-fuzz" "$san -fsanitize=fuzzer-no-link" $core tests/fuzz/fuzz_common.c
-# shellcheck disable=SC2086
-compile "$out/obj-plain" "" $core tests/fuzz/fuzz_common.c
+echo "build.sh: core library (${#core[@]} files) with $cc"
+extra=("${san[@]}" -fsanitize=fuzzer-no-link)
+compile "$out/obj-fuzz" "${core[@]}"
+extra=()
+compile "$out/obj-plain" "${core[@]}"
 
-objs_fuzz=$(printf "$out/obj-fuzz/%s.o " $(basename -s .c $core) fuzz_common)
-objs_plain=$(printf "$out/obj-plain/%s.o " $(basename -s .c $core) fuzz_common)
+objs_fuzz=() objs_plain=()
+for src in "${core[@]}"; do
+    objs_fuzz+=("$out/obj-fuzz/$(basename "$src" .c).o")
+    objs_plain+=("$out/obj-plain/$(basename "$src" .c).o")
+done
 
 for t in "${targets[@]}"; do
     echo "build.sh: fuzz_$t"
-    # shellcheck disable=SC2086
-    "$cc" $cflags $san -fsanitize=fuzzer "$top/tests/fuzz/fuzz_$t.c" \
-        $objs_fuzz $libs -o "$out/fuzz_$t"
+    "$cc" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer \
+        "$top/tests/fuzz/fuzz_$t.c" "${objs_fuzz[@]}" "${libs[@]}" \
+        -o "$out/fuzz_$t"
 done
-# shellcheck disable=SC2086
-"$cc" $cflags "$top/tests/fuzz/gen_seeds.c" $objs_plain $libs -o "$out/gen_seeds"
+"$cc" "${cflags[@]}" "$top/tests/fuzz/gen_seeds.c" "${objs_plain[@]}" \
+    "${libs[@]}" -o "$out/gen_seeds"
 echo "build.sh: done: $out/fuzz_{$(IFS=,; echo "${targets[*]}")} $out/gen_seeds"
