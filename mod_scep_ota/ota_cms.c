@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 
 #include "ota_private.h"
+#include "scep_ota/scep_crypt.h"
 
 static apr_status_t cms_cleanup(void *data)
 {
@@ -38,21 +39,6 @@ static STACK_OF(X509) *cert_stack(apr_pool_t *p, const apr_array_header_t *a)
     return sk;
 }
 
-static apr_status_t cms_to_der(apr_pool_t *p, CMS_ContentInfo *cms,
-                               const unsigned char **der, apr_size_t *len)
-{
-    unsigned char *buf = NULL;
-    int n = i2d_CMS_ContentInfo(cms, &buf);
-
-    if (n <= 0) {
-        return APR_EGENERAL;
-    }
-    *der = apr_pmemdup(p, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
-    return APR_SUCCESS;
-}
-
 apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
                           const void *data, apr_size_t len,
                           const unsigned char **der, apr_size_t *dlen)
@@ -67,7 +53,7 @@ apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
     }
     if (cms) {
         apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
-        rv = cms_to_der(p, cms, der, dlen);
+        rv = scep_cms_der(p, cms, der, dlen);
     }
     BIO_free(in);
     ERR_clear_error();
@@ -89,7 +75,7 @@ apr_status_t ota_cms_encrypt(apr_pool_t *p, X509 *to, int cipher_nid,
     }
     if (cms) {
         apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
-        rv = cms_to_der(p, cms, der, dlen);
+        rv = scep_cms_der(p, cms, der, dlen);
     }
     sk_X509_free(rcpt);
     BIO_free(in);

@@ -298,6 +298,22 @@ leave:
     return rv;
 }
 
+apr_status_t scep_cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
+                          const unsigned char **der, apr_size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_CMS_ContentInfo(cms, &buf);
+
+    if (n <= 0) {
+        ERR_clear_error();
+        return APR_EGENERAL;
+    }
+    *der = apr_pmemdup(p, buf, (apr_size_t)n);
+    *len = (apr_size_t)n;
+    OPENSSL_free(buf);
+    return APR_SUCCESS;
+}
+
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
 {
     unsigned char buf[EVP_MAX_MD_SIZE];

@@ -79,21 +79,6 @@ static apr_status_t bio_bytes(apr_pool_t *p, BIO *b, const unsigned char **out,
     return APR_SUCCESS;
 }
 
-static apr_status_t cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
-                            const unsigned char **der, apr_size_t *len)
-{
-    unsigned char *buf = NULL;
-    int n = i2d_CMS_ContentInfo(cms, &buf);
-
-    if (n <= 0) {
-        return APR_EGENERAL;
-    }
-    *der = apr_pmemdup(p, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
-    return APR_SUCCESS;
-}
-
 /* ------------------------------------------------------------------ */
 /* names and policy                                                    */
 
@@ -446,7 +431,7 @@ static apr_status_t envelope(apr_pool_t *p, const unsigned char *content,
         || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
         goto leave;
     }
-    rv = cms_der(p, cms, der, len);
+    rv = scep_cms_der(p, cms, der, len);
 leave:
     BIO_free(in);
     CMS_ContentInfo_free(cms);
@@ -495,7 +480,7 @@ static apr_status_t sign(apr_pool_t *p, X509 *cert, EVP_PKEY *key, int md_nid,
         || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
         goto leave;
     }
-    rv = cms_der(p, cms, der, len);
+    rv = scep_cms_der(p, cms, der, len);
 leave:
     BIO_free(in);
     CMS_ContentInfo_free(cms);

@@ -12,6 +12,7 @@
 #include <apr_tables.h>
 #include <openssl/x509.h>
 #include <openssl/evp.h>
+#include <openssl/cms.h>
 
 /** Frees the object when the pool is cleared or destroyed; returns it. */
 X509 *scep_track_x509(apr_pool_t *p, X509 *x);
@@ -72,6 +73,10 @@ apr_status_t scep_degenerate_der(apr_pool_t *p,
                                  const apr_array_header_t *certs,
                                  const apr_array_header_t *crls,
                                  const unsigned char **der, apr_size_t *len);
+
+/** DER encoding of a CMS ContentInfo, allocated from p. */
+apr_status_t scep_cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
+                          const unsigned char **der, apr_size_t *len);
 
 /** Hex of the digest (e.g. "SHA1") of a certificate's DER, upper case. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md);
