@@ -249,15 +249,24 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
         *status = 400;
         return APR_EINVAL;
     }
+    /* the SCEP challenge only enrolls the subject this payload asks for;
+     * attributes that make no subject (not UTF-8, too long) are the
+     * device's fault, refused before its challenge is used up */
+    subject = ota_subject_rfc2253(p, ota->s.subject, req->attrs);
+    if (!subject) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                        SCEPLOGNO(7000) "OTA Phase 2 refused for UDID %s: "
+                        "its attributes do not make a valid OTASubject",
+                        req->udid);
+        *status = 400;
+        return APR_EINVAL;
+    }
     if ((*status = consume_phase1(p, st, log, user, req)) != 0) {
         return APR_EINVAL;
     }
-    /* the SCEP challenge only enrolls the subject this payload asks for */
-    subject = ota_subject_rfc2253(p, ota->s.subject, req->attrs);
-    rv = subject ? issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP,
-                                   apr_pstrcat(p, SCEP_BOUND_SUBJECT, subject,
-                                               NULL), &challenge)
-                 : APR_EINVAL;
+    rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP,
+                         apr_pstrcat(p, SCEP_BOUND_SUBJECT, subject, NULL),
+                         &challenge);
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
                         SCEPLOGNO(5017) "OTA Phase 2: cannot store the SCEP "

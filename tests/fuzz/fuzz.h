@@ -25,6 +25,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define FUZZ_STATIC_CHALLENGE   "peers-secret"
 #define FUZZ_ONETIME_CHALLENGE  "fuzz-one-time-challenge"
 #define FUZZ_PHASE1_CHALLENGE   "fuzz-phase1-challenge"
+/* a one-time SCEP challenge bound to the client's subject (as Phase 2
+ * hands them out) */
+#define FUZZ_BOUND_CHALLENGE    "fuzz-bound-challenge"
 #define FUZZ_PHASE1_USER        "alice"
 /* transactionIDs the per-input store knows */
 #define FUZZ_TXID               "fuzz-txid"
@@ -66,7 +69,8 @@ X509 *fuzz_client_issued(void);
 void fuzz_client_csr(const unsigned char **der, apr_size_t *len);
 
 /* A memory store in p holding: the certificate the CA issued to the
- * client, the one-time SCEP challenge, the Phase 1 challenge bound to
+ * client, the one-time SCEP challenges (unbound, and bound to the
+ * client's subject), the Phase 1 challenge bound to
  * FUZZ_PHASE1_USER, the OTA identity certificate, and a pending request
  * FUZZ_TXID_PENDING of the client key. state:
  *   bits 1-2  the pending request's state (scep_pending_state_t)

@@ -308,6 +308,10 @@ scep_store_t *fuzz_store(apr_pool_t *p, unsigned state)
                                    strlen(FUZZ_ONETIME_CHALLENGE)),
             SCEP_CHALLENGE_SCEP, "fuzz-device", later)
         || APR_SUCCESS != st->ops->challenge_add(
+            st, p, ota_challenge_hash(p, FUZZ_BOUND_CHALLENGE),
+            SCEP_CHALLENGE_SCEP,
+            SCEP_BOUND_SUBJECT "CN=fuzz-client,O=scep-fuzz", later)
+        || APR_SUCCESS != st->ops->challenge_add(
             st, p, ota_challenge_hash(p, FUZZ_PHASE1_CHALLENGE),
             SCEP_CHALLENGE_OTA_PHASE1, FUZZ_PHASE1_USER, later)) {
         die("store: challenge");

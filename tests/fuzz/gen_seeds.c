@@ -661,6 +661,12 @@ static void seeds_scep(void)
     csr(client, "fuzz-client", FUZZ_STATIC_CHALLENGE, greedy, EVP_sha1(),
         &c4, &cn4);
     put("csr", "onetime.der", -1, c, cn);
+    csr(client, "fuzz-client", FUZZ_BOUND_CHALLENGE, NULL, EVP_sha256(), &d,
+        &n);
+    put2("pkiop_post", "wrap-pkcsreq-bound.der", 0x02, 0x00, 0x00, d, n);
+    csr(client, "someone-else", FUZZ_BOUND_CHALLENGE, NULL, EVP_sha256(), &d,
+        &n);
+    put2("pkiop_post", "wrap-pkcsreq-bound-other.der", 0x02, 0x00, 0x20, d, n);
     put("csr", "sans.der", -1, c2, cn2);
     put("csr", "empty-subject.der", -1, c3, cn3);
     put("csr", "greedy.der", -1, c4, cn4);

@@ -4,8 +4,11 @@
 # corpus under OUT, crashes to OUT/artifacts/TARGET/.
 #
 #   tests/fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-#   tests/fuzz/run.sh merge TARGET      minimise seeds + working corpus
+#   tests/fuzz/run.sh merge TARGET [libFuzzer options...]
+#                                       minimise seeds + working corpus
 #                                       into tests/fuzz/corpus/TARGET
+#                                       (-use_counters=0: edges only, fewer
+#                                       files)
 #
 # The last lines of OUT/TARGET.log hold libFuzzer's final stats
 # (-print_final_stats=1): execs, exec/s, cov (edges), ft (features).
@@ -28,7 +31,8 @@ max_len() {
 }
 
 if [ "${1:-}" = merge ]; then
-    t="${2:?usage: run.sh merge TARGET}"
+    t="${2:?usage: run.sh merge TARGET [libFuzzer options...]}"
+    shift 2
     max_len "$t" >/dev/null
     seeds="$here/corpus/$t"
     work="$out/corpus-$t"
@@ -36,7 +40,7 @@ if [ "${1:-}" = merge ]; then
     rm -rf "$merged"
     mkdir -p "$merged" "$work"
     nice -n 10 "$out/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" \
-        -rss_limit_mb=2048 -timeout=10 "$merged" "$seeds" "$work" \
+        -rss_limit_mb=2048 -timeout=10 "$@" "$merged" "$seeds" "$work" \
         2>&1 | tail -3
     rm -rf "$seeds"
     mv "$merged" "$seeds"
