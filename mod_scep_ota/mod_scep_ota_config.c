@@ -28,6 +28,9 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->allow_legacy = SCEP_UNSET;
     sc->max_request = SCEP_UNSET;
     sc->min_key_size = SCEP_UNSET;
+    sc->renewal_days = SCEP_UNSET;
+    sc->renewal_percent = SCEP_UNSET;
+    sc->revoke_superseded = SCEP_UNSET;
     return sc;
 }
 
@@ -59,6 +62,11 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->max_request = MERGE_VAL(max_request);
     sc->min_key_size = MERGE_VAL(min_key_size);
     sc->store_uri = MERGE_PTR(store_uri);
+    /* a virtual host that allows any name replaces the inherited list */
+    sc->san_rules = MERGE_PTR(san_rules);
+    sc->renewal_days = MERGE_VAL(renewal_days);
+    sc->renewal_percent = MERGE_VAL(renewal_percent);
+    sc->revoke_superseded = MERGE_VAL(revoke_superseded);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
@@ -117,12 +125,19 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
     if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
         return err;
     }
-    path = scep_is_uri(arg) ? arg : ap_server_root_relative(cmd->pool, arg);
-    if (!path) {
+    if ((kind == FILE_RA_CERT || kind == FILE_RA_KEY)
+        && !strcasecmp(arg, "none")) {
+        /* no RA here, whatever the main server has */
+        path = SCEP_NONE;
+        items = apr_array_make(cmd->pool, 1, sizeof(void *));
+        rv = APR_SUCCESS;
+    }
+    else if (!(path = scep_is_uri(arg) ? arg
+                      : ap_server_root_relative(cmd->pool, arg))) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path '",
                            arg, "'", NULL);
     }
-    if (kind == FILE_CA_CERT || kind == FILE_RA_CERT
+    else if (kind == FILE_CA_CERT || kind == FILE_RA_CERT
         || kind == FILE_NEXT_CA) {
         rv = scep_load_certs(cmd->pool, path, &items, &err);
     }
@@ -189,7 +204,8 @@ static const char *set_challenge(cmd_parms *cmd, void *dc, const char *arg)
     if (!*arg) {
         return "SCEPChallengePassword: the password must not be empty";
     }
-    sc->challenge = arg;
+    /* "none" switches off an inherited password */
+    sc->challenge = strcasecmp(arg, "none") ? arg : SCEP_NONE;
     return NULL;
 }
 
@@ -278,6 +294,68 @@ static const char *set_legacy(cmd_parms *cmd, void *dc, int flag)
         return err;
     }
     sc->allow_legacy = flag;
+    return NULL;
+}
+
+static const char *set_allow_san(cmd_parms *cmd, void *dc, const char *type,
+                                 const char *pattern)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_san_rule_t rule;
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_san_rule_make(cmd->pool, type, pattern, &rule,
+                                          &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPAllowSubjectAltName: ", err, NULL);
+    }
+    if (!sc->san_rules) {
+        sc->san_rules = apr_array_make(cmd->pool, 4, sizeof(rule));
+    }
+    APR_ARRAY_PUSH(sc->san_rules, scep_san_rule_t) = rule;
+    return NULL;
+}
+
+/* DAYS before notAfter, or PERCENT% of the validity */
+static const char *set_renewal_window(cmd_parms *cmd, void *dc,
+                                      const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    apr_size_t n = strlen(arg);
+    const char *err;
+    apr_int64_t v;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (n > 1 && arg[n - 1] == '%') {
+        err = parse_range(cmd, apr_pstrmemdup(cmd->pool, arg, n - 1), 1, 100,
+                          &v);
+        sc->renewal_percent = (int)v;
+        sc->renewal_days = 0;
+    }
+    else {
+        err = parse_range(cmd, arg, 1, SCEP_MAX_RENEWAL_DAYS, &v);
+        sc->renewal_days = (int)v;
+        sc->renewal_percent = 0;
+    }
+    return err;
+}
+
+static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    sc->revoke_superseded = flag;
     return NULL;
 }
 
@@ -441,9 +519,10 @@ const command_rec scep_ota_cmds[] = {
                   (void *)FILE_RA_CERT, RSRC_CONF,
                   "RA certificate(s) that sign replies and decrypt requests "
                   "instead of the CA: one with digitalSignature and "
-                  "keyEncipherment, or a sign-only and an encrypt-only one"),
+                  "keyEncipherment, or a sign-only and an encrypt-only one; "
+                  "none: no RA, whatever is inherited"),
     AP_INIT_TAKE1("SCEPRAKeyFile", set_pki_file, (void *)FILE_RA_KEY,
-                  RSRC_CONF, "the RA private key(s)"),
+                  RSRC_CONF, "the RA private key(s); none: no RA"),
     AP_INIT_ITERATE("SCEPCACaps", set_caps, NULL, RSRC_CONF,
                     "the CA capabilities, answered to GetCACaps and written "
                     "into the OTA SCEP payload: " SCEP_CAPS_DEFAULT
@@ -454,7 +533,18 @@ const command_rec scep_ota_cmds[] = {
                   "during a CA rollover"),
     AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, RSRC_CONF,
                   "a static challenge password every PKCSReq must carry "
-                  "(one-time challenges from the store are accepted too)"),
+                  "(one-time challenges from the store are accepted too); "
+                  "none: no static password, whatever is inherited"),
+    AP_INIT_TAKE2("SCEPAllowSubjectAltName", set_allow_san, NULL, RSRC_CONF,
+                  "dns|email|uri|ip PATTERN: a subjectAltName a request may "
+                  "ask for (a shell glob, or an address/prefix for ip); "
+                  "repeatable; default: none"),
+    AP_INIT_TAKE1("SCEPRenewalWindow", set_renewal_window, NULL, RSRC_CONF,
+                  "DAYS or PERCENT%: a certificate is renewed in that last "
+                  "part of its validity only (default 50%)"),
+    AP_INIT_FLAG("SCEPRevokeSuperseded", set_revoke_superseded, NULL,
+                 RSRC_CONF, "revoke a certificate when it is renewed "
+                 "(reason superseded; default off)"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
@@ -536,6 +626,11 @@ apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
 {
     return sc->max_request != SCEP_UNSET ? (apr_off_t)sc->max_request
                                          : SCEP_DEFAULT_MAX_REQUEST;
+}
+
+int scep_ota_revoke_superseded(const scep_srv_conf_t *sc)
+{
+    return sc->revoke_superseded == 1;
 }
 
 int scep_ota_min_key_size(const scep_srv_conf_t *sc)
@@ -670,6 +765,23 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
     return NULL;
 }
 
+/* Certificates whose subjects no leaf may take: the CA, its chain, the RA
+ * and the next CA. */
+static const apr_array_header_t *reserved_names(apr_pool_t *p,
+                                                const scep_srv_conf_t *sc)
+{
+    apr_array_header_t *r = apr_array_copy(p, sc->ca->chain);
+
+    if (sc->ca->has_ra) {
+        APR_ARRAY_PUSH(r, X509 *) = sc->ca->sign_cert;
+        APR_ARRAY_PUSH(r, X509 *) = sc->ca->decrypt_cert;
+    }
+    if (sc->next_ca_certs) {
+        apr_array_cat(r, sc->next_ca_certs);
+    }
+    return r;
+}
+
 /* What PKIOperation needs, fixed at startup; GetNextCACert signed once. */
 static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
                        const scep_caps_t *caps)
@@ -679,7 +791,14 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
 
     c->ca = sc->ca;
     c->caps = caps;
-    c->challenge_password = sc->challenge;
+    c->challenge_password = sc->challenge && *sc->challenge ? sc->challenge
+                                                            : NULL;
+    c->names.san_rules = sc->san_rules;
+    c->names.reserved = reserved_names(pconf, sc);
+    c->renewal_window_days = sc->renewal_days > 0 ? sc->renewal_days : 0;
+    c->renewal_window_percent = sc->renewal_percent > 0 ? sc->renewal_percent
+                                                        : 0;
+    c->revoke_superseded = scep_ota_revoke_superseded(sc);
     c->approval_manual = scep_ota_approval_manual(sc);
     c->allow_legacy = scep_ota_allow_legacy(sc);
     c->lifetime_days = scep_ota_lifetime_days(sc);
@@ -791,10 +910,26 @@ static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
     return caps;
 }
 
+/* The material with "SCEPRACertificateFile none" taken at its word. */
+static const scep_ca_material_t *without_none(apr_pool_t *p,
+                                              const scep_ca_material_t *m)
+{
+    scep_ca_material_t *c;
+
+    if ((!m->ra_cert_file || *m->ra_cert_file)
+        && (!m->ra_key_file || *m->ra_key_file)) {
+        return m;
+    }
+    c = apr_pmemdup(p, m, sizeof(*m));
+    c->ra_cert_file = c->ra_key_file = NULL;
+    c->ra_certs = c->ra_keys = NULL;
+    return c;
+}
+
 static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
                     scep_srv_conf_t *sc, const scep_caps_t *caps)
 {
-    const scep_ca_material_t *m = &sc->material;
+    const scep_ca_material_t *m = without_none(pconf, &sc->material);
     const char *err, *warning;
 
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {

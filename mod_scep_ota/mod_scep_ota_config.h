@@ -22,7 +22,12 @@
 #define SCEP_MIN_MIN_KEY_SIZE        1024
 #define SCEP_MAX_MIN_KEY_SIZE        16384
 
+#define SCEP_MAX_RENEWAL_DAYS        3650
+
 #define SCEP_UNSET (-1)
+
+/* "none": the value that switches off an inherited file or password */
+#define SCEP_NONE ""
 
 /** Per-server (virtual host) configuration. Every field starts unset
  * (NULL) and merges "add if set, else base". */
@@ -39,6 +44,10 @@ typedef struct scep_srv_conf_t {
     int max_request;             /* SCEPMaxRequestSize */
     int min_key_size;            /* SCEPMinKeySize */
     const char *store_uri;       /* SCEPStore (sqlite3 path resolved) */
+    apr_array_header_t *san_rules; /* SCEPAllowSubjectAltName */
+    int renewal_days;            /* SCEPRenewalWindow DAYS (0: percent) */
+    int renewal_percent;         /* SCEPRenewalWindow PERCENT% (0: days) */
+    int revoke_superseded;       /* SCEPRevokeSuperseded */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -72,6 +81,7 @@ int scep_ota_approval_manual(const scep_srv_conf_t *sc);
 int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
 apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
 int scep_ota_min_key_size(const scep_srv_conf_t *sc);
+int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);

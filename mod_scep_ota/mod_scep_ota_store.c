@@ -35,6 +35,10 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 /* per child: server_rec * -> scep_store_t *, read-only once built */
 static apr_hash_t *stores;
 
+/* the CA that records of "SCEPStore dbd" without a CA belong to (see
+ * store_owner), fixed before the children fork */
+static const char *dbd_owner;
+
 /* ------------------------------------------------------------------ */
 /* the directive                                                        */
 
@@ -171,9 +175,62 @@ static apr_status_t sqlite_owner(apr_pool_t *p, server_rec *s,
     return APR_SUCCESS;
 }
 
+/* The CA that records written before the store kept CAs apart belong
+ * to: the one CA of every server on this store; "" when several CAs share
+ * it, NULL when none uses it. */
+static const char *store_owner(apr_pool_t *p, server_rec *base,
+                               const char *uri)
+{
+    const char *owner = NULL;
+    const scep_srv_conf_t *sc;
+    server_rec *s;
+
+    for (s = base; s; s = s->next) {
+        sc = scep_ota_srv_conf(s);
+        if (!sc->ca || strcmp(scep_ota_store_uri(p, s), uri)) {
+            continue;
+        }
+        if (owner && strcmp(owner, sc->ca->id)) {
+            return "";
+        }
+        owner = sc->ca->id;
+    }
+    return owner;
+}
+
+/* Gives records without a CA to the store's owner; refuses when several
+ * CAs share the store, since nobody can tell whose they are. */
+static apr_status_t claim_unowned(apr_pool_t *p, const scep_logger_t *log,
+                                  scep_dbd_conn_t *conn, const char *owner,
+                                  const char **err)
+{
+    apr_status_t rv;
+    int rows = 0;
+
+    rv = scep_dbd_claim_unowned(conn, p, NULL, &rows, err);
+    if (APR_SUCCESS != rv || rows == 0 || !owner) {
+        return rv;
+    }
+    if (!*owner) {
+        *err = apr_psprintf(p, "%d records were written before the store "
+                            "kept CAs apart, and several CAs (virtual hosts) "
+                            "use this store now: start once with only the "
+                            "CA that wrote them, or give each CA its own "
+                            "SCEPStore", rows);
+        return APR_EINVAL;
+    }
+    rv = scep_dbd_claim_unowned(conn, p, owner, &rows, err);
+    if (APR_SUCCESS == rv) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_NOTICE, 0, p,
+                        SCEPLOGNO(4004) "store: %d records of schema 1 now "
+                        "belong to the CA with SHA-256 %s", rows, owner);
+    }
+    return rv;
+}
+
 /* Creates or migrates the database behind a URI (not "dbd"). */
 static apr_status_t prepare_store(apr_pool_t *p, server_rec *s,
-                                  const char *uri)
+                                  const char *uri, const char *owner)
 {
     const char *driver, *params, *err, *dir = NULL;
     scep_dbd_conn_t *conn;
@@ -195,6 +252,10 @@ static apr_status_t prepare_store(apr_pool_t *p, server_rec *s,
     }
     rv = scep_dbd_migrate(conn, p, scep_ota_server_logger(p, s), &version,
                           &err);
+    if (APR_SUCCESS == rv) {
+        rv = claim_unowned(p, scep_ota_server_logger(p, s), conn, owner,
+                           &err);
+    }
     scep_dbd_disconnect(conn);
     if (APR_SUCCESS != rv) {
         goto fail;
@@ -220,8 +281,8 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     server_rec *s;
     const char *uri;
 
-    (void)pconf;
     (void)plog;
+    dbd_owner = NULL;
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
@@ -237,6 +298,7 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             continue;
         }
         if (!strcmp(uri, "dbd")) {
+            dbd_owner = store_owner(pconf, base, uri);
             if (!dbd_open_fn || !dbd_close_fn) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4025)
                              "SCEPStore dbd needs mod_dbd: LoadModule "
@@ -249,7 +311,8 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             continue;
         }
         apr_hash_set(seen, uri, APR_HASH_KEY_STRING, uri);
-        if (APR_SUCCESS != prepare_store(ptemp, s, uri)) {
+        if (APR_SUCCESS != prepare_store(ptemp, s, uri,
+                                         store_owner(ptemp, base, uri))) {
             return !OK;
         }
     }
@@ -289,6 +352,12 @@ static apr_status_t glue_migrate(dbd_glue_t *g, scep_dbd_conn_t *conn,
 #endif
     if (!g->migrated) {
         rv = scep_dbd_migrate(conn, p, g->log, NULL, &err);
+        if (APR_SUCCESS == rv
+            && APR_SUCCESS != (rv = claim_unowned(p, g->log, conn, dbd_owner,
+                                                  &err))) {
+            scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                            SCEPLOGNO(4005) "store (mod_dbd): %s", err);
+        }
         g->migrated = APR_SUCCESS == rv;
     }
 #if APR_HAS_THREADS
@@ -416,6 +485,10 @@ static void store_child_init(apr_pool_t *pchild, server_rec *base)
         }
         key = apr_palloc(pchild, sizeof(*key));
         *key = s;
+        if (st && scep_ota_srv_conf(s)->ca) {
+            /* each CA sees its own records only */
+            st = scep_store_scoped(pchild, st, scep_ota_srv_conf(s)->ca->id);
+        }
         apr_hash_set(stores, key, sizeof(*key), st);
     }
 }

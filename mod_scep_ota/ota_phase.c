@@ -10,6 +10,7 @@
 
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_policy.h"
 #include "ota_private.h"
 
 #define SCEP_PAYLOAD_TYPE "com.apple.security.scep"
@@ -195,19 +196,27 @@ static plist_t scep_profile(const ota_t *ota, apr_pool_t *p,
     return top;
 }
 
-/* Consumes the Phase 1 challenge; 0 or the HTTP status to refuse with. */
-static int consume_phase1(apr_pool_t *p, scep_store_t *st,
-                          const scep_logger_t *log, const char *user,
-                          const ota_device_req_t *req)
+/* Looks at the Phase 1 challenge, or consumes it (strictly once: a
+ * replayed Phase 2 gets nothing); 0 or the HTTP status to refuse with.
+ * *pbound is the user Phase 1 handed it to. */
+static int phase1_challenge(apr_pool_t *p, scep_store_t *st,
+                            const scep_logger_t *log, const char *user,
+                            const ota_device_req_t *req, int consume,
+                            const char **pbound)
 {
     const char *challenge = apr_table_get(req->attrs, "CHALLENGE");
+    const char *hash = challenge ? ota_challenge_hash(p, challenge) : NULL;
     const char *bound = NULL;
     apr_status_t rv = APR_NOTFOUND;
 
-    if (challenge) {
-        rv = st->ops->challenge_consume(st, p,
-                                        ota_challenge_hash(p, challenge),
-                                        SCEP_CHALLENGE_OTA_PHASE1, &bound);
+    *pbound = NULL;
+    if (hash) {
+        rv = consume ? st->ops->challenge_consume(st, p, hash,
+                                                  SCEP_CHALLENGE_OTA_PHASE1,
+                                                  NULL, &bound)
+                     : st->ops->challenge_peek(st, p, hash,
+                                               SCEP_CHALLENGE_OTA_PHASE1,
+                                               NULL, &bound);
     }
     if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
@@ -230,7 +239,22 @@ static int consume_phase1(apr_pool_t *p, scep_store_t *st,
                         req->udid, bound, user);
         return 403;
     }
+    *pbound = bound;
     return 0;
+}
+
+/* The binding of the SCEP challenge: exactly this subject, for this
+ * device and user, so that the certificate says so and Phase 3 knows it. */
+static const char *scep_binding(apr_pool_t *p, const char *subject,
+                                const ota_device_req_t *req,
+                                const char *user)
+{
+    scep_grant_t *g = scep_grant_make(p);
+
+    g->subject = subject;
+    g->udid = req->udid;
+    g->user = user;
+    return scep_grant_format(p, g);
 }
 
 apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
@@ -239,7 +263,7 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const unsigned char **body, apr_size_t *len,
                         int *status)
 {
-    const char *challenge, *subject;
+    const char *challenge, *subject, *bound;
     apr_status_t rv;
 
     if (!req->udid) {
@@ -261,11 +285,13 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
         *status = 400;
         return APR_EINVAL;
     }
-    if ((*status = consume_phase1(p, st, log, user, req)) != 0) {
+    /* the Phase 1 challenge is used up only once the SCEP challenge is
+     * stored: a store failure leaves the device its retry */
+    if ((*status = phase1_challenge(p, st, log, user, req, 0, &bound)) != 0) {
         return APR_EINVAL;
     }
     rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP,
-                         apr_pstrcat(p, SCEP_BOUND_SUBJECT, subject, NULL),
+                         scep_binding(p, subject, req, bound ? bound : user),
                          &challenge);
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
@@ -273,6 +299,9 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         "challenge for UDID %s", req->udid);
         *status = 503;
         return rv;
+    }
+    if ((*status = phase1_challenge(p, st, log, user, req, 1, &bound)) != 0) {
+        return APR_EINVAL;
     }
     rv = ota_sign_plist(p, ota->s.signer,
                         scep_profile(ota, p, req, challenge), body, len);
@@ -301,7 +330,7 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
 /* 0 when the signer is a valid certificate of our store. */
 static int check_issued(apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, X509 *signer,
-                        const char **serial)
+                        const char **serial, scep_cert_rec_t **prec)
 {
     scep_cert_rec_t *rec = NULL;
     const unsigned char *der;
@@ -328,7 +357,23 @@ static int check_issued(apr_pool_t *p, scep_store_t *st,
                         : "not the one the store holds");
         return 403;
     }
+    *prec = rec;
     return 0;
+}
+
+/* 0 when the certificate was issued through Phase 2 to this device. */
+static int check_enrolled(apr_pool_t *p, const scep_logger_t *log,
+                          const scep_cert_rec_t *rec,
+                          const ota_device_req_t *req)
+{
+    if (rec->udid && req->udid && !strcmp(rec->udid, req->udid)) {
+        return 0;
+    }
+    scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
+                    SCEPLOGNO(5026) "OTA Phase 3 refused: certificate serial "
+                    "%s was not issued through OTA Phase 2 to UDID %s",
+                    rec->serial, req->udid ? req->udid : "?");
+    return 403;
 }
 
 /* The OTAProfile with its payloads encrypted to the signer, signed. */
@@ -357,7 +402,8 @@ static apr_status_t final_profile(const ota_t *ota, apr_pool_t *p,
 
 static void record_device(apr_pool_t *p, scep_store_t *st,
                           const scep_logger_t *log,
-                          const ota_device_req_t *req, const char *serial)
+                          const ota_device_req_t *req,
+                          const scep_cert_rec_t *cert)
 {
     scep_device_rec_t rec;
     apr_status_t rv;
@@ -369,7 +415,8 @@ static void record_device(apr_pool_t *p, scep_store_t *st,
     rec.udid = req->udid;
     rec.serial_number = apr_table_get(req->attrs, "SERIAL");
     rec.product = apr_table_get(req->attrs, "PRODUCT");
-    rec.cert_serial = serial;
+    rec.cert_serial = cert->serial;
+    rec.enrolled_by = cert->enrolled_by;
     rec.last_seen = apr_time_now();
     if (APR_SUCCESS != (rv = st->ops->device_upsert(st, p, &rec))) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv, p,
@@ -385,9 +432,11 @@ apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         int *status)
 {
     const char *serial, *want, *got;
+    scep_cert_rec_t *cert = NULL;
     apr_status_t rv;
 
-    if ((*status = check_issued(p, st, log, req->signer, &serial)) != 0) {
+    if ((*status = check_issued(p, st, log, req->signer, &serial, &cert)) != 0
+        || (*status = check_enrolled(p, log, cert, req)) != 0) {
         return APR_EINVAL;
     }
     /* the attributes must describe the device the certificate was issued
@@ -410,7 +459,7 @@ apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
         *status = 500;
         return rv;
     }
-    record_device(p, st, log, req, serial);
+    record_device(p, st, log, req, cert);
     scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
                     SCEPLOGNO(5024) "OTA Phase 3: profile %s (%d payloads, "
                     "%s) for UDID %s, certificate serial %s",

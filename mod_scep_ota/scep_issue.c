@@ -11,6 +11,7 @@
 
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
 
 #define CLOCK_SKEW_SECONDS 300
@@ -216,36 +217,20 @@ static int add_ext(X509 *x, X509 *ca, int nid, const char *value)
     return ok;
 }
 
-static int san_allowed(const GENERAL_NAME *g)
+/* The SANs the server decided on (critical when the subject is empty,
+ * RFC 5280 4.2.1.6). */
+static int add_sans(X509 *x, const apr_array_header_t *sans, int critical)
 {
-    return g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI
-           || g->type == GEN_IPADD;
-}
+    GENERAL_NAMES *names;
+    int ok;
 
-/* Copies the allowed SAN entries of the request; *n counts them. */
-static int add_sans(X509 *x, X509_REQ *req, int critical, int *n)
-{
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-    GENERAL_NAMES *in = exts ? X509V3_get_d2i(exts, NID_subject_alt_name,
-                                              NULL, NULL) : NULL;
-    GENERAL_NAMES *out = GENERAL_NAMES_new();
-    GENERAL_NAME *g;
-    int i, ok = out != NULL;
-
-    for (i = 0; ok && in && i < sk_GENERAL_NAME_num(in); ++i) {
-        if (san_allowed(sk_GENERAL_NAME_value(in, i))) {
-            g = GENERAL_NAME_dup(sk_GENERAL_NAME_value(in, i));
-            ok = g && sk_GENERAL_NAME_push(out, g);
-        }
+    if (!sans || sans->nelts == 0) {
+        return 1;
     }
-    *n = out ? sk_GENERAL_NAME_num(out) : 0;
-    if (ok && *n > 0) {
-        ok = X509_add1_ext_i2d(x, NID_subject_alt_name, out, critical,
-                               X509V3_ADD_DEFAULT);
-    }
-    GENERAL_NAMES_free(out);
-    GENERAL_NAMES_free(in);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    names = scep_sans_to_names(sans);
+    ok = names && X509_add1_ext_i2d(x, NID_subject_alt_name, names, critical,
+                                    X509V3_ADD_DEFAULT);
+    GENERAL_NAMES_free(names);
     return ok;
 }
 
@@ -293,12 +278,13 @@ static int template_exts(X509 *x, X509 *ca)
 }
 
 apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
-                             X509_REQ *req, int lifetime_days, X509 **cert)
+                             X509_REQ *req, const apr_array_header_t *sans,
+                             int lifetime_days, X509 **cert)
 {
     X509 *x = scep_track_x509(p, X509_new());
     const X509_NAME *subject = X509_REQ_get_subject_name(req);
     int empty = X509_NAME_entry_count(subject) == 0;
-    int nsans = 0;
+    int nsans = sans ? sans->nelts : 0;
     apr_status_t rv = APR_EGENERAL;
 
     if (!x || !X509_set_version(x, X509_VERSION_3) || !random_serial(x)
@@ -307,7 +293,7 @@ apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
         || !X509_set_pubkey(x, X509_REQ_get0_pubkey(req))
         || !set_validity(x, ca->cert, lifetime_days)
         || !template_exts(x, ca->cert)
-        || !add_sans(x, req, empty, &nsans)) {
+        || !add_sans(x, sans, empty)) {
         goto leave;
     }
     if (empty && nsans == 0) {

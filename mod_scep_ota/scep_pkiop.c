@@ -129,7 +129,8 @@ static int min_key(const scep_pkiop_cfg_t *cfg)
 }
 
 static apr_status_t fill_rec(op_t *op, X509 *x, const char *key_hash,
-                             const char *txid, scep_cert_rec_t *rec)
+                             const char *txid, const scep_grant_t *plan,
+                             scep_cert_rec_t *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->serial = scep_cert_serial_hex(op->p, x);
@@ -140,34 +141,97 @@ static apr_status_t fill_rec(op_t *op, X509 *x, const char *key_hash,
     rec->not_after = asn1_time(X509_get0_notAfter(x));
     rec->status = SCEP_CERT_VALID;
     rec->revocation_reason = -1;
+    rec->origin = plan->origin;
+    rec->request_txid = op->msg->transaction_id;
+    rec->udid = plan->udid;
+    rec->enrolled_by = plan->user;
     if (!rec->serial || !rec->subject) {
         return APR_EGENERAL;
     }
     return scep_cert_der(op->p, x, &rec->der, &rec->der_len);
 }
 
-/* Issues and records a certificate; the record is committed before any
- * reply is built. A serial collision is retried with a new serial; a
- * concurrent retry of the same request returns what it recorded. txid is
- * the transactionID recorded with it (NULL when an earlier certificate of
- * the same key already holds it: a renewal that kept key and ID). */
-static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
-                          const char *txid, const char *tag)
+/* What the request already made, found after its insert clashed: 1 when
+ * it answered. The same transactionID and key, or the same origin with
+ * the same key and request, is the same request; another request for a
+ * renewal already made is refused. */
+static int answer_clash(op_t *op, const char *txid, const char *key_hash,
+                        const scep_grant_t *plan)
 {
-    scep_cert_rec_t rec, *prev;
+    scep_cert_rec_t *prev;
+
+    if (txid && APR_SUCCESS == op->store->ops->cert_by_transaction(
+            op->store, op->p, txid, key_hash, &prev)) {
+        succeed_der(op, prev, "repeated");
+        return 1;
+    }
+    if (!plan->origin || APR_SUCCESS != op->store->ops->cert_by_origin(
+            op->store, op->p, plan->origin, &prev)) {
+        return 0;
+    }
+    if (!strncmp(plan->origin, SCEP_ORIGIN_PENDING,
+                 strlen(SCEP_ORIGIN_PENDING))
+        || (prev->key_hash && !strcmp(prev->key_hash, key_hash)
+            && prev->request_txid
+            && !strcmp(prev->request_txid, op->msg->transaction_id))) {
+        succeed_der(op, prev, "repeated");
+    }
+    else {
+        fail(op, SCEP_FAIL_BADREQUEST, "this certificate was renewed "
+             "already");
+    }
+    return 1;
+}
+
+/* A renewal supersedes the certificate it renews. */
+static void supersede(op_t *op, const scep_grant_t *plan, const char *by)
+{
+    const char *old = plan->origin;
+    apr_size_t n = strlen(SCEP_ORIGIN_RENEWAL);
+    apr_status_t rv;
+
+    if (!old || strncmp(old, SCEP_ORIGIN_RENEWAL, n)) {
+        return;
+    }
+    old += n;
+    rv = op->store->ops->cert_supersede(op->store, op->p, old, by);
+    if (APR_SUCCESS == rv && op->cfg->revoke_superseded) {
+        rv = op->store->ops->cert_revoke(op->store, op->p, old,
+                                         SCEP_REASON_SUPERSEDED,
+                                         apr_time_now());
+    }
+    if (APR_SUCCESS != rv && !APR_STATUS_IS_EEXIST(rv)) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv, op->p,
+                        SCEPLOGNO(2011) "store: could not mark certificate "
+                        "%s superseded by %s", old, by);
+    }
+}
+
+/* Issues and records a certificate with the names of the plan; the record
+ * is committed before any reply is built. A serial collision is retried
+ * with a new serial; a concurrent retry of the same request returns what
+ * it recorded. txid is the transactionID recorded with it (NULL when an
+ * earlier certificate of the same key already holds it: a renewal that
+ * kept key and ID). */
+static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
+                          const char *txid, const scep_grant_t *plan,
+                          const char *tag)
+{
+    scep_cert_rec_t rec;
     X509 *x = NULL;
     apr_status_t rv = APR_EGENERAL;
     int i;
 
     for (i = 0; i < ISSUE_TRIES; ++i) {
-        rv = scep_issue_cert(op->p, op->cfg->ca, req, lifetime(op->cfg), &x);
+        rv = scep_issue_cert(op->p, op->cfg->ca, req, plan->sans,
+                             lifetime(op->cfg), &x);
         if (APR_EINVAL == rv) {
             fail(op, SCEP_FAIL_BADREQUEST, "the request has neither a "
                  "subject nor an accepted subjectAltName");
             return rv;
         }
-        if (APR_SUCCESS != rv
-            || APR_SUCCESS != (rv = fill_rec(op, x, key_hash, txid, &rec))) {
+        if (APR_SUCCESS != rv || APR_SUCCESS != (rv = fill_rec(
+                op, x, key_hash, txid, plan, &rec))) {
             scep_log_openssl(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, op->p,
                              SCEPLOGNO(2009) "cannot issue a certificate "
                              "(txid %s)", op->msg->transaction_id);
@@ -179,10 +243,9 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
         if (!APR_STATUS_IS_EEXIST(rv)) {
             break;
         }
-        if (txid && APR_SUCCESS == op->store->ops->cert_by_transaction(
-                op->store, op->p, txid, key_hash, &prev)) {
-            succeed_der(op, prev, "repeated");
-            return APR_SUCCESS;
+        if (answer_clash(op, txid, key_hash, plan)) {
+            return op->rep.pki_status == SCEP_STATUS_SUCCESS ? APR_SUCCESS
+                                                             : APR_EEXIST;
         }
     }
     if (APR_SUCCESS != rv) {
@@ -192,6 +255,7 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
     scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
                     SCEPLOGNO(2003) "issued certificate %s to %s (txid %s)",
                     rec.serial, rec.subject, op->msg->transaction_id);
+    supersede(op, plan, rec.serial);
     succeed_cert(op, x, tag);
     return APR_SUCCESS;
 }
@@ -222,11 +286,40 @@ static int same_requester(op_t *op, const scep_pending_rec_t *pend)
            && !memcmp(der, pend->requester, len);
 }
 
+/* Issues an approved request with what was decided when it arrived; one
+ * certificate whatever number of polls race (its origin is unique). */
+static void issue_approved(op_t *op, const scep_pending_rec_t *pend)
+{
+    scep_grant_t *plan;
+    X509_REQ *req;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != scep_csr_parse(op->p, pend->csr, pend->csr_len, &req)
+        || APR_SUCCESS != scep_grant_parse(op->p, pend->plan, &plan)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the stored request is invalid");
+        return;
+    }
+    if (!plan->origin) {
+        plan->origin = apr_pstrcat(op->p, SCEP_ORIGIN_PENDING,
+                                   pend->transaction_id, NULL);
+    }
+    if (APR_SUCCESS == issue(op, req, pend->key_hash,
+                             free_txid(op, pend->transaction_id,
+                                       pend->key_hash), plan, "issued")
+        && op->serial
+        && APR_SUCCESS != (rv = op->store->ops->pending_set_state(
+               op->store, op->p, pend->transaction_id, SCEP_PENDING_ISSUED,
+               op->serial))) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv,
+                        op->p, SCEPLOGNO(2004) "store: could not mark "
+                        "request %s issued", pend->transaction_id);
+    }
+}
+
 /* Answers from a pending request: wait, refuse, or issue once approved. */
 static void from_pending(op_t *op, const scep_pending_rec_t *pend)
 {
     scep_cert_rec_t *rec;
-    X509_REQ *req;
     apr_status_t rv;
 
     switch (pend->state) {
@@ -239,7 +332,11 @@ static void from_pending(op_t *op, const scep_pending_rec_t *pend)
     case SCEP_PENDING_ISSUED:
         rv = op->store->ops->cert_by_serial(op->store, op->p,
                                             pend->cert_serial, &rec);
-        if (APR_SUCCESS == rv) {
+        if (APR_SUCCESS == rv && rec->status != SCEP_CERT_VALID) {
+            fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this "
+                 "request is revoked");
+        }
+        else if (APR_SUCCESS == rv) {
             succeed_der(op, rec, "found");
         }
         else {
@@ -248,21 +345,7 @@ static void from_pending(op_t *op, const scep_pending_rec_t *pend)
         break;
     case SCEP_PENDING_APPROVED:
     default:
-        if (APR_SUCCESS != scep_csr_parse(op->p, pend->csr, pend->csr_len,
-                                          &req)) {
-            fail(op, SCEP_FAIL_BADREQUEST, "the stored request is invalid");
-        }
-        else if (APR_SUCCESS == issue(op, req, pend->key_hash,
-                                      free_txid(op, pend->transaction_id,
-                                                pend->key_hash), "issued")
-                 && op->serial
-                 && APR_SUCCESS != (rv = op->store->ops->pending_set_state(
-                        op->store, op->p, pend->transaction_id,
-                        SCEP_PENDING_ISSUED, op->serial))) {
-            scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv,
-                            op->p, SCEPLOGNO(2004) "store: could not mark "
-                            "request %s issued", pend->transaction_id);
-        }
+        issue_approved(op, pend);
         break;
     }
 }
@@ -277,9 +360,15 @@ typedef struct {
     const char *subject;
     int renewal;
     const char *record_txid;   /* transactionID to record, NULL if taken */
+    const char *consumer;      /* who consumes a one-time challenge */
+    const char *challenge;     /* its hash, NULL when none is used */
+    scep_grant_t *plan;        /* what the certificate will say */
+    scep_cert_rec_t *renewed;  /* the record of the certificate renewed */
 } enroll_t;
 
-/* The signer is a valid, unrevoked certificate of ours for the subject. */
+/* The signer is a valid, unrevoked certificate of ours for the subject
+ * (or one revoked as superseded by its renewal: the retry of that renewal
+ * still gets its answer). */
 static int is_renewal(op_t *op, enroll_t *e)
 {
     X509 *s = op->msg->signer;
@@ -294,122 +383,55 @@ static int is_renewal(op_t *op, enroll_t *e)
         || X509_cmp_current_time(X509_get0_notAfter(s)) <= 0
         || APR_SUCCESS != op->store->ops->cert_by_serial(
                op->store, op->p, scep_cert_serial_hex(op->p, s), &rec)
-        || rec->status != SCEP_CERT_VALID
+        || (rec->status != SCEP_CERT_VALID
+            && rec->revocation_reason != SCEP_REASON_SUPERSEDED)
         || APR_SUCCESS != scep_cert_der(op->p, s, &der, &len)
         || len != rec->der_len || memcmp(der, rec->der, len)) {
         ERR_clear_error();
         return 0;
     }
+    e->renewed = rec;
     return 1;
 }
 
-/* A one-time challenge bound to a subject (OTA Phase 2 hands those out)
- * enrolls that subject only. */
-static int bound_ok(op_t *op, const char *bound, X509_REQ *req)
-{
-    const char *want, *got;
-    apr_size_t n = strlen(SCEP_BOUND_SUBJECT);
-
-    if (!bound || strncmp(bound, SCEP_BOUND_SUBJECT, n)) {
-        return 1;
-    }
-    want = bound + n;
-    got = scep_name_rfc2253(op->p, X509_REQ_get_subject_name(req));
-    if (got && !strcmp(want, got)) {
-        return 1;
-    }
-    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
-                    SCEPLOGNO(2010) "txid %s: the one-time challenge was "
-                    "issued for '%s', not for '%s'", op->msg->transaction_id,
-                    want, got ? got : "?");
-    return 0;
-}
-
-static int challenge_ok(op_t *op, X509_REQ *req)
-{
-    const char *c = scep_csr_challenge(op->p, req);
-    const char *want = op->cfg->challenge_password;
-    const char *hash, *bound = NULL;
-
-    if (!c) {
-        return 0;
-    }
-    if (want && strlen(want) == strlen(c)
-        && 0 == CRYPTO_memcmp(want, c, strlen(c))) {
-        return 1;
-    }
-    hash = scep_sha256_hex(op->p, c, strlen(c));
-    if (hash && APR_SUCCESS == op->store->ops->challenge_consume(
-            op->store, op->p, hash, SCEP_CHALLENGE_SCEP, &bound)) {
-        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,
-                        SCEPLOGNO(2005) "txid %s: one-time challenge (bound "
-                        "to %s) consumed", op->msg->transaction_id,
-                        bound ? bound : "nobody");
-        return bound_ok(op, bound, req);
-    }
-    return 0;
-}
-
-/* A renewal already answered: the newest valid certificate of this key is
- * for the same subject and is not the one that signed the request. */
+/* A renewal already answered: what this renewal of the signer made, for
+ * the same key and request; a second renewal of one certificate is
+ * refused. 1 when it answered. */
 static int answer_renewal_retry(op_t *op, enroll_t *e)
 {
     scep_cert_rec_t *rec;
-    const char *signer = scep_cert_serial_hex(op->p, op->msg->signer);
     apr_status_t rv;
 
-    rv = op->store->ops->cert_by_key(op->store, op->p, e->key_hash, &rec);
-    if (APR_SUCCESS == rv && rec->subject && !strcmp(rec->subject, e->subject)
-        && signer && strcmp(rec->serial, signer)) {
+    rv = op->store->ops->cert_by_origin(op->store, op->p, e->plan->origin,
+                                        &rec);
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return 0;
+    }
+    if (APR_SUCCESS != rv) {
+        store_failed(op, rv, "looking up the renewal");
+    }
+    else if (!rec->key_hash || strcmp(rec->key_hash, e->key_hash)
+             || !rec->request_txid
+             || strcmp(rec->request_txid, op->msg->transaction_id)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "this certificate was renewed "
+             "already");
+    }
+    else if (rec->status != SCEP_CERT_VALID) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this "
+             "transaction is revoked");
+    }
+    else {
         succeed_der(op, rec, "repeated");
-        return 1;
     }
-    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
-        store_failed(op, rv, "looking up the key");
-        return 1;
-    }
-    return 0;
+    return 1;
 }
 
-/* A retry of a request already answered: the same certificate again, or
- * the state of the pending request. The same transactionID and key are a
- * retry only for the same subject (clients derive the ID from the key, so
- * it says nothing about who asks); a renewal is a retry when its key
- * already has a newer certificate. Returns 1 when it answered. */
-static int answer_retry(op_t *op, enroll_t *e)
+/* The pending request of this transaction, if it is this one. */
+static int answer_pending(op_t *op, enroll_t *e)
 {
-    scep_cert_rec_t *rec;
     scep_pending_rec_t *pend;
     apr_status_t rv;
 
-    e->record_txid = op->msg->transaction_id;
-    rv = op->store->ops->cert_by_transaction(op->store, op->p,
-                                             op->msg->transaction_id,
-                                             e->key_hash, &rec);
-    if (!APR_STATUS_IS_NOTFOUND(rv) && APR_SUCCESS != rv) {
-        store_failed(op, rv, "looking up the transaction");
-        return 1;
-    }
-    if (APR_SUCCESS == rv) {
-        e->record_txid = NULL;   /* taken: a new certificate records none */
-        if (!rec->subject || strcmp(rec->subject, e->subject)) {
-            return 0;            /* another subject: the policy decides */
-        }
-        if (e->renewal) {
-            return answer_renewal_retry(op, e);
-        }
-        if (rec->status != SCEP_CERT_VALID) {
-            fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this "
-                 "transaction is revoked");
-        }
-        else {
-            succeed_der(op, rec, "repeated");
-        }
-        return 1;
-    }
-    if (e->renewal && answer_renewal_retry(op, e)) {
-        return 1;
-    }
     rv = op->store->ops->pending_get(op->store, op->p,
                                      op->msg->transaction_id, &pend);
     if (APR_STATUS_IS_NOTFOUND(rv)) {
@@ -428,7 +450,49 @@ static int answer_retry(op_t *op, enroll_t *e)
     return 1;
 }
 
-/* Policy checks before authorization: key, key reuse across subjects. */
+/* A retry of a request already answered: the same certificate again, or
+ * the state of the pending request. The same transactionID and key are a
+ * retry only for the same subject (clients derive the ID from the key, so
+ * it says nothing about who asks); a renewal is a retry when this renewal
+ * of its signer was made for the same key and transaction. Returns 1 when
+ * it answered. */
+static int answer_retry(op_t *op, enroll_t *e)
+{
+    scep_cert_rec_t *rec;
+    apr_status_t rv;
+
+    e->record_txid = op->msg->transaction_id;
+    rv = op->store->ops->cert_by_transaction(op->store, op->p,
+                                             op->msg->transaction_id,
+                                             e->key_hash, &rec);
+    if (!APR_STATUS_IS_NOTFOUND(rv) && APR_SUCCESS != rv) {
+        store_failed(op, rv, "looking up the transaction");
+        return 1;
+    }
+    if (APR_SUCCESS == rv) {
+        e->record_txid = NULL;   /* taken: a new certificate records none */
+    }
+    if (e->renewal) {
+        return answer_renewal_retry(op, e) || answer_pending(op, e);
+    }
+    if (APR_SUCCESS == rv) {
+        if (!rec->subject || strcmp(rec->subject, e->subject)) {
+            return 0;            /* another subject: the policy decides */
+        }
+        if (rec->status != SCEP_CERT_VALID) {
+            fail(op, SCEP_FAIL_BADREQUEST, "the certificate of this "
+                 "transaction is revoked");
+        }
+        else {
+            succeed_der(op, rec, "repeated");
+        }
+        return 1;
+    }
+    return answer_pending(op, e);
+}
+
+/* Policy checks before authorization: key, compromised key, key reuse
+ * across subjects. */
 static int policy_ok(op_t *op, enroll_t *e)
 {
     scep_cert_rec_t *rec;
@@ -437,6 +501,19 @@ static int policy_ok(op_t *op, enroll_t *e)
 
     if (APR_SUCCESS != scep_key_check(op->p, e->key, min_key(op->cfg), &why)) {
         fail(op, SCEP_FAIL_BADREQUEST, why);
+        return 0;
+    }
+    rv = op->store->ops->key_compromised(op->store, op->p, e->key_hash);
+    if (APR_SUCCESS == rv) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                        SCEPLOGNO(2012) "txid %s: refused, the key was "
+                        "revoked for keyCompromise", op->msg->transaction_id);
+        fail(op, SCEP_FAIL_BADREQUEST, "this key was revoked for "
+             "keyCompromise");
+        return 0;
+    }
+    if (!APR_STATUS_IS_NOTFOUND(rv)) {
+        store_failed(op, rv, "looking up the key");
         return 0;
     }
     rv = op->store->ops->cert_by_key(op->store, op->p, e->key_hash, &rec);
@@ -453,8 +530,164 @@ static int policy_ok(op_t *op, enroll_t *e)
     return 1;
 }
 
-static void put_pending(op_t *op, enroll_t *e, const unsigned char *csr,
-                        apr_size_t csr_len)
+/* The renewal window: from notAfter less the window on. */
+static int renewal_due(op_t *op, enroll_t *e, const char **from)
+{
+    const scep_cert_rec_t *r = e->renewed;
+    apr_time_t window, start;
+    int pct = op->cfg->renewal_window_percent;
+
+    if (op->cfg->renewal_window_days > 0) {
+        window = apr_time_from_sec((apr_time_t)op->cfg->renewal_window_days
+                                   * 86400);
+    }
+    else {
+        pct = pct > 0 ? pct : SCEP_DEFAULT_RENEWAL_PERCENT;
+        window = (r->not_after - r->not_before) / 100 * pct;
+    }
+    start = r->not_after - window;
+    if (apr_time_now() >= start) {
+        return 1;
+    }
+    *from = apr_psprintf(op->p, "%" APR_TIME_T_FMT, apr_time_sec(start));
+    return 0;
+}
+
+/* A renewal keeps the names of what it renews, once, inside its window. */
+static int renewal_grant(op_t *op, enroll_t *e)
+{
+    const char *why = NULL, *from = NULL;
+    X509 *old = op->msg->signer;
+
+    e->plan = scep_grant_make(op->p);
+    e->plan->subject = e->renewed->subject;
+    e->plan->udid = e->renewed->udid;
+    e->plan->user = e->renewed->enrolled_by;
+    e->plan->origin = apr_pstrcat(op->p, SCEP_ORIGIN_RENEWAL,
+                                  e->renewed->serial, NULL);
+    if (APR_SUCCESS != scep_cert_sans(op->p, old, &e->plan->sans, &why)) {
+        fail(op, SCEP_FAIL_BADREQUEST, why);
+        return 0;
+    }
+    if (answer_retry(op, e)) {
+        return 0;
+    }
+    if (e->renewed->status != SCEP_CERT_VALID) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the certificate that signed the "
+             "renewal is revoked");
+        return 0;
+    }
+    if (!renewal_due(op, e, &from)) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                        SCEPLOGNO(2013) "txid %s: renewal of %s refused, it "
+                        "is due from %s (Unix time; SCEPRenewalWindow)",
+                        op->msg->transaction_id, e->renewed->serial, from);
+        fail(op, SCEP_FAIL_BADREQUEST, "the certificate is not due for "
+             "renewal yet");
+        return 0;
+    }
+    return 1;
+}
+
+/* The challenge of a new enrollment, and what it grants. A one-time
+ * challenge is only looked at here; it is consumed once the request
+ * passed every other check (use_challenge). */
+static int challenge_grant(op_t *op, enroll_t *e)
+{
+    const char *c = scep_csr_challenge(op->p, e->req);
+    const char *want = op->cfg->challenge_password;
+    const char *bound = NULL;
+    apr_status_t rv;
+
+    e->plan = NULL;
+    if (!c) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the request carries no challenge "
+             "password");
+        return 0;
+    }
+    if (want && strlen(want) == strlen(c)
+        && 0 == CRYPTO_memcmp(want, c, strlen(c))) {
+        return 1;                /* the static one: the policy decides */
+    }
+    e->consumer = apr_pstrcat(op->p, op->msg->transaction_id, " ",
+                              e->key_hash, NULL);
+    e->challenge = scep_sha256_hex(op->p, c, strlen(c));
+    rv = e->challenge ? op->store->ops->challenge_peek(
+             op->store, op->p, e->challenge, SCEP_CHALLENGE_SCEP,
+             e->consumer, &bound) : APR_NOTFOUND;
+    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
+        store_failed(op, rv, "looking up the challenge");
+        return 0;
+    }
+    if (APR_SUCCESS != rv) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
+             "accepted");
+        return 0;
+    }
+    if (bound && APR_SUCCESS != scep_grant_parse(op->p, bound, &e->plan)) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, 0, op->p,
+                        SCEPLOGNO(2014) "txid %s: the one-time challenge's "
+                        "binding cannot be read; refused",
+                        op->msg->transaction_id);
+        fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
+             "accepted");
+        return 0;
+    }
+    return 1;
+}
+
+/* The names of the certificate, decided by the server. */
+static int decide_names(op_t *op, enroll_t *e)
+{
+    apr_array_header_t *sans;
+    const char *why = NULL;
+    scep_grant_t *granted = e->plan;
+
+    if (APR_SUCCESS != scep_names_decide(op->p, &op->cfg->names, granted,
+                                         e->req, &sans, &why)) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                        SCEPLOGNO(2010) "txid %s: refused: %s",
+                        op->msg->transaction_id, why);
+        fail(op, SCEP_FAIL_BADREQUEST, why);
+        return 0;
+    }
+    if (!e->plan) {
+        e->plan = scep_grant_make(op->p);
+    }
+    e->plan->subject = e->subject;
+    e->plan->sans = sans;
+    return 1;
+}
+
+/* Consumes the one-time challenge; its retry (same transaction and key)
+ * may pass again, nobody else. */
+static int use_challenge(op_t *op, enroll_t *e)
+{
+    apr_status_t rv;
+
+    if (!e->challenge) {
+        return 1;
+    }
+    rv = op->store->ops->challenge_consume(op->store, op->p, e->challenge,
+                                           SCEP_CHALLENGE_SCEP, e->consumer,
+                                           NULL);
+    if (APR_SUCCESS == rv) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,
+                        SCEPLOGNO(2005) "txid %s: one-time challenge "
+                        "consumed", op->msg->transaction_id);
+        return 1;
+    }
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
+             "accepted");
+    }
+    else {
+        store_failed(op, rv, "consuming the challenge");
+    }
+    return 0;
+}
+
+static void put_pending(op_t *op, enroll_t *e)
 {
     scep_pending_rec_t pend;
     apr_status_t rv;
@@ -465,12 +698,17 @@ static void put_pending(op_t *op, enroll_t *e, const unsigned char *csr,
     pend.key_hash = e->key_hash;
     pend.state = SCEP_PENDING_WAITING;
     pend.created = apr_time_now();
-    pend.csr = csr;
-    pend.csr_len = csr_len;
+    pend.csr = op->msg->data;
+    pend.csr_len = op->msg->data_len;
+    pend.plan = scep_grant_format(op->p, e->plan);
     rv = scep_cert_der(op->p, op->msg->signer, &pend.requester,
                        &pend.requester_len);
     if (APR_SUCCESS == rv) {
         rv = op->store->ops->pending_put(op->store, op->p, &pend);
+    }
+    if (APR_STATUS_IS_EEXIST(rv)) {
+        fail(op, SCEP_FAIL_BADREQUEST, "transactionID already used");
+        return;
     }
     if (APR_SUCCESS != rv) {
         store_failed(op, rv, "recording the pending request");
@@ -500,6 +738,20 @@ static int read_csr(op_t *op, enroll_t *e)
     return 1;
 }
 
+/* Who may have this certificate: a renewal keeps what it renews; a new
+ * enrollment is what its challenge grants, within the policy. Nothing is
+ * consumed before every check passed. */
+static int authorize(op_t *op, enroll_t *e)
+{
+    if (e->renewal) {
+        return renewal_grant(op, e) && policy_ok(op, e)
+               && decide_names(op, e);
+    }
+    return !answer_retry(op, e) && policy_ok(op, e)
+           && challenge_grant(op, e) && decide_names(op, e)
+           && use_challenge(op, e);
+}
+
 static void enroll(op_t *op)
 {
     enroll_t e;
@@ -520,19 +772,14 @@ static void enroll(op_t *op)
              "the key of the request");
         return;
     }
-    if (answer_retry(op, &e) || !policy_ok(op, &e)) {
-        return;
-    }
-    if (!e.renewal && !challenge_ok(op, e.req)) {
-        fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
-             "accepted");
+    if (!authorize(op, &e)) {
         return;
     }
     if (op->cfg->approval_manual) {
-        put_pending(op, &e, op->msg->data, op->msg->data_len);
+        put_pending(op, &e);
         return;
     }
-    issue(op, e.req, e.key_hash, e.record_txid,
+    issue(op, e.req, e.key_hash, e.record_txid, e.plan,
           e.renewal ? "renewed" : "issued");
 }
 

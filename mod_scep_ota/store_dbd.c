@@ -8,12 +8,14 @@
 
 #include <apr_strings.h>
 #include <apr_base64.h>
+#include <apr_atomic.h>
 
 #include "scep_ota/scep_store_dbd.h"
 
 typedef struct {
     const scep_dbd_provider_t *prov;
     const scep_logger_t *log;
+    volatile apr_uint32_t last_purge;   /* seconds; see purge_if_due */
 } dbd_store_t;
 
 /* ------------------------------------------------------------------ */
@@ -21,18 +23,22 @@ typedef struct {
 
 typedef enum {
     Q_CERT_INSERT, Q_CERT_BY_SERIAL, Q_CERT_BY_TXID, Q_CERT_BY_KEY,
-    Q_CERT_LIST_ALL, Q_CERT_LIST_STATUS, Q_CERT_REVOKE,
-    Q_CHAL_ADD, Q_CHAL_CONSUME, Q_CHAL_BOUND, Q_CHAL_PURGE,
+    Q_CERT_BY_ORIGIN, Q_KEY_COMPROMISED, Q_CERT_LIST_ALL, Q_CERT_LIST_STATUS,
+    Q_CERT_REVOKE, Q_CERT_SUPERSEDE,
+    Q_CHAL_ADD, Q_CHAL_PEEK, Q_CHAL_CONSUME, Q_CHAL_BOUND, Q_CHAL_PURGE,
     Q_PEND_PUT, Q_PEND_GET, Q_PEND_STATE, Q_PEND_LIST,
     Q_DEV_UPSERT, Q_DEV_GET,
     Q_COUNT
 } query_t;
 
+/* Every statement but the purge and keyCompromise names the CA first:
+ * a record belongs to one CA, and another CA sharing the store never
+ * finds it. */
 #define CERT_COLS "SELECT serial, subject, transaction_id, key_hash," \
-    " not_before, not_after, status, revoked_at, reason, der" \
-    " FROM certificates"
+    " not_before, not_after, status, revoked_at, reason, der, origin," \
+    " request_txid, udid, enrolled_by, superseded_by FROM certificates"
 #define PEND_COLS "SELECT transaction_id, subject, key_hash, state," \
-    " created, csr, requester, cert_serial FROM pending"
+    " created, csr, requester, cert_serial, plan FROM pending"
 
 /* Labels name server-side prepared statements (PostgreSQL) on connections
  * that mod_dbd may share with other modules: keep the prefix. */
@@ -40,57 +46,77 @@ static const struct {
     const char *label;
     const char *sql;
 } queries[Q_COUNT] = {
-    { "scep_ota_cert_insert",
-      "INSERT INTO certificates (serial, subject, transaction_id, key_hash,"
-      " not_before, not_after, status, revoked_at, reason, issued_at, der)"
-      " VALUES (%s, %s, %s, %s, %lld, %lld, %d, %lld, %d, %lld, %s)"
-      " ON CONFLICT DO NOTHING" },
-    { "scep_ota_cert_by_serial", CERT_COLS " WHERE serial = %s" },
-    { "scep_ota_cert_by_txid",
-      CERT_COLS " WHERE transaction_id = %s AND key_hash = %s" },
-    { "scep_ota_cert_by_key",
-      CERT_COLS " WHERE key_hash = %s AND status = 0"
+    { "scep_ota_cert_insert2",
+      "INSERT INTO certificates (ca, serial, subject, transaction_id,"
+      " key_hash, not_before, not_after, status, revoked_at, reason,"
+      " issued_at, der, origin, request_txid, udid, enrolled_by)"
+      " VALUES (%s, %s, %s, %s, %s, %lld, %lld, %d, %lld, %d, %lld, %s, %s,"
+      " %s, %s, %s) ON CONFLICT DO NOTHING" },
+    { "scep_ota_cert_by_serial2", CERT_COLS " WHERE ca = %s AND serial = %s" },
+    { "scep_ota_cert_by_txid2",
+      CERT_COLS " WHERE ca = %s AND transaction_id = %s AND key_hash = %s" },
+    { "scep_ota_cert_by_key2",
+      CERT_COLS " WHERE ca = %s AND key_hash = %s AND status = 0"
       " ORDER BY not_before DESC, issued_at DESC LIMIT 1" },
-    { "scep_ota_cert_list_all", CERT_COLS " ORDER BY issued_at, serial" },
-    { "scep_ota_cert_list_status",
-      CERT_COLS " WHERE status = %d ORDER BY issued_at, serial" },
-    { "scep_ota_cert_revoke",
+    { "scep_ota_cert_by_origin",
+      CERT_COLS " WHERE ca = %s AND origin = %s" },
+    /* a compromised key is compromised for every CA */
+    { "scep_ota_key_compromised",
+      "SELECT serial FROM certificates WHERE key_hash = %s AND status = 1"
+      " AND reason = 1 LIMIT 1" },
+    { "scep_ota_cert_list_all2",
+      CERT_COLS " WHERE ca = %s ORDER BY issued_at, serial" },
+    { "scep_ota_cert_list_status2",
+      CERT_COLS " WHERE ca = %s AND status = %d ORDER BY issued_at, serial" },
+    { "scep_ota_cert_revoke2",
       "UPDATE certificates SET status = 1, revoked_at = %lld, reason = %d"
-      " WHERE serial = %s AND status = 0" },
-    { "scep_ota_chal_add",
-      "INSERT INTO challenges (hash, purpose, bound_to, expires, consumed,"
-      " created) VALUES (%s, %d, %s, %lld, 0, %lld)"
+      " WHERE ca = %s AND serial = %s AND status = 0" },
+    { "scep_ota_cert_supersede",
+      "UPDATE certificates SET superseded_by = %s"
+      " WHERE ca = %s AND serial = %s" },
+    { "scep_ota_chal_add2",
+      "INSERT INTO challenges (ca, hash, purpose, bound_to, expires,"
+      " consumed, created) VALUES (%s, %s, %d, %s, %lld, 0, %lld)"
       " ON CONFLICT DO NOTHING" },
-    /* the one statement that decides who gets a challenge */
-    { "scep_ota_chal_consume",
-      "UPDATE challenges SET consumed = 1 WHERE hash = %s AND purpose = %d"
-      " AND consumed = 0 AND expires > %lld" },
-    { "scep_ota_chal_bound",
-      "SELECT bound_to FROM challenges WHERE hash = %s" },
+    { "scep_ota_chal_peek",
+      "SELECT bound_to FROM challenges WHERE ca = %s AND hash = %s"
+      " AND purpose = %d AND expires > %lld"
+      " AND (consumed = 0 OR consumed_by = %s)" },
+    /* the one statement that decides who gets a challenge: of any number
+     * of racers one changes the row, and only its own retry may again */
+    { "scep_ota_chal_consume2",
+      "UPDATE challenges SET consumed = 1, consumed_by = %s"
+      " WHERE ca = %s AND hash = %s AND purpose = %d AND expires > %lld"
+      " AND (consumed = 0 OR consumed_by = %s)" },
+    { "scep_ota_chal_bound2",
+      "SELECT bound_to FROM challenges WHERE ca = %s AND hash = %s" },
     { "scep_ota_chal_purge",
       "DELETE FROM challenges WHERE expires < %lld" },
-    { "scep_ota_pend_put",
-      "INSERT INTO pending (transaction_id, subject, key_hash, state,"
-      " created, csr, requester, cert_serial)"
-      " VALUES (%s, %s, %s, %d, %lld, %s, %s, %s)"
+    { "scep_ota_pend_put2",
+      "INSERT INTO pending (ca, transaction_id, subject, key_hash, state,"
+      " created, csr, requester, cert_serial, plan)"
+      " VALUES (%s, %s, %s, %s, %d, %lld, %s, %s, %s, %s)"
       " ON CONFLICT DO NOTHING" },
-    { "scep_ota_pend_get", PEND_COLS " WHERE transaction_id = %s" },
-    { "scep_ota_pend_state",
+    { "scep_ota_pend_get2",
+      PEND_COLS " WHERE ca = %s AND transaction_id = %s" },
+    { "scep_ota_pend_state2",
       "UPDATE pending SET state = %d, cert_serial = COALESCE(%s, cert_serial)"
-      " WHERE transaction_id = %s" },
-    { "scep_ota_pend_list", PEND_COLS " ORDER BY created, transaction_id" },
-    { "scep_ota_dev_upsert",
-      "INSERT INTO devices (udid, serial_number, product, cert_serial,"
-      " last_seen) VALUES (%s, %s, %s, %s, %lld)"
-      " ON CONFLICT (udid) DO UPDATE SET"
+      " WHERE ca = %s AND transaction_id = %s" },
+    { "scep_ota_pend_list2",
+      PEND_COLS " WHERE ca = %s ORDER BY created, transaction_id" },
+    { "scep_ota_dev_upsert2",
+      "INSERT INTO devices (ca, udid, serial_number, product, cert_serial,"
+      " last_seen, enrolled_by) VALUES (%s, %s, %s, %s, %s, %lld, %s)"
+      " ON CONFLICT (ca, udid) DO UPDATE SET"
       " serial_number = COALESCE(excluded.serial_number,"
       " devices.serial_number),"
       " product = COALESCE(excluded.product, devices.product),"
       " cert_serial = COALESCE(excluded.cert_serial, devices.cert_serial),"
-      " last_seen = excluded.last_seen" },
-    { "scep_ota_dev_get",
-      "SELECT udid, serial_number, product, cert_serial, last_seen"
-      " FROM devices WHERE udid = %s" },
+      " last_seen = excluded.last_seen,"
+      " enrolled_by = COALESCE(excluded.enrolled_by, devices.enrolled_by)" },
+    { "scep_ota_dev_get2",
+      "SELECT udid, serial_number, product, cert_serial, last_seen,"
+      " enrolled_by FROM devices WHERE ca = %s AND udid = %s" },
 };
 
 /* ------------------------------------------------------------------ */
@@ -265,6 +291,11 @@ static scep_cert_rec_t *cert_from_row(op_t *op, apr_dbd_row_t *row)
     rec->revoked_at = col_i64(op, row, 7);
     rec->revocation_reason = (int)col_i64(op, row, 8);
     col_bin(op, row, 9, &rec->der, &rec->der_len);
+    rec->origin = col_str(op, row, 10);
+    rec->request_txid = col_str(op, row, 11);
+    rec->udid = col_str(op, row, 12);
+    rec->enrolled_by = col_str(op, row, 13);
+    rec->superseded_by = col_str(op, row, 14);
     return rec;
 }
 
@@ -280,6 +311,7 @@ static scep_pending_rec_t *pending_from_row(op_t *op, apr_dbd_row_t *row)
     col_bin(op, row, 5, &rec->csr, &rec->csr_len);
     col_bin(op, row, 6, &rec->requester, &rec->requester_len);
     rec->cert_serial = col_str(op, row, 7);
+    rec->plan = col_str(op, row, 8);
     return rec;
 }
 
@@ -292,6 +324,7 @@ static scep_device_rec_t *device_from_row(op_t *op, apr_dbd_row_t *row)
     rec->product = col_str(op, row, 2);
     rec->cert_serial = col_str(op, row, 3);
     rec->last_seen = col_i64(op, row, 4);
+    rec->enrolled_by = col_str(op, row, 5);
     return rec;
 }
 
@@ -379,45 +412,71 @@ static void *device_conv(op_t *op, apr_dbd_row_t *row)
     return device_from_row(op, row);
 }
 
+static void *first_col_conv(op_t *op, apr_dbd_row_t *row)
+{
+    return (void *)col_str(op, row, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* certificates                                                         */
+
+#define CA(st) scep_store_ca(st)
 
 static apr_status_t dbd_cert_insert(scep_store_t *st, apr_pool_t *p,
                                     const scep_cert_rec_t *rec)
 {
-    const char *args[11];
+    const char *args[16];
     int nrows = 0;
     apr_status_t rv;
 
     if (!rec->serial || !rec->subject || !rec->der) {
         return APR_EINVAL;
     }
-    args[0] = rec->serial;
-    args[1] = rec->subject;
-    args[2] = rec->transaction_id;
-    args[3] = rec->key_hash;
-    args[4] = i64(p, rec->not_before);
-    args[5] = i64(p, rec->not_after);
-    args[6] = apr_itoa(p, rec->status == SCEP_CERT_REVOKED ? 1 : 0);
-    args[7] = i64(p, rec->status == SCEP_CERT_REVOKED ? rec->revoked_at : 0);
-    args[8] = apr_itoa(p, rec->status == SCEP_CERT_REVOKED
+    args[0] = CA(st);
+    args[1] = rec->serial;
+    args[2] = rec->subject;
+    args[3] = rec->transaction_id;
+    args[4] = rec->key_hash;
+    args[5] = i64(p, rec->not_before);
+    args[6] = i64(p, rec->not_after);
+    args[7] = apr_itoa(p, rec->status == SCEP_CERT_REVOKED ? 1 : 0);
+    args[8] = i64(p, rec->status == SCEP_CERT_REVOKED ? rec->revoked_at : 0);
+    args[9] = apr_itoa(p, rec->status == SCEP_CERT_REVOKED
                           ? rec->revocation_reason : -1);
-    args[9] = i64(p, apr_time_now());
-    args[10] = b64(p, rec->der, rec->der_len);
-    rv = exec_one(st, p, Q_CERT_INSERT, args, 11, &nrows);
-    /* nothing inserted: the serial or (transactionID, key) exists */
+    args[10] = i64(p, apr_time_now());
+    args[11] = b64(p, rec->der, rec->der_len);
+    args[12] = rec->origin;
+    args[13] = rec->request_txid;
+    args[14] = rec->udid;
+    args[15] = rec->enrolled_by;
+    rv = exec_one(st, p, Q_CERT_INSERT, args, 16, &nrows);
+    /* nothing inserted: the serial, (transactionID, key) or origin
+     * exists */
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
+}
+
+/* A select of certificates by the CA and n more values. */
+static apr_status_t cert_one(scep_store_t *st, apr_pool_t *p, query_t q,
+                             const char *a1, const char *a2,
+                             scep_cert_rec_t **rec)
+{
+    const char *args[3];
+
+    *rec = NULL;
+    if (!a1 || (q == Q_CERT_BY_TXID && !a2)) {
+        return APR_NOTFOUND;
+    }
+    args[0] = CA(st);
+    args[1] = a1;
+    args[2] = a2;
+    return select_one(st, p, q, args, a2 ? 3 : 2, cert_conv, (void **)rec);
 }
 
 static apr_status_t dbd_cert_by_serial(scep_store_t *st, apr_pool_t *p,
                                        const char *serial,
                                        scep_cert_rec_t **rec)
 {
-    const char *args[1];
-
-    args[0] = serial;
-    return select_one(st, p, Q_CERT_BY_SERIAL, args, 1, cert_conv,
-                      (void **)rec);
+    return cert_one(st, p, Q_CERT_BY_SERIAL, serial, NULL, rec);
 }
 
 static apr_status_t dbd_cert_by_transaction(scep_store_t *st, apr_pool_t *p,
@@ -425,39 +484,47 @@ static apr_status_t dbd_cert_by_transaction(scep_store_t *st, apr_pool_t *p,
                                             const char *key_hash,
                                             scep_cert_rec_t **rec)
 {
-    const char *args[2];
-
-    if (!transaction_id || !key_hash) {
-        *rec = NULL;
-        return APR_NOTFOUND;
-    }
-    args[0] = transaction_id;
-    args[1] = key_hash;
-    return select_one(st, p, Q_CERT_BY_TXID, args, 2, cert_conv,
-                      (void **)rec);
+    return cert_one(st, p, Q_CERT_BY_TXID, transaction_id, key_hash, rec);
 }
 
 static apr_status_t dbd_cert_by_key(scep_store_t *st, apr_pool_t *p,
                                     const char *key_hash,
                                     scep_cert_rec_t **rec)
 {
+    return cert_one(st, p, Q_CERT_BY_KEY, key_hash, NULL, rec);
+}
+
+static apr_status_t dbd_cert_by_origin(scep_store_t *st, apr_pool_t *p,
+                                       const char *origin,
+                                       scep_cert_rec_t **rec)
+{
+    return cert_one(st, p, Q_CERT_BY_ORIGIN, origin, NULL, rec);
+}
+
+static apr_status_t dbd_key_compromised(scep_store_t *st, apr_pool_t *p,
+                                        const char *key_hash)
+{
     const char *args[1];
+    apr_array_header_t *rows;
+    apr_status_t rv;
 
     args[0] = key_hash;
-    return select_one(st, p, Q_CERT_BY_KEY, args, 1, cert_conv,
-                      (void **)rec);
+    rv = select_all(st, p, Q_KEY_COMPROMISED, args, 1, first_col_conv,
+                    &rows);
+    return APR_SUCCESS == rv && rows->nelts == 0 ? APR_NOTFOUND : rv;
 }
 
 static apr_status_t dbd_cert_list(scep_store_t *st, apr_pool_t *p,
                                   int status, apr_array_header_t **recs)
 {
-    const char *args[1];
+    const char *args[2];
 
+    args[0] = CA(st);
     if (status < 0) {
-        return select_all(st, p, Q_CERT_LIST_ALL, args, 0, cert_conv, recs);
+        return select_all(st, p, Q_CERT_LIST_ALL, args, 1, cert_conv, recs);
     }
-    args[0] = apr_itoa(p, status);
-    return select_all(st, p, Q_CERT_LIST_STATUS, args, 1, cert_conv, recs);
+    args[1] = apr_itoa(p, status);
+    return select_all(st, p, Q_CERT_LIST_STATUS, args, 2, cert_conv, recs);
 }
 
 /* APR_NOTFOUND: no such certificate; APR_EEXIST: revoked already. */
@@ -465,15 +532,16 @@ static apr_status_t dbd_cert_revoke(scep_store_t *st, apr_pool_t *p,
                                     const char *serial, int reason,
                                     apr_time_t when)
 {
-    const char *args[3];
+    const char *args[4];
     scep_cert_rec_t *rec;
     int nrows = 0;
     apr_status_t rv;
 
     args[0] = i64(p, when);
     args[1] = apr_itoa(p, reason);
-    args[2] = serial;
-    rv = exec_one(st, p, Q_CERT_REVOKE, args, 3, &nrows);
+    args[2] = CA(st);
+    args[3] = serial;
+    rv = exec_one(st, p, Q_CERT_REVOKE, args, 4, &nrows);
     if (APR_SUCCESS != rv || nrows == 1) {
         return rv;
     }
@@ -481,17 +549,42 @@ static apr_status_t dbd_cert_revoke(scep_store_t *st, apr_pool_t *p,
     return APR_SUCCESS == rv ? APR_EEXIST : rv;
 }
 
+static apr_status_t dbd_cert_supersede(scep_store_t *st, apr_pool_t *p,
+                                       const char *serial,
+                                       const char *by_serial)
+{
+    const char *args[3];
+    int nrows = 0;
+    apr_status_t rv;
+
+    args[0] = by_serial;
+    args[1] = CA(st);
+    args[2] = serial;
+    rv = exec_one(st, p, Q_CERT_SUPERSEDE, args, 3, &nrows);
+    return APR_SUCCESS == rv && nrows != 1 ? APR_NOTFOUND : rv;
+}
+
 /* ------------------------------------------------------------------ */
 /* challenges                                                           */
 
-/* Expired challenges are kept this long (for an admin's questions), then
- * purged. */
-#define CHAL_KEEP_SECS 86400
+/* Expired challenges serve nobody: each process deletes them before it
+ * adds a challenge when it has not purged for this long (and at its first
+ * add). */
+#define CHAL_PURGE_EVERY_SECS 600
 
-/* One call in 32, chosen by the (random) challenge hash itself. */
-static int purge_due(const char *hash)
+static void purge_if_due(dbd_store_t *ds, scep_store_t *st, apr_pool_t *p)
 {
-    return hash[0] == '0' && hash[1] && strchr("01234567", hash[1]) != NULL;
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&ds->last_purge);
+    const char *args[1];
+    int purged = 0;
+
+    if (now - last < CHAL_PURGE_EVERY_SECS
+        || apr_atomic_cas32(&ds->last_purge, now, last) != last) {
+        return;                  /* not due, or another thread does it */
+    }
+    args[0] = i64(p, apr_time_now());
+    exec_one(st, p, Q_CHAL_PURGE, args, 1, &purged);
 }
 
 static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
@@ -500,31 +593,54 @@ static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
                                       const char *bound_to,
                                       apr_time_t expires)
 {
-    const char *args[5];
-    int nrows = 0, purged = 0;
+    const char *args[6];
+    int nrows = 0;
     apr_status_t rv;
 
-    args[0] = hash;
-    args[1] = apr_itoa(p, (int)purpose);
-    args[2] = bound_to;
-    args[3] = i64(p, expires);
-    args[4] = i64(p, apr_time_now());
-    rv = exec_one(st, p, Q_CHAL_ADD, args, 5, &nrows);
-    if (APR_SUCCESS == rv && nrows == 1 && purge_due(hash)) {
-        /* rows a day past their expiry serve nobody: drop them, now and
-         * then (the hash is random, so one add in 32 does it) */
-        args[0] = i64(p, apr_time_now() - apr_time_from_sec(CHAL_KEEP_SECS));
-        exec_one(st, p, Q_CHAL_PURGE, args, 1, &purged);
-    }
+    purge_if_due(st->backend, st, p);
+    args[0] = CA(st);
+    args[1] = hash;
+    args[2] = apr_itoa(p, (int)purpose);
+    args[3] = bound_to;
+    args[4] = i64(p, expires);
+    args[5] = i64(p, apr_time_now());
+    rv = exec_one(st, p, Q_CHAL_ADD, args, 6, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
+}
+
+static apr_status_t dbd_challenge_peek(scep_store_t *st, apr_pool_t *p,
+                                       const char *hash,
+                                       scep_challenge_purpose_t purpose,
+                                       const char *consumer,
+                                       const char **bound_to)
+{
+    const char *args[5];
+    apr_array_header_t *rows;
+    apr_status_t rv;
+
+    *bound_to = NULL;
+    args[0] = CA(st);
+    args[1] = hash;
+    args[2] = apr_itoa(p, (int)purpose);
+    args[3] = i64(p, apr_time_now());
+    args[4] = consumer;
+    rv = select_all(st, p, Q_CHAL_PEEK, args, 5, first_col_conv, &rows);
+    if (APR_SUCCESS == rv && rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    if (APR_SUCCESS == rv) {
+        *bound_to = APR_ARRAY_IDX(rows, 0, const char *);
+    }
+    return rv;
 }
 
 static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
                                           const char *hash,
                                           scep_challenge_purpose_t purpose,
+                                          const char *consumer,
                                           const char **bound_to)
 {
-    const char *args[3];
+    const char *args[6];
     op_t op;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
@@ -534,14 +650,16 @@ static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
     if (bound_to) {
         *bound_to = NULL;
     }
-    args[0] = hash;
-    args[1] = apr_itoa(p, (int)purpose);
-    args[2] = i64(p, apr_time_now());
+    args[0] = consumer;
+    args[1] = CA(st);
+    args[2] = hash;
+    args[3] = apr_itoa(p, (int)purpose);
+    args[4] = i64(p, apr_time_now());
+    args[5] = consumer;
     if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
         return rv;
     }
-    /* one atomic statement: of any number of racers, one sees nrows 1 */
-    rv = op_exec(&op, Q_CHAL_CONSUME, args, 3, &nrows);
+    rv = op_exec(&op, Q_CHAL_CONSUME, args, 6, &nrows);
     if (APR_SUCCESS != rv) {
         goto leave;
     }
@@ -549,7 +667,7 @@ static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
         rv = APR_NOTFOUND;
         goto leave;
     }
-    if (bound_to && APR_SUCCESS == op_select(&op, Q_CHAL_BOUND, args, 1,
+    if (bound_to && APR_SUCCESS == op_select(&op, Q_CHAL_BOUND, args + 1, 2,
                                              &res)) {
         while (!next_row(&op, res, &row)) {
             *bound_to = col_str(&op, row, 0);
@@ -568,22 +686,24 @@ leave:
 static apr_status_t dbd_pending_put(scep_store_t *st, apr_pool_t *p,
                                     const scep_pending_rec_t *rec)
 {
-    const char *args[8];
+    const char *args[10];
     int nrows = 0;
     apr_status_t rv;
 
     if (!rec->transaction_id) {
         return APR_EINVAL;
     }
-    args[0] = rec->transaction_id;
-    args[1] = rec->subject;
-    args[2] = rec->key_hash;
-    args[3] = apr_itoa(p, (int)rec->state);
-    args[4] = i64(p, rec->created ? rec->created : apr_time_now());
-    args[5] = b64(p, rec->csr, rec->csr_len);
-    args[6] = b64(p, rec->requester, rec->requester_len);
-    args[7] = rec->cert_serial;
-    rv = exec_one(st, p, Q_PEND_PUT, args, 8, &nrows);
+    args[0] = CA(st);
+    args[1] = rec->transaction_id;
+    args[2] = rec->subject;
+    args[3] = rec->key_hash;
+    args[4] = apr_itoa(p, (int)rec->state);
+    args[5] = i64(p, rec->created ? rec->created : apr_time_now());
+    args[6] = b64(p, rec->csr, rec->csr_len);
+    args[7] = b64(p, rec->requester, rec->requester_len);
+    args[8] = rec->cert_serial;
+    args[9] = rec->plan;
+    rv = exec_one(st, p, Q_PEND_PUT, args, 10, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
 }
 
@@ -591,10 +711,11 @@ static apr_status_t dbd_pending_get(scep_store_t *st, apr_pool_t *p,
                                     const char *transaction_id,
                                     scep_pending_rec_t **rec)
 {
-    const char *args[1];
+    const char *args[2];
 
-    args[0] = transaction_id;
-    return select_one(st, p, Q_PEND_GET, args, 1, pending_conv,
+    args[0] = CA(st);
+    args[1] = transaction_id;
+    return select_one(st, p, Q_PEND_GET, args, 2, pending_conv,
                       (void **)rec);
 }
 
@@ -603,14 +724,15 @@ static apr_status_t dbd_pending_set_state(scep_store_t *st, apr_pool_t *p,
                                           scep_pending_state_t state,
                                           const char *cert_serial)
 {
-    const char *args[3];
+    const char *args[4];
     int nrows = 0;
     apr_status_t rv;
 
     args[0] = apr_itoa(p, (int)state);
     args[1] = cert_serial;
-    args[2] = transaction_id;
-    rv = exec_one(st, p, Q_PEND_STATE, args, 3, &nrows);
+    args[2] = CA(st);
+    args[3] = transaction_id;
+    rv = exec_one(st, p, Q_PEND_STATE, args, 4, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_NOTFOUND : rv;
 }
 
@@ -619,7 +741,8 @@ static apr_status_t dbd_pending_list(scep_store_t *st, apr_pool_t *p,
 {
     const char *args[1];
 
-    return select_all(st, p, Q_PEND_LIST, args, 0, pending_conv, recs);
+    args[0] = CA(st);
+    return select_all(st, p, Q_PEND_LIST, args, 1, pending_conv, recs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -629,46 +752,53 @@ static apr_status_t dbd_pending_list(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_device_upsert(scep_store_t *st, apr_pool_t *p,
                                       const scep_device_rec_t *rec)
 {
-    const char *args[5];
+    const char *args[7];
     int nrows = 0;
 
     if (!rec->udid) {
         return APR_EINVAL;
     }
-    args[0] = rec->udid;
-    args[1] = rec->serial_number;
-    args[2] = rec->product;
-    args[3] = rec->cert_serial;
-    args[4] = i64(p, rec->last_seen ? rec->last_seen : apr_time_now());
-    return exec_one(st, p, Q_DEV_UPSERT, args, 5, &nrows);
+    args[0] = CA(st);
+    args[1] = rec->udid;
+    args[2] = rec->serial_number;
+    args[3] = rec->product;
+    args[4] = rec->cert_serial;
+    args[5] = i64(p, rec->last_seen ? rec->last_seen : apr_time_now());
+    args[6] = rec->enrolled_by;
+    return exec_one(st, p, Q_DEV_UPSERT, args, 7, &nrows);
 }
 
 static apr_status_t dbd_device_get(scep_store_t *st, apr_pool_t *p,
                                    const char *udid, scep_device_rec_t **rec)
 {
-    const char *args[1];
+    const char *args[2];
 
-    args[0] = udid;
-    return select_one(st, p, Q_DEV_GET, args, 1, device_conv, (void **)rec);
+    args[0] = CA(st);
+    args[1] = udid;
+    return select_one(st, p, Q_DEV_GET, args, 2, device_conv, (void **)rec);
 }
 
 /* ------------------------------------------------------------------ */
 
 static const scep_store_ops_t dbd_ops = {
-    dbd_cert_insert,
-    dbd_cert_by_serial,
-    dbd_cert_by_transaction,
-    dbd_cert_by_key,
-    dbd_cert_list,
-    dbd_cert_revoke,
-    dbd_challenge_add,
-    dbd_challenge_consume,
-    dbd_pending_put,
-    dbd_pending_get,
-    dbd_pending_set_state,
-    dbd_pending_list,
-    dbd_device_upsert,
-    dbd_device_get,
+    .cert_insert = dbd_cert_insert,
+    .cert_by_serial = dbd_cert_by_serial,
+    .cert_by_transaction = dbd_cert_by_transaction,
+    .cert_by_key = dbd_cert_by_key,
+    .cert_by_origin = dbd_cert_by_origin,
+    .key_compromised = dbd_key_compromised,
+    .cert_supersede = dbd_cert_supersede,
+    .cert_list = dbd_cert_list,
+    .cert_revoke = dbd_cert_revoke,
+    .challenge_add = dbd_challenge_add,
+    .challenge_peek = dbd_challenge_peek,
+    .challenge_consume = dbd_challenge_consume,
+    .pending_put = dbd_pending_put,
+    .pending_get = dbd_pending_get,
+    .pending_set_state = dbd_pending_set_state,
+    .pending_list = dbd_pending_list,
+    .device_upsert = dbd_device_upsert,
+    .device_get = dbd_device_get,
 };
 
 scep_store_t *scep_store_dbd_create(apr_pool_t *p,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_lib.h>
 #include <apr_thread_mutex.h>
 #include <apu.h>
 #include <apr_reslist.h>
@@ -132,9 +133,71 @@ static const char *const schema_v1[] = {
     NULL
 };
 
+/* Version 2: every record carries its CA ("" for rows written before:
+ * the store hands them to the one CA that uses it, see claim_unowned);
+ * certificates say what made them (origin: one certificate per approved
+ * request and per renewal, by constraint), for which device and user, and
+ * what renewed them; challenges say who consumed them, so that the retry
+ * of a request whose child died passes again; pending requests keep what
+ * was decided when they arrived. Pending requests and devices are unique
+ * per CA: their tables are rebuilt with the CA in the key. */
+static const char *const schema_v2[] = {
+    "ALTER TABLE certificates ADD COLUMN ca TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE certificates ADD COLUMN origin TEXT",
+    "ALTER TABLE certificates ADD COLUMN request_txid TEXT",
+    "ALTER TABLE certificates ADD COLUMN udid TEXT",
+    "ALTER TABLE certificates ADD COLUMN enrolled_by TEXT",
+    "ALTER TABLE certificates ADD COLUMN superseded_by TEXT",
+    "DROP INDEX certificates_issuance",
+    "CREATE UNIQUE INDEX certificates_issuance"
+    " ON certificates (ca, transaction_id, key_hash)"
+    " WHERE transaction_id IS NOT NULL",
+    "CREATE UNIQUE INDEX certificates_origin"
+    " ON certificates (ca, origin) WHERE origin IS NOT NULL",
+    "DROP INDEX certificates_status",
+    "CREATE INDEX certificates_status ON certificates (ca, status)",
+    "ALTER TABLE challenges ADD COLUMN ca TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE challenges ADD COLUMN consumed_by TEXT",
+    "CREATE INDEX challenges_expires ON challenges (expires)",
+    "CREATE TABLE pending_v2 ("
+    " ca TEXT NOT NULL DEFAULT '',"
+    " transaction_id TEXT NOT NULL,"
+    " subject TEXT,"
+    " key_hash TEXT,"
+    " state INTEGER NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " csr TEXT,"
+    " requester TEXT,"
+    " cert_serial TEXT,"
+    " plan TEXT,"
+    " PRIMARY KEY (ca, transaction_id))",
+    "INSERT INTO pending_v2 (transaction_id, subject, key_hash, state,"
+    " created, csr, requester, cert_serial)"
+    " SELECT transaction_id, subject, key_hash, state, created, csr,"
+    " requester, cert_serial FROM pending",
+    "DROP TABLE pending",
+    "ALTER TABLE pending_v2 RENAME TO pending",
+    "CREATE TABLE devices_v2 ("
+    " ca TEXT NOT NULL DEFAULT '',"
+    " udid TEXT NOT NULL,"
+    " serial_number TEXT,"
+    " product TEXT,"
+    " cert_serial TEXT,"
+    " last_seen BIGINT NOT NULL,"
+    " enrolled_by TEXT,"
+    " PRIMARY KEY (ca, udid))",
+    "INSERT INTO devices_v2 (udid, serial_number, product, cert_serial,"
+    " last_seen) SELECT udid, serial_number, product, cert_serial,"
+    " last_seen FROM devices",
+    "DROP TABLE devices",
+    "ALTER TABLE devices_v2 RENAME TO devices",
+    NULL
+};
+
 /* migrations[v] takes the schema from version v to v + 1 */
 static const char *const *const migrations[SCEP_STORE_SCHEMA_VERSION] = {
     schema_v1,
+    schema_v2,
 };
 
 /* ------------------------------------------------------------------ */
@@ -285,18 +348,17 @@ static apr_status_t exec_sql(scep_dbd_conn_t *conn, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
-/* The version recorded in the database; 0 when there is none yet. */
-static apr_status_t read_version(scep_dbd_conn_t *conn, apr_pool_t *p,
-                                 int *version, const char **err)
+/* The number in the first column of the last row a query gives; 0 when
+ * there is none. */
+static apr_status_t count_rows(scep_dbd_conn_t *conn, apr_pool_t *p,
+                               const char *sql, int *n, const char **err)
 {
-    static const char *const sql =
-        "SELECT version FROM scep_schema WHERE id = 1";
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const char *v;
     int rc;
 
-    *version = 0;
+    *n = 0;
     rc = apr_dbd_select(conn->driver, p, conn->handle, &res, sql, 1);
     if (rc) {
         *err = apr_psprintf(p, "%s: %s", sql,
@@ -305,10 +367,18 @@ static apr_status_t read_version(scep_dbd_conn_t *conn, apr_pool_t *p,
     }
     while (!apr_dbd_get_row(conn->driver, p, res, &row, -1)) {
         if ((v = apr_dbd_get_entry(conn->driver, row, 0))) {
-            *version = atoi(v);
+            *n = atoi(v);
         }
     }
     return APR_SUCCESS;
+}
+
+/* The version recorded in the database; 0 when there is none yet. */
+static apr_status_t read_version(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                 int *version, const char **err)
+{
+    return count_rows(conn, p, "SELECT version FROM scep_schema WHERE id = 1",
+                      version, err);
 }
 
 static apr_status_t migrate_locked(scep_dbd_conn_t *conn, apr_pool_t *p,
@@ -384,6 +454,59 @@ leave:
                         SCEPLOGNO(4002) "store schema: %s", *err);
     }
     return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* records of schema 1, which carried no CA                             */
+
+static const char *const owned_tables[] = {
+    "certificates", "challenges", "pending", "devices", NULL
+};
+
+/* A CA identity is the hex of a digest: safe to write into SQL. */
+static int is_hex(const char *s)
+{
+    for (; *s; ++s) {
+        if (!apr_isxdigit(*s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+apr_status_t scep_dbd_claim_unowned(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                    const char *ca, int *rows,
+                                    const char **err)
+{
+    const char *const *t;
+    const char *ignored;
+    apr_status_t rv = APR_SUCCESS;
+    int n;
+
+    *rows = 0;
+    for (t = owned_tables; *t && APR_SUCCESS == rv; ++t) {
+        rv = count_rows(conn, p, apr_pstrcat(p, "SELECT COUNT(*) FROM ", *t,
+                                             " WHERE ca = ''", NULL),
+                        &n, err);
+        *rows += n;
+    }
+    if (APR_SUCCESS != rv || !ca || *rows == 0) {
+        return rv;
+    }
+    if (!*ca || !is_hex(ca)) {
+        *err = "not a CA identity";
+        return APR_EINVAL;
+    }
+    rv = exec_sql(conn, p, "BEGIN", err);
+    for (t = owned_tables; *t && APR_SUCCESS == rv; ++t) {
+        rv = exec_sql(conn, p, apr_pstrcat(p, "UPDATE ", *t, " SET ca = '",
+                                           ca, "' WHERE ca = ''", NULL), err);
+    }
+    if (APR_SUCCESS != rv) {
+        exec_sql(conn, p, "ROLLBACK", &ignored);
+        return rv;
+    }
+    return exec_sql(conn, p, "COMMIT", err);
 }
 
 /* ------------------------------------------------------------------ */

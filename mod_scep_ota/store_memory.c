@@ -1,6 +1,7 @@
-/* A process-local store in memory, for unit tests and the CLI's offline
- * commands. Same constraints as the database backends: unique serials,
- * one issuance per (transactionID, key), atomic challenge consumption. */
+/* A process-local store in memory, for unit tests and benchmarks. Same
+ * constraints as the database backends: unique serials, one issuance per
+ * (transactionID, key) and per origin, atomic challenge consumption, and
+ * every record scoped to its CA. */
 
 #include <string.h>
 
@@ -10,20 +11,28 @@
 #include "scep_ota/scep_store.h"
 
 typedef struct {
+    const char *ca;
     const char *hash;
     scep_challenge_purpose_t purpose;
     const char *bound_to;
     apr_time_t expires;
     int consumed;
+    const char *consumed_by;
 } challenge_t;
+
+/* a record and the CA it belongs to */
+typedef struct {
+    const char *ca;
+    void *rec;
+} owned_t;
 
 typedef struct {
     apr_pool_t *pool;
     apr_thread_mutex_t *lock;
-    apr_array_header_t *certs;       /* scep_cert_rec_t * */
+    apr_array_header_t *certs;       /* owned_t: scep_cert_rec_t * */
     apr_array_header_t *challenges;  /* challenge_t * */
-    apr_array_header_t *pending;     /* scep_pending_rec_t * */
-    apr_array_header_t *devices;     /* scep_device_rec_t * */
+    apr_array_header_t *pending;     /* owned_t: scep_pending_rec_t * */
+    apr_array_header_t *devices;     /* owned_t: scep_device_rec_t * */
 } mem_t;
 
 #define MEM(st) ((mem_t *)(st)->backend)
@@ -53,6 +62,11 @@ static scep_cert_rec_t *copy_cert(apr_pool_t *p, const scep_cert_rec_t *r)
     c->transaction_id = dup_s(p, r->transaction_id);
     c->key_hash = dup_s(p, r->key_hash);
     c->der = dup_b(p, r->der, r->der_len);
+    c->origin = dup_s(p, r->origin);
+    c->request_txid = dup_s(p, r->request_txid);
+    c->udid = dup_s(p, r->udid);
+    c->enrolled_by = dup_s(p, r->enrolled_by);
+    c->superseded_by = dup_s(p, r->superseded_by);
     return c;
 }
 
@@ -67,6 +81,7 @@ static scep_pending_rec_t *copy_pending(apr_pool_t *p,
     c->csr = dup_b(p, r->csr, r->csr_len);
     c->requester = dup_b(p, r->requester, r->requester_len);
     c->cert_serial = dup_s(p, r->cert_serial);
+    c->plan = dup_s(p, r->plan);
     return c;
 }
 
@@ -78,6 +93,7 @@ static scep_device_rec_t *copy_device(apr_pool_t *p, const scep_device_rec_t *r)
     c->serial_number = dup_s(p, r->serial_number);
     c->product = dup_s(p, r->product);
     c->cert_serial = dup_s(p, r->cert_serial);
+    c->enrolled_by = dup_s(p, r->enrolled_by);
     return c;
 }
 
@@ -85,15 +101,32 @@ static scep_device_rec_t *copy_device(apr_pool_t *p, const scep_device_rec_t *r)
     for ((i) = 0; (i) < (arr)->nelts \
          && ((var) = APR_ARRAY_IDX((arr), (i), type), 1); ++(i))
 
+/* the records of st's CA, one by one */
+#define OWNED(st, arr, type, var, i) \
+    for ((i) = 0; (i) < (arr)->nelts; ++(i)) \
+        if (!strcmp(APR_ARRAY_IDX((arr), (i), owned_t).ca, \
+                    scep_store_ca(st)) \
+            && ((var) = APR_ARRAY_IDX((arr), (i), owned_t).rec, 1))
+
+static void own(mem_t *m, apr_array_header_t *arr, const scep_store_t *st,
+                void *rec)
+{
+    owned_t *o = apr_array_push(arr);
+
+    o->ca = apr_pstrdup(m->pool, scep_store_ca(st));
+    o->rec = rec;
+}
+
 /* ------------------------------------------------------------------ */
 /* certificates                                                        */
 
-static scep_cert_rec_t *find_serial(mem_t *m, const char *serial)
+static scep_cert_rec_t *find_serial(mem_t *m, const scep_store_t *st,
+                                    const char *serial)
 {
     scep_cert_rec_t *r;
     int i;
 
-    EACH(m->certs, scep_cert_rec_t *, r, i) {
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
         if (serial && !strcasecmp(r->serial, serial)) {
             return r;
         }
@@ -101,17 +134,47 @@ static scep_cert_rec_t *find_serial(mem_t *m, const char *serial)
     return NULL;
 }
 
-static scep_cert_rec_t *find_txn(mem_t *m, const char *txid, const char *kh)
+static scep_cert_rec_t *find_txn(mem_t *m, const scep_store_t *st,
+                                 const char *txid, const char *kh)
 {
     scep_cert_rec_t *r;
     int i;
 
-    EACH(m->certs, scep_cert_rec_t *, r, i) {
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
         if (same(r->transaction_id, txid) && same(r->key_hash, kh)) {
             return r;
         }
     }
     return NULL;
+}
+
+static scep_cert_rec_t *find_origin(mem_t *m, const scep_store_t *st,
+                                    const char *origin)
+{
+    scep_cert_rec_t *r;
+    int i;
+
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
+        if (same(r->origin, origin)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* serials are unique across CAs, as in the database */
+static int serial_taken(mem_t *m, const char *serial)
+{
+    owned_t *o;
+    int i;
+
+    for (i = 0; i < m->certs->nelts; ++i) {
+        o = &APR_ARRAY_IDX(m->certs, i, owned_t);
+        if (!strcasecmp(((scep_cert_rec_t *)o->rec)->serial, serial)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static apr_status_t cert_insert(scep_store_t *st, apr_pool_t *p,
@@ -122,13 +185,14 @@ static apr_status_t cert_insert(scep_store_t *st, apr_pool_t *p,
 
     (void)p;
     apr_thread_mutex_lock(m->lock);
-    if (!rec->serial || find_serial(m, rec->serial)
+    if (!rec->serial || serial_taken(m, rec->serial)
         || (rec->transaction_id
-            && find_txn(m, rec->transaction_id, rec->key_hash))) {
+            && find_txn(m, st, rec->transaction_id, rec->key_hash))
+        || (rec->origin && find_origin(m, st, rec->origin))) {
         rv = APR_EEXIST;
     }
     else {
-        APR_ARRAY_PUSH(m->certs, scep_cert_rec_t *) = copy_cert(m->pool, rec);
+        own(m, m->certs, st, copy_cert(m->pool, rec));
     }
     apr_thread_mutex_unlock(m->lock);
     return rv;
@@ -151,7 +215,7 @@ static apr_status_t cert_by_serial(scep_store_t *st, apr_pool_t *p,
     apr_status_t rv;
 
     apr_thread_mutex_lock(m->lock);
-    rv = found_cert(p, find_serial(m, serial), rec);
+    rv = found_cert(p, find_serial(m, st, serial), rec);
     apr_thread_mutex_unlock(m->lock);
     return rv;
 }
@@ -164,7 +228,19 @@ static apr_status_t cert_by_transaction(scep_store_t *st, apr_pool_t *p,
     apr_status_t rv;
 
     apr_thread_mutex_lock(m->lock);
-    rv = found_cert(p, find_txn(m, txid, kh), rec);
+    rv = found_cert(p, find_txn(m, st, txid, kh), rec);
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t cert_by_origin(scep_store_t *st, apr_pool_t *p,
+                                   const char *origin, scep_cert_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv;
+
+    apr_thread_mutex_lock(m->lock);
+    rv = found_cert(p, find_origin(m, st, origin), rec);
     apr_thread_mutex_unlock(m->lock);
     return rv;
 }
@@ -178,13 +254,35 @@ static apr_status_t cert_by_key(scep_store_t *st, apr_pool_t *p,
     int i;
 
     apr_thread_mutex_lock(m->lock);
-    EACH(m->certs, scep_cert_rec_t *, r, i) {
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
         if (r->status == SCEP_CERT_VALID && same(r->key_hash, kh)
             && (!best || r->not_before >= best->not_before)) {
             best = r;
         }
     }
     rv = found_cert(p, best, rec);
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+/* any CA's revocation for keyCompromise counts */
+static apr_status_t key_compromised(scep_store_t *st, apr_pool_t *p,
+                                    const char *kh)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+    apr_status_t rv = APR_NOTFOUND;
+    int i;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    for (i = 0; i < m->certs->nelts; ++i) {
+        r = APR_ARRAY_IDX(m->certs, i, owned_t).rec;
+        if (r->status == SCEP_CERT_REVOKED && same(r->key_hash, kh)
+            && r->revocation_reason == SCEP_REASON_KEY_COMPROMISE) {
+            rv = APR_SUCCESS;
+        }
+    }
     apr_thread_mutex_unlock(m->lock);
     return rv;
 }
@@ -198,7 +296,7 @@ static apr_status_t cert_list(scep_store_t *st, apr_pool_t *p, int status,
 
     apr_thread_mutex_lock(m->lock);
     *recs = apr_array_make(p, m->certs->nelts + 1, sizeof(scep_cert_rec_t *));
-    EACH(m->certs, scep_cert_rec_t *, r, i) {
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
         if (status < 0 || (int)r->status == status) {
             APR_ARRAY_PUSH(*recs, scep_cert_rec_t *) = copy_cert(p, r);
         }
@@ -213,13 +311,32 @@ static apr_status_t cert_revoke(scep_store_t *st, apr_pool_t *p,
 {
     mem_t *m = MEM(st);
     scep_cert_rec_t *r;
+    apr_status_t rv = APR_NOTFOUND;
 
     (void)p;
     apr_thread_mutex_lock(m->lock);
-    if ((r = find_serial(m, serial))) {
-        r->status = SCEP_CERT_REVOKED;
-        r->revoked_at = when;
-        r->revocation_reason = reason;
+    if ((r = find_serial(m, st, serial))) {
+        rv = r->status == SCEP_CERT_REVOKED ? APR_EEXIST : APR_SUCCESS;
+        if (APR_SUCCESS == rv) {
+            r->status = SCEP_CERT_REVOKED;
+            r->revoked_at = when;
+            r->revocation_reason = reason;
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static apr_status_t cert_supersede(scep_store_t *st, apr_pool_t *p,
+                                   const char *serial, const char *by)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if ((r = find_serial(m, st, serial))) {
+        r->superseded_by = dup_s(m->pool, by);
     }
     apr_thread_mutex_unlock(m->lock);
     return r ? APR_SUCCESS : APR_NOTFOUND;
@@ -254,6 +371,7 @@ static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
     apr_thread_mutex_lock(m->lock);
     if (!find_challenge(m, hash)) {
         c = apr_pcalloc(m->pool, sizeof(*c));
+        c->ca = apr_pstrdup(m->pool, scep_store_ca(st));
         c->hash = apr_pstrdup(m->pool, hash);
         c->purpose = purpose;
         c->bound_to = dup_s(m->pool, bound_to);
@@ -265,78 +383,105 @@ static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
     return rv;
 }
 
+/* unexpired, of st's CA, and free for this consumer */
+static challenge_t *usable(mem_t *m, const scep_store_t *st,
+                           const char *hash, scep_challenge_purpose_t purpose,
+                           const char *consumer)
+{
+    challenge_t *c = find_challenge(m, hash);
+
+    if (c && !strcmp(c->ca, scep_store_ca(st)) && c->purpose == purpose
+        && c->expires > apr_time_now()
+        && (!c->consumed || same(c->consumed_by, consumer))) {
+        return c;
+    }
+    return NULL;
+}
+
+static apr_status_t challenge_peek(scep_store_t *st, apr_pool_t *p,
+                                   const char *hash,
+                                   scep_challenge_purpose_t purpose,
+                                   const char *consumer,
+                                   const char **bound_to)
+{
+    mem_t *m = MEM(st);
+    challenge_t *c;
+
+    apr_thread_mutex_lock(m->lock);
+    c = usable(m, st, hash, purpose, consumer);
+    *bound_to = c ? dup_s(p, c->bound_to) : NULL;
+    apr_thread_mutex_unlock(m->lock);
+    return c ? APR_SUCCESS : APR_NOTFOUND;
+}
+
 static apr_status_t challenge_consume(scep_store_t *st, apr_pool_t *p,
                                       const char *hash,
                                       scep_challenge_purpose_t purpose,
+                                      const char *consumer,
                                       const char **bound_to)
 {
     mem_t *m = MEM(st);
     challenge_t *c;
-    apr_status_t rv = APR_NOTFOUND;
 
     apr_thread_mutex_lock(m->lock);
-    c = find_challenge(m, hash);
-    if (c && !c->consumed && c->purpose == purpose
-        && c->expires > apr_time_now()) {
+    if ((c = usable(m, st, hash, purpose, consumer))) {
         c->consumed = 1;
+        c->consumed_by = dup_s(m->pool, consumer);
         if (bound_to) {
             *bound_to = dup_s(p, c->bound_to);
         }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return c ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* pending requests                                                    */
+
+static scep_pending_rec_t *find_pending(mem_t *m, const scep_store_t *st,
+                                        const char *txid)
+{
+    scep_pending_rec_t *r;
+    int i;
+
+    OWNED(st, m->pending, scep_pending_rec_t *, r, i) {
+        if (same(r->transaction_id, txid)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* APR_EEXIST when the transactionID is pending already, as in the
+ * database */
+static apr_status_t pending_put(scep_store_t *st, apr_pool_t *p,
+                                const scep_pending_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv = APR_EEXIST;
+
+    (void)p;
+    apr_thread_mutex_lock(m->lock);
+    if (!find_pending(m, st, rec->transaction_id)) {
+        own(m, m->pending, st, copy_pending(m->pool, rec));
         rv = APR_SUCCESS;
     }
     apr_thread_mutex_unlock(m->lock);
     return rv;
 }
 
-/* ------------------------------------------------------------------ */
-/* pending requests                                                    */
-
-static int find_pending(mem_t *m, const char *txid)
-{
-    scep_pending_rec_t *r;
-    int i;
-
-    EACH(m->pending, scep_pending_rec_t *, r, i) {
-        if (same(r->transaction_id, txid)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-static apr_status_t pending_put(scep_store_t *st, apr_pool_t *p,
-                                const scep_pending_rec_t *rec)
-{
-    mem_t *m = MEM(st);
-    int i;
-
-    (void)p;
-    apr_thread_mutex_lock(m->lock);
-    if ((i = find_pending(m, rec->transaction_id)) >= 0) {
-        APR_ARRAY_IDX(m->pending, i, scep_pending_rec_t *) =
-            copy_pending(m->pool, rec);
-    }
-    else {
-        APR_ARRAY_PUSH(m->pending, scep_pending_rec_t *) =
-            copy_pending(m->pool, rec);
-    }
-    apr_thread_mutex_unlock(m->lock);
-    return APR_SUCCESS;
-}
-
 static apr_status_t pending_get(scep_store_t *st, apr_pool_t *p,
                                 const char *txid, scep_pending_rec_t **rec)
 {
     mem_t *m = MEM(st);
-    int i;
+    scep_pending_rec_t *r;
 
     apr_thread_mutex_lock(m->lock);
-    if ((i = find_pending(m, txid)) >= 0) {
-        *rec = copy_pending(p, APR_ARRAY_IDX(m->pending, i,
-                                             scep_pending_rec_t *));
+    if ((r = find_pending(m, st, txid))) {
+        *rec = copy_pending(p, r);
     }
     apr_thread_mutex_unlock(m->lock);
-    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+    return r ? APR_SUCCESS : APR_NOTFOUND;
 }
 
 static apr_status_t pending_set_state(scep_store_t *st, apr_pool_t *p,
@@ -346,19 +491,17 @@ static apr_status_t pending_set_state(scep_store_t *st, apr_pool_t *p,
 {
     mem_t *m = MEM(st);
     scep_pending_rec_t *r;
-    int i;
 
     (void)p;
     apr_thread_mutex_lock(m->lock);
-    if ((i = find_pending(m, txid)) >= 0) {
-        r = APR_ARRAY_IDX(m->pending, i, scep_pending_rec_t *);
+    if ((r = find_pending(m, st, txid))) {
         r->state = state;
         if (cert_serial) {
             r->cert_serial = apr_pstrdup(m->pool, cert_serial);
         }
     }
     apr_thread_mutex_unlock(m->lock);
-    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+    return r ? APR_SUCCESS : APR_NOTFOUND;
 }
 
 static apr_status_t pending_list(scep_store_t *st, apr_pool_t *p,
@@ -371,7 +514,7 @@ static apr_status_t pending_list(scep_store_t *st, apr_pool_t *p,
     apr_thread_mutex_lock(m->lock);
     *recs = apr_array_make(p, m->pending->nelts + 1,
                            sizeof(scep_pending_rec_t *));
-    EACH(m->pending, scep_pending_rec_t *, r, i) {
+    OWNED(st, m->pending, scep_pending_rec_t *, r, i) {
         APR_ARRAY_PUSH(*recs, scep_pending_rec_t *) = copy_pending(p, r);
     }
     apr_thread_mutex_unlock(m->lock);
@@ -381,34 +524,47 @@ static apr_status_t pending_list(scep_store_t *st, apr_pool_t *p,
 /* ------------------------------------------------------------------ */
 /* devices                                                             */
 
-static int find_device(mem_t *m, const char *udid)
+static scep_device_rec_t *find_device(mem_t *m, const scep_store_t *st,
+                                      const char *udid)
 {
     scep_device_rec_t *r;
     int i;
 
-    EACH(m->devices, scep_device_rec_t *, r, i) {
+    OWNED(st, m->devices, scep_device_rec_t *, r, i) {
         if (same(r->udid, udid)) {
-            return i;
+            return r;
         }
     }
-    return -1;
+    return NULL;
 }
 
+static const char *keep(apr_pool_t *p, const char *now, const char *before)
+{
+    return dup_s(p, now ? now : before);
+}
+
+/* Fields left NULL keep what the record had, as in the database. */
 static apr_status_t device_upsert(scep_store_t *st, apr_pool_t *p,
                                   const scep_device_rec_t *rec)
 {
     mem_t *m = MEM(st);
-    int i;
+    scep_device_rec_t *r;
 
     (void)p;
+    if (!rec->udid) {
+        return APR_EINVAL;
+    }
     apr_thread_mutex_lock(m->lock);
-    if ((i = find_device(m, rec->udid)) >= 0) {
-        APR_ARRAY_IDX(m->devices, i, scep_device_rec_t *) =
-            copy_device(m->pool, rec);
+    if ((r = find_device(m, st, rec->udid))) {
+        r->serial_number = keep(m->pool, rec->serial_number,
+                                r->serial_number);
+        r->product = keep(m->pool, rec->product, r->product);
+        r->cert_serial = keep(m->pool, rec->cert_serial, r->cert_serial);
+        r->enrolled_by = keep(m->pool, rec->enrolled_by, r->enrolled_by);
+        r->last_seen = rec->last_seen;
     }
     else {
-        APR_ARRAY_PUSH(m->devices, scep_device_rec_t *) =
-            copy_device(m->pool, rec);
+        own(m, m->devices, st, copy_device(m->pool, rec));
     }
     apr_thread_mutex_unlock(m->lock);
     return APR_SUCCESS;
@@ -418,15 +574,14 @@ static apr_status_t device_get(scep_store_t *st, apr_pool_t *p,
                                const char *udid, scep_device_rec_t **rec)
 {
     mem_t *m = MEM(st);
-    int i;
+    scep_device_rec_t *r;
 
     apr_thread_mutex_lock(m->lock);
-    if ((i = find_device(m, udid)) >= 0) {
-        *rec = copy_device(p, APR_ARRAY_IDX(m->devices, i,
-                                            scep_device_rec_t *));
+    if ((r = find_device(m, st, udid))) {
+        *rec = copy_device(p, r);
     }
     apr_thread_mutex_unlock(m->lock);
-    return i >= 0 ? APR_SUCCESS : APR_NOTFOUND;
+    return r ? APR_SUCCESS : APR_NOTFOUND;
 }
 
 static const scep_store_ops_t memory_ops = {
@@ -434,9 +589,13 @@ static const scep_store_ops_t memory_ops = {
     .cert_by_serial = cert_by_serial,
     .cert_by_transaction = cert_by_transaction,
     .cert_by_key = cert_by_key,
+    .cert_by_origin = cert_by_origin,
+    .key_compromised = key_compromised,
+    .cert_supersede = cert_supersede,
     .cert_list = cert_list,
     .cert_revoke = cert_revoke,
     .challenge_add = challenge_add,
+    .challenge_peek = challenge_peek,
     .challenge_consume = challenge_consume,
     .pending_put = pending_put,
     .pending_get = pending_get,
@@ -456,10 +615,10 @@ scep_store_t *scep_store_memory_create(apr_pool_t *p)
                                                APR_THREAD_MUTEX_DEFAULT, p)) {
         return NULL;
     }
-    m->certs = apr_array_make(p, 16, sizeof(scep_cert_rec_t *));
+    m->certs = apr_array_make(p, 16, sizeof(owned_t));
     m->challenges = apr_array_make(p, 16, sizeof(challenge_t *));
-    m->pending = apr_array_make(p, 16, sizeof(scep_pending_rec_t *));
-    m->devices = apr_array_make(p, 16, sizeof(scep_device_rec_t *));
+    m->pending = apr_array_make(p, 16, sizeof(owned_t));
+    m->devices = apr_array_make(p, 16, sizeof(owned_t));
     st->ops = &memory_ops;
     st->backend = m;
     return st;

@@ -19,6 +19,7 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_store_dbd.h"
 #include "httpd_conf.h"
@@ -37,6 +38,8 @@ typedef struct {
     const char *ttl;             /* challenge --ttl */
     const char *for_name;        /* challenge --for */
     const char *format;          /* export --format */
+    const char *ca_file;         /* --ca */
+    apr_array_header_t *sans;    /* challenge --san, repeated */
     int crl_days;                /* crl --days */
     const char *cmd;
     apr_array_header_t *args;    /* const char *: the command's operands */
@@ -56,9 +59,14 @@ static int store_usage(FILE *out)
             "  reject TXID\n"
             "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n"
             "  crl [--days N]          a fresh CRL (PEM) signed by the CA\n"
-            "  challenge [--ttl T] [--for NAME]\n"
+            "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n"
             "                          a one-time SCEP challenge (T: 3600, "
-            "90m, 24h, 7d)\n"
+            "90m, 24h, 7d);\n"
+            "                          with --for it enrolls exactly that "
+            "subject (/CN=x/O=y\n"
+            "                          or CN=x,O=y) and those "
+            "subjectAltNames (TYPE: dns,\n"
+            "                          email, uri, ip)\n"
             "  export [--format json|csv]\n"
             "\n"
             "options:\n"
@@ -66,7 +74,11 @@ static int store_usage(FILE *out)
             ")\n"
             "  --vhost NAME    use that <VirtualHost>'s settings\n"
             "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
-            "instead of SCEPStore\n");
+            "instead of SCEPStore\n"
+            "  --ca FILE       the CA whose records to see, instead of "
+            "SCEPCACertificateFile\n"
+            "                  (a store may hold the records of several "
+            "CAs)\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -91,9 +103,10 @@ static int fail(const char *fmt, ...)
 static const char **opt_slot(cli_t *c, const char *opt)
 {
     static const char *const names[] = {
-        "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format"
+        "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format",
+        "--ca"
     };
-    const char **slots[7];
+    const char **slots[8];
     apr_size_t i;
 
     slots[0] = &c->conf_file;
@@ -103,6 +116,7 @@ static const char **opt_slot(cli_t *c, const char *opt)
     slots[4] = &c->ttl;
     slots[5] = &c->for_name;
     slots[6] = &c->format;
+    slots[7] = &c->ca_file;
     for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
         if (!strcmp(opt, names[i])) {
             return slots[i];
@@ -118,6 +132,7 @@ static int parse_args(cli_t *c, int argc, const char *const *argv)
     int i;
 
     c->args = apr_array_make(c->p, 4, sizeof(const char *));
+    c->sans = apr_array_make(c->p, 2, sizeof(const char *));
     for (i = 1; i < argc; ++i) {
         if (argv[i][0] == '-' && argv[i][1]) {
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -128,6 +143,10 @@ static int parse_args(cli_t *c, int argc, const char *const *argv)
             }
             if (!strcmp(argv[i], "--days")) {
                 c->crl_days = atoi(argv[++i]);
+                continue;
+            }
+            if (!strcmp(argv[i], "--san")) {
+                APR_ARRAY_PUSH(c->sans, const char *) = argv[++i];
                 continue;
             }
             if (!(slot = opt_slot(c, argv[i]))) {
@@ -206,6 +225,30 @@ static const char *store_uri(cli_t *c)
                            uri + 8), NULL);
     }
     return uri;
+}
+
+/* The CA whose records the commands see: --ca, else the configuration's
+ * SCEPCACertificateFile (of --vhost). Read before open_store() gives up
+ * root. */
+static int ca_identity(cli_t *c, const char **id)
+{
+    const char *file = c->ca_file, *err = NULL;
+    apr_array_header_t *certs;
+
+    if (!file && c->conf
+        && (file = hconf_get(c->conf, c->v, "scepcacertificatefile"))) {
+        file = hconf_path(c->p, c->conf, file);
+    }
+    if (!file) {
+        return fail("which CA? the store keeps each CA's records apart: "
+                    "give -f with the httpd config, or --ca CA.pem");
+    }
+    if (APR_SUCCESS != scep_load_certs(c->p, file, &certs, &err)) {
+        return fail("the CA certificate: %s", err ? err : file);
+    }
+    *id = scep_cert_fingerprint(c->p, APR_ARRAY_IDX(certs, 0, X509 *),
+                                "SHA256");
+    return *id ? 0 : fail("cannot hash the CA certificate %s", file);
 }
 
 /* Run as the owner of the database file, so that files SQLite creates
@@ -346,6 +389,38 @@ static const char *const pending_states[] = {
     "waiting", "approved", "rejected", "issued"
 };
 
+/* "RSA 2048", "EC 256" */
+static const char *key_text(apr_pool_t *p, EVP_PKEY *key)
+{
+    const char *type = key ? EVP_PKEY_get0_type_name(key) : NULL;
+
+    return key ? apr_psprintf(p, "%s %d", type ? type : "?",
+                              EVP_PKEY_get_bits(key))
+               : "-";
+}
+
+static const char *csr_key_text(apr_pool_t *p, const scep_pending_rec_t *r)
+{
+    X509_REQ *req;
+
+    return APR_SUCCESS == scep_csr_parse(p, r->csr, r->csr_len, &req)
+           ? key_text(p, X509_REQ_get0_pubkey(req)) : "unreadable";
+}
+
+static const char *join_sans(apr_pool_t *p, const apr_array_header_t *sans)
+{
+    return sans && sans->nelts ? apr_array_pstrcat(p, sans, ',') : "-";
+}
+
+/* The subjectAltNames decided when the request arrived. */
+static const char *plan_sans(apr_pool_t *p, const scep_pending_rec_t *r)
+{
+    scep_grant_t *g;
+
+    return APR_SUCCESS == scep_grant_parse(p, r->plan, &g)
+           ? join_sans(p, g->sans) : "?";
+}
+
 static int list_pending(cli_t *c)
 {
     apr_array_header_t *recs;
@@ -354,14 +429,16 @@ static int list_pending(cli_t *c)
     if (APR_SUCCESS != c->st->ops->pending_list(c->st, c->p, &recs)) {
         return fail("cannot list pending requests");
     }
-    printf("%-30s %-8s %-20s %s\n", "TRANSACTION", "STATE", "CREATED",
-           "SUBJECT");
+    printf("%-30s %-8s %-20s %-9s %s [SUBJECTALTNAMES]\n", "TRANSACTION",
+           "STATE", "CREATED", "KEY", "SUBJECT");
     for (i = 0; i < recs->nelts; ++i) {
         const scep_pending_rec_t *r = APR_ARRAY_IDX(recs, i,
                                                     scep_pending_rec_t *);
-        printf("%-30s %-8s %-20s %s\n", r->transaction_id,
+        printf("%-30s %-8s %-20s %-9s %s [%s]\n", r->transaction_id,
                (unsigned)r->state < 4 ? pending_states[r->state] : "?",
-               when(c->p, r->created), r->subject ? r->subject : "-");
+               when(c->p, r->created), csr_key_text(c->p, r),
+               r->subject && *r->subject ? r->subject : "-",
+               plan_sans(c->p, r));
     }
     return 0;
 }
@@ -392,6 +469,33 @@ static int cmd_list(cli_t *c)
     return 0;
 }
 
+/* What the certificate says besides its subject, and how it came. */
+static void show_more(cli_t *c, const scep_cert_rec_t *r)
+{
+    const unsigned char *d = r->der;
+    X509 *x = d ? d2i_X509(NULL, &d, (long)r->der_len) : NULL;
+    apr_array_header_t *sans = NULL;
+    const char *why;
+
+    if (x) {
+        scep_cert_sans(c->p, x, &sans, &why);
+    }
+    printf("subjectAltName: %s\nkey:            %s\n", join_sans(c->p, sans),
+           key_text(c->p, x ? X509_get0_pubkey(x) : NULL));
+    X509_free(x);
+    if (r->udid) {
+        printf("device (UDID):  %s\n", r->udid);
+    }
+    printf("enrolled by:    %s\n", r->enrolled_by ? r->enrolled_by
+                                                 : "(no authenticated user)");
+    if (r->origin) {
+        printf("made by:        %s\n", r->origin);
+    }
+    if (r->superseded_by) {
+        printf("renewed by:     %s\n", r->superseded_by);
+    }
+}
+
 static int cmd_show(cli_t *c)
 {
     scep_cert_rec_t *r;
@@ -416,9 +520,12 @@ static int cmd_show(cli_t *c)
         printf("revoked at:     %s\nreason:         %s\n",
                when(c->p, r->revoked_at), reason_name(r->revocation_reason));
     }
-    printf("transaction id: %s\nkey sha-256:    %s\n%s",
-           r->transaction_id ? r->transaction_id : "-",
-           r->key_hash ? r->key_hash : "-", pem_of(c->p, r->der, r->der_len));
+    printf("transaction id: %s\nkey sha-256:    %s\n",
+           r->request_txid ? r->request_txid
+           : r->transaction_id ? r->transaction_id : "-",
+           r->key_hash ? r->key_hash : "-");
+    show_more(c, r);
+    printf("%s", pem_of(c->p, r->der, r->der_len));
     return 0;
 }
 
@@ -444,8 +551,10 @@ static int decide(cli_t *c, scep_pending_state_t to)
                                                      to, NULL)) {
         return fail("cannot update %s", arg(c, 0));
     }
-    printf("%s %s (%s)\n", arg(c, 0), pending_states[to],
-           r->subject ? r->subject : "no subject");
+    printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
+           pending_states[to], r->subject && *r->subject ? r->subject
+                                                         : "(empty)",
+           plan_sans(c->p, r), csr_key_text(c->p, r));
     return 0;
 }
 
@@ -554,17 +663,74 @@ static apr_int64_t parse_ttl(const char *s)
     return 0;
 }
 
+/* --for subject=DN and --san: the names the challenge enrolls, exactly;
+ * *bound stays NULL without --for. */
+static int challenge_binding(cli_t *c, const char **bound)
+{
+    apr_size_t n = strlen(SCEP_BOUND_SUBJECT);
+    scep_grant_t *g = scep_grant_make(c->p);
+    const char *err, *san;
+    int i;
+
+    *bound = NULL;
+    if (!c->for_name) {
+        return c->sans->nelts ? fail("--san needs --for subject=DN: a "
+                                     "challenge fixes the whole name set")
+                              : 0;
+    }
+    if (strncmp(c->for_name, SCEP_BOUND_SUBJECT, n)) {
+        return fail("--for %s: use --for subject=DN (e.g. "
+                    "subject=/CN=device-17/O=Example)", c->for_name);
+    }
+    if (APR_SUCCESS != scep_subject_parse(c->p, c->for_name + n, &g->subject,
+                                          &err)) {
+        return fail("--for %s: %s", c->for_name, err);
+    }
+    for (i = 0; i < c->sans->nelts; ++i) {
+        if (APR_SUCCESS != scep_san_parse(c->p, APR_ARRAY_IDX(
+                c->sans, i, const char *), &san, &err)) {
+            return fail("--san: %s", err);
+        }
+        APR_ARRAY_PUSH(g->sans, const char *) = san;
+    }
+    *bound = scep_grant_format(c->p, g);
+    return 0;
+}
+
+/* The binding as the admin reads it: "subject ..., DNS:..." */
+static const char *binding_text(apr_pool_t *p, const char *bound)
+{
+    scep_grant_t *g;
+    const char *out;
+    int i;
+
+    if (!bound || APR_SUCCESS != scep_grant_parse(p, bound, &g)) {
+        return bound;
+    }
+    out = apr_pstrcat(p, "subject ", g->subject ? g->subject : "(any)",
+                      NULL);
+    for (i = 0; i < g->sans->nelts; ++i) {
+        out = apr_pstrcat(p, out, ", ", APR_ARRAY_IDX(g->sans, i,
+                                                      const char *), NULL);
+    }
+    return out;
+}
+
 static int cmd_challenge(cli_t *c)
 {
     unsigned char raw[24];
     char text[64], *t;
     apr_int64_t ttl = c->ttl ? parse_ttl(c->ttl) : DEFAULT_CHALLENGE_TTL;
     apr_time_t expires;
+    const char *bound;
     apr_status_t rv;
 
     if (ttl <= 0) {
         return fail("--ttl %s: use seconds, or a number with m, h or d",
                     c->ttl);
+    }
+    if (challenge_binding(c, &bound)) {
+        return 1;
     }
     if (1 != RAND_bytes(raw, sizeof(raw))) {
         return fail("no randomness");
@@ -576,13 +742,13 @@ static int cmd_challenge(cli_t *c)
     expires = apr_time_now() + apr_time_from_sec(ttl);
     rv = c->st->ops->challenge_add(c->st, c->p,
                                    scep_sha256_hex(c->p, text, strlen(text)),
-                                   SCEP_CHALLENGE_SCEP, c->for_name, expires);
+                                   SCEP_CHALLENGE_SCEP, bound, expires);
     if (APR_SUCCESS != rv) {
         return fail("cannot store the challenge");
     }
     printf("%s\n", text);
     fprintf(stderr, "one-time SCEP challenge%s%s, valid until %s\n",
-            c->for_name ? " for " : "", c->for_name ? c->for_name : "",
+            bound ? " for " : "", bound ? binding_text(c->p, bound) : "",
             when(c->p, expires));
     return 0;
 }
@@ -714,6 +880,7 @@ static const struct {
 static int run(cli_t *c)
 {
     scep_ca_t *ca = NULL;
+    const char *ca_id = NULL;
     apr_size_t i;
     int rc;
 
@@ -721,7 +888,7 @@ static int run(cli_t *c)
         if (strcmp(c->cmd, store_cmds[i].name)) {
             continue;
         }
-        if ((rc = read_config(c))) {
+        if ((rc = read_config(c)) || (rc = ca_identity(c, &ca_id))) {
             return rc;
         }
         /* the CA key may be readable by root only: load it before
@@ -732,6 +899,7 @@ static int run(cli_t *c)
         if ((rc = open_store(c))) {
             return rc;
         }
+        c->st = scep_store_scoped(c->p, c->st, ca_id);
         return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
     }
     fprintf(stderr, "scep-ota store: unknown command '%s'\n", c->cmd);

@@ -43,6 +43,8 @@ typedef struct scep_ca_t {
                                     the CA alone without an RA, else the
                                     last of the chain */
     const char *fingerprint_sha1; /* of top_cert (the OTA CAFingerprint) */
+    const char *id;              /* hex SHA-256 of cert: whose
+                                    records these are, in the store */
 } scep_ca_t;
 
 #define SCEP_CT_CA_CERT    "application/x-x509-ca-cert"

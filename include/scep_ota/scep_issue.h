@@ -3,10 +3,11 @@
 
 /**
  * @file scep_issue.h
- * Issuing certificates from a server-side template. Only the subject and
- * the SANs of allowed types come from the CSR; every extension is the
- * server's: keyUsage digitalSignature+keyEncipherment, EKU clientAuth,
- * basicConstraints CA:FALSE, subject and authority key identifiers.
+ * Issuing certificates from a server-side template. The subject comes
+ * from the CSR and the SANs from the server's decision (scep_policy.h);
+ * every extension is the server's: keyUsage digitalSignature +
+ * keyEncipherment, EKU clientAuth, basicConstraints CA:FALSE, subject and
+ * authority key identifiers.
  */
 
 #include <apr_pools.h>
@@ -55,14 +56,16 @@ const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert);
 const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
 
 /**
- * Issues a certificate for the request from the template, signed by
- * ca->cert/ca->key with SHA-256, valid from now (less five minutes of clock
- * skew) for lifetime_days and never past the CA's own notAfter, with a fresh
- * random serial. The certificate is tracked by p. APR_EINVAL: the request
- * has neither a subject nor an allowed SAN.
+ * Issues a certificate for the request's subject and key with the given
+ * SANs (text form, scep_policy.h; decided by scep_names_decide) from the
+ * template, signed by ca->cert/ca->key with SHA-256, valid from now (less
+ * five minutes of clock skew) for lifetime_days and never past the CA's
+ * own notAfter, with a fresh random serial. The certificate is tracked by
+ * p. APR_EINVAL: neither a subject nor a SAN.
  */
 apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
-                             X509_REQ *req, int lifetime_days, X509 **cert);
+                             X509_REQ *req, const apr_array_header_t *sans,
+                             int lifetime_days, X509 **cert);
 
 /**
  * A CRL signed by the CA (SHA-256) listing the revoked certificates in

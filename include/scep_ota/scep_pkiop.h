@@ -20,7 +20,11 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
+#include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
+
+/** Default of SCEPRenewalWindow: the last half of the validity. */
+#define SCEP_DEFAULT_RENEWAL_PERCENT 50
 
 /** How the server answers PKIOperations; built once at startup. */
 typedef struct scep_pkiop_cfg_t {
@@ -33,6 +37,12 @@ typedef struct scep_pkiop_cfg_t {
     int min_key_size;                 /* RSA bits; <= 0: 2048 */
     int crl_days;                     /* GetCRL nextUpdate; <= 0: 7 */
     const apr_array_header_t *next_ca_certs; /* X509 *; NULL: none */
+    scep_name_policy_t names;         /* what a certificate may say */
+    /* a renewal is accepted from notAfter - window on: the window in days,
+     * or in percent of the validity; both <= 0: the default percent */
+    int renewal_window_days;
+    int renewal_window_percent;
+    int revoke_superseded;            /* a renewal revokes what it renews */
 } scep_pkiop_cfg_t;
 
 /** The answer to send, and what to log about it. */
@@ -55,7 +65,8 @@ typedef struct scep_pkiop_reply_t {
 } scep_pkiop_reply_t;
 
 /**
- * Handles one PKIOperation message (DER/BER bytes). store is required.
+ * Handles one PKIOperation message (DER/BER bytes). store is required,
+ * scoped to cfg->ca (scep_store_scoped) when several CAs may share it.
  * Returns APR_SUCCESS whenever *reply holds an answer (a CertRep, or 400);
  * anything else means the server itself failed (it could not sign a
  * CertRep) and the caller answers 500; client input never causes that.

@@ -13,6 +13,11 @@
  * durable when cert_insert returns APR_SUCCESS; consuming a challenge is one
  * atomic statement; (transaction_id, key_hash) identifies one issuance.
  *
+ * Every record that belongs to a CA carries that CA's identity (st->ca,
+ * see scep_store_scoped): several CAs (virtual hosts) may share one store
+ * and each sees only its own certificates, challenges, pending requests
+ * and devices.
+ *
  * Return values: APR_SUCCESS; APR_NOTFOUND when nothing matches; APR_EEXIST
  * when an insert hits a unique constraint; anything else is a store failure
  * (the caller answers FAILURE or 503 and never hands out a certificate it
@@ -40,10 +45,29 @@ typedef struct scep_cert_rec_t {
     int revocation_reason;       /* CRLReason code, -1 unless revoked */
     const unsigned char *der;    /* the certificate */
     apr_size_t der_len;
+    /* what made it: unique per CA when set, so that one approved request
+     * or one renewal yields one certificate whatever races (see
+     * SCEP_ORIGIN_*) */
+    const char *origin;
+    const char *request_txid;    /* transactionID of the request, always */
+    const char *udid;            /* enrolled through OTA Phase 2 for it */
+    const char *enrolled_by;     /* the authenticated user, if known */
+    const char *superseded_by;   /* serial of its renewal, once renewed */
 } scep_cert_rec_t;
 
+/** Origins: the certificate of an approved pending request, of the
+ * renewal of a certificate (followed by its transactionID or serial). */
+#define SCEP_ORIGIN_PENDING "pending:"
+#define SCEP_ORIGIN_RENEWAL "renewal:"
+
+/** CRLReason keyCompromise: a key revoked for it is never certified
+ * again. */
+#define SCEP_REASON_KEY_COMPROMISE 1
+/** CRLReason superseded (SCEPRevokeSuperseded). */
+#define SCEP_REASON_SUPERSEDED 4
+
 /** A SCEP challenge whose bound_to starts with this prefix enrolls only
- * the subject that follows (RFC 2253, as scep_name_rfc2253 writes it). */
+ * the names it lists (scep_grant_parse reads it). */
 #define SCEP_BOUND_SUBJECT "subject="
 
 typedef enum {
@@ -69,6 +93,9 @@ typedef struct scep_pending_rec_t {
     const unsigned char *requester;    /* DER cert that signed the request */
     apr_size_t requester_len;
     const char *cert_serial;           /* once issued */
+    /* what was decided when it arrived: the names, the renewed
+     * certificate, the device and user (scep_grant_format) */
+    const char *plan;
 } scep_pending_rec_t;
 
 typedef struct scep_device_rec_t {
@@ -77,6 +104,7 @@ typedef struct scep_device_rec_t {
     const char *product;
     const char *cert_serial;     /* certificate issued to it */
     apr_time_t last_seen;
+    const char *enrolled_by;     /* the user of Phase 1, if known */
 } scep_device_rec_t;
 
 typedef struct scep_store_t scep_store_t;
@@ -94,6 +122,17 @@ typedef struct scep_store_ops_t {
     /* the newest valid certificate for a public key, any subject */
     apr_status_t (*cert_by_key)(scep_store_t *st, apr_pool_t *p,
                                 const char *key_hash, scep_cert_rec_t **rec);
+    /* the certificate made by that origin (SCEP_ORIGIN_*) */
+    apr_status_t (*cert_by_origin)(scep_store_t *st, apr_pool_t *p,
+                                   const char *origin,
+                                   scep_cert_rec_t **rec);
+    /* APR_SUCCESS when a certificate of the key was revoked for
+     * keyCompromise, APR_NOTFOUND when none was */
+    apr_status_t (*key_compromised)(scep_store_t *st, apr_pool_t *p,
+                                    const char *key_hash);
+    /* records that serial was renewed by by_serial */
+    apr_status_t (*cert_supersede)(scep_store_t *st, apr_pool_t *p,
+                                   const char *serial, const char *by_serial);
     /* status < 0: all; array of scep_cert_rec_t * */
     apr_status_t (*cert_list)(scep_store_t *st, apr_pool_t *p, int status,
                               apr_array_header_t **recs);
@@ -105,11 +144,21 @@ typedef struct scep_store_ops_t {
                                   const char *hash,
                                   scep_challenge_purpose_t purpose,
                                   const char *bound_to, apr_time_t expires);
-    /* atomically marks an unexpired, unconsumed challenge consumed;
+    /* an unexpired challenge that is unconsumed or was consumed by the
+     * same consumer, and what it is bound to; consumes nothing.
      * APR_NOTFOUND if there is none (wrong, expired or already used) */
+    apr_status_t (*challenge_peek)(scep_store_t *st, apr_pool_t *p,
+                                   const char *hash,
+                                   scep_challenge_purpose_t purpose,
+                                   const char *consumer,
+                                   const char **bound_to);
+    /* atomically marks such a challenge consumed by consumer (a request's
+     * identity: its retry may pass again, nobody else); APR_NOTFOUND if
+     * there is none. consumer may be NULL (nobody may pass again). */
     apr_status_t (*challenge_consume)(scep_store_t *st, apr_pool_t *p,
                                       const char *hash,
                                       scep_challenge_purpose_t purpose,
+                                      const char *consumer,
                                       const char **bound_to);
     /* pending requests (SCEPApproval manual) */
     apr_status_t (*pending_put)(scep_store_t *st, apr_pool_t *p,
@@ -133,7 +182,18 @@ typedef struct scep_store_ops_t {
 struct scep_store_t {
     const scep_store_ops_t *ops;
     void *backend;               /* the backend's own state */
+    const char *ca;              /* the CA whose records this handle sees */
 };
+
+/**
+ * A handle on the same backend that sees only the records of one CA
+ * (scep_ca_t's id: the hex SHA-256 of its certificate).
+ */
+scep_store_t *scep_store_scoped(apr_pool_t *p, const scep_store_t *st,
+                                const char *ca_id);
+
+/** The CA identity a handle writes: st->ca, or "" when unscoped. */
+const char *scep_store_ca(const scep_store_t *st);
 
 /**
  * A process-local, in-memory store (mutex-protected). For unit tests and

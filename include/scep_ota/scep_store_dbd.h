@@ -32,7 +32,7 @@
 #define SCEP_STORE_DEFAULT_SQLITE "state/scep_ota.db"
 
 /** The schema version this code creates and understands. */
-#define SCEP_STORE_SCHEMA_VERSION 1
+#define SCEP_STORE_SCHEMA_VERSION 2
 
 /** A connection lent to the backend for one operation. */
 typedef struct scep_dbd_conn_t {
@@ -90,6 +90,15 @@ apr_status_t scep_dbd_session_setup(scep_dbd_conn_t *conn, apr_pool_t *p,
 apr_status_t scep_dbd_migrate(scep_dbd_conn_t *conn, apr_pool_t *p,
                               const scep_logger_t *log, int *version,
                               const char **err);
+
+/**
+ * Records written before they carried a CA (schema 1): *rows counts them
+ * on a migrated database; with ca (a scep_ca_t id) not NULL they are given
+ * to that CA, in one transaction.
+ */
+apr_status_t scep_dbd_claim_unowned(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                    const char *ca, int *rows,
+                                    const char **err);
 
 /**
  * A provider over our own connections: at most max_conns open at once

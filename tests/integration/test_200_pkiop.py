@@ -35,6 +35,12 @@ def snippet(pki):
                         pki.ra.cert_file, pki.ra.key_file),
         f"SCEPChallengePassword {CHALLENGE}",
         f"SCEPCertificateLifetime {LIFETIME}",
+        # renewals right away; the window has tests of its own (test_240)
+        "SCEPRenewalWindow 100%",
+        "SCEPAllowSubjectAltName dns *.example",
+        "SCEPAllowSubjectAltName email *@example.org",
+        "SCEPAllowSubjectAltName uri urn:uuid:*",
+        "SCEPAllowSubjectAltName ip 192.0.2.0/24",
         f"SCEPMaxRequestSize {MAX_REQUEST}",
         f'SCEPNextCACertificateFile "{pki.other.cert_file}"',
         "SCEPStore sqlite3:state/own-200.db",
@@ -114,20 +120,25 @@ def test_200_003_oaep_aes192_cli_csr(env, pki, client, own_keys, tmp_path):
 
 def test_200_004_template_not_csr_extensions(env, pki, client, own_keys, tmp_path):
     """Extensions asked for in the CSR are not copied: the certificate has
-    the server's template; of the SANs only DNS, IP, email and URI stay."""
+    the server's template. SANs of a type no certificate carries refuse the
+    request; DNS, IP, email and URI names the policy allows are kept."""
     cn = "template"
     key = own_keys.get(cn)
     allowed = [x509.DNSName("device.example"),
                x509.IPAddress(ipaddress.ip_address("192.0.2.7")),
                x509.RFC822Name("dev@example.org"),
                x509.UniformResourceIdentifier("urn:uuid:1234")]
-    sans = allowed + [x509.DirectoryName(name_of("other")),
-                      x509.RegisteredID(x509.ObjectIdentifier("1.2.3.4"))]
     exts = [(x509.BasicConstraints(ca=True, path_length=None), True),
             (x509.KeyUsage(True, True, True, True, True, True, True, False, False), True),
             (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
                                     x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]), False)]
-    csr = csr_file(client, key, cn, challenge=CHALLENGE, sans=sans, extensions=exts)
+    for odd in (x509.DirectoryName(name_of("other")),
+                x509.RegisteredID(x509.ObjectIdentifier("1.2.3.4"))):
+        csr = csr_file(client, key, cn, challenge=CHALLENGE, sans=allowed + [odd],
+                       extensions=exts)
+        rep = client.exchange(client.request("pkcsreq", key, csr=csr))
+        assert (rep.status, rep.fail_info) == ("FAILURE", "badRequest"), rep
+    csr = csr_file(client, key, cn, challenge=CHALLENGE, sans=allowed, extensions=exts)
     rep = client.exchange(client.request("pkcsreq", key, csr=csr))
     issued_ok(rep, None, pki, tmp_path, cn, key=key, sans=allowed)
 

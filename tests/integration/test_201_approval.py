@@ -21,6 +21,7 @@ def snippet(pki):
         f"SCEPChallengePassword {CHALLENGE}",
         f"SCEPCertificateLifetime {LIFETIME}",
         "SCEPApproval manual",
+        "SCEPRenewalWindow 100%",   # renewals right away
         "SCEPStore sqlite3:state/own-201.db",
         scep_location("/scep"),
     ])

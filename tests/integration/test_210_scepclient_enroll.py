@@ -25,6 +25,7 @@ def snippet(pki):
         scep_directives(pki.ca_chain_file, pki.issuing.key_file,
                         pki.ra.cert_file, pki.ra.key_file),
         f"SCEPChallengePassword {CHALLENGE}",
+        "SCEPRenewalWindow 100%",   # scepclient renews right away
         f"SCEPCertificateLifetime {LIFETIME}",
         "SCEPAllowLegacyAlgorithms on",
         "SCEPStore sqlite3:state/own-210.db",

@@ -125,7 +125,7 @@ def test_300_004_revoke(env, pki, store, clients, tmp_path):
 
 
 def test_300_005_one_time_challenge(env, pki, store, clients):
-    challenge = cli_challenge(env.root.conf, "--for", "store-test")
+    challenge = cli_challenge(env.root.conf)
     assert len(challenge) >= 20
     # stored hashed, never in clear
     rows = store.query("SELECT hash, consumed FROM challenges")

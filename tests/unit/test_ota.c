@@ -14,6 +14,7 @@
 #include "scep_ota/ota_plist.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_policy.h"
 
 #define KU_CA (0x80 | 0x20 | 0x04 | 0x02)
 #define UDID "00008101-001938611EE9001E"
@@ -353,7 +354,11 @@ static const char *caps_line(plist_t content)
 /* The identity our CA issued by SCEP, recorded as the store would. */
 /* A certificate of our CA for the subject OTASubject gives udid, in the
  * store with the given status. */
-static X509 *identity_for(const char *udid, scep_cert_status_t status)
+/* A certificate of ours for udid, recorded as issued through Phase 2 to
+ * enrolled_udid (NULL: issued some other way, e.g. with the static
+ * challenge). */
+static X509 *identity_enrolled(const char *udid, scep_cert_status_t status,
+                               const char *enrolled_udid)
 {
     X509 *id = new_cert(udid, k_id, ca_cert, k_ca, 0);
     X509_NAME *name = X509_NAME_new();
@@ -375,6 +380,8 @@ static X509 *identity_for(const char *udid, scep_cert_status_t status)
     rec.not_after = apr_time_now() + apr_time_from_sec(86400);
     rec.status = SCEP_CERT_VALID;
     rec.revocation_reason = -1;
+    rec.udid = enrolled_udid;
+    rec.enrolled_by = "alice";
     ck_assert_int_eq(scep_cert_der(tpool, id, &rec.der, &rec.der_len),
                      APR_SUCCESS);
     ck_assert_int_eq(st->ops->cert_insert(st, tpool, &rec), APR_SUCCESS);
@@ -383,6 +390,11 @@ static X509 *identity_for(const char *udid, scep_cert_status_t status)
                                               apr_time_now()), APR_SUCCESS);
     }
     return id;
+}
+
+static X509 *identity_for(const char *udid, scep_cert_status_t status)
+{
+    return identity_enrolled(udid, status, udid);
 }
 
 static X509 *issued_identity(scep_cert_status_t status)
@@ -660,10 +672,10 @@ START_TEST(phase1_is_signed_profile_service)
     /* stored hashed, for Phase 2, bound to the user */
     ck_assert_int_eq(st->ops->challenge_consume(
         st, tpool, ota_challenge_hash(tpool, challenge), SCEP_CHALLENGE_SCEP,
-        &bound), APR_NOTFOUND);
+        NULL, &bound), APR_NOTFOUND);
     ck_assert_int_eq(st->ops->challenge_consume(
         st, tpool, ota_challenge_hash(tpool, challenge),
-        SCEP_CHALLENGE_OTA_PHASE1, &bound), APR_SUCCESS);
+        SCEP_CHALLENGE_OTA_PHASE1, NULL, &bound), APR_SUCCESS);
     ck_assert_str_eq(bound, "alice");
 }
 END_TEST
@@ -680,6 +692,7 @@ START_TEST(phase2_answers_scep_payload)
     apr_size_t fp_len;
     apr_uint64_t v;
     const char *challenge, *bound = NULL;
+    scep_grant_t *grant;
 
     ck_assert_str_eq(ota_plist_str(tpool, c, "URL"),
                      "https://scep.example/scep");
@@ -715,8 +728,12 @@ START_TEST(phase2_answers_scep_payload)
     ck_assert_ptr_nonnull(challenge);
     ck_assert_int_eq(st->ops->challenge_consume(
         st, tpool, ota_challenge_hash(tpool, challenge), SCEP_CHALLENGE_SCEP,
-        &bound), APR_SUCCESS);
-    ck_assert_str_eq(bound, SCEP_BOUND_SUBJECT "CN=" UDID ",O=Example");
+        NULL, &bound), APR_SUCCESS);
+    /* exactly the payload's subject, for this device */
+    ck_assert_int_eq(scep_grant_parse(tpool, bound, &grant), APR_SUCCESS);
+    ck_assert_str_eq(grant->subject, "CN=" UDID ",O=Example");
+    ck_assert_str_eq(grant->udid, UDID);
+    ck_assert_int_eq(grant->sans->nelts, 0);
 }
 END_TEST
 
@@ -871,6 +888,23 @@ START_TEST(phase3_attributes_must_match_identity)
 }
 END_TEST
 
+/* A certificate of ours that did not come through Phase 2 for this
+ * device (network gear with the static challenge, another device's
+ * enrollment) gets no profile. */
+START_TEST(phase3_needs_phase2)
+{
+    X509 *id = identity_enrolled(UDID, SCEP_CERT_VALID, NULL);
+    const unsigned char *der;
+    apr_size_t len;
+
+    device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    id = identity_enrolled(UDID, SCEP_CERT_VALID, "00008101-0000000000000BEE");
+    device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+}
+END_TEST
+
 START_TEST(phase3_encrypts_profile_to_identity)
 {
     X509 *id = issued_identity(SCEP_CERT_VALID);
@@ -894,6 +928,8 @@ START_TEST(phase3_encrypts_profile_to_identity)
                      APR_SUCCESS);
     ck_assert_str_eq(drec->cert_serial, scep_cert_serial_hex(tpool, id));
     ck_assert_str_eq(drec->product, "iPhone17,1");
+    /* who enrolled it, as the certificate's record says */
+    ck_assert_pstr_eq(drec->enrolled_by, "alice");
 }
 END_TEST
 
@@ -971,6 +1007,7 @@ Suite *suite_ota(void)
     tcase_add_test(tc, phase2_forged_content_refused);
     tcase_add_test(tc, unsigned_and_undecodable_refused);
     tcase_add_test(tc, phase2_needs_udid);
+    tcase_add_test(tc, phase3_needs_phase2);
     tcase_add_test(tc, phase3_encrypts_profile_to_identity);
     tcase_add_test(tc, phase3_attributes_must_match_identity);
     tcase_add_test(tc, phase3_aes_selectable);

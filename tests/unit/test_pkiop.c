@@ -10,6 +10,7 @@
 #include "testscep.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_pkiop.h"
+#include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
 
 static scep_pkiop_cfg_t cfg;
@@ -87,6 +88,31 @@ static void client(client_t *c, int slot, const char *cn,
     ts_csr(c->key, cn, challenge, NULL, &c->csr, &c->csr_len);
     ts_request(SCEP_MSG_PKCSREQ, txid, c->csr, c->csr_len, c->self, c->key,
                cipher, digest, &c->req, &c->req_len);
+}
+
+/* SCEPAllowSubjectAltName dns *.example, email *@ok.example */
+static void allow_sans(void)
+{
+    apr_array_header_t *rules = apr_array_make(tpool, 2,
+                                               sizeof(scep_san_rule_t));
+    const char *err;
+
+    ck_assert_int_eq(scep_san_rule_make(tpool, "dns", "*.example",
+                                        apr_array_push(rules), &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(scep_san_rule_make(tpool, "email", "*@ok.example",
+                                        apr_array_push(rules), &err),
+                     APR_SUCCESS);
+    cfg.names.san_rules = rules;
+}
+
+static const char *cert_sans(X509 *x)
+{
+    apr_array_header_t *sans;
+    const char *why;
+
+    ck_assert_int_eq(scep_cert_sans(tpool, x, &sans, &why), APR_SUCCESS);
+    return apr_array_pstrcat(tpool, sans, ',');
 }
 
 static void check_issued(X509 *x, const char *cn)
@@ -228,13 +254,23 @@ START_TEST(one_time_challenge_is_consumed)
     cfg.challenge_password = NULL;
     ck_assert_int_eq(store->ops->challenge_add(
                          store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
-                         SCEP_CHALLENGE_SCEP, "UDID-1",
+                         SCEP_CHALLENGE_SCEP, NULL,
                          apr_time_now() + apr_time_from_sec(60)),
                      APR_SUCCESS);
     client(&c, 4, "otp.example", otp, "otp-1", NID_aes_128_cbc, NID_sha256);
     ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, NULL)->pki_status,
                      SCEP_STATUS_SUCCESS);
     client(&c, 5, "otp2.example", otp, "otp-2", NID_aes_128_cbc, NID_sha256);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    /* a binding that cannot be read binds nothing: refused */
+    otp = "an-unreadable-binding";
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
+                         SCEP_CHALLENGE_SCEP, "UDID-1",
+                         apr_time_now() + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    client(&c, 6, "otp3.example", otp, "otp-3", NID_aes_128_cbc, NID_sha256);
     assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
                    SCEP_FAIL_BADREQUEST);
 }
@@ -337,6 +373,7 @@ START_TEST(ca_true_request_gets_the_template)
     scep_pkimsg_t *rep;
     X509 *x;
 
+    allow_sans();
     c.key = tu_key(2048, 4);
     c.self = ts_selfsigned(c.key, "tmp");
     ts_csr(c.key, "ca-wannabe", "peers-secret", exts2, &c.csr, &c.csr_len);
@@ -350,6 +387,7 @@ START_TEST(ca_true_request_gets_the_template)
     ck_assert_uint_eq(X509_get_key_usage(x),
                       KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
     ck_assert_uint_eq(X509_get_extended_key_usage(x), XKU_SSL_CLIENT);
+    ck_assert_str_eq(cert_sans(x), "DNS:ok.example,email:a@ok.example");
 }
 END_TEST
 
@@ -407,6 +445,7 @@ START_TEST(renewal_both_ways)
     scep_pkiop_reply_t *r;
     scep_pkimsg_t *rep;
 
+    cfg.renewal_window_percent = 100;
     renew(types[_i], 5, &c, old, "renew.example", "renew-1", &nk, &req, &len);
     /* the reply is encrypted to the old certificate */
     rep = roundtrip(req, len, c.key, &r);
@@ -437,6 +476,13 @@ START_TEST(renewal_refused)
     renew(SCEP_MSG_RENEWALREQ, 5, &stranger, stranger.self, "renew.example",
           "renew-2", &nk, &req, &len);
     assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* not due yet: the default window is the last half */
+    renew(SCEP_MSG_RENEWALREQ, 5, &c, old, "renew.example", "renew-4", &nk,
+          &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    cfg.renewal_window_days = 29;
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    cfg.renewal_window_days = 31;
     /* revoked */
     ck_assert_int_eq(store->ops->cert_revoke(store, tpool,
                                              scep_cert_serial_hex(tpool, old),
@@ -826,6 +872,269 @@ START_TEST(certrep_prints)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* what a certificate may say                                          */
+
+/* A PKCSReq whose CSR asks for exts, with challenge. */
+static void client_exts(client_t *c, int slot, const char *cn,
+                        const char *challenge, const char *txid,
+                        const char *exts[][2])
+{
+    c->key = tu_key(2048, slot);
+    c->self = ts_selfsigned(c->key, "temporary identity");
+    ts_csr(c->key, cn, challenge, exts, &c->csr, &c->csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, txid, c->csr, c->csr_len, c->self, c->key,
+               NID_aes_128_cbc, NID_sha256, &c->req, &c->req_len);
+}
+
+START_TEST(sans_need_the_policy)
+{
+    static const char *ceo[][2] = {
+        { "subjectAltName", "DNS:laptop.example,email:ceo@corp.test" },
+        { NULL, NULL }
+    };
+    static const char *ok[][2] = {
+        { "subjectAltName", "DNS:laptop.example" }, { NULL, NULL }
+    };
+    client_t c;
+    scep_pkimsg_t *rep;
+
+    /* no rule: no SAN at all */
+    client_exts(&c, 4, "laptop", "peers-secret", "san-1", ok);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    allow_sans();
+    client_exts(&c, 4, "laptop", "peers-secret", "san-2", ceo);
+    rep = roundtrip(c.req, c.req_len, NULL, NULL);
+    assert_failure(rep, SCEP_FAIL_BADREQUEST);
+    ck_assert_ptr_nonnull(strstr(rep->fail_info_text, "email:ceo@corp.test"));
+    ck_assert_int_eq(count_certs(), 0);
+    client_exts(&c, 4, "laptop", "peers-secret", "san-3", ok);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_str_eq(cert_sans(ts_certrep_cert(rep)), "DNS:laptop.example");
+}
+END_TEST
+
+START_TEST(ca_subject_is_refused)
+{
+    client_t c;
+    X509_REQ *req = X509_REQ_new();
+    unsigned char *der = NULL;
+    int n;
+
+    c.key = tu_key(2048, 4);
+    c.self = ts_selfsigned(c.key, "tmp");
+    X509_REQ_set_subject_name(req, X509_get_subject_name(ts_ca()->cert));
+    X509_REQ_set_pubkey(req, c.key);
+    X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_ASC,
+                              (const unsigned char *)"peers-secret", -1);
+    ck_assert_int_gt(X509_REQ_sign(req, c.key, EVP_sha256()), 0);
+    n = i2d_X509_REQ(req, &der);
+    ck_assert_int_gt(n, 0);
+    c.csr = apr_pmemdup(tpool, der, (apr_size_t)n);
+    c.csr_len = (apr_size_t)n;
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+    cfg.names.reserved = ts_ca()->chain;
+    ts_request(SCEP_MSG_PKCSREQ, "ca-dn-1", c.csr, c.csr_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 0);
+}
+END_TEST
+
+/* A request refused for its names leaves its one-time challenge usable. */
+START_TEST(refused_request_keeps_the_challenge)
+{
+    static const char *bad[][2] = {
+        { "subjectAltName", "DNS:vpn.corp.test" }, { NULL, NULL }
+    };
+    const char *otp = "kept-challenge";
+    client_t c;
+
+    cfg.challenge_password = NULL;
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
+                         SCEP_CHALLENGE_SCEP, NULL,
+                         apr_time_now() + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    client_exts(&c, 4, "kept", otp, "kept-1", bad);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    client(&c, 5, "kept", otp, "kept-2", NID_aes_128_cbc, NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, NULL)->pki_status,
+                     SCEP_STATUS_SUCCESS);
+}
+END_TEST
+
+/* A binding fixes the names: the subject and the SANs it lists. */
+START_TEST(binding_fixes_the_sans)
+{
+    static const char *more[][2] = {
+        { "subjectAltName", "DNS:dev-1.example,DNS:www.example" },
+        { NULL, NULL }
+    };
+    const char *otp = "binding-with-sans";
+    scep_grant_t *g = scep_grant_make(tpool);
+    scep_pkimsg_t *rep;
+    client_t c;
+
+    allow_sans();   /* the policy would allow both: the binding does not */
+    cfg.challenge_password = NULL;
+    g->subject = "CN=dev-1,O=scep-unit";
+    APR_ARRAY_PUSH(g->sans, const char *) = "DNS:dev-1.example";
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
+                         SCEP_CHALLENGE_SCEP, scep_grant_format(tpool, g),
+                         apr_time_now() + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    client_exts(&c, 4, "dev-1", otp, "bind-1", more);
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    client(&c, 5, "dev-1", otp, "bind-2", NID_aes_128_cbc, NID_sha256);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_str_eq(cert_sans(ts_certrep_cert(rep)), "DNS:dev-1.example");
+}
+END_TEST
+
+/* Renew old (signed with c's key) with a fresh key; exts may be NULL. */
+static void renewal(client_t *c, X509 *old, int slot, const char *cn,
+                    const char *txid, const char *exts[][2],
+                    EVP_PKEY **nk, const unsigned char **req,
+                    apr_size_t *len)
+{
+    const unsigned char *csr;
+    apr_size_t csr_len;
+
+    *nk = tu_key(2048, slot);
+    ts_csr(*nk, cn, NULL, exts, &csr, &csr_len);
+    ts_request(SCEP_MSG_RENEWALREQ, txid, csr, csr_len, old, c->key,
+               NID_aes_128_cbc, NID_sha256, req, len);
+}
+
+START_TEST(renewal_keeps_names_once)
+{
+    static const char *sans[][2] = {
+        { "subjectAltName", "DNS:r.example" }, { NULL, NULL }
+    };
+    static const char *more[][2] = {
+        { "subjectAltName", "DNS:r.example,DNS:admin.example" },
+        { NULL, NULL }
+    };
+    client_t c;
+    scep_pkiop_reply_t *r1, *r2;
+    scep_pkimsg_t *rep;
+    scep_cert_rec_t *rec;
+    EVP_PKEY *nk;
+    const unsigned char *req;
+    apr_size_t len;
+    X509 *old;
+    const char *old_serial;
+
+    allow_sans();
+    client_exts(&c, 4, "r", "peers-secret", "ren-0", sans);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    old = ts_certrep_cert(rep);
+    old_serial = scep_cert_serial_hex(tpool, old);
+    cfg.renewal_window_percent = 100;
+    cfg.revoke_superseded = 1;
+    /* new names: refused, though the policy would allow them */
+    renewal(&c, old, 5, "r", "ren-1", more, &nk, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* no SANs asked: the old ones are kept */
+    renewal(&c, old, 5, "r", "ren-2", NULL, &nk, &req, &len);
+    rep = roundtrip(req, len, c.key, &r1);
+    ck_assert_msg(rep->pki_status == SCEP_STATUS_SUCCESS, "%s", r1->summary);
+    ck_assert_str_eq(cert_sans(ts_certrep_cert(rep)), "DNS:r.example");
+    /* its retry: the same certificate */
+    rep = roundtrip(req, len, c.key, &r2);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_str_eq(r2->tag, "repeated");
+    ck_assert_str_eq(r1->serial, r2->serial);
+    /* a second renewal of the same certificate */
+    renewal(&c, old, 6, "r", "ren-3", NULL, &nk, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 2);
+    /* superseded, and revoked with SCEPRevokeSuperseded */
+    ck_assert_int_eq(store->ops->cert_by_serial(store, tpool, old_serial,
+                                                &rec), APR_SUCCESS);
+    ck_assert_pstr_eq(rec->superseded_by, r1->serial);
+    ck_assert_int_eq(rec->status, SCEP_CERT_REVOKED);
+    ck_assert_int_eq(rec->revocation_reason, SCEP_REASON_SUPERSEDED);
+}
+END_TEST
+
+/* A captured renewal replayed after its certificate was revoked for
+ * keyCompromise gets nothing; nor does a new request for that key. */
+START_TEST(renewal_replay_after_revoke)
+{
+    client_t c, again;
+    scep_pkiop_reply_t *r;
+    scep_pkimsg_t *rep;
+    EVP_PKEY *nk;
+    const unsigned char *req, *csr;
+    apr_size_t len, csr_len;
+    X509 *old = enrolled(&c, 4, "replay.example", "replay-0");
+
+    cfg.renewal_window_percent = 100;
+    renewal(&c, old, 5, "replay.example", "replay-1", NULL, &nk, &req, &len);
+    rep = roundtrip(req, len, c.key, &r);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(store->ops->cert_revoke(store, tpool, r->serial,
+                                             SCEP_REASON_KEY_COMPROMISE,
+                                             apr_time_now()), APR_SUCCESS);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    /* the compromised key, with a good challenge and a fresh ID */
+    again.key = nk;
+    again.self = ts_selfsigned(nk, "tmp");
+    ts_csr(nk, "replay.example", "peers-secret", NULL, &csr, &csr_len);
+    ts_request(SCEP_MSG_PKCSREQ, "replay-2", csr, csr_len, again.self, nk,
+               NID_aes_128_cbc, NID_sha256, &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 2);
+}
+END_TEST
+
+/* Two CAs on one store: neither sees the other's records. */
+START_TEST(cas_share_a_store_apart)
+{
+    scep_store_t *shared = store, *a, *b;
+    scep_pkiop_reply_t *r;
+    scep_pkimsg_t *rep;
+    client_t c;
+    const unsigned char *req;
+    apr_size_t len;
+    apr_array_header_t *recs;
+
+    a = scep_store_scoped(tpool, shared, "AAAA");
+    b = scep_store_scoped(tpool, shared, "BBBB");
+    store = a;
+    cfg.approval_manual = 1;
+    client(&c, 4, "apart.example", "peers-secret", "apart-1",
+           NID_aes_128_cbc, NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, NULL, NULL)->pki_status,
+                     SCEP_STATUS_PENDING);
+    ck_assert_int_eq(a->ops->pending_set_state(a, tpool, "apart-1",
+                                               SCEP_PENDING_APPROVED, NULL),
+                     APR_SUCCESS);
+    /* polled at the other CA: unknown there */
+    store = b;
+    poll_req(&c, "apart-1", &req, &len);
+    assert_failure(roundtrip(req, len, NULL, NULL), SCEP_FAIL_BADREQUEST);
+    store = a;
+    rep = roundtrip(req, len, c.key, &r);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(b->ops->cert_list(b, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 0);
+    ck_assert_int_eq(a->ops->cert_list(a, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+}
+END_TEST
+
 Suite *suite_pkiop(void)
 {
     Suite *s = suite_create("pkiop");
@@ -862,6 +1171,13 @@ Suite *suite_pkiop(void)
     tcase_add_test(tc, retry_after_revoke_fails);
     tcase_add_test(tc, ec_client_enrolls);
     tcase_add_test(tc, certrep_prints);
+    tcase_add_test(tc, sans_need_the_policy);
+    tcase_add_test(tc, ca_subject_is_refused);
+    tcase_add_test(tc, refused_request_keeps_the_challenge);
+    tcase_add_test(tc, binding_fixes_the_sans);
+    tcase_add_test(tc, renewal_keeps_names_once);
+    tcase_add_test(tc, renewal_replay_after_revoke);
+    tcase_add_test(tc, cas_share_a_store_apart);
     suite_add_tcase(s, tc);
     return s;
 }

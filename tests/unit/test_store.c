@@ -267,18 +267,34 @@ START_TEST(challenge_once)
     /* the wrong purpose does not use it up */
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
                                                 SCEP_CHALLENGE_OTA_PHASE1,
-                                                &bound), APR_NOTFOUND);
-    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
-                                                SCEP_CHALLENGE_SCEP, &bound),
-                     APR_SUCCESS);
+                                                NULL, &bound), APR_NOTFOUND);
+    /* a look uses nothing up */
+    ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "h1",
+                                             SCEP_CHALLENGE_SCEP, "req-a",
+                                             &bound), APR_SUCCESS);
     ck_assert_pstr_eq(bound, "UDID-1");
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
-                                                SCEP_CHALLENGE_SCEP, &bound),
-                     APR_NOTFOUND);
+                                                SCEP_CHALLENGE_SCEP, "req-a",
+                                                &bound), APR_SUCCESS);
+    ck_assert_pstr_eq(bound, "UDID-1");
+    /* nobody else, but the same request again (its child may have died
+     * before it recorded what the challenge was for) */
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_SCEP, "req-b",
+                                                &bound), APR_NOTFOUND);
     ck_assert_ptr_null(bound);
+    ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "h1",
+                                             SCEP_CHALLENGE_SCEP, "req-b",
+                                             &bound), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_SCEP, NULL,
+                                                &bound), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h1",
+                                                SCEP_CHALLENGE_SCEP, "req-a",
+                                                &bound), APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "nope",
-                                                SCEP_CHALLENGE_SCEP, NULL),
-                     APR_NOTFOUND);
+                                                SCEP_CHALLENGE_SCEP, NULL,
+                                                NULL), APR_NOTFOUND);
 }
 END_TEST
 
@@ -293,7 +309,7 @@ START_TEST(challenge_unbound_and_expired)
                      APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h2",
                                                 SCEP_CHALLENGE_OTA_PHASE1,
-                                                &bound), APR_SUCCESS);
+                                                NULL, &bound), APR_SUCCESS);
     ck_assert_ptr_null(bound);
     ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h3",
                                             SCEP_CHALLENGE_SCEP, "u",
@@ -301,8 +317,8 @@ START_TEST(challenge_unbound_and_expired)
                                             - apr_time_from_sec(1)),
                      APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h3",
-                                                SCEP_CHALLENGE_SCEP, &bound),
-                     APR_NOTFOUND);
+                                                SCEP_CHALLENGE_SCEP, NULL,
+                                                &bound), APR_NOTFOUND);
 }
 END_TEST
 
@@ -318,19 +334,21 @@ static void *APR_THREAD_FUNC race(apr_thread_t *t, void *data)
 
     apr_pool_create(&p, NULL);
     r->rv = st->ops->challenge_consume(st, p, "race", SCEP_CHALLENGE_SCEP,
+                                       apr_psprintf(p, "%pp", (void *)t),
                                        NULL);
     apr_pool_destroy(p);
     apr_thread_exit(t, APR_SUCCESS);
     return NULL;
 }
 
-/* Challenges a day past their expiry are purged, now and then: an add
- * whose hash starts with "00" does it. A purged hash can be added again
- * (the insert of a present one is refused). */
+/* Expired challenges are purged by the first add of a process, then
+ * every few minutes. A purged hash can be added again (the insert of a
+ * present one is refused). */
 START_TEST(challenge_purge)
 {
-    apr_time_t long_ago = apr_time_now() - apr_time_from_sec(3 * 86400);
+    apr_time_t long_ago = apr_time_now() - apr_time_from_sec(3600);
     apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    scep_store_t *other;
 
     ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
                                             NULL, long_ago), APR_SUCCESS);
@@ -339,15 +357,17 @@ START_TEST(challenge_purge)
                      APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
                                             NULL, long_ago), APR_EEXIST);
-    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "00purge",
-                                            SCEP_CHALLENGE_SCEP, NULL, later),
-                     APR_SUCCESS);
+    /* another process starts: its first add purges */
+    other = open_store();
+    ck_assert_int_eq(other->ops->challenge_add(other, tpool, "new",
+                                               SCEP_CHALLENGE_SCEP, NULL,
+                                               later), APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_add(st, tpool, "old", SCEP_CHALLENGE_SCEP,
                                             NULL, long_ago), APR_SUCCESS);
     /* a live one stays */
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "fresh",
-                                                SCEP_CHALLENGE_SCEP, NULL),
-                     APR_SUCCESS);
+                                                SCEP_CHALLENGE_SCEP, NULL,
+                                                NULL), APR_SUCCESS);
 }
 END_TEST
 
@@ -395,7 +415,8 @@ static int race_child(int i)
     if (APR_SUCCESS != scep_store_dbd_open(&s, p, store_uri, 1, NULL, &err)) {
         return 3;
     }
-    rv = s->ops->challenge_consume(s, p, "prace", SCEP_CHALLENGE_SCEP, NULL);
+    rv = s->ops->challenge_consume(s, p, "prace", SCEP_CHALLENGE_SCEP, NULL,
+                                   NULL);
     for (j = 0; j < 10; ++j) {
         apr_snprintf(serial, sizeof(serial), "%X%02X", i + 1, j);
         if (APR_SUCCESS != s->ops->cert_insert(s, p, cert(serial, NULL,

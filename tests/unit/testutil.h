@@ -33,6 +33,7 @@ Suite *suite_ca(void);
 Suite *suite_caps(void);
 Suite *suite_crypt(void);
 Suite *suite_issue(void);
+Suite *suite_policy(void);
 Suite *suite_log(void);
 Suite *suite_ota(void);
 Suite *suite_pkimsg(void);
