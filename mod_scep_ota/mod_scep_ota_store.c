@@ -388,8 +388,13 @@ static apr_status_t glue_session(dbd_glue_t *g, ap_dbd_t *dbd,
     else {
         rv = APR_SUCCESS;
     }
-    if (APR_SUCCESS == rv && !g->migrated) {
-        rv = glue_migrate(g, &gs->conn, p);
+    if (APR_SUCCESS == rv && !g->migrated
+        && APR_SUCCESS != (rv = glue_migrate(g, &gs->conn, p))
+        && !scep_dbd_alive(&gs->conn, p)) {
+        /* lost while checking the schema: mod_dbd reopens it */
+        scep_dbd_losses_add(&g->losses);
+        glue_forget(gs);
+        return APR_ECONNRESET;
     }
     *pgs = gs;
     return rv;
