@@ -326,18 +326,35 @@ typedef struct {
     server_rec *s;
     const scep_logger_t *log;
     volatile int migrated;
+    scep_dbd_losses_t losses;
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;
 #endif
 } dbd_glue_t;
 
+/*
+ * What we keep of a mod_dbd connection's server session: our settings
+ * ran on it, and our statements are prepared in it. Kept with the
+ * connection (in its ap_dbd_t's hash, under SESSION_KEY), in a pool of
+ * its own under the connection's. It goes when a statement fails: when
+ * the connection was lost, mod_dbd's next ap_dbd_open() reopens it in
+ * place (apr_dbd_check_conn: pgsql resets the broken connection inside
+ * the same handle), so a new server session, without our settings and
+ * statements, comes back in the very ap_dbd_t we knew. A failure on a
+ * connection that still answers may come from such a session too, when
+ * another module's statement broke the shared connection first.
+ */
 typedef struct {
     scep_dbd_conn_t conn;        /* first: the backend sees only this */
     ap_dbd_t *dbd;
-} glue_conn_t;
+    apr_pool_t *pool;
+} glue_session_t;
 
-/* marks a mod_dbd connection our session setup ran on */
 #define SESSION_KEY "scep_ota:session"
+
+/* connections tried for one operation: each may turn out lost after a
+ * server restart, and mod_dbd reopens the one we give back */
+#define GLUE_TRIES 8
 
 /* Once per child: mod_dbd's pool opens after fork, so the schema of a
  * "dbd" store is checked by the first request that needs it. */
@@ -366,56 +383,129 @@ static apr_status_t glue_migrate(dbd_glue_t *g, scep_dbd_conn_t *conn,
     return rv;
 }
 
-static apr_status_t glue_setup(dbd_glue_t *g, glue_conn_t *gc,
-                               apr_pool_t *p)
+static void glue_forget(glue_session_t *gs)
 {
+    apr_hash_set(gs->dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING, NULL);
+    apr_pool_destroy(gs->pool);
+}
+
+/* Sets our session up on a connection that has none of ours.
+ * APR_ECONNRESET: the connection is lost (mod_dbd opens connections
+ * before we first use them, and a server restart may come in between). */
+static apr_status_t glue_new_session(dbd_glue_t *g, ap_dbd_t *dbd,
+                                     apr_pool_t *p, glue_session_t **pgs)
+{
+    glue_session_t *gs;
+    apr_pool_t *sp;
     apr_status_t rv;
     const char *err;
 
-    if (!apr_hash_get(gc->dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING)) {
-        rv = scep_dbd_session_setup(&gc->conn, p, &err);
-        if (APR_SUCCESS != rv) {
-            scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
-                            SCEPLOGNO(4026) "store (mod_dbd): %s", err);
-            return rv;
-        }
-        apr_hash_set(gc->dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING,
-                     SESSION_KEY);
+    if (APR_SUCCESS != (rv = apr_pool_create(&sp, dbd->pool))) {
+        return rv;
     }
-    return g->migrated ? APR_SUCCESS : glue_migrate(g, &gc->conn, p);
+    apr_pool_tag(sp, "scep_ota_dbd_session");
+    gs = apr_pcalloc(sp, sizeof(*gs));
+    gs->dbd = dbd;
+    gs->pool = sp;
+    gs->conn.driver = dbd->driver;
+    gs->conn.handle = dbd->handle;
+    gs->conn.pool = sp;
+    gs->conn.prepared = apr_hash_make(sp);
+    rv = scep_dbd_session_setup(&gs->conn, p, &err);
+    if (APR_SUCCESS != rv && !scep_dbd_alive(&gs->conn, p)) {
+        scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, p,
+                        SCEPLOGNO(4054) "store (mod_dbd): a connection was "
+                        "lost before its first use; given back to be "
+                        "reopened");
+        scep_dbd_losses_add(&g->losses);
+        rv = APR_ECONNRESET;
+    }
+    else if (APR_SUCCESS != rv) {
+        scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                        SCEPLOGNO(4026) "store (mod_dbd): %s", err);
+    }
+    if (APR_SUCCESS != rv) {
+        apr_pool_destroy(sp);
+        return rv;
+    }
+    scep_dbd_losses_session(&g->losses, &gs->conn, g->log, p);
+    apr_hash_set(dbd->prepared, SESSION_KEY, APR_HASH_KEY_STRING, gs);
+    *pgs = gs;
+    return APR_SUCCESS;
+}
+
+/* Our session on the connection mod_dbd lent: the one we know if it is
+ * still there, else a new one. APR_ECONNRESET: the connection is lost. */
+static apr_status_t glue_session(dbd_glue_t *g, ap_dbd_t *dbd,
+                                 apr_pool_t *p, glue_session_t **pgs)
+{
+    glue_session_t *gs = apr_hash_get(dbd->prepared, SESSION_KEY,
+                                      APR_HASH_KEY_STRING);
+    apr_status_t rv;
+
+    if (!gs) {
+        rv = glue_new_session(g, dbd, p, &gs);
+    }
+    else if (!scep_dbd_losses_check(&g->losses, &gs->conn, p)) {
+        scep_log_perror(g->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, p,
+                        SCEPLOGNO(4053) "store (mod_dbd): an idle "
+                        "connection was lost too; given back to be "
+                        "reopened");
+        glue_forget(gs);
+        return APR_ECONNRESET;
+    }
+    else {
+        rv = APR_SUCCESS;
+    }
+    if (APR_SUCCESS == rv && !g->migrated
+        && APR_SUCCESS != (rv = glue_migrate(g, &gs->conn, p))
+        && !scep_dbd_alive(&gs->conn, p)) {
+        /* lost while checking the schema: mod_dbd reopens it */
+        scep_dbd_losses_add(&g->losses);
+        glue_forget(gs);
+        return APR_ECONNRESET;
+    }
+    *pgs = gs;
+    return rv;
 }
 
 static apr_status_t glue_acquire(void *baton, apr_pool_t *p,
                                  scep_dbd_conn_t **conn)
 {
     dbd_glue_t *g = baton;
-    glue_conn_t *gc;
-    ap_dbd_t *dbd = dbd_open_fn(p, g->s);
-    apr_status_t rv;
+    glue_session_t *gs = NULL;
+    ap_dbd_t *dbd;
+    apr_status_t rv = APR_ECONNRESET;
+    int tries;
 
-    if (!dbd) {
-        return APR_EGENERAL;     /* mod_dbd has logged why */
-    }
-    gc = apr_pcalloc(p, sizeof(*gc));
-    gc->dbd = dbd;
-    gc->conn.driver = dbd->driver;
-    gc->conn.handle = dbd->handle;
-    gc->conn.pool = dbd->pool;
-    gc->conn.prepared = dbd->prepared;
-    if (APR_SUCCESS != (rv = glue_setup(g, gc, p))) {
+    for (tries = 0; tries < GLUE_TRIES && APR_STATUS_IS_ECONNRESET(rv);
+         ++tries) {
+        if (!(dbd = dbd_open_fn(p, g->s))) {
+            return APR_EGENERAL; /* mod_dbd has logged why */
+        }
+        if (APR_SUCCESS == (rv = glue_session(g, dbd, p, &gs))) {
+            *conn = &gs->conn;
+            return APR_SUCCESS;
+        }
         dbd_close_fn(g->s, dbd);
-        return rv;
     }
-    *conn = &gc->conn;
-    return APR_SUCCESS;
+    return rv;
 }
 
-static void glue_release(void *baton, scep_dbd_conn_t *conn, int broken)
+static void glue_release(void *baton, scep_dbd_conn_t *conn,
+                         scep_dbd_state_t state)
 {
     dbd_glue_t *g = baton;
+    glue_session_t *gs = (glue_session_t *)conn;
+    ap_dbd_t *dbd = gs->dbd;
 
-    (void)broken;                /* mod_dbd checks connections itself */
-    dbd_close_fn(g->s, ((glue_conn_t *)conn)->dbd);
+    if (SCEP_DBD_LOST == state) {
+        scep_dbd_losses_add(&g->losses);
+    }
+    if (SCEP_DBD_OK != state) {
+        glue_forget(gs);
+    }
+    dbd_close_fn(g->s, dbd);
 }
 
 static scep_store_t *dbd_store(apr_pool_t *pchild, server_rec *s)

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_base64.h>
 #include <apr_atomic.h>
@@ -124,93 +125,203 @@ static const struct {
 
 typedef struct {
     dbd_store_t *ds;
-    scep_dbd_conn_t *conn;
+    scep_dbd_conn_t *conn;   /* NULL once given back */
     apr_pool_t *p;
-    int broken;
+    scep_dbd_state_t state;
+    int renewed;             /* the connection was replaced once already */
+    const char *why;         /* the driver's message of the last failure */
 } op_t;
 
-static apr_status_t op_begin(op_t *op, scep_store_t *st, apr_pool_t *p)
+static apr_status_t op_acquire(op_t *op)
 {
     apr_status_t rv;
 
-    op->ds = st->backend;
-    op->p = p;
-    op->broken = 0;
     op->conn = NULL;
-    rv = op->ds->prov->acquire(op->ds->prov->baton, p, &op->conn);
+    op->state = SCEP_DBD_OK;
+    rv = op->ds->prov->acquire(op->ds->prov->baton, op->p, &op->conn);
     if (APR_SUCCESS != rv || !op->conn) {
-        scep_log_perror(op->ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+        op->conn = NULL;
+        scep_log_perror(op->ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, op->p,
                         SCEPLOGNO(4010) "store: no database connection");
         return APR_SUCCESS != rv ? rv : APR_EGENERAL;
     }
     return APR_SUCCESS;
 }
 
+static apr_status_t op_begin(op_t *op, scep_store_t *st, apr_pool_t *p)
+{
+    op->ds = st->backend;
+    op->p = p;
+    op->renewed = 0;
+    op->why = NULL;
+    return op_acquire(op);
+}
+
 static void op_end(op_t *op)
 {
-    op->ds->prov->release(op->ds->prov->baton, op->conn, op->broken);
+    if (op->conn) {
+        op->ds->prov->release(op->ds->prov->baton, op->conn, op->state);
+        op->conn = NULL;
+    }
 }
 
-static apr_status_t op_failed(op_t *op, query_t q, int rc)
+/* The driver's message for the failure just seen, copied (the next call
+ * on the connection replaces it) on one line: pgsql's may hold several. */
+static const char *driver_error(op_t *op, int rc)
 {
-    op->broken = 1;
-    scep_log_perror(op->ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, 0, op->p,
-                    SCEPLOGNO(4011) "store: %s failed: %s", queries[q].label,
-                    apr_dbd_error(op->conn->driver, op->conn->handle, rc));
-    return APR_EGENERAL;
+    const char *e = apr_dbd_error(op->conn->driver, op->conn->handle, rc);
+    char *out = apr_pstrdup(op->p, e ? e : ""), *r, *w;
+
+    for (r = w = out; *r; ++r) {
+        if (!apr_isspace(*r)) {
+            *w++ = *r;
+        }
+        else if (w > out && w[-1] != ' ') {
+            *w++ = ' ';
+        }
+    }
+    while (w > out && w[-1] == ' ') {
+        --w;
+    }
+    *w = '\0';
+    return *out ? out : "unknown error";
 }
 
-/* The statement prepared on this connection, prepared once per
- * connection and kept with it. */
-static apr_status_t prepared(op_t *op, query_t q, apr_dbd_prepared_t **stmt)
+/*
+ * Whether q may run a second time when the fate of its first run is
+ * unknown: the connection was lost after the statement left, and the
+ * server may have executed and committed it before the loss. Reads may,
+ * and writes whose second run leaves the rows as the first left them and
+ * reports the same; a statement named here must stay so.
+ * Not the INSERTs with ON CONFLICT DO NOTHING, the consume or the revoke:
+ * after a first run that committed, the second would report our own row
+ * as "exists" or "nothing matched". For cert_insert the caller would cope
+ * when the certificate records a transactionID (on "exists" it looks the
+ * transaction up and answers with the recorded certificate), but a
+ * renewal that records none would issue a second certificate, and a
+ * consumed challenge would be refused to the client that just used it.
+ * Those fail instead; the client's retry then finds what a committed
+ * first run recorded. Any statement runs again when it never left
+ * (preparing it failed).
+ */
+static int repeatable(query_t q)
+{
+    switch (q) {
+    case Q_PEND_STATE:           /* sets fixed values */
+    case Q_DEV_UPSERT:           /* the same values again */
+    case Q_CHAL_PURGE:           /* nobody reads its count */
+        return 1;
+    default:
+        return !strncmp(queries[q].sql, "SELECT ", 7);
+    }
+}
+
+/* A statement failed. If the server still answers on the connection, it
+ * is the statement's failure. Otherwise the connection is lost: the
+ * provider must not lend it again as it is, and the statement runs once
+ * more on another connection when it may. Returns 1 to run it again. */
+static int op_failed(op_t *op, query_t q, const char *why, int sent)
+{
+    int again;
+
+    if (scep_dbd_alive(op->conn, op->p)) {
+        op->state = SCEP_DBD_FAILED;
+        scep_log_perror(op->ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, 0, op->p,
+                        SCEPLOGNO(4011) "store: %s failed: %s",
+                        queries[q].label, why);
+        return 0;
+    }
+    op->state = SCEP_DBD_LOST;
+    again = !op->renewed && (!sent || repeatable(q));
+    scep_log_perror(op->ds->log, SCEP_LOG_MARK,
+                    again ? SCEP_LOG_WARNING : SCEP_LOG_ERR, 0, op->p,
+                    SCEPLOGNO(4050) "store: the connection to the database "
+                    "was lost (%s: %s)%s", queries[q].label, why,
+                    again ? "; running it again on another connection"
+                    : (op->renewed || !sent ? ""
+                       : "; not run again, as it may have taken effect"));
+    if (!again) {
+        return 0;
+    }
+    op->renewed = 1;
+    op_end(op);
+    return APR_SUCCESS == op_acquire(op);
+}
+
+/* The statement prepared on this connection's session, prepared once per
+ * session and kept with it. */
+static int prepared(op_t *op, query_t q, apr_dbd_prepared_t **stmt)
 {
     scep_dbd_conn_t *c = op->conn;
     int rc;
 
     *stmt = apr_hash_get(c->prepared, queries[q].label, APR_HASH_KEY_STRING);
     if (*stmt) {
-        return APR_SUCCESS;
+        return 0;
     }
     rc = apr_dbd_prepare(c->driver, c->pool, c->handle, queries[q].sql,
                          queries[q].label, stmt);
     if (rc) {
+        op->why = driver_error(op, rc);
+        /* the session may hold the label from before its provider set it
+         * up anew (after a failure on a connection that answers) */
+        if (APR_SUCCESS == scep_dbd_unprepare(c, op->p, queries[q].label)) {
+            rc = apr_dbd_prepare(c->driver, c->pool, c->handle,
+                                 queries[q].sql, queries[q].label, stmt);
+        }
+    }
+    if (rc) {
         *stmt = NULL;
-        return op_failed(op, q, rc);
+        return rc;
     }
     apr_hash_set(c->prepared, queries[q].label, APR_HASH_KEY_STRING, *stmt);
-    return APR_SUCCESS;
+    return 0;
+}
+
+/* Runs q: its rows into *res when res is not NULL, else the count of rows
+ * it changed into *nrows. */
+static apr_status_t op_run(op_t *op, query_t q, const char **args,
+                           int nargs, int *nrows, apr_dbd_results_t **res)
+{
+    apr_dbd_prepared_t *stmt;
+    int rc;
+
+    for (;;) {
+        if (nrows) {
+            *nrows = 0;
+        }
+        if (res) {
+            *res = NULL;
+        }
+        if ((rc = prepared(op, q, &stmt))) {
+            if (!op_failed(op, q, op->why, 0)) {
+                return APR_EGENERAL;
+            }
+            continue;
+        }
+        rc = res ? apr_dbd_pselect(op->conn->driver, op->p, op->conn->handle,
+                                   res, stmt, 1, nargs, args)
+                 : apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
+                                  nrows, stmt, nargs, args);
+        if (!rc) {
+            return APR_SUCCESS;
+        }
+        if (!op_failed(op, q, driver_error(op, rc), 1)) {
+            return APR_EGENERAL;
+        }
+    }
 }
 
 static apr_status_t op_exec(op_t *op, query_t q, const char **args,
                             int nargs, int *nrows)
 {
-    apr_dbd_prepared_t *stmt;
-    apr_status_t rv;
-    int rc;
-
-    *nrows = 0;
-    if (APR_SUCCESS != (rv = prepared(op, q, &stmt))) {
-        return rv;
-    }
-    rc = apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle, nrows,
-                        stmt, nargs, args);
-    return rc ? op_failed(op, q, rc) : APR_SUCCESS;
+    return op_run(op, q, args, nargs, nrows, NULL);
 }
 
 static apr_status_t op_select(op_t *op, query_t q, const char **args,
                               int nargs, apr_dbd_results_t **res)
 {
-    apr_dbd_prepared_t *stmt;
-    apr_status_t rv;
-    int rc;
-
-    *res = NULL;
-    if (APR_SUCCESS != (rv = prepared(op, q, &stmt))) {
-        return rv;
-    }
-    rc = apr_dbd_pselect(op->conn->driver, op->p, op->conn->handle, res,
-                         stmt, 1, nargs, args);
-    return rc ? op_failed(op, q, rc) : APR_SUCCESS;
+    return op_run(op, q, args, nargs, NULL, res);
 }
 
 /* 0 while there is a row; *row must start NULL (pgsql steps from it) */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <apr_thread_mutex.h>
@@ -63,11 +64,13 @@ typedef struct {
     const char *driver;
     const char *const *session;
     const char *const *lock;
+    const char *unprepare;   /* drops a labelled statement (the label
+                              * follows); NULL: labels are client-side */
 } dialect_t;
 
 static const dialect_t dialects[] = {
-    { "sqlite3", sqlite_session, sqlite_lock },
-    { "pgsql", pgsql_session, pgsql_lock },
+    { "sqlite3", sqlite_session, sqlite_lock, NULL },
+    { "pgsql", pgsql_session, pgsql_lock, "DEALLOCATE " },
 };
 
 static const dialect_t *dialect_of(const scep_dbd_conn_t *conn)
@@ -265,6 +268,68 @@ apr_status_t scep_dbd_session_setup(scep_dbd_conn_t *conn, apr_pool_t *p,
         return APR_ENOTIMPL;
     }
     return run_all(conn, p, d->session, err);
+}
+
+int scep_dbd_alive(scep_dbd_conn_t *conn, apr_pool_t *p)
+{
+    static const char *const probe[] = { "SELECT 1", NULL };
+    const char *err;
+
+    return APR_SUCCESS == run_all(conn, p, probe, &err);
+}
+
+apr_status_t scep_dbd_unprepare(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                const char *label)
+{
+    const dialect_t *d = dialect_of(conn);
+    int nrows = 0;
+
+    if (!d || !d->unprepare) {
+        return APR_ENOTIMPL;
+    }
+    /* the label is one of our constants, not client data */
+    return apr_dbd_query(conn->driver, conn->handle, &nrows,
+                         apr_pstrcat(p, d->unprepare, label, NULL))
+           ? APR_EGENERAL : APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* lost connections                                                     */
+
+void scep_dbd_losses_add(scep_dbd_losses_t *l)
+{
+    apr_atomic_inc32(&l->lost);
+}
+
+int scep_dbd_losses_check(scep_dbd_losses_t *l, scep_dbd_conn_t *conn,
+                          apr_pool_t *p)
+{
+    apr_uint32_t lost = apr_atomic_read32(&l->lost);
+
+    if (conn->checked == lost) {
+        return 1;
+    }
+    if (!scep_dbd_alive(conn, p)) {
+        return 0;
+    }
+    conn->checked = lost;
+    return 1;
+}
+
+void scep_dbd_losses_session(scep_dbd_losses_t *l, scep_dbd_conn_t *conn,
+                             const scep_logger_t *log, apr_pool_t *p)
+{
+    apr_uint32_t lost = apr_atomic_read32(&l->lost);
+    apr_uint32_t told = apr_atomic_read32(&l->told);
+
+    conn->checked = lost;
+    if (lost != told && apr_atomic_cas32(&l->told, lost, told) == told) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_NOTICE, 0, p,
+                        SCEPLOGNO(4051) "store: connected to the database "
+                        "again after losing a connection; session settings "
+                        "and statements are set up anew on each new "
+                        "connection");
+    }
 }
 
 /* Opens a connection whose memory lives in cp (which the caller owns);
@@ -517,7 +582,9 @@ typedef struct {
     const char *params;
     const scep_logger_t *log;
     apr_pool_t *pool;
+    scep_dbd_losses_t losses;
 #if APR_HAS_THREADS
+    int max_conns;
     apr_reslist_t *list;
 #else
     scep_dbd_conn_t *single;
@@ -541,7 +608,9 @@ static apr_status_t own_open(own_pool_t *op, scep_dbd_conn_t **conn)
         scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, cp,
                         SCEPLOGNO(4003) "%s", err);
         apr_pool_destroy(cp);
+        return rv;
     }
+    scep_dbd_losses_session(&op->losses, *conn, op->log, cp);
     return rv;
 }
 
@@ -561,33 +630,47 @@ static apr_status_t own_destruct(void *res, void *params, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
+/* A connection from the list, checked when it is older than the last
+ * lost one: a server restart takes every connection at once. Not
+ * apr_dbd_check_conn(): it tells nothing of a connection the server
+ * closed while it was idle, and pgsql's reopens a broken one in place,
+ * a new session without our settings and statements. */
 static apr_status_t own_acquire(void *baton, apr_pool_t *p,
                                 scep_dbd_conn_t **conn)
 {
     own_pool_t *op = baton;
     void *res;
     apr_status_t rv;
+    int tries;
 
-    (void)p;
-    rv = apr_reslist_acquire(op->list, &res);
-    if (APR_SUCCESS == rv) {
-        *conn = res;
-        /* a server connection may have dropped while idle */
-        if (APR_SUCCESS != apr_dbd_check_conn((*conn)->driver, (*conn)->pool,
-                                              (*conn)->handle)) {
-            apr_reslist_invalidate(op->list, res);
-            rv = apr_reslist_acquire(op->list, &res);
-            *conn = res;
+    /* each idle connection may be lost, then a new one is made */
+    for (tries = 0; tries <= op->max_conns; ++tries) {
+        if (APR_SUCCESS != (rv = apr_reslist_acquire(op->list, &res))) {
+            return rv;
         }
+        if (scep_dbd_losses_check(&op->losses, res, p)) {
+            *conn = res;
+            return APR_SUCCESS;
+        }
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, p,
+                        SCEPLOGNO(4052) "store: an idle connection was lost "
+                        "too; dropped");
+        apr_reslist_invalidate(op->list, res);
     }
-    return rv;
+    return APR_ECONNRESET;
 }
 
-static void own_release(void *baton, scep_dbd_conn_t *conn, int broken)
+static void own_release(void *baton, scep_dbd_conn_t *conn,
+                        scep_dbd_state_t state)
 {
     own_pool_t *op = baton;
 
-    if (broken) {
+    if (SCEP_DBD_LOST == state) {
+        scep_dbd_losses_add(&op->losses);
+    }
+    /* after any failure a new connection: nothing of the old session
+     * (a statement half-prepared, an odd state) is carried on */
+    if (SCEP_DBD_OK != state) {
         apr_reslist_invalidate(op->list, conn);
     }
     else {
@@ -599,6 +682,7 @@ static apr_status_t own_setup(own_pool_t *op, int max_conns)
 {
     apr_status_t rv;
 
+    op->max_conns = max_conns;
     rv = apr_reslist_create(&op->list, 0, max_conns, max_conns, 0,
                             own_construct, own_destruct, op, op->pool);
     if (APR_SUCCESS == rv) {
@@ -623,11 +707,15 @@ static apr_status_t own_acquire(void *baton, apr_pool_t *p,
     return rv;
 }
 
-static void own_release(void *baton, scep_dbd_conn_t *conn, int broken)
+static void own_release(void *baton, scep_dbd_conn_t *conn,
+                        scep_dbd_state_t state)
 {
     own_pool_t *op = baton;
 
-    if (broken) {
+    if (SCEP_DBD_LOST == state) {
+        scep_dbd_losses_add(&op->losses);
+    }
+    if (SCEP_DBD_OK != state) {
         scep_dbd_disconnect(conn);
         op->single = NULL;
     }

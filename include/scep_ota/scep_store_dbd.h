@@ -38,17 +38,53 @@
 typedef struct scep_dbd_conn_t {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
-    apr_pool_t *pool;        /* lives exactly as long as the connection */
+    apr_pool_t *pool;        /* lives exactly as long as the server session
+                              * (statements are prepared in it) */
     apr_hash_t *prepared;    /* label -> apr_dbd_prepared_t *, in pool */
+    apr_uint32_t checked;    /* the provider's: its count of lost
+                              * connections when this one last answered */
 } scep_dbd_conn_t;
 
-/** Lends a connection; *conn stays valid until release. */
+/** How an operation leaves the connection it borrowed. */
+typedef enum {
+    SCEP_DBD_OK = 0,         /* every statement ran */
+    SCEP_DBD_FAILED,         /* a statement failed, the server still
+                              * answers on the connection */
+    SCEP_DBD_LOST            /* the connection to the server is gone */
+} scep_dbd_state_t;
+
+/** Lends a connection; *conn stays valid until release. The session
+ * setup (scep_dbd_session_setup) has run on the server session behind
+ * it, and conn->prepared holds only statements of that session. */
 typedef apr_status_t scep_dbd_acquire_fn(void *baton, apr_pool_t *p,
                                          scep_dbd_conn_t **conn);
-/** Gives it back; broken != 0 when a statement failed on it (the provider
- * may then drop the connection instead of reusing it). */
+/** Gives it back. A provider never lends a LOST connection again with
+ * its session state (statements, settings): it drops it, or sets a new
+ * session up before lending it again; and it checks (scep_dbd_alive) its
+ * other connections that are older than the loss before lending them, as
+ * a server restart takes all of them at once. */
 typedef void scep_dbd_release_fn(void *baton, scep_dbd_conn_t *conn,
-                                 int broken);
+                                 scep_dbd_state_t state);
+
+/** A provider's count of lost connections: a connection older than the
+ * last loss is checked before it is lent again. */
+typedef struct {
+    volatile apr_uint32_t lost;    /* connections reported LOST */
+    volatile apr_uint32_t told;    /* `lost` when a reconnection was logged */
+} scep_dbd_losses_t;
+
+/** Counts a connection reported LOST. */
+void scep_dbd_losses_add(scep_dbd_losses_t *l);
+
+/** Before lending conn: 1 when it is newer than the last loss or still
+ * answers (it is then marked checked), 0 when it is lost too. */
+int scep_dbd_losses_check(scep_dbd_losses_t *l, scep_dbd_conn_t *conn,
+                          apr_pool_t *p);
+
+/** After a new session was set up on conn: marks it checked and, the
+ * first time after a loss, logs that the store is connected again. */
+void scep_dbd_losses_session(scep_dbd_losses_t *l, scep_dbd_conn_t *conn,
+                             const scep_logger_t *log, apr_pool_t *p);
 
 typedef struct scep_dbd_provider_t {
     scep_dbd_acquire_fn *acquire;
@@ -79,6 +115,20 @@ void scep_dbd_disconnect(scep_dbd_conn_t *conn);
  * (a mod_dbd connection); harmless to repeat. */
 apr_status_t scep_dbd_session_setup(scep_dbd_conn_t *conn, apr_pool_t *p,
                                     const char **err);
+
+/** Whether the server still answers on this connection (one trivial
+ * query). A failed statement on a connection that answers is an error of
+ * the statement; on one that does not, the connection is lost. */
+int scep_dbd_alive(scep_dbd_conn_t *conn, apr_pool_t *p);
+
+/**
+ * Drops the server-side prepared statement of that label from the
+ * session, for a label the session holds although conn->prepared does not
+ * know it (a session set up again on a connection that had not been
+ * lost). APR_ENOTIMPL for drivers without server-side labels (sqlite3).
+ */
+apr_status_t scep_dbd_unprepare(scep_dbd_conn_t *conn, apr_pool_t *p,
+                                const char *label);
 
 /**
  * Creates the schema or migrates it to SCEP_STORE_SCHEMA_VERSION, in one

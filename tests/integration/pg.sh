@@ -7,6 +7,10 @@
 #                       in DIR/params. Without DIR the dir goes to stderr.
 #   pg.sh stop DIR      stop the server (immediate) and remove DIR
 #   pg.sh params DIR    print the params string again
+#   pg.sh restart DIR [MODE [SECS]]
+#                       restart the server (pg_ctl -m MODE: fast, the
+#                       default, or immediate, a crash for the clients);
+#                       with SECS it stays down that long in between
 #
 # Runs the server as the invoking user, or as "postgres" when invoked as
 # root (initdb refuses root). Environment: PG_BINDIR (default: the newest
@@ -63,9 +67,10 @@ start() {
     tries=0
     while :; do
         port=$(free_port)
+        opts="-h 127.0.0.1 -p $port -k $dir -c fsync=$fsync -c max_connections=200 -c shared_buffers=32MB"
         if as_owner "$B/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-            -o "-h 127.0.0.1 -p $port -k $dir -c fsync=$fsync -c max_connections=200 -c shared_buffers=32MB" \
-            start >/dev/null 2>&1; then
+            -o "$opts" start >/dev/null 2>&1; then
+            echo "$opts" >"$dir/opts"
             break
         fi
         tries=$((tries + 1))
@@ -91,9 +96,27 @@ stop() {
     rm -rf "$dir"
 }
 
+restart() {
+    dir=${1:-}
+    mode=${2:-fast}
+    secs=${3:-0}
+    [ -n "$dir" ] && [ -f "$dir/opts" ] || die "usage: pg.sh restart DIR [fast|immediate [SECS]]"
+    case "$mode" in fast|immediate) ;; *) die "restart: mode fast or immediate" ;; esac
+    B=$(bindir)
+    # pg_ctl's output goes to the log: the server must not inherit our
+    # stdout, which the caller may be reading to its end
+    as_owner "$B/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >>"$dir/server.log" 2>&1 \
+        || die "stop failed"
+    sleep "$secs"
+    as_owner "$B/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "$(cat "$dir/opts")" start >/dev/null 2>&1 \
+        || { tail -n 20 "$dir/server.log" >&2; die "server did not start again"; }
+}
+
 case "${1:-}" in
 start)  shift; start "${1:-}" ;;
 stop)   shift; stop "${1:-}" ;;
 params) shift; cat "${1:?usage: pg.sh params DIR}/params" ;;
-*)      echo "usage: pg.sh start [DIR] | stop DIR | params DIR" >&2; exit 2 ;;
+restart) shift; restart "$@" ;;
+*)      echo "usage: pg.sh start [DIR] | stop DIR | params DIR | restart DIR [MODE [SECS]]" >&2; exit 2 ;;
 esac

@@ -89,6 +89,27 @@ class PgCluster:
     def stop(self):
         run(["sh", PG_SH, "stop", self.dir], timeout=60, check=False)
 
+    def restart(self, mode="fast", down=0.0):
+        """Restarts the server (pg_ctl -m fast: every session is ended;
+        immediate: killed, as in a crash), down for `down` seconds in
+        between; returns when it accepts connections again."""
+        run(["sh", PG_SH, "restart", self.dir, mode, f"{down:.2f}"],
+            timeout=150)
+
+    @property
+    def server_log(self):
+        """The server's log (pg.sh keeps it across restarts)."""
+        return self.dir / "server.log"
+
+    def log_since(self, offset):
+        """The server log from byte `offset` on."""
+        with open(self.server_log, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
+    def log_size(self):
+        return self.server_log.stat().st_size
+
     def params_for(self, db):
         return f"host=127.0.0.1 port={self.port} user=scep dbname={db}"
 
@@ -199,6 +220,7 @@ class Result:
     tries: int = 0
     latency: float = None          # seconds, of the answered try
     rep: scepmsg.CertRep = None
+    sent: float = None             # time.monotonic() when first sent (Load)
 
     @property
     def success(self):
@@ -294,6 +316,64 @@ def run_load(port, batches, retries=0, barrier_timeout=30):
         t.join(300)
         assert not t.is_alive(), "a load thread did not finish in 300 s"
     return [r for batch in results for r in batch]
+
+
+class Load:
+    """Requests from `threads` threads, each sending one after the other
+    (a fresh connection each) until stop(), while a test changes something
+    under it. make(i) builds request i (a Prepared) in the sending thread,
+    so the load runs as long as needed; pause (seconds) between a thread's
+    requests keeps the rate modest. Replies are decoded as they come
+    (verify_with: the CA certificate), so the test can watch them."""
+
+    def __init__(self, port, make, threads=3, pause=0.02, verify_with=None):
+        self.port = port
+        self.make = make
+        self.pause = pause
+        self.verify_with = verify_with
+        self.results = []
+        self._n = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._worker, daemon=True)
+                         for _ in range(threads)]
+
+    def _worker(self):
+        while not self._stop.is_set():
+            p = self.make(next(self._n))
+            t0 = time.monotonic()
+            r = send_one(self.port, p)
+            r.sent = t0
+            decode([r], verify_with=self.verify_with)
+            with self._lock:
+                self.results.append(r)
+            self._stop.wait(self.pause)
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(120)
+            assert not t.is_alive(), "a load thread did not finish in 120 s"
+        return self.snapshot()
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.results)
+
+    def wait_for(self, predicate, timeout):
+        """Polls until predicate(results so far) is true; returns whether
+        it became true within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.snapshot()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
 
 def decode(results, verify_with=None):
