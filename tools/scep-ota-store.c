@@ -62,6 +62,10 @@ static int store_usage(FILE *out)
             "                          a one-time SCEP challenge (T: 3600, "
             "90m, 24h, 7d)\n"
             "  export [--format json|csv]\n"
+            "                          csv: every cell quoted; a cell starting\n"
+            "                          with =, +, -, @, tab or CR gets a leading\n"
+            "                          ' so that spreadsheets show it as text,\n"
+            "                          never run it as a formula\n"
             "\n"
             "options:\n"
             "  -f FILE         httpd config to read (default " DEFAULT_CONF
@@ -660,9 +664,15 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+/* One quoted CSV cell. A cell that a spreadsheet would take for a formula
+ * (=, +, -, @, tab or CR first; a transactionID is the client's choice)
+ * gets a leading single quote, so it is shown as text. */
 static void csv_str(const char *s)
 {
     putchar('"');
+    if (s && *s && strchr("=+-@\t\r", *s)) {
+        putchar('\'');
+    }
     for (; s && *s; ++s) {
         if (*s == '"') {
             putchar('"');
