@@ -32,6 +32,8 @@
 typedef struct {
     apr_pool_t *p;
     const char *conf_file;       /* -f */
+    const char *server_root;     /* -d */
+    apr_array_header_t *defines; /* const char *: -D */
     const char *vhost;           /* --vhost */
     const char *store_uri;       /* --store */
     const char *status;          /* list --status */
@@ -44,7 +46,7 @@ typedef struct {
     const char *cmd;
     apr_array_header_t *args;    /* const char *: the command's operands */
     hconf_t *conf;
-    const hconf_vhost_t *v;
+    const hconf_server_t *v;
     scep_store_t *st;
 } cli_t;
 
@@ -68,17 +70,42 @@ static int store_usage(FILE *out)
             "subjectAltNames (TYPE: dns,\n"
             "                          email, uri, ip)\n"
             "  export [--format json|csv]\n"
+            "                          csv: every cell quoted; a cell starting\n"
+            "                          with =, +, -, @, tab or CR gets a leading\n"
+            "                          ' so that spreadsheets show it as text,\n"
+            "                          never run it as a formula\n"
             "\n"
             "options:\n"
             "  -f FILE         httpd config to read (default " DEFAULT_CONF
-            ")\n"
-            "  --vhost NAME    use that <VirtualHost>'s settings\n"
+            "),\n"
+            "                  read as httpd reads it: the last value of a\n"
+            "                  directive wins; <IfDefine>, <IfModule> and\n"
+            "                  <IfFile> are evaluated; Include, Define and\n"
+            "                  ${VAR} (from Define or the environment: for\n"
+            "                  Debian's ${APACHE_LOG_DIR} etc., source\n"
+            "                  /etc/apache2/envvars first); SCEPStore, the\n"
+            "                  CA or DBD directives inside <If> are refused\n"
+            "  -d DIR          ServerRoot until the config sets one (default:\n"
+            "                  FILE's directory), as httpd -d\n"
+            "  -D NAME         define NAME for <IfDefine>, as httpd -D: give\n"
+            "                  the -D options httpd runs with (APACHE_ARGUMENTS\n"
+            "                  from envvars is not read)\n"
+            "  --vhost NAME[:PORT]\n"
+            "                  the <VirtualHost> with that ServerName,\n"
+            "                  ServerAlias or address; needed when servers\n"
+            "                  that configure a CA use different stores or\n"
+            "                  CAs (default: the main server, or the one\n"
+            "                  server that configures a CA)\n"
             "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
             "instead of SCEPStore\n"
             "  --ca FILE       the CA whose records to see, instead of "
             "SCEPCACertificateFile\n"
             "                  (a store may hold the records of several "
-            "CAs)\n");
+            "CAs)\n"
+            "\n"
+            "<IfModule> knows the modules loaded by LoadModule above it and\n"
+            "those compiled into httpd ($APACHE_HTTPD -l, default\n"
+            "/usr/sbin/apache2 -l).\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -125,6 +152,17 @@ static const char **opt_slot(cli_t *c, const char *opt)
     return NULL;
 }
 
+/* -D NAME, -d DIR: as httpd's options */
+static void define_or_root(cli_t *c, char opt, const char *value)
+{
+    if (opt == 'D') {
+        APR_ARRAY_PUSH(c->defines, const char *) = value;
+    }
+    else {
+        c->server_root = value;
+    }
+}
+
 /* Options may come before or after the command. */
 static int parse_args(cli_t *c, int argc, const char *const *argv)
 {
@@ -133,8 +171,13 @@ static int parse_args(cli_t *c, int argc, const char *const *argv)
 
     c->args = apr_array_make(c->p, 4, sizeof(const char *));
     c->sans = apr_array_make(c->p, 2, sizeof(const char *));
+    c->defines = apr_array_make(c->p, 2, sizeof(const char *));
     for (i = 1; i < argc; ++i) {
-        if (argv[i][0] == '-' && argv[i][1]) {
+        if (argv[i][0] == '-' && (argv[i][1] == 'D' || argv[i][1] == 'd')
+            && argv[i][2]) {     /* -DNAME, -dDIR */
+            define_or_root(c, argv[i][1], argv[i] + 2);
+        }
+        else if (argv[i][0] == '-' && argv[i][1]) {
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
                 return store_usage(stdout) + 1000;
             }
@@ -147,6 +190,11 @@ static int parse_args(cli_t *c, int argc, const char *const *argv)
             }
             if (!strcmp(argv[i], "--san")) {
                 APR_ARRAY_PUSH(c->sans, const char *) = argv[++i];
+                continue;
+            }
+            if (!strcmp(argv[i], "-D") || !strcmp(argv[i], "-d")) {
+                define_or_root(c, argv[i][1], argv[i + 1]);
+                ++i;
                 continue;
             }
             if (!(slot = opt_slot(c, argv[i]))) {
@@ -175,24 +223,32 @@ static const char *arg(const cli_t *c, int i)
 /* ------------------------------------------------------------------ */
 /* configuration and store                                              */
 
-static int read_config(cli_t *c)
+/* The httpd configuration, and the server in it (main, or --vhost) whose
+ * store (and CA, for ca_too) the command uses. */
+static int read_config(cli_t *c, int ca_too)
 {
     const char *file = c->conf_file ? c->conf_file : DEFAULT_CONF;
-    const char *root, *err = NULL, *slash;
+    const char *err = NULL, *slash;
+    hconf_opts_t o;
 
     if (!c->conf_file && c->store_uri && access(file, R_OK)) {
         return 0;                /* --store alone is enough */
     }
+    memset(&o, 0, sizeof(o));
     slash = strrchr(file, '/');
-    root = slash ? apr_pstrmemdup(c->p, file, (apr_size_t)(slash - file))
-                 : ".";
-    if (APR_SUCCESS != hconf_read(c->p, file, root, &c->conf, &err)) {
+    o.server_root = c->server_root ? c->server_root
+                  : slash ? apr_pstrmemdup(c->p, file,
+                                           (apr_size_t)(slash - file))
+                  : ".";
+    o.defines = c->defines;
+    if (APR_SUCCESS != hconf_read(c->p, file, &o, &c->conf, &err)) {
         return fail("%s", err ? err : apr_pstrcat(c->p, "cannot read ", file,
                                                   NULL));
     }
-    c->v = hconf_pick(c->conf, c->vhost);
-    if (c->vhost && !c->v) {
-        return fail("no <VirtualHost> named %s in %s", c->vhost, file);
+    if (APR_SUCCESS != hconf_pick(c->p, c->conf, c->vhost,
+                                  (c->store_uri ? 0 : HCONF_STORE)
+                                  | (ca_too ? HCONF_CA : 0), &c->v, &err)) {
+        return fail("%s: %s", file, err);
     }
     return 0;
 }
@@ -775,9 +831,15 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+/* One quoted CSV cell. A cell that a spreadsheet would take for a formula
+ * (=, +, -, @, tab or CR first; a transactionID is the client's choice)
+ * gets a leading single quote, so it is shown as text. */
 static void csv_str(const char *s)
 {
     putchar('"');
+    if (s && *s && strchr("=+-@\t\r", *s)) {
+        putchar('\'');
+    }
     for (; s && *s; ++s) {
         if (*s == '"') {
             putchar('"');
@@ -888,7 +950,8 @@ static int run(cli_t *c)
         if (strcmp(c->cmd, store_cmds[i].name)) {
             continue;
         }
-        if ((rc = read_config(c)) || (rc = ca_identity(c, &ca_id))) {
+        if ((rc = read_config(c, !store_cmds[i].fn))
+            || (rc = ca_identity(c, &ca_id))) {
             return rc;
         }
         /* the CA key may be readable by root only: load it before
