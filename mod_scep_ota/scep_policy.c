@@ -409,9 +409,11 @@ static const char *reserved_subject(const scep_name_policy_t *pol,
 }
 
 apr_status_t scep_names_decide(apr_pool_t *p, const scep_name_policy_t *pol,
-                               const scep_grant_t *grant, X509_REQ *req,
+                               const scep_grant_t *given, X509_REQ *req,
                                apr_array_header_t **sans, const char **why)
 {
+    /* a grant that names no subject only says who asked */
+    const scep_grant_t *grant = given && given->subject ? given : NULL;
     const X509_NAME *name = X509_REQ_get_subject_name(req);
     const char *subject = scep_name_rfc2253(p, name), *whose, *san;
     apr_array_header_t *asked;

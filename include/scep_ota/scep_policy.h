@@ -98,7 +98,8 @@ apr_status_t scep_cert_sans(apr_pool_t *p, X509 *cert,
                             apr_array_header_t **sans, const char **why);
 
 /**
- * Decides the names of the certificate for req. With a grant the subject
+ * Decides the names of the certificate for req. With a grant that names a
+ * subject (one that does not only says who asked) the subject
  * must be the grant's and every SAN the CSR asks for one of the grant's;
  * the certificate gets the grant's SANs. Without one, every SAN must match
  * a rule of the policy. Either way the subject may not be that of the CA,

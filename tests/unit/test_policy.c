@@ -175,6 +175,11 @@ START_TEST(grants_fix_the_names)
                      "DNS:dev-1.example,IP:192.0.2.1");
     ck_assert_str_eq(decide(pol, g, csr_with("dev-1", NULL)),
                      "DNS:dev-1.example,IP:192.0.2.1");
+    /* a grant that only says who asked leaves the names to the policy */
+    g = scep_grant_make(tpool);
+    g->user = "mdm";
+    ck_assert_str_eq(decide(pol, g, csr_with("any", "DNS:x.example")),
+                     "DNS:x.example");
 }
 END_TEST
 
