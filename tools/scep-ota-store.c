@@ -247,7 +247,9 @@ static int read_config(cli_t *c, int ca_too)
     }
     if (APR_SUCCESS != hconf_pick(c->p, c->conf, c->vhost,
                                   (c->store_uri ? 0 : HCONF_STORE)
-                                  | (ca_too ? HCONF_CA : 0), &c->v, &err)) {
+                                  /* every command sees one CA's records */
+                                  | (ca_too || !c->ca_file ? HCONF_CA : 0),
+                                  &c->v, &err)) {
         return fail("%s: %s", file, err);
     }
     return 0;
