@@ -416,3 +416,31 @@ def test_240_030_schema1_store(env, pki, tmp_path):
         assert con.execute("SELECT ca FROM pending").fetchall() == [(want,)]
         assert con.execute("SELECT version FROM scep_schema").fetchall() == [(2,)]
     assert "4ABCDEF" in storeenv.cli_list(env.root.conf)
+
+
+def test_240_040_racing_polls_make_one_certificate(env, pki, own_keys, tmp_path):
+    """Eight CertPolls of one approved request at once: one certificate,
+    the same for all (the store's constraint decides, not a lookup before
+    the insert)."""
+    import threading
+    c = client(env, pki, own_keys, tmp_path, "manual")
+    key = own_keys.get("race-240")
+    req = c.request("pkcsreq", key, csr=csr(c, key, "race-240", challenge=CHALLENGE))
+    assert c.exchange(req).status == "PENDING"
+    cli(env, "approve", req.txid)
+    polls = [c.request("certpoll", key, cert=req.signer_file, csr=req.csr_file,
+                       txid=req.txid) for _ in range(8)]
+    replies = [None] * len(polls)
+
+    def send(i):
+        replies[i] = c.exchange(polls[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(polls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r is not None and r.status == "SUCCESS" for r in replies), replies
+    assert len({r.cert.serial_number for r in replies}) == 1
+    assert rows(env, "SELECT COUNT(*) FROM certificates WHERE request_txid = "
+                     f"'{req.txid}'") == [(1,)]

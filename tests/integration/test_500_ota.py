@@ -316,6 +316,35 @@ def test_500_017_phase3_signer_not_in_the_store_is_403(env, srv, pki, tmp_path):
     assert "not in the store" in log
 
 
+def test_500_020_phase3_needs_a_phase2_enrollment(env, srv, pki, own_keys, tmp_path):
+    """A certificate of ours whose subject fits OTASubject, obtained with a
+    one-time challenge that was not OTA's (as network gear would get one),
+    gets no final profile: Phase 3 serves only what Phase 2 enrolled for
+    that UDID."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    import scepclient_own as own
+    otp = otaenv.run([otaenv.cli_path(), "store", "-f", env.root.conf,
+                      "challenge"]).out.strip()
+    c = own.OwnClient(env, tmp_path / "own", recipient=pki.ra.cert_file,
+                      trust=pki.ca_chain_file, signer=pki.ra.cert, ca=pki.issuing.cert,
+                      keys=own_keys)
+    key = own_keys.get("not-a-device")
+    name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mod_scep_ota OTA tests"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, DEVICE_ATTRS["PRODUCT"]),
+        x509.NameAttribute(NameOID.COMMON_NAME, UDID)])
+    csr = own.make_csr(tmp_path / "csr.pem", key, name, challenge=otp)
+    rep = c.exchange(c.request("pkcsreq", key, csr=csr))
+    assert rep.status == "SUCCESS", rep
+    cert = tmp_path / "gear.pem"
+    cert.write_bytes(rep.cert.public_bytes(Encoding.PEM))
+    env.expect_log(r"SCEP5026")
+    log = _refused(env, srv, cms_sign(attributes(), otaenv.Cred(str(cert), key.path),
+                                      tmp_path), 403, ["SCEP5026"], tmp_path)
+    assert "was not issued through OTA Phase 2" in log
+
+
 def test_500_018_phase3_with_a_revoked_certificate_is_403(env, srv, opki, tmp_path):
     """Enroll with the emulator, revoke the certificate with `scep-ota
     store revoke`, then Phase 3 signed by it: 403; before: 200."""
@@ -375,8 +404,15 @@ def test_500_030_challenge_bound_to_the_user(env, srv, opki, tmp_path):
     log = env.read_log(log0)
     assert re.search(rf"SCEP5015: OTA Phase 2 refused for UDID {UDID}: the challenge "
                      r"was issued to 'alice', not 'bob'", log), log
-    # bob's refused try did not use it up: alice enrolls, once
+    # bob's refused try did not use it up: alice enrolls, once; the SCEP
+    # challenge she gets is bound to the subject, the device and to her
     assert post_signed(url, body, auth=alice).status == 200
+    import sqlite3
+    with sqlite3.connect(env.root.path / srv.store) as db:
+        bound = [r[0] for r in db.execute(
+            "SELECT bound_to FROM challenges WHERE purpose = 1 AND bound_to LIKE ?",
+            (f"%udid={UDID}%",))]
+    assert any("user=alice" in b for b in bound), bound
     env.expect_log(r"SCEP5014")
     assert post_signed(url, body, auth=alice).status == 403
 

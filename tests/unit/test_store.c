@@ -253,6 +253,104 @@ START_TEST(cert_list_filters)
 }
 END_TEST
 
+/* One certificate per origin (an approved request, a renewal): the
+ * constraint decides, whatever races. */
+START_TEST(cert_origin_unique)
+{
+    scep_cert_rec_t *a = cert("A01", NULL, "k1"), *b = cert("A02", NULL, "k2");
+    scep_cert_rec_t *got;
+
+    a->origin = b->origin = "pending:T1";
+    a->request_txid = "T1";
+    a->udid = "UDID-1";
+    a->enrolled_by = "alice";
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, a), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, b), APR_EEXIST);
+    ck_assert_int_eq(st->ops->cert_by_origin(st, tpool, "pending:T1", &got),
+                     APR_SUCCESS);
+    ck_assert_str_eq(got->serial, "A01");
+    ck_assert_pstr_eq(got->request_txid, "T1");
+    ck_assert_pstr_eq(got->udid, "UDID-1");
+    ck_assert_pstr_eq(got->enrolled_by, "alice");
+    ck_assert_int_eq(st->ops->cert_supersede(st, tpool, "A01", "B07"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "A01", &got),
+                     APR_SUCCESS);
+    ck_assert_pstr_eq(got->superseded_by, "B07");
+    ck_assert_int_eq(st->ops->key_compromised(st, tpool, "k1"), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "A01",
+                                          SCEP_REASON_KEY_COMPROMISE,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->key_compromised(st, tpool, "k1"), APR_SUCCESS);
+}
+END_TEST
+
+/* Two CAs on one store see their own records only (the compromise of a
+ * key is everybody's business). */
+START_TEST(cas_apart)
+{
+    scep_store_t *a = scep_store_scoped(tpool, st, "AAAA");
+    scep_store_t *b = scep_store_scoped(tpool, st, "BBBB");
+    scep_cert_rec_t *got;
+    scep_pending_rec_t pend, *pgot;
+    scep_device_rec_t dev, *dgot;
+    apr_array_header_t *recs;
+    const char *bound;
+
+    ck_assert_int_eq(a->ops->cert_insert(a, tpool, cert("B01", "T", "k")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(b->ops->cert_by_serial(b, tpool, "B01", &got),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->cert_by_transaction(b, tpool, "T", "k", &got),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->cert_by_key(b, tpool, "k", &got), APR_NOTFOUND);
+    /* the same transaction and key at the other CA is another issuance */
+    ck_assert_int_eq(b->ops->cert_insert(b, tpool, cert("B02", "T", "k")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(b->ops->cert_revoke(b, tpool, "B01", 1, apr_time_now()),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->cert_list(b, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+    ck_assert_int_eq(a->ops->challenge_add(a, tpool, "hA", SCEP_CHALLENGE_SCEP,
+                                           NULL, apr_time_now()
+                                           + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(b->ops->challenge_peek(b, tpool, "hA",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            &bound), APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->challenge_consume(b, tpool, "hA",
+                                               SCEP_CHALLENGE_SCEP, NULL,
+                                               NULL), APR_NOTFOUND);
+    ck_assert_int_eq(a->ops->challenge_consume(a, tpool, "hA",
+                                               SCEP_CHALLENGE_SCEP, NULL,
+                                               NULL), APR_SUCCESS);
+    memset(&pend, 0, sizeof(pend));
+    pend.transaction_id = "P1";
+    pend.key_hash = "k";
+    pend.plan = "subject=CN%3Dx\n";
+    ck_assert_int_eq(a->ops->pending_put(a, tpool, &pend), APR_SUCCESS);
+    ck_assert_int_eq(b->ops->pending_get(b, tpool, "P1", &pgot),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->pending_set_state(b, tpool, "P1",
+                                               SCEP_PENDING_APPROVED, NULL),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(b->ops->pending_put(b, tpool, &pend), APR_SUCCESS);
+    ck_assert_int_eq(a->ops->pending_get(a, tpool, "P1", &pgot), APR_SUCCESS);
+    ck_assert_pstr_eq(pgot->plan, pend.plan);
+    memset(&dev, 0, sizeof(dev));
+    dev.udid = "U1";
+    dev.enrolled_by = "alice";
+    ck_assert_int_eq(a->ops->device_upsert(a, tpool, &dev), APR_SUCCESS);
+    ck_assert_int_eq(b->ops->device_get(b, tpool, "U1", &dgot), APR_NOTFOUND);
+    ck_assert_int_eq(a->ops->device_get(a, tpool, "U1", &dgot), APR_SUCCESS);
+    ck_assert_pstr_eq(dgot->enrolled_by, "alice");
+    ck_assert_int_eq(a->ops->cert_revoke(a, tpool, "B01",
+                                         SCEP_REASON_KEY_COMPROMISE,
+                                         apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(b->ops->key_compromised(b, tpool, "k"), APR_SUCCESS);
+}
+END_TEST
+
 START_TEST(challenge_once)
 {
     apr_time_t later = apr_time_now() + apr_time_from_sec(600);
@@ -607,6 +705,8 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, cert_retry_is_idempotent);
     tcase_add_test(tc, cert_revoke);
     tcase_add_test(tc, cert_list_filters);
+    tcase_add_test(tc, cert_origin_unique);
+    tcase_add_test(tc, cas_apart);
     tcase_add_test(tc, challenge_once);
     tcase_add_test(tc, challenge_unbound_and_expired);
     tcase_add_test(tc, challenge_purge);
