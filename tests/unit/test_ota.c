@@ -990,6 +990,47 @@ START_TEST(phase2_foreign_ca_refused)
 }
 END_TEST
 
+/* A root above the device CA and a sibling intermediate: with the root
+ * and the device CA in OTADeviceCACertificateFile, the sibling's leaf is
+ * refused (the root vouches for nothing), the device still enrolls; with
+ * the root alone, nothing is a device. */
+START_TEST(phase2_signer_issued_directly_by_a_device_ca)
+{
+    X509 *root = old_cert("Fake Apple Root", k_foreign, NULL, NULL, 1,
+                          "20060425000000Z", "20350209000000Z", EVP_sha1());
+    X509 *dca = old_cert("Fake iPhone Device CA", k_devca, root, k_foreign,
+                         1, "20070416000000Z", "20140416000000Z", EVP_sha1());
+    X509 *sib = old_cert("Fake Sibling CA", k_ca, root, k_foreign, 1,
+                         "20070416000000Z", "20300416000000Z", EVP_sha1());
+    X509 *leaf = old_cert(UDID, k_dev, dca, k_devca, 0, "20100101000000Z",
+                          "20130101000000Z", EVP_sha1());
+    X509 *other = old_cert(UDID, k_id, sib, k_ca, 0, "20100101000000Z",
+                           "20300101000000Z", EVP_sha1());
+    X509 *both[2];
+    const unsigned char *der;
+    const char *err = NULL;
+    apr_size_t len;
+
+    both[0] = root;
+    both[1] = dca;
+    ck_assert_int_eq(ota_anchors_load(tpool, tu_write_certs(both, 2),
+                                      &set.device_cas, &err), APR_SUCCESS);
+    build_ota();
+    device_sign(other, k_id, sib, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 200);
+    ck_assert_int_eq(ota_anchors_load(tpool, tu_write_certs(&root, 1),
+                                      &set.device_cas, &err), APR_SUCCESS);
+    build_ota();
+    device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+}
+END_TEST
+
 START_TEST(phase2_forged_content_refused)
 {
     const unsigned char *der;
@@ -1159,6 +1200,7 @@ Suite *suite_ota(void)
     tcase_add_test(tc, phase2_wrong_or_missing_challenge);
     tcase_add_test(tc, phase2_challenge_bound_to_user);
     tcase_add_test(tc, phase2_foreign_ca_refused);
+    tcase_add_test(tc, phase2_signer_issued_directly_by_a_device_ca);
     tcase_add_test(tc, phase2_forged_content_refused);
     tcase_add_test(tc, unsigned_and_undecodable_refused);
     tcase_add_test(tc, phase2_needs_udid);
