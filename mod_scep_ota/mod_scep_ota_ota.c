@@ -29,13 +29,18 @@ static int store_or_503(request_rec *r, scep_store_t **store)
     return OK;
 }
 
-static int send_profile(request_rec *r, const scep_srv_conf_t *sc,
-                        const unsigned char *body, apr_size_t len)
+static void profile_headers(request_rec *r, const scep_srv_conf_t *sc)
 {
     apr_table_setn(r->headers_out, "Content-Disposition",
                    apr_psprintf(r->pool, "attachment; filename=\"%s\"",
                                 ota_filename(sc->ota)));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+}
+
+static int send_profile(request_rec *r, const scep_srv_conf_t *sc,
+                        const unsigned char *body, apr_size_t len)
+{
+    profile_headers(r, sc);
     return scep_ota_send_bytes(r, OTA_CT_ASPEN_CONFIG, body, len);
 }
 
@@ -49,6 +54,15 @@ static int phase1(request_rec *r, const scep_srv_conf_t *sc)
     apr_status_t rv;
     int rc;
 
+    if (r->header_only) {
+        /* HEAD: the headers a GET would get, without storing a challenge
+         * or signing a profile nobody will read */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0300)
+                      "OTA Phase 1: HEAD answered with headers only");
+        profile_headers(r, sc);
+        ap_set_content_type(r, OTA_CT_ASPEN_CONFIG);
+        return OK;
+    }
     if (OK != (rc = store_or_503(r, &store))) {
         return scep_ota_send_text(r, rc, "the enrollment store is "
                                   "unavailable");

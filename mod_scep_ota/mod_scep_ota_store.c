@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
@@ -12,6 +13,7 @@
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_optional.h>
+#include <apr_thread_proc.h>
 #include <apr_thread_mutex.h>
 #include <apr_dbd.h>
 
@@ -23,6 +25,7 @@
 #include <ap_mpm.h>
 #include <mod_dbd.h>
 #include <unixd.h>
+#include <mod_unixd.h>
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
@@ -82,6 +85,19 @@ const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s)
 /* ------------------------------------------------------------------ */
 /* startup: the SQLite file belongs to the worker user                  */
 
+/* The store holds pending requests, UDIDs and challenge hashes: the file
+ * is the worker user's alone, and so is a directory we make for it. */
+#define STORE_FILE_MODE 0600
+#define STORE_DIR_MODE  0700
+
+/* SQLite keeps FILE-wal and FILE-shm next to the database. */
+static const char *const sqlite_sidecars[] = { "-wal", "-shm", NULL };
+
+static int running_as_root(void)
+{
+    return geteuid() == 0;
+}
+
 static int is_default_file(apr_pool_t *p, const char *path)
 {
     const char *def = ap_server_root_relative(p, SCEP_OTA_STORE_DEFAULT);
@@ -89,88 +105,309 @@ static int is_default_file(apr_pool_t *p, const char *path)
     return def && !strcmp(def, path);
 }
 
-/* SQLite creates FILE-wal and FILE-shm next to the database: the worker
- * user must be able to write the directory, not only the file. */
-static int dir_writable_by(const char *dir, uid_t uid, gid_t gid)
+/* The worker user can write the directory: SQLite creates its -wal and
+ * -shm files there, not only in the database file. */
+static int dir_writable_by(const struct stat *sb, uid_t uid, gid_t gid)
+{
+    if (sb->st_uid == uid) {
+        return (sb->st_mode & S_IWUSR) != 0;
+    }
+    if (sb->st_gid == gid) {
+        return (sb->st_mode & S_IWGRP) != 0;
+    }
+    return (sb->st_mode & S_IWOTH) != 0;
+}
+
+/* What is at path, without following a link: APR_SUCCESS when a regular
+ * file with one name is there, or nothing we can see (opening it tells
+ * more); else why not, in *what. */
+static apr_status_t store_file_kind(const char *path, const char **what)
 {
     struct stat sb;
 
-    if (stat(dir, &sb)) {
-        return 0;
+    *what = NULL;
+    if (lstat(path, &sb)) {
+        return APR_SUCCESS;
     }
-    if (sb.st_uid == uid) {
-        return (sb.st_mode & S_IWUSR) != 0;
+    if (S_ISLNK(sb.st_mode)) {
+        *what = "a symbolic link";
+        return APR_EINVAL;
     }
-    if (sb.st_gid == gid) {
-        return (sb.st_mode & S_IWGRP) != 0;
+    if (!S_ISREG(sb.st_mode)) {
+        *what = "not a regular file";
+        return APR_EINVAL;
     }
-    return (sb.st_mode & S_IWOTH) != 0;
+    if (sb.st_nlink != 1) {
+        *what = "a file with other hard links";
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
 }
 
-static void chown_quietly(apr_pool_t *p, const char *path, const char *suffix)
+static void log_not_a_file(server_rec *s, int tag_is_check,
+                           apr_status_t rv, const char *path,
+                           const char *what)
 {
-    const char *f = apr_pstrcat(p, path, suffix, NULL);
-
-    if (chown(f, ap_unixd_config.user_id, ap_unixd_config.group_id)
-        && suffix[0] == '\0') {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, ap_server_conf,
-                     SCEPLOGNO(4020) "store: cannot chown %s", f);
+    if (tag_is_check) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4030)
+                     "SCEPStore: %s is %s; the store must be a regular "
+                     "file (httpd does not follow links where the worker "
+                     "user can write): remove it", path, what);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4031)
+                     "SCEPStore: %s is %s; the store must be a regular "
+                     "file (httpd does not follow links where the worker "
+                     "user can write): remove it", path, what);
     }
 }
 
-/* Before opening: the directory exists (ours when we made it). */
+/* Opened without following a link, checked on the descriptor: a regular
+ * file with one name (a hard link would hand over another file). With
+ * create, a missing file is made STORE_FILE_MODE; else a missing file is
+ * APR_ENOENT. */
+static apr_status_t open_store_file(server_rec *s, const char *path,
+                                    int create, int *pfd, struct stat *sb)
+{
+    int fd, flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK;
+    const char *what = NULL;
+
+    if (APR_SUCCESS != store_file_kind(path, &what)) {
+        log_not_a_file(s, 0, APR_EINVAL, path, what);
+        return APR_EINVAL;
+    }
+    fd = open(path, flags | (create ? O_CREAT : 0), STORE_FILE_MODE);
+    if (fd < 0) {
+        if (errno == ENOENT && !create) {
+            return APR_ENOENT;
+        }
+        if (errno == ELOOP) {
+            log_not_a_file(s, 0, APR_EINVAL, path, "a symbolic link");
+            return APR_EINVAL;
+        }
+        ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, SCEPLOGNO(4032)
+                     "SCEPStore: cannot open %s", path);
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (fstat(fd, sb) || !S_ISREG(sb->st_mode) || sb->st_nlink != 1) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4033)
+                     "SCEPStore: %s is not a regular file with a single "
+                     "name (%s); remove it", path,
+                     S_ISREG(sb->st_mode) ? "it has other hard links"
+                                          : "a device, FIFO or directory");
+        close(fd);
+        return APR_EINVAL;
+    }
+    *pfd = fd;
+    return APR_SUCCESS;
+}
+
+/* Hands one store file to the worker user and makes it private, through
+ * its descriptor only. APR_ENOENT when it is optional and missing. */
+static apr_status_t secure_store_file(server_rec *s, const char *path,
+                                      int create)
+{
+    uid_t uid = ap_unixd_config.user_id;
+    gid_t gid = ap_unixd_config.group_id;
+    struct stat sb;
+    apr_status_t rv;
+    int fd = -1;
+
+    if (APR_SUCCESS != (rv = open_store_file(s, path, create, &fd, &sb))) {
+        return rv;
+    }
+    if (running_as_root() && (sb.st_uid != uid || sb.st_gid != gid)
+        && fchown(fd, uid, gid)) {
+        rv = APR_FROM_OS_ERROR(errno);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4034)
+                     "SCEPStore: cannot give %s to uid %ld", path,
+                     (long)uid);
+    }
+    else if ((sb.st_mode & 07777) != STORE_FILE_MODE
+             && (running_as_root() || sb.st_uid == geteuid())) {
+        if (fchmod(fd, STORE_FILE_MODE)) {
+            rv = APR_FROM_OS_ERROR(errno);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4035)
+                         "SCEPStore: cannot make %s mode 0600", path);
+        }
+        else if (sb.st_mode & 077) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCEPLOGNO(4036)
+                         "SCEPStore: %s was mode %04o, readable beyond its "
+                         "owner; now 0600", path,
+                         (unsigned)(sb.st_mode & 07777));
+        }
+    }
+    close(fd);
+    return rv;
+}
+
+/* The directory we made (0700 from now on), or the default one (which an
+ * admin may have made a link to elsewhere): the worker user's, changed
+ * through a descriptor. */
+static apr_status_t secure_store_dir(server_rec *s, const char *dir,
+                                     int created)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC
+                       | (created ? O_NOFOLLOW : 0));
+    apr_status_t rv = APR_SUCCESS;
+
+    if (fd < 0
+        || (running_as_root() && fchown(fd, ap_unixd_config.user_id,
+                                        ap_unixd_config.group_id))
+        || (created && fchmod(fd, STORE_DIR_MODE))) {
+        rv = APR_FROM_OS_ERROR(errno);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4037)
+                     "SCEPStore: cannot make the directory %s the worker "
+                     "user's", dir);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rv;
+}
+
+/* Before opening: the directory exists; one we make (parents 0755, the
+ * directory 0700) or the default one is the worker user's. */
 static apr_status_t sqlite_dir(apr_pool_t *p, server_rec *s,
-                               const char *path, const char **dir,
-                               int *created)
+                               const char *path, const char **dir)
 {
     apr_finfo_t fi;
-    char *d = apr_pstrdup(p, path);
-    char *slash = strrchr(d, '/');
-    apr_status_t rv;
+    char *d = apr_pstrdup(p, path), *parent, *slash = strrchr(d, '/');
+    int created = 0;
+    apr_status_t rv = APR_SUCCESS;
 
-    *created = 0;
     if (slash && slash != d) {
         *slash = '\0';
     }
     *dir = d;
-    if (APR_SUCCESS == apr_stat(&fi, d, APR_FINFO_TYPE, p)) {
-        return APR_SUCCESS;
+    if (APR_SUCCESS != apr_stat(&fi, d, APR_FINFO_TYPE, p)) {
+        parent = apr_pstrdup(p, d);
+        if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+            *slash = '\0';
+            rv = apr_dir_make_recursive(parent, APR_FPROT_UREAD
+                                        | APR_FPROT_UWRITE
+                                        | APR_FPROT_UEXECUTE
+                                        | APR_FPROT_GREAD
+                                        | APR_FPROT_GEXECUTE
+                                        | APR_FPROT_WREAD
+                                        | APR_FPROT_WEXECUTE, p);
+        }
+        if (APR_SUCCESS == rv || APR_STATUS_IS_EEXIST(rv)) {
+            rv = apr_dir_make(d, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                              | APR_FPROT_UEXECUTE, p);
+        }
+        if (APR_SUCCESS != rv) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4021)
+                         "SCEPStore: cannot create the directory %s", d);
+            return rv;
+        }
+        created = 1;
     }
-    rv = apr_dir_make_recursive(d, APR_FPROT_UREAD | APR_FPROT_UWRITE
-                                | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
-                                | APR_FPROT_GEXECUTE, p);
-    if (APR_SUCCESS != rv) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4021)
-                     "SCEPStore: cannot create the directory %s", d);
-        return rv;
-    }
-    *created = 1;
-    return APR_SUCCESS;
+    return created || is_default_file(p, path)
+           ? secure_store_dir(s, d, created) : APR_SUCCESS;
 }
 
-/* After creating: hand the file (and the directory we made) to the user
- * the children run as, and refuse a directory they cannot write in. */
-static apr_status_t sqlite_owner(apr_pool_t *p, server_rec *s,
-                                 const char *path, const char *dir,
-                                 int created)
+/* The database and its -wal and -shm, before SQLite opens them: made or
+ * checked, the worker user's, 0600. */
+static apr_status_t sqlite_files(apr_pool_t *p, server_rec *s,
+                                 const char *path, const char *dir)
 {
-    if (geteuid() != 0) {
-        return APR_SUCCESS;
+    const char *const *suffix;
+    struct stat sb;
+    apr_status_t rv = secure_store_file(s, path, 1);
+
+    for (suffix = sqlite_sidecars; APR_SUCCESS == rv && *suffix; ++suffix) {
+        rv = secure_store_file(s, apr_pstrcat(p, path, *suffix, NULL), 0);
+        rv = APR_STATUS_IS_ENOENT(rv) ? APR_SUCCESS : rv;
     }
-    if (created || is_default_file(p, path)) {
-        chown_quietly(p, dir, "");
-    }
-    chown_quietly(p, path, "");
-    chown_quietly(p, path, "-wal");
-    chown_quietly(p, path, "-shm");
-    if (!dir_writable_by(dir, ap_unixd_config.user_id,
-                         ap_unixd_config.group_id)) {
+    if (APR_SUCCESS == rv && running_as_root()
+        && (stat(dir, &sb) || !dir_writable_by(&sb, ap_unixd_config.user_id,
+                                               ap_unixd_config.group_id))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4022)
                      "SCEPStore: the directory %s must be writable by the "
                      "user httpd's children run as (uid %ld): SQLite creates "
                      "its -wal and -shm files next to %s", dir,
                      (long)ap_unixd_config.user_id, path);
-        return APR_EACCES;
+        rv = APR_EACCES;
+    }
+    return rv;
+}
+
+static apr_status_t claim_unowned(apr_pool_t *p, const scep_logger_t *log,
+                                  scep_dbd_conn_t *conn, const char *owner,
+                                  const char **err);
+
+/* Creates or migrates the schema, and gives records of schema 1 to the
+ * store's owner (see store_owner). */
+static apr_status_t migrate(apr_pool_t *p, server_rec *s, const char *uri,
+                            const char *driver, const char *params,
+                            const char *owner)
+{
+    const scep_logger_t *log = scep_ota_server_logger(p, s);
+    scep_dbd_conn_t *conn;
+    const char *err = NULL;
+    int version = 0;
+    apr_status_t rv;
+
+    rv = scep_dbd_connect(p, driver, params, &conn, &err);
+    if (APR_SUCCESS == rv) {
+        rv = scep_dbd_migrate(conn, p, log, &version, &err);
+        if (APR_SUCCESS == rv) {
+            rv = claim_unowned(p, log, conn, owner, &err);
+        }
+        scep_dbd_disconnect(conn);
+    }
+    if (APR_SUCCESS != rv) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4024)
+                     "SCEPStore %s: %s", uri, err ? err : "cannot open");
+        return rv;
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCEPLOGNO(4023)
+                 "store %s ready (schema version %d, was %d)", uri,
+                 SCEP_STORE_SCHEMA_VERSION, version);
+    return APR_SUCCESS;
+}
+
+/* SQLite opens (and may create) -wal, -shm and journal files by name: as
+ * root, in a directory the worker user can write, that would follow what
+ * a worker planted there. So a root httpd migrates in a child process
+ * that first becomes the worker user, as httpd's children do. */
+static apr_status_t migrate_as_worker(apr_pool_t *p, server_rec *s,
+                                      const char *uri, const char *driver,
+                                      const char *params, const char *owner)
+{
+    apr_proc_t proc;
+    apr_exit_why_e why;
+    apr_status_t rv;
+    int code = 0;
+
+    if (!running_as_root()) {
+        return migrate(p, s, uri, driver, params, owner);
+    }
+    rv = apr_proc_fork(&proc, p);
+    if (APR_INCHILD == rv) {
+        if (ap_unixd_setup_child()) {
+            _exit(2);            /* httpd has logged why */
+        }
+        _exit(APR_SUCCESS == migrate(p, s, uri, driver, params, owner)
+              ? 0 : 1);
+    }
+    if (APR_INPARENT != rv) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4038)
+                     "SCEPStore %s: cannot fork to open the store as the "
+                     "worker user", uri);
+        return rv;
+    }
+    rv = apr_proc_wait(&proc, &code, &why, APR_WAIT);
+    if (APR_CHILD_DONE != rv || why != APR_PROC_EXIT || code != 0) {
+        if (code != 1) {         /* 1: migrate() has logged why */
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(4039)
+                         "SCEPStore %s: opening the store as uid %ld "
+                         "failed (%s %d)", uri,
+                         (long)ap_unixd_config.user_id,
+                         why == APR_PROC_EXIT ? "exit" : "signal", code);
+        }
+        return APR_EGENERAL;
     }
     return APR_SUCCESS;
 }
@@ -233,45 +470,64 @@ static apr_status_t prepare_store(apr_pool_t *p, server_rec *s,
                                   const char *uri, const char *owner)
 {
     const char *driver, *params, *err, *dir = NULL;
-    scep_dbd_conn_t *conn;
-    int created = 0, version = 0, sqlite;
     apr_status_t rv;
 
     rv = scep_store_uri_parse(p, uri, &driver, &params, &err);
     if (APR_SUCCESS != rv) {
-        goto fail;
-    }
-    sqlite = !strcmp(driver, "sqlite3");
-    if (sqlite && APR_SUCCESS != (rv = sqlite_dir(p, s, params, &dir,
-                                                  &created))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4040)
+                     "SCEPStore %s: %s", uri, err);
         return rv;
     }
-    if (APR_SUCCESS != (rv = scep_dbd_connect(p, driver, params, &conn,
-                                              &err))) {
-        goto fail;
+    if (strcmp(driver, "sqlite3")) {
+        return migrate(p, s, uri, driver, params, owner);
     }
-    rv = scep_dbd_migrate(conn, p, scep_ota_server_logger(p, s), &version,
-                          &err);
-    if (APR_SUCCESS == rv) {
-        rv = claim_unowned(p, scep_ota_server_logger(p, s), conn, owner,
-                           &err);
-    }
-    scep_dbd_disconnect(conn);
-    if (APR_SUCCESS != rv) {
-        goto fail;
-    }
-    if (sqlite && APR_SUCCESS != (rv = sqlite_owner(p, s, params, dir,
-                                                    created))) {
+    if (APR_SUCCESS != (rv = sqlite_dir(p, s, params, &dir))
+        || APR_SUCCESS != (rv = sqlite_files(p, s, params, dir))) {
         return rv;
     }
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCEPLOGNO(4023)
-                 "store %s ready (schema version %d, was %d)", uri,
-                 SCEP_STORE_SCHEMA_VERSION, version);
-    return APR_SUCCESS;
-fail:
-    ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCEPLOGNO(4024)
-                 "SCEPStore %s: %s", uri, err ? err : "cannot open");
-    return rv;
+    return migrate_as_worker(p, s, uri, driver, params, owner);
+}
+
+/* 0, or logs why the database or one of its -wal, -shm is no file. */
+static int store_files_refused(apr_pool_t *p, server_rec *s,
+                               const char *path)
+{
+    const char *const *suffix = sqlite_sidecars;
+    const char *f = path, *what;
+    apr_status_t rv;
+
+    for (;;) {
+        if (APR_SUCCESS != (rv = store_file_kind(f, &what))) {
+            log_not_a_file(s, 1, rv, f, what);
+            return 1;
+        }
+        if (!*suffix) {
+            return 0;
+        }
+        f = apr_pstrcat(p, path, *suffix++, NULL);
+    }
+}
+
+/* Also on "apache2 -t": a store file that is a link or no file at all
+ * refuses the configuration before anything opens it. */
+static int store_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *base)
+{
+    const char *driver, *params, *err;
+    server_rec *s;
+
+    (void)pconf;
+    (void)plog;
+    for (s = base; s; s = s->next) {
+        if (APR_SUCCESS == scep_store_uri_parse(ptemp,
+                                                scep_ota_store_uri(ptemp, s),
+                                                &driver, &params, &err)
+            && !strcmp(driver, "sqlite3")
+            && store_files_refused(ptemp, s, params)) {
+            return !OK;
+        }
+    }
+    return OK;
 }
 
 static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -599,6 +855,7 @@ apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store)
 void scep_ota_store_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_check_config(store_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(store_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(store_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -494,7 +494,7 @@ apr_status_t ota_post(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
     apr_status_t rv;
 
     memset(ans, 0, sizeof(*ans));
-    rv = ota_request_verify(ota, p, log, body, len, &req, &ans->status);
+    rv = ota_request_verify(ota, p, log, st, body, len, &req, &ans->status);
     if (APR_SUCCESS == rv) {
         ans->phase = req->phase;
         ans->udid = req->udid;

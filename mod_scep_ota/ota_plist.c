@@ -90,6 +90,143 @@ static int xml_too_deep(const char *s, apr_size_t len, int max_depth)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* binary plists: the object graph, checked before libplist sees it     */
+
+/* The trailer: the last 32 bytes of a binary plist. */
+#define BPLIST_HEADER_LEN   8
+#define BPLIST_TRAILER_LEN  32
+
+typedef struct {
+    const unsigned char *data;
+    apr_size_t table;            /* offset of the offset table: objects end */
+    apr_uint64_t objects;
+    unsigned offset_size, ref_size;
+    unsigned char *seen;         /* containers already reached */
+    apr_size_t nodes;
+} bplist_walk_t;
+
+static apr_uint64_t be_uint(const unsigned char *b, unsigned n)
+{
+    apr_uint64_t v = 0;
+
+    while (n--) {
+        v = (v << 8) | *b++;
+    }
+    return v;
+}
+
+/* Offset of object i, inside the object area, or 0. */
+static apr_size_t bplist_offset(const bplist_walk_t *w, apr_uint64_t i)
+{
+    apr_uint64_t off = be_uint(w->data + w->table + i * w->offset_size,
+                               w->offset_size);
+
+    return off >= BPLIST_HEADER_LEN && off < w->table ? (apr_size_t)off : 0;
+}
+
+/* The element count of the container whose marker is at pos, and where
+ * its references begin; APR_EINVAL when that runs past the objects. */
+static apr_status_t bplist_count(const bplist_walk_t *w, apr_size_t pos,
+                                 apr_uint64_t *count, apr_size_t *refs)
+{
+    unsigned n, width;
+
+    *count = w->data[pos] & 0x0f;
+    *refs = pos + 1;
+    if (*count == 0x0f) {
+        /* the count follows as an integer object: 0x1n, 2^n bytes */
+        if (pos + 2 > w->table || (w->data[pos + 1] & 0xf0) != 0x10
+            || (n = w->data[pos + 1] & 0x0f) > 3) {
+            return APR_EINVAL;
+        }
+        width = 1u << n;
+        if (pos + 2 + width > w->table) {
+            return APR_EINVAL;
+        }
+        *count = be_uint(w->data + pos + 2, width);
+        *refs = pos + 2 + width;
+    }
+    return APR_SUCCESS;
+}
+
+/* Walks the objects reachable from object i. A container reached a
+ * second time (a shared or circular reference) is refused: libplist
+ * parses an object again at every reference, so sharing containers
+ * multiplies the nodes it builds. Strings and numbers may be shared
+ * (encoders share equal values); every reference counts as a node. */
+static apr_status_t bplist_walk(bplist_walk_t *w, apr_uint64_t i, int depth)
+{
+    apr_uint64_t count, k, per;
+    apr_size_t pos, refs;
+    unsigned type;
+    apr_status_t rv;
+
+    if (i >= w->objects || depth > OTA_PLIST_MAX_DEPTH
+        || ++w->nodes > OTA_PLIST_MAX_NODES
+        || !(pos = bplist_offset(w, i))) {
+        return APR_EINVAL;
+    }
+    type = w->data[pos] >> 4;
+    if (type != 0x0a && type != 0x0b && type != 0x0c && type != 0x0d) {
+        return APR_SUCCESS;      /* no references inside */
+    }
+    if (w->seen[i]) {
+        return APR_EINVAL;
+    }
+    w->seen[i] = 1;
+    if (APR_SUCCESS != (rv = bplist_count(w, pos, &count, &refs))) {
+        return rv;
+    }
+    per = type == 0x0d ? 2 * (apr_uint64_t)w->ref_size : w->ref_size;
+    if (count > (w->table - refs) / per) {
+        return APR_EINVAL;
+    }
+    count *= type == 0x0d ? 2 : 1;   /* a dictionary: keys, then values */
+    for (k = 0; k < count; ++k) {
+        rv = bplist_walk(w, be_uint(w->data + refs + k * w->ref_size,
+                                    w->ref_size), depth + 1);
+        if (APR_SUCCESS != rv) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ota_bplist_check(apr_pool_t *p, const void *data,
+                              apr_size_t len)
+{
+    const unsigned char *t;
+    bplist_walk_t w;
+    apr_uint64_t top, table;
+
+    if (len < BPLIST_HEADER_LEN + 1 + 1 + BPLIST_TRAILER_LEN
+        || memcmp(data, "bplist00", BPLIST_HEADER_LEN)) {
+        return APR_EINVAL;
+    }
+    memset(&w, 0, sizeof(w));
+    w.data = data;
+    t = w.data + len - BPLIST_TRAILER_LEN;
+    w.offset_size = t[6];
+    w.ref_size = t[7];
+    w.objects = be_uint(t + 8, 8);
+    top = be_uint(t + 16, 8);
+    table = be_uint(t + 24, 8);
+    if (w.offset_size < 1 || w.offset_size > 8 || w.ref_size < 1
+        || w.ref_size > 8 || table <= BPLIST_HEADER_LEN
+        || table > len - BPLIST_TRAILER_LEN || w.objects < 1
+        || w.objects > (len - BPLIST_TRAILER_LEN - table) / w.offset_size
+        || top >= w.objects) {
+        return APR_EINVAL;
+    }
+    w.table = (apr_size_t)table;
+    w.seen = apr_pcalloc(p, (apr_size_t)w.objects);
+    return bplist_walk(&w, top, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* parsing                                                              */
+
 apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
                              apr_size_t max_len, plist_t *out)
 {
@@ -102,8 +239,9 @@ apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
     if (!data || len < 8 || len > max_len) {
         return APR_EINVAL;
     }
-    if (!plist_is_binary(data, (uint32_t)len)
-        && xml_too_deep(data, len, OTA_PLIST_MAX_DEPTH)) {
+    if (plist_is_binary(data, (uint32_t)len)
+        ? APR_SUCCESS != ota_bplist_check(p, data, len)
+        : xml_too_deep(data, len, OTA_PLIST_MAX_DEPTH)) {
         return APR_EINVAL;
     }
 #ifdef HAVE_PLIST_ERR_T
@@ -171,6 +309,7 @@ const unsigned char *ota_plist_data(apr_pool_t *p, plist_t dict,
 {
     plist_t v = ota_plist_get(dict, key, PLIST_DATA);
     const char *d;
+    unsigned char *copy;
     uint64_t n = 0;
 
     *len = 0;
@@ -178,7 +317,12 @@ const unsigned char *ota_plist_data(apr_pool_t *p, plist_t dict,
         return NULL;
     }
     *len = (apr_size_t)n;
-    return apr_pmemdup(p, d, (apr_size_t)n + 1);
+    /* a NUL after the bytes, for callers that treat them as text; the
+     * copy reads only the n bytes libplist holds */
+    copy = apr_palloc(p, (apr_size_t)n + 1);
+    memcpy(copy, d, (apr_size_t)n);
+    copy[n] = '\0';
+    return copy;
 }
 
 apr_status_t ota_plist_uint(plist_t dict, const char *key, apr_uint64_t *val)

@@ -9,6 +9,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
 #include "ota_private.h"
 
 /* A binary plist nests by object references; keep those small. */
@@ -148,6 +149,37 @@ static int chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) *untrusted,
     return ok;
 }
 
+/* Phase 2: the signer must be issued by a CA certificate of
+ * OTADeviceCACertificateFile itself (its name, its key). Every certificate
+ * there is an anchor, so a chain through other CAs would let a root in
+ * that file vouch for the leaves of all its intermediates. The chain is
+ * then checked against that one CA alone, without the certificates the
+ * device sent. */
+static int device_signer_ok(const ota_t *ota, X509 *signer, const char **why)
+{
+    const apr_array_header_t *cas = ota->s.device_cas;
+    X509_STORE *one;
+    X509 *ca = NULL;
+    int i, ok = 0;
+
+    for (i = 0; !ca && cas && i < cas->nelts; ++i) {
+        if (scep_cert_issued_by(signer, APR_ARRAY_IDX(cas, i, X509 *))) {
+            ca = APR_ARRAY_IDX(cas, i, X509 *);
+        }
+    }
+    if (!ca) {
+        *why = "not issued directly by a CA certificate of the file";
+        return 0;
+    }
+    *why = "out of memory";
+    if ((one = X509_STORE_new()) != NULL && X509_STORE_add_cert(one, ca)) {
+        ok = chain_ok(one, signer, NULL, 1, why);
+    }
+    X509_STORE_free(one);
+    ERR_clear_error();
+    return ok;
+}
+
 /* Our CA's certificates are Phase 3 (and must be valid); a device CA's
  * are Phase 2; anything else is refused. */
 static int classify(const ota_t *ota, apr_pool_t *p, const scep_logger_t *log,
@@ -166,7 +198,7 @@ static int classify(const ota_t *ota, apr_pool_t *p, const scep_logger_t *log,
         *phase = 3;
         return 0;
     }
-    if (!chain_ok(ota->device_store, m->signer, m->certs, 1, &why)) {
+    if (!device_signer_ok(ota, m->signer, &why)) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
                         SCEPLOGNO(5007) "OTA POST refused: the signer '%s' "
                         "(issuer '%s') is neither from a device CA of "
@@ -177,6 +209,32 @@ static int classify(const ota_t *ota, apr_pool_t *p, const scep_logger_t *log,
         return 403;
     }
     *phase = 2;
+    return 0;
+}
+
+/* Phase 3: the signer is a valid certificate the store holds, checked
+ * before its attributes are parsed; ota_phase3 looks again, with the
+ * certificate's bytes. 0 or the HTTP status to refuse with. */
+static int phase3_signer_known(apr_pool_t *p, const scep_logger_t *log,
+                               scep_store_t *st, X509 *signer)
+{
+    const char *serial = scep_cert_serial_hex(p, signer);
+    scep_cert_rec_t *rec = NULL;
+    apr_status_t rv = st->ops->cert_by_serial(st, p, serial, &rec);
+
+    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                        SCEPLOGNO(5100) "OTA Phase 3: the store failed while "
+                        "looking up serial %s", serial);
+        return 503;
+    }
+    if (APR_SUCCESS != rv || rec->status != SCEP_CERT_VALID) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
+                        SCEPLOGNO(5101) "OTA Phase 3 refused: certificate "
+                        "serial %s is %s", serial, APR_SUCCESS != rv
+                        ? "not in the store" : "revoked");
+        return 403;
+    }
     return 0;
 }
 
@@ -275,7 +333,7 @@ static int read_attributes(apr_pool_t *p, const scep_logger_t *log,
 }
 
 apr_status_t ota_request_verify(const ota_t *ota, apr_pool_t *p,
-                                const scep_logger_t *log,
+                                const scep_logger_t *log, scep_store_t *st,
                                 const unsigned char *body, apr_size_t len,
                                 ota_device_req_t **preq, int *status)
 {
@@ -291,7 +349,10 @@ apr_status_t ota_request_verify(const ota_t *ota, apr_pool_t *p,
     }
     else if (!(*status = decode(p, log, body, len, &m))
              && !(*status = verify_signature(p, log, &m))
-             && !(*status = classify(ota, p, log, &m, &req->phase))) {
+             && !(*status = classify(ota, p, log, &m, &req->phase))
+             && !(*status = req->phase == 3 && st
+                            ? phase3_signer_known(p, log, st, m.signer)
+                            : 0)) {
         req->signer = m.signer;
         *status = read_attributes(p, log, &m, req);
     }

@@ -1,11 +1,14 @@
 /* scep-ota device: plays an iPhone through OTA Phase 1, Phase 2, SCEP and
  * Phase 3 against a server, printing every exchange. */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -46,6 +49,8 @@ typedef struct {
     int no_caps_array;
     int verbose;
     const char *save;            /* --save PREFIX */
+    const char *profile_ca_file; /* --profile-ca FILE */
+    X509_STORE *profile_ca;
     /* learned on the way */
     const char *service_url;
     plist_t wanted;              /* DeviceAttributes */
@@ -79,7 +84,7 @@ static int usage(void)
             "usage: scep-ota device URL --identity CERT --key KEY\n"
             "           [--attr NAME=VALUE ...] [--ios 3|4|current]\n"
             "           [--no-caps-array] [--cacert FILE] [--insecure]\n"
-            "           [--save PREFIX] [-v]\n"
+            "           [--profile-ca FILE] [--save PREFIX] [-v]\n"
             "\n"
             "Plays an iPhone: GET URL (Phase 1), POST attributes signed with\n"
             "the device identity CERT/KEY (Phase 2), SCEP enrollment with the\n"
@@ -94,8 +99,12 @@ static int usage(void)
             "  --no-caps-array    ignore the payload's GetCACaps array\n"
             "  --cacert FILE      verify https servers with these CAs\n"
             "  --insecure         do not verify https servers\n"
+            "  --profile-ca FILE  check that the signer of every profile\n"
+            "                     chains to a certificate of FILE (printed;\n"
+            "                     like a device, it goes on either way)\n"
             "  --save PREFIX      write PREFIX.crt and PREFIX.key (the new\n"
-            "                     identity) and PREFIX.mobileconfig (Phase 3)\n");
+            "                     identity) and PREFIX.mobileconfig (Phase 3);\n"
+            "                     the key and the profile are made mode 0600\n");
     return 2;
 }
 
@@ -179,6 +188,39 @@ static int expect(const scep_http_resp_t *r, int status, const char *type)
 /* ------------------------------------------------------------------ */
 /* CMS                                                                 */
 
+/* Whether the signer chains to --profile-ca, through the certificates the
+ * profile carries: what a device shows as "Verified" or "Not Verified". */
+static void trace_signer_trust(device_t *d, CMS_ContentInfo *cms,
+                               X509 *signer)
+{
+    STACK_OF(X509) *certs;
+    X509_STORE_CTX *ctx;
+    const char *why = "out of memory";
+    int ok = 0;
+
+    if (!d->profile_ca) {
+        trace("   signer chain: not checked (no --profile-ca)");
+        return;
+    }
+    certs = CMS_get1_certs(cms);
+    ctx = X509_STORE_CTX_new();
+    if (ctx && X509_STORE_CTX_init(ctx, d->profile_ca, signer, certs)) {
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+        ok = 1 == X509_verify_cert(ctx);
+        why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    }
+    if (ok) {
+        trace("   signer chain: verified against %s", d->profile_ca_file);
+    }
+    else {
+        trace("   signer chain: NOT verified against %s: %s",
+              d->profile_ca_file, why);
+    }
+    X509_STORE_CTX_free(ctx);
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+}
+
 /* Verifies a signed profile with the signer certificate it carries and
  * parses its content. */
 static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
@@ -196,6 +238,7 @@ static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
         && (signers = CMS_get0_signers(cms)) && sk_X509_num(signers) > 0) {
         trace("   signed by %s (signature OK)",
               subject(d->p, sk_X509_value(signers, 0)));
+        trace_signer_trust(d, cms, sk_X509_value(signers, 0));
         n = BIO_get_mem_data(bio, &data);
         rc = APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0, out)
              || plist_get_node_type(*out) != PLIST_DICT;
@@ -1111,6 +1154,9 @@ static int parse_args(device_t *d, int argc, const char *const *argv,
         else if (!strcmp(a, "--save")) {
             d->save = argv[++i];
         }
+        else if (!strcmp(a, "--profile-ca")) {
+            d->profile_ca_file = argv[++i];
+        }
         else if (!strcmp(a, "--ios")) {
             ++i;
             if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "current")) {
@@ -1136,18 +1182,40 @@ static int parse_args(device_t *d, int argc, const char *const *argv,
     return !d->url || !*cert || !*key ? usage() : 0;
 }
 
+/* A file to write; a private one is created 0600 (and an existing one
+ * made so), never through a symbolic link. */
+static FILE *open_out(const char *path, int private)
+{
+    int fd;
+    FILE *f;
+
+    if (!private) {
+        return fopen(path, "w");
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+              S_IRUSR | S_IWUSR);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (fchmod(fd, S_IRUSR | S_IWUSR) || !(f = fdopen(fd, "w"))) {
+        close(fd);
+        return NULL;
+    }
+    return f;
+}
+
 static int save_pem(device_t *d, const char *suffix, X509 *x, EVP_PKEY *k)
 {
     const char *path = apr_pstrcat(d->p, d->save, suffix, NULL);
-    FILE *f = fopen(path, "w");
+    FILE *f = open_out(path, k != NULL);
     int ok;
 
     if (!f) {
-        return fail("cannot write %s", path);
+        return fail("cannot write %s: %s", path, strerror(errno));
     }
     ok = x ? PEM_write_X509(f, x)
            : PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
+    ok = fclose(f) == 0 && ok;
     return ok ? 0 : fail("cannot write %s", path);
 }
 
@@ -1156,6 +1224,7 @@ static int save_all(device_t *d, plist_t profile)
     const char *xml, *path;
     apr_size_t len;
     FILE *f;
+    int ok;
 
     if (!d->save) {
         return 0;
@@ -1164,14 +1233,52 @@ static int save_all(device_t *d, plist_t profile)
                                                        d->key)) {
         return 1;
     }
+    /* the decrypted payloads may hold secrets (Wi-Fi, VPN) */
     path = apr_pstrcat(d->p, d->save, ".mobileconfig", NULL);
     if (APR_SUCCESS != ota_plist_xml(d->p, profile, &xml, &len)
-        || !(f = fopen(path, "w"))) {
+        || !(f = open_out(path, 1))) {
         return fail("cannot write %s", path);
     }
-    fwrite(xml, 1, len, f);
-    fclose(f);
+    ok = fwrite(xml, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        return fail("cannot write %s", path);
+    }
     trace("   saved %s.crt, %s.key, %s", d->save, d->save, path);
+    return 0;
+}
+
+static apr_status_t store_cleanup(void *data)
+{
+    X509_STORE_free(data);
+    return APR_SUCCESS;
+}
+
+/* --profile-ca: every certificate of the file is an anchor. */
+static int load_profile_ca(device_t *d)
+{
+    apr_array_header_t *certs;
+    const char *err = NULL;
+    int i;
+
+    if (!d->profile_ca_file) {
+        return 0;
+    }
+    if (APR_SUCCESS != scep_load_certs(d->p, d->profile_ca_file, &certs,
+                                       &err)) {
+        return fail("--profile-ca: %s", err);
+    }
+    if (!(d->profile_ca = X509_STORE_new())) {
+        return fail("out of memory");
+    }
+    apr_pool_cleanup_register(d->p, d->profile_ca, store_cleanup,
+                              apr_pool_cleanup_null);
+    for (i = 0; i < certs->nelts; ++i) {
+        if (!X509_STORE_add_cert(d->profile_ca,
+                                 APR_ARRAY_IDX(certs, i, X509 *))) {
+            ERR_clear_error();
+        }
+    }
     return 0;
 }
 
@@ -1187,7 +1294,8 @@ int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
     d.ios = IOS_CURRENT;
     d.given = apr_table_make(p, 8);
     if ((rc = parse_args(&d, argc, argv, &cert, &key, &cafile, &insecure))
-        || (rc = load_identity(&d, cert, key))) {
+        || (rc = load_identity(&d, cert, key))
+        || (rc = load_profile_ca(&d))) {
         return rc;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -17,6 +17,10 @@
 /** Largest plist ota_plist_parse accepts (bytes). */
 #define OTA_PLIST_MAX_LEN   (4 * 1024 * 1024)
 
+/** Most nodes (references, counted through shared values) a binary plist
+ * may make. */
+#define OTA_PLIST_MAX_NODES 65536
+
 /** Frees the plist when the pool goes; returns it. */
 plist_t ota_plist_track(apr_pool_t *p, plist_t node);
 
@@ -27,6 +31,16 @@ plist_t ota_plist_track(apr_pool_t *p, plist_t node);
  */
 apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
                              apr_size_t max_len, plist_t *out);
+
+/**
+ * Checks the object graph of a binary plist ("bplist00") before any parser
+ * builds it: trailer, offset table and references in bounds, no container
+ * reached twice (shared or circular), nesting within OTA_PLIST_MAX_DEPTH,
+ * at most OTA_PLIST_MAX_NODES nodes. APR_SUCCESS or APR_EINVAL.
+ * ota_plist_parse calls it for every binary plist.
+ */
+apr_status_t ota_bplist_check(apr_pool_t *p, const void *data,
+                              apr_size_t len);
 
 /** XML text of a plist, in pool memory. */
 apr_status_t ota_plist_xml(apr_pool_t *p, plist_t node, const char **xml,

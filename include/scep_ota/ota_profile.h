@@ -216,11 +216,14 @@ typedef struct ota_device_req_t {
 } ota_device_req_t;
 
 /**
- * Decodes and verifies a device POST and classifies its signer. On
- * failure *status is 400, 403 or 413 and the reason is logged.
+ * Decodes and verifies a device POST and classifies its signer: Phase 2
+ * when a CA certificate of OTADeviceCACertificateFile issued it directly,
+ * Phase 3 when our CA did. With st, a Phase 3 signer must be a valid
+ * certificate of the store before its attributes are parsed. On failure
+ * *status is 400, 403, 413 or 503 and the reason is logged.
  */
 apr_status_t ota_request_verify(const ota_t *ota, apr_pool_t *p,
-                                const scep_logger_t *log,
+                                const scep_logger_t *log, scep_store_t *st,
                                 const unsigned char *body, apr_size_t len,
                                 ota_device_req_t **preq, int *status);
 

@@ -508,6 +508,43 @@ static void ota_signed(const char *name, int mode, X509 *signer,
     sk_X509_free(chain);
 }
 
+/* A binary plist {"UDID": a1} where array i holds array i+1 twice: each
+ * object is written once, but a parser that reads an object again at
+ * every reference builds 2^depth arrays. 1-byte offsets and references. */
+static const unsigned char *shared_arrays_bplist(int depth, apr_size_t *len)
+{
+    unsigned char *b = apr_pcalloc(p, 512), *t;
+    unsigned char offs[256];
+    apr_size_t pos = 8, table;
+    int i, n = 0;
+
+    memcpy(b, "bplist00", 8);
+    offs[n++] = (unsigned char)pos;
+    memcpy(b + pos, "\xd1\x01\x02", 3);
+    pos += 3;
+    offs[n++] = (unsigned char)pos;
+    memcpy(b + pos, "\x54UDID", 5);
+    pos += 5;
+    for (i = 0; i < depth; ++i) {
+        offs[n++] = (unsigned char)pos;      /* object n - 1 holds n */
+        b[pos++] = 0xa2;
+        b[pos++] = (unsigned char)n;
+        b[pos++] = (unsigned char)n;
+    }
+    offs[n++] = (unsigned char)pos;
+    b[pos++] = 0xa0;
+    table = pos;
+    memcpy(b + pos, offs, (apr_size_t)n);
+    pos += (apr_size_t)n;
+    t = b + pos;
+    t[6] = 1;
+    t[7] = 1;
+    t[15] = (unsigned char)n;
+    t[31] = (unsigned char)table;
+    *len = pos + 32;
+    return b;
+}
+
 static void seeds_ota(void)
 {
     X509 *device = fuzz_load_cert("tests/fuzz/pki/device.pem");
@@ -586,6 +623,10 @@ static void seeds_ota(void)
     xml = plist_xml(a, &n);
     put("ota", "phase2-array.xml", 1, xml, n);
     plist_free(a);
+    /* shared containers: 2^24 nodes if parsed as libplist parses them */
+    bin = (const char *)shared_arrays_bplist(24, &bn);
+    put("ota", "phase2-shared-arrays.bplist", 1, bin, bn);
+    put("ota", "phase3-shared-arrays.bplist", 2, bin, bn);
 }
 
 /* ------------------------------------------------------------------ */

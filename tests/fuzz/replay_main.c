@@ -2,12 +2,15 @@
  * the files) given goes to LLVMFuzzerTestOneInput once. Without
  * arguments it replays $top_srcdir/tests/fuzz/corpus/FUZZ_TARGET, which is
  * how `make check` runs it. A crash is the failure; exit status 1 when
- * nothing could be read. */
+ * nothing could be read. So is an input after which the process's peak
+ * RSS has grown by more than REPLAY_RSS_LIMIT_MB: what libFuzzer's -rss_limit_mb catches
+ * (a small input that makes a parser build a huge tree) fails here too. */
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "fuzz.h"
@@ -16,6 +19,29 @@
 #pragma weak LLVMFuzzerInitialize
 
 #define REPLAY_MAX_INPUT (16 * 1024 * 1024)
+/* growth of the peak RSS over what the setup took */
+#define REPLAY_RSS_LIMIT_MB 512
+
+static long peak_rss_mb(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024 : 0;
+}
+
+static long rss_base_mb;
+
+static void check_rss(const char *path)
+{
+    long mb = peak_rss_mb();
+
+    if (mb - rss_base_mb > REPLAY_RSS_LIMIT_MB) {
+        fprintf(stderr, "replay: %s: peak RSS grew to %ld MB, over the "
+                "limit of %ld + %d MB\n", path, mb, rss_base_mb,
+                REPLAY_RSS_LIMIT_MB);
+        abort();
+    }
+}
 
 static int run_file(const char *path)
 {
@@ -36,6 +62,7 @@ static int run_file(const char *path)
     fclose(f);
     LLVMFuzzerTestOneInput(buf, n);
     free(buf);
+    check_rss(path);
     return 1;
 }
 
@@ -99,6 +126,7 @@ int main(int argc, char **argv)
     if (LLVMFuzzerInitialize) {
         LLVMFuzzerInitialize(&argc, &argv);
     }
+    rss_base_mb = peak_rss_mb();
     if (argc < 2) {
         top = top && *top ? top : ".";
         def = malloc(strlen(top) + sizeof("/tests/fuzz/corpus/")

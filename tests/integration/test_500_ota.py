@@ -310,8 +310,8 @@ def test_500_017_phase3_signer_not_in_the_store_is_403(env, srv, pki, tmp_path):
     """Signed by a certificate our CA issued but the store never recorded
     (the suite's leaf certificate): 403."""
     leaf = otaenv.Cred(pki.leaf.cert_file, pki.leaf.key_file)
-    env.expect_log(r"SCEP5021")
-    log = _refused(env, srv, cms_sign(attributes(), leaf, tmp_path), 403, ["SCEP5021"],
+    env.expect_log(r"SCEP5101")
+    log = _refused(env, srv, cms_sign(attributes(), leaf, tmp_path), 403, ["SCEP5101"],
                    tmp_path)
     assert "not in the store" in log
 
@@ -365,8 +365,8 @@ def test_500_018_phase3_with_a_revoked_certificate_is_403(env, srv, opki, tmp_pa
     serial = format(ident.x509().serial_number, "X")
     otaenv.run([otaenv.cli_path(), "store", "-f", env.root.conf, "revoke", serial,
                 "keyCompromise"])
-    env.expect_log(r"SCEP5021")
-    log = _refused(env, srv, body, 403, ["SCEP5021"], tmp_path)
+    env.expect_log(r"SCEP5101")
+    log = _refused(env, srv, body, 403, ["SCEP5101"], tmp_path)
     assert "revoked" in log
 
 

@@ -2,6 +2,10 @@
  * "device CA" signs the device; our test CA issues the Phase 3 identity.
  * Answers are opened with OpenSSL directly, not with the module's code. */
 
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <string.h>
 
 #include <apr_strings.h>
@@ -559,6 +563,190 @@ START_TEST(plist_nesting_is_bounded)
 }
 END_TEST
 
+static void bin_release(char *bin)
+{
+#ifdef HAVE_PLIST_MEM_FREE
+    plist_mem_free(bin);
+#else
+    plist_to_bin_free(bin);
+#endif
+}
+
+/* A binary plist of the given objects (each its marker and body, with
+ * 1-byte references), 1-byte offsets, object 0 on top. */
+static const unsigned char *bplist_of(const char *const *objs,
+                                      const apr_size_t *lens, int n,
+                                      apr_size_t *len)
+{
+    unsigned char *b = apr_pcalloc(tpool, 4096), *t;
+    apr_size_t pos = 8, table;
+    unsigned char offs[256];
+    int i;
+
+    memcpy(b, "bplist00", 8);
+    for (i = 0; i < n; ++i) {
+        offs[i] = (unsigned char)pos;
+        memcpy(b + pos, objs[i], lens[i]);
+        pos += lens[i];
+    }
+    ck_assert_uint_lt(pos, 256);
+    table = pos;
+    memcpy(b + pos, offs, (apr_size_t)n);
+    pos += (apr_size_t)n;
+    t = b + pos;                 /* trailer: 6 unused, sizes, counts */
+    t[6] = 1;
+    t[7] = 1;
+    t[15] = (unsigned char)n;
+    t[31] = (unsigned char)table;
+    *len = pos + 32;
+    return b;
+}
+
+/* {"UDID": a1}, a[i] = [a(i+1), a(i+1)], the last one empty. */
+static const unsigned char *exponential_bplist(int depth, apr_size_t *len)
+{
+    const char **objs = apr_pcalloc(tpool, sizeof(char *) * (depth + 3));
+    apr_size_t *lens = apr_pcalloc(tpool, sizeof(apr_size_t) * (depth + 3));
+    int i;
+
+    objs[0] = "\xd1\x01\x02";
+    lens[0] = 3;
+    objs[1] = "\x54UDID";
+    lens[1] = 5;
+    for (i = 0; i < depth; ++i) {
+        char *a = apr_palloc(tpool, 3);
+        a[0] = (char)0xa2;
+        a[1] = a[2] = (char)(2 + i + 1);
+        objs[2 + i] = a;
+        lens[2 + i] = 3;
+    }
+    objs[depth + 2] = "\xa0";
+    lens[depth + 2] = 1;
+    return bplist_of(objs, lens, depth + 3, len);
+}
+
+/* depth arrays, each holding the next one, the last one empty. */
+static const unsigned char *chain_bplist(int depth, apr_size_t *len)
+{
+    const char **objs = apr_pcalloc(tpool, sizeof(char *) * (depth + 1));
+    apr_size_t *lens = apr_pcalloc(tpool, sizeof(apr_size_t) * (depth + 1));
+    int i;
+
+    for (i = 0; i < depth; ++i) {
+        char *a = apr_palloc(tpool, 2);
+        a[0] = (char)0xa1;
+        a[1] = (char)(i + 1);
+        objs[i] = a;
+        lens[i] = 2;
+    }
+    objs[depth] = "\xa0";
+    lens[depth] = 1;
+    return bplist_of(objs, lens, depth + 1, len);
+}
+
+START_TEST(bplist_shared_containers_refused)
+{
+    static const char *const circular[] = { "\xa1\x00" };
+    static const char *const ref_out[] = { "\xa1\x05" };
+    static const char *const count_out[] = { "\xaf\x10\x40\x00" };
+    static const char *const wide_count[] = { "\xaf\x13\xff\xff\xff\xff"
+                                              "\xff\xff\xff\xff" };
+    static const apr_size_t one[] = { 2 }, four[] = { 4 }, ten[] = { 10 };
+    const unsigned char *b;
+    plist_t node;
+    apr_size_t len;
+    apr_time_t t0 = apr_time_now();
+
+    /* 2^24 arrays if parsed: refused by the walk, at once */
+    b = exponential_bplist(24, &len);
+    ck_assert_uint_lt(len, 200);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    ck_assert_int_eq(ota_plist_parse(tpool, b, len, 4096, &node),
+                     APR_EINVAL);
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_sec(2));
+    /* the same graph without sharing (depth 1, one reference) is fine */
+    b = exponential_bplist(0, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_SUCCESS);
+    ck_assert_int_eq(ota_plist_parse(tpool, b, len, 4096, &node),
+                     APR_SUCCESS);
+    /* an array that holds itself */
+    b = bplist_of(circular, one, 1, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    /* a reference to an object that does not exist */
+    b = bplist_of(ref_out, one, 1, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    /* 64 references announced, none there; a 2^64-1 count */
+    b = bplist_of(count_out, four, 1, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    b = bplist_of(wide_count, ten, 1, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    /* a trailer that points outside, and a short input */
+    b = exponential_bplist(2, &len);
+    ((unsigned char *)b)[len - 1] = 0xf0;
+    ck_assert_int_eq(ota_bplist_check(tpool, b, len), APR_EINVAL);
+    ck_assert_int_eq(ota_bplist_check(tpool, b, 40), APR_EINVAL);
+}
+END_TEST
+
+/* What encoders write: equal strings shared, containers not. */
+START_TEST(bplist_shared_values_accepted)
+{
+    plist_t top = ota_plist_track(tpool, plist_new_dict());
+    plist_t list = plist_new_array(), inner = plist_new_dict(), node;
+    char *bin = NULL;
+    uint32_t n = 0;
+    const unsigned char *deep;
+    const char *s;
+    apr_size_t len;
+    int i;
+
+    ota_plist_set_str(top, "IMEI", "");
+    ota_plist_set_str(top, "MEID", "");
+    ota_plist_set_str(top, "UDID", UDID);
+    ota_plist_set_str(inner, "UDID", UDID);
+    for (i = 0; i < 3; ++i) {
+        plist_array_append_item(list, plist_new_string(UDID));
+    }
+    plist_dict_set_item(top, "LIST", list);
+    plist_dict_set_item(top, "INNER", inner);
+    plist_to_bin(top, &bin, &n);
+    ck_assert_ptr_nonnull(bin);
+    ck_assert_int_eq(ota_bplist_check(tpool, bin, n), APR_SUCCESS);
+    ck_assert_int_eq(ota_plist_parse(tpool, bin, n, 0, &node), APR_SUCCESS);
+    s = ota_plist_str(tpool, ota_plist_get(node, "INNER", PLIST_DICT),
+                      "UDID");
+    ck_assert_str_eq(s, UDID);
+    bin_release(bin);
+    /* unshared, but nested past OTA_PLIST_MAX_DEPTH */
+    deep = chain_bplist(OTA_PLIST_MAX_DEPTH + 2, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, deep, len), APR_EINVAL);
+    deep = chain_bplist(OTA_PLIST_MAX_DEPTH - 1, &len);
+    ck_assert_int_eq(ota_bplist_check(tpool, deep, len), APR_SUCCESS);
+}
+END_TEST
+
+/* ota_plist_data copies exactly the bytes libplist holds (valgrind sees
+ * a read past a binary plist's data node), then adds a NUL. */
+START_TEST(plist_data_reads_only_its_bytes)
+{
+    static const unsigned char raw[5] = { 1, 2, 3, 4, 5 };
+    plist_t top = ota_plist_track(tpool, plist_new_dict()), node;
+    const unsigned char *d;
+    char *bin = NULL;
+    uint32_t n = 0;
+    apr_size_t len = 0;
+
+    ota_plist_set_data(top, "DATA", raw, sizeof(raw));
+    plist_to_bin(top, &bin, &n);
+    ck_assert_int_eq(ota_plist_parse(tpool, bin, n, 0, &node), APR_SUCCESS);
+    bin_release(bin);
+    d = ota_plist_data(tpool, node, "DATA", &len);
+    ck_assert_uint_eq(len, sizeof(raw));
+    ck_assert_int_eq(memcmp(d, raw, sizeof(raw)), 0);
+    ck_assert_int_eq(d[len], 0);
+}
+END_TEST
+
 START_TEST(identity_key_must_match)
 {
     ota_identity_t *id;
@@ -819,6 +1007,47 @@ START_TEST(phase2_foreign_ca_refused)
 }
 END_TEST
 
+/* A root above the device CA and a sibling intermediate: with the root
+ * and the device CA in OTADeviceCACertificateFile, the sibling's leaf is
+ * refused (the root vouches for nothing), the device still enrolls; with
+ * the root alone, nothing is a device. */
+START_TEST(phase2_signer_issued_directly_by_a_device_ca)
+{
+    X509 *root = old_cert("Fake Apple Root", k_foreign, NULL, NULL, 1,
+                          "20060425000000Z", "20350209000000Z", EVP_sha1());
+    X509 *dca = old_cert("Fake iPhone Device CA", k_devca, root, k_foreign,
+                         1, "20070416000000Z", "20140416000000Z", EVP_sha1());
+    X509 *sib = old_cert("Fake Sibling CA", k_ca, root, k_foreign, 1,
+                         "20070416000000Z", "20300416000000Z", EVP_sha1());
+    X509 *leaf = old_cert(UDID, k_dev, dca, k_devca, 0, "20100101000000Z",
+                          "20130101000000Z", EVP_sha1());
+    X509 *other = old_cert(UDID, k_id, sib, k_ca, 0, "20100101000000Z",
+                           "20300101000000Z", EVP_sha1());
+    X509 *both[2];
+    const unsigned char *der;
+    const char *err = NULL;
+    apr_size_t len;
+
+    both[0] = root;
+    both[1] = dca;
+    ck_assert_int_eq(ota_anchors_load(tpool, tu_write_certs(both, 2),
+                                      &set.device_cas, &err), APR_SUCCESS);
+    build_ota();
+    device_sign(other, k_id, sib, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 200);
+    ck_assert_int_eq(ota_anchors_load(tpool, tu_write_certs(&root, 1),
+                                      &set.device_cas, &err), APR_SUCCESS);
+    build_ota();
+    device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
+                &der, &len);
+    ck_assert_int_eq(post(der, len, NULL).status, 403);
+}
+END_TEST
+
 START_TEST(phase2_forged_content_refused)
 {
     const unsigned char *der;
@@ -993,6 +1222,9 @@ Suite *suite_ota(void)
     tcase_add_test(tc, subject_values_are_sanitized);
     tcase_add_test(tc, profile_must_be_configuration);
     tcase_add_test(tc, plist_nesting_is_bounded);
+    tcase_add_test(tc, bplist_shared_containers_refused);
+    tcase_add_test(tc, bplist_shared_values_accepted);
+    tcase_add_test(tc, plist_data_reads_only_its_bytes);
     tcase_add_test(tc, identity_key_must_match);
     tcase_add_test(tc, small_directives);
     tcase_add_test(tc, create_checks_settings);
@@ -1004,6 +1236,7 @@ Suite *suite_ota(void)
     tcase_add_test(tc, phase2_wrong_or_missing_challenge);
     tcase_add_test(tc, phase2_challenge_bound_to_user);
     tcase_add_test(tc, phase2_foreign_ca_refused);
+    tcase_add_test(tc, phase2_signer_issued_directly_by_a_device_ca);
     tcase_add_test(tc, phase2_forged_content_refused);
     tcase_add_test(tc, unsigned_and_undecodable_refused);
     tcase_add_test(tc, phase2_needs_udid);
