@@ -334,31 +334,39 @@ static int content_cipher(CMS_ContentInfo *cms, const unsigned char *der,
 }
 
 /* Parses an EnvelopedData in libctx: env->cms (for the caller to free),
- * its number of recipients and its content cipher. APR_EGENERAL when it is
- * not one, carries no content, or its cipher cannot be read. */
+ * its number of recipients and, unless they are too many to bother, its
+ * content cipher. APR_EGENERAL when it is not one, or its cipher cannot be
+ * read (or it carries no content). */
 static apr_status_t open_envelope(const unsigned char *der, apr_size_t len,
                                   OSSL_LIB_CTX *libctx, envelope_t *env)
 {
     const unsigned char *d = der;
     CMS_ContentInfo *cms = NULL;
+    apr_status_t rv = APR_EGENERAL;
 
     memset(env, 0, sizeof(*env));
     if (!der || len == 0 || len > 0x7fffffff
         || !(cms = CMS_ContentInfo_new_ex(libctx, NULL))) {
-        return APR_EGENERAL;
+        goto leave;
     }
     /* d2i into an object made with the context keeps the context; when it
      * fails it frees that object and sets cms to NULL */
     if (!d2i_CMS_ContentInfo(&cms, &d, (long)len)
-        || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped
-        || (env->cipher_nid = content_cipher(cms, der, len)) == NID_undef) {
-        CMS_ContentInfo_free(cms);
-        ERR_clear_error();
-        return APR_EGENERAL;
+        || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
+        goto leave;
+    }
+    env->recipients = sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms));
+    if (env->recipients <= SCEP_MAX_RECIPIENTS
+        && (env->cipher_nid = content_cipher(cms, der, len)) == NID_undef) {
+        goto leave;
     }
     env->cms = cms;
-    env->recipients = sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms));
-    return APR_SUCCESS;
+    cms = NULL;
+    rv = APR_SUCCESS;
+leave:
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rv;
 }
 
 static int oaep_md_allowed(const X509_ALGOR *md)
@@ -562,6 +570,10 @@ apr_status_t scep_pkimsg_decrypt_as(apr_pool_t *p, scep_pkimsg_t *msg,
     apr_status_t rv;
     int kt;
 
+    /* counted when the message was parsed: no second parse for a flood */
+    if (msg->recipients > SCEP_MAX_RECIPIENTS) {
+        return APR_EINVAL;
+    }
     rv = open_envelope(msg->envelope, msg->envelope_len,
                        scep_crypt_libctx(allow_legacy), &env);
     if (APR_SUCCESS != rv) {
