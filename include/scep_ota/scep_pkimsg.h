@@ -83,7 +83,7 @@ typedef struct scep_pkimsg_t {
                                       transport recipients use it; after
                                       decrypting, of the one decrypted */
     int recipients;                /* RecipientInfos; -1 if unreadable */
-    /* set by scep_pkimsg_decrypt */
+    /* set by scep_pkimsg_decrypt_as / scep_pkimsg_decrypt */
     const unsigned char *data;
     apr_size_t data_len;
 } scep_pkimsg_t;
@@ -134,7 +134,7 @@ apr_status_t scep_pkimsg_decrypt_as(apr_pool_t *p, scep_pkimsg_t *msg,
 
 /**
  * The same for a client reading a CertRep with only its key at hand: every
- * key transport recipient is tried.
+ * recipient that key can open is tried.
  */
 apr_status_t scep_pkimsg_decrypt(apr_pool_t *p, scep_pkimsg_t *msg,
                                  EVP_PKEY *key, int allow_legacy);

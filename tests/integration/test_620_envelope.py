@@ -385,3 +385,16 @@ def test_620_040_scepclient_on_both_hosts(env, pki, tmp_path):
                              cn="sc-legacy")
     assert rc == 0 and "pkiStatus=SUCCESS" in out, out
     assert (tmp_path / "legacy" / "client.pem").exists()
+
+
+@pytest.mark.parametrize("graceful", [True, False], ids=["graceful", "restart"])
+def test_620_041_after_a_restart(env, pki, own_keys, tmp_path, graceful):
+    """After httpd reloads the module (the legacy library context is kept
+    by the process, not made again): single DES still enrolls on the
+    legacy host and still gets badAlg from the main server."""
+    env.apache_reload(graceful=graceful)
+    r = Requester(pki, own_keys, f"after-{'graceful' if graceful else 'restart'}")
+    refused(r.send(r.envelope(rid="ski", cipher_oid=bi.OID_DES_CBC), env.port),
+            "badAlg")
+    issued(r.send(r.envelope(rid="ski", cipher_oid=bi.OID_DES_CBC), legacy_port(env)),
+           r, pki, tmp_path)
