@@ -804,7 +804,8 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     c->lifetime_days = scep_ota_lifetime_days(sc);
     c->min_key_size = scep_ota_min_key_size(sc);
     c->next_ca_certs = sc->next_ca_certs;
-    if (c->allow_legacy && APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+    if (c->allow_legacy
+        && APR_SUCCESS != scep_crypt_enable_legacy(s->process->pool, &err)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0005)
                      "SCEPAllowLegacyAlgorithms: %s", err);
         return !OK;

@@ -336,23 +336,52 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
 /* ------------------------------------------------------------------ */
 /* providers                                                           */
 
-apr_status_t scep_crypt_enable_legacy(const char **err)
-{
-    /* loaded once for the life of the process, and kept so */
-    static OSSL_PROVIDER *deflt, *legacy;
+/* Where the library context is remembered in the pool given to
+ * scep_crypt_enable_legacy: a module reloaded at a restart finds it there
+ * instead of making another. */
+#define LEGACY_CTX_KEY "scep_ota:legacy_libctx"
 
-    if (legacy) {
+/* Single DES lives here and nowhere else in the process. */
+static OSSL_LIB_CTX *legacy_ctx;
+
+static OSSL_LIB_CTX *new_legacy_ctx(void)
+{
+    OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+    /* a context of its own has no provider until one is loaded; the
+     * default one brings RSA, AES and the digests, the legacy one DES */
+    if (ctx && (!OSSL_PROVIDER_load(ctx, "default")
+                || !OSSL_PROVIDER_load(ctx, "legacy"))) {
+        OSSL_LIB_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+apr_status_t scep_crypt_enable_legacy(apr_pool_t *p, const char **err)
+{
+    void *kept = NULL;
+
+    if (legacy_ctx) {
         return APR_SUCCESS;
     }
-    if (!deflt) {
-        deflt = OSSL_PROVIDER_try_load(NULL, "default", 1);
+    apr_pool_userdata_get(&kept, LEGACY_CTX_KEY, p);
+    if (!kept && (kept = new_legacy_ctx())) {
+        /* never freed: keys and certificates of every configuration
+         * generation may hold material exported into it */
+        apr_pool_userdata_set(kept, LEGACY_CTX_KEY, apr_pool_cleanup_null, p);
     }
-    legacy = deflt ? OSSL_PROVIDER_try_load(NULL, "legacy", 1) : NULL;
-    if (!legacy) {
+    if (!kept) {
         ERR_clear_error();
         *err = "OpenSSL's legacy provider cannot be loaded (is legacy.so "
                "installed in the OpenSSL modules directory?)";
         return APR_ENOTIMPL;
     }
+    legacy_ctx = kept;
     return APR_SUCCESS;
+}
+
+OSSL_LIB_CTX *scep_crypt_libctx(int allow_legacy)
+{
+    return allow_legacy ? legacy_ctx : NULL;
 }

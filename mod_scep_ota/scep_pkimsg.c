@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <openssl/asn1t.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
-#include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
@@ -261,6 +261,214 @@ static void read_attrs(apr_pool_t *p, CMS_SignerInfo *si, scep_pkimsg_t *msg)
 }
 
 /* ------------------------------------------------------------------ */
+/* the envelope                                                        */
+
+/* OpenSSL 3.0's CMS API parses an EnvelopedData but has no accessor for its
+ * content-encryption algorithm. These templates (RFC 5652 6.1) read that
+ * one field from the same bytes, with the recipients left opaque; what they
+ * read counts only when it agrees with the CMS parse (the same number of
+ * recipients, the same encrypted content). */
+typedef struct {
+    ASN1_OBJECT *type;
+    X509_ALGOR *algorithm;
+    ASN1_OCTET_STRING *content;
+} ENV_ECI;
+
+typedef struct {
+    ASN1_INTEGER *version;
+    STACK_OF(ASN1_TYPE) *originator;
+    STACK_OF(ASN1_TYPE) *recipients;
+    ENV_ECI *eci;
+    STACK_OF(ASN1_TYPE) *attrs;
+} ENV_DATA;
+
+typedef struct {
+    ASN1_OBJECT *type;
+    ENV_DATA *data;
+} ENV_INFO;
+
+ASN1_SEQUENCE(ENV_ECI) = {
+    ASN1_SIMPLE(ENV_ECI, type, ASN1_OBJECT),
+    ASN1_SIMPLE(ENV_ECI, algorithm, X509_ALGOR),
+    ASN1_IMP_OPT(ENV_ECI, content, ASN1_OCTET_STRING, 0)
+} static_ASN1_SEQUENCE_END(ENV_ECI)
+
+ASN1_SEQUENCE(ENV_DATA) = {
+    ASN1_SIMPLE(ENV_DATA, version, ASN1_INTEGER),
+    ASN1_IMP_SEQUENCE_OF_OPT(ENV_DATA, originator, ASN1_ANY, 0),
+    ASN1_SET_OF(ENV_DATA, recipients, ASN1_ANY),
+    ASN1_SIMPLE(ENV_DATA, eci, ENV_ECI),
+    ASN1_IMP_SET_OF_OPT(ENV_DATA, attrs, ASN1_ANY, 1)
+} static_ASN1_SEQUENCE_END(ENV_DATA)
+
+ASN1_SEQUENCE(ENV_INFO) = {
+    ASN1_SIMPLE(ENV_INFO, type, ASN1_OBJECT),
+    ASN1_EXP(ENV_INFO, data, ENV_DATA, 0)
+} static_ASN1_SEQUENCE_END(ENV_INFO)
+
+typedef struct {
+    CMS_ContentInfo *cms;
+    int recipients;
+    int cipher_nid;
+} envelope_t;
+
+/* The content cipher of the EnvelopedData that cms is parsed from der;
+ * NID_undef when the two readings differ. */
+static int content_cipher(CMS_ContentInfo *cms, const unsigned char *der,
+                          apr_size_t len)
+{
+    ENV_INFO *info = (ENV_INFO *)ASN1_item_d2i(NULL, &der, (long)len,
+                                               ASN1_ITEM_rptr(ENV_INFO));
+    ASN1_OCTET_STRING **content = CMS_get0_content(cms);
+    int nid = NID_undef;
+
+    if (info && OBJ_obj2nid(info->type) == NID_pkcs7_enveloped
+        && sk_ASN1_TYPE_num(info->data->recipients)
+           == sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms))
+        && content && *content && info->data->eci->content
+        && 0 == ASN1_OCTET_STRING_cmp(*content, info->data->eci->content)) {
+        nid = OBJ_obj2nid(info->data->eci->algorithm->algorithm);
+    }
+    ASN1_item_free((ASN1_VALUE *)info, ASN1_ITEM_rptr(ENV_INFO));
+    return nid;
+}
+
+/* Parses an EnvelopedData in libctx: env->cms (for the caller to free),
+ * its number of recipients and, unless they are too many to bother, its
+ * content cipher. APR_EGENERAL when it is not one, or its cipher cannot be
+ * read (or it carries no content). */
+static apr_status_t open_envelope(const unsigned char *der, apr_size_t len,
+                                  OSSL_LIB_CTX *libctx, envelope_t *env)
+{
+    const unsigned char *d = der;
+    CMS_ContentInfo *cms = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    memset(env, 0, sizeof(*env));
+    if (!der || len == 0 || len > 0x7fffffff
+        || !(cms = CMS_ContentInfo_new_ex(libctx, NULL))) {
+        goto leave;
+    }
+    /* d2i into an object made with the context keeps the context; when it
+     * fails it frees that object and sets cms to NULL */
+    if (!d2i_CMS_ContentInfo(&cms, &d, (long)len)
+        || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
+        goto leave;
+    }
+    env->recipients = sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms));
+    if (env->recipients <= SCEP_MAX_RECIPIENTS
+        && (env->cipher_nid = content_cipher(cms, der, len)) == NID_undef) {
+        goto leave;
+    }
+    env->cms = cms;
+    cms = NULL;
+    rv = APR_SUCCESS;
+leave:
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return rv;
+}
+
+static int oaep_md_allowed(const X509_ALGOR *md)
+{
+    /* absent: SHA-1, the default */
+    return !md || scep_pkimsg_digest_allowed(OBJ_obj2nid(md->algorithm), 0);
+}
+
+/* RSAES-OAEP with SHA-1 or SHA-2 as the hash and in MGF1, and no label. */
+static int oaep_allowed(const X509_ALGOR *alg)
+{
+    RSA_OAEP_PARAMS *o = ASN1_TYPE_unpack_sequence(
+        ASN1_ITEM_rptr(RSA_OAEP_PARAMS), alg->parameter);
+    X509_ALGOR *mgf_md = NULL;
+    const ASN1_TYPE *label;
+    int ok = o && oaep_md_allowed(o->hashFunc);
+
+    if (ok && o->maskGenFunc) {
+        ok = OBJ_obj2nid(o->maskGenFunc->algorithm) == NID_mgf1
+             && (mgf_md = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR),
+                                                    o->maskGenFunc->parameter))
+             && oaep_md_allowed(mgf_md);
+    }
+    if (ok && o->pSourceFunc) {
+        label = o->pSourceFunc->parameter;
+        ok = OBJ_obj2nid(o->pSourceFunc->algorithm) == NID_pSpecified
+             && label && ASN1_TYPE_get(label) == V_ASN1_OCTET_STRING
+             && ASN1_STRING_length(label->value.octet_string) == 0;
+    }
+    X509_ALGOR_free(mgf_md);
+    RSA_OAEP_PARAMS_free(o);
+    return ok;
+}
+
+#define KT_NONE    -1   /* no key transport recipient (for cert) */
+#define KT_REFUSED -2   /* one with a key transport not allowed */
+
+static int ri_key_transport(CMS_RecipientInfo *ri)
+{
+    X509_ALGOR *alg = NULL;
+
+    CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg);
+    switch (alg ? OBJ_obj2nid(alg->algorithm) : NID_undef) {
+    case NID_rsaEncryption:
+        return SCEP_KT_PKCS1;
+    case NID_rsaesOaep:
+        return oaep_allowed(alg) ? SCEP_KT_OAEP : KT_REFUSED;
+    default:
+        return KT_REFUSED;
+    }
+}
+
+/* The key transport of the recipient(s) CMS_decrypt will try with an RSA
+ * key: the first KeyTransRecipientInfo naming cert (by
+ * issuerAndSerialNumber or subjectKeyIdentifier), or without cert every one
+ * of them (a client's EC key may find a key agreement recipient instead). */
+static int recipient_kt(CMS_ContentInfo *cms, X509 *cert)
+{
+    STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+    CMS_RecipientInfo *ri;
+    int i, kt, found = KT_NONE;
+
+    for (i = 0; i < sk_CMS_RecipientInfo_num(ris); ++i) {
+        ri = sk_CMS_RecipientInfo_value(ris, i);
+        if (CMS_RecipientInfo_type(ri) != CMS_RECIPINFO_TRANS
+            || (cert && 0 != CMS_RecipientInfo_ktri_cert_cmp(ri, cert))) {
+            continue;
+        }
+        kt = ri_key_transport(ri);
+        if (cert || kt == KT_REFUSED) {
+            return kt;
+        }
+        if (found == KT_NONE) {
+            found = kt;
+        }
+    }
+    return found;
+}
+
+/* What the envelope says without decrypting, for the reply and for logs:
+ * the cipher, the first key transport recipient's key transport and the
+ * number of recipients. */
+static void peek_envelope(scep_pkimsg_t *msg)
+{
+    envelope_t env;
+    int kt;
+
+    if (APR_SUCCESS != open_envelope(msg->envelope, msg->envelope_len, NULL,
+                                     &env)) {
+        return;
+    }
+    msg->cipher_nid = env.cipher_nid;
+    msg->recipients = env.recipients;
+    if (env.recipients <= SCEP_MAX_RECIPIENTS
+        && (kt = recipient_kt(env.cms, NULL)) >= 0) {
+        msg->key_transport = kt;
+    }
+    CMS_ContentInfo_free(env.cms);
+    ERR_clear_error();
+}
+
+/* ------------------------------------------------------------------ */
 /* decoding                                                            */
 
 static apr_status_t read_certs(apr_pool_t *p, CMS_ContentInfo *cms,
@@ -295,30 +503,6 @@ static void read_content(apr_pool_t *p, CMS_ContentInfo *cms,
     }
 }
 
-/* The envelope's content cipher and key transport, without decrypting.
- * PKCS7 exposes the content encryption algorithm; CMS the recipients. */
-static void peek_envelope(scep_pkimsg_t *msg)
-{
-    const unsigned char *d = msg->envelope;
-    PKCS7 *p7 = d2i_PKCS7(NULL, &d, (long)msg->envelope_len);
-    PKCS7_RECIP_INFO *ri;
-
-    /* the [0] content of a PKCS7 ContentInfo is optional: a bare
-     * envelopedData OID decodes with d.enveloped NULL */
-    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped
-        && p7->d.enveloped->enc_data) {
-        msg->cipher_nid =
-            OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
-        if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > 0) {
-            ri = sk_PKCS7_RECIP_INFO_value(p7->d.enveloped->recipientinfo, 0);
-            if (OBJ_obj2nid(ri->key_enc_algor->algorithm) == NID_rsaesOaep) {
-                msg->key_transport = SCEP_KT_OAEP;
-            }
-        }
-    }
-    PKCS7_free(p7);
-}
-
 static void verify(CMS_ContentInfo *cms, scep_pkimsg_t *msg)
 {
     BIO *dcont = NULL;
@@ -345,7 +529,7 @@ apr_status_t scep_pkimsg_parse(apr_pool_t *p, const unsigned char *der,
     X509_ALGOR *dig;
     apr_status_t rv = APR_EINVAL;
 
-    msg->message_type = msg->pki_status = -1;
+    msg->message_type = msg->pki_status = msg->recipients = -1;
     msg->fail_info = SCEP_FAIL_NONE;
     if (len == 0 || len > 0x7fffffff
         || !(cms = track_cms(p, d2i_CMS_ContentInfo(NULL, &d, (long)len)))
@@ -377,57 +561,97 @@ leave:
 /* ------------------------------------------------------------------ */
 /* decrypting                                                          */
 
+apr_status_t scep_pkimsg_decrypt_as(apr_pool_t *p, scep_pkimsg_t *msg,
+                                    X509 *cert, EVP_PKEY *key,
+                                    int allow_legacy)
+{
+    envelope_t env;
+    BIO *out = NULL;
+    apr_status_t rv;
+    int kt;
+
+    /* counted when the message was parsed: no second parse for a flood */
+    if (msg->recipients > SCEP_MAX_RECIPIENTS) {
+        return APR_EINVAL;
+    }
+    rv = open_envelope(msg->envelope, msg->envelope_len,
+                       scep_crypt_libctx(allow_legacy), &env);
+    if (APR_SUCCESS != rv) {
+        return rv;
+    }
+    if (env.recipients > SCEP_MAX_RECIPIENTS) {
+        rv = APR_EINVAL;
+    }
+    else if (!scep_pkimsg_cipher_allowed(env.cipher_nid, allow_legacy)) {
+        rv = APR_ENOTIMPL;
+    }
+    else if ((kt = recipient_kt(env.cms, cert)) == KT_REFUSED) {
+        rv = APR_ENOTIMPL;
+    }
+    else if (kt == KT_NONE && cert) {
+        rv = APR_EGENERAL;      /* public knowledge: no RSA work for it */
+    }
+    /* with cert, OpenSSL decrypts the first key transport recipient that
+     * names it (the one recipient_kt read); whatever fails there goes on
+     * with a random key and the content fails to decrypt or to parse
+     * later, which hides where it failed (the MMA countermeasure) */
+    else if ((out = BIO_new(BIO_s_mem()))
+             && 1 == CMS_decrypt(env.cms, key, cert, NULL, out, CMS_BINARY)) {
+        msg->cipher_nid = env.cipher_nid;
+        msg->key_transport = kt >= 0 ? kt : msg->key_transport;
+        rv = bio_bytes(p, out, &msg->data, &msg->data_len);
+    }
+    else {
+        rv = APR_EGENERAL;
+    }
+    BIO_free(out);
+    CMS_ContentInfo_free(env.cms);
+    ERR_clear_error();
+    return rv;
+}
+
 apr_status_t scep_pkimsg_decrypt(apr_pool_t *p, scep_pkimsg_t *msg,
                                  EVP_PKEY *key, int allow_legacy)
 {
-    const unsigned char *d = msg->envelope;
-    CMS_ContentInfo *cms = NULL;
-    BIO *out = NULL;
-    apr_status_t rv = APR_EGENERAL;
-
-    if (msg->cipher_nid != NID_undef
-        && !scep_pkimsg_cipher_allowed(msg->cipher_nid, allow_legacy)) {
-        return APR_ENOTIMPL;
-    }
-    /* no recipient certificate: OpenSSL then tries every recipient and
-     * hides which step failed (the MMA countermeasure) */
-    if (d && (cms = d2i_CMS_ContentInfo(NULL, &d, (long)msg->envelope_len))
-        && OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_enveloped
-        && (out = BIO_new(BIO_s_mem()))
-        && 1 == CMS_decrypt(cms, key, NULL, NULL, out, CMS_BINARY)) {
-        rv = bio_bytes(p, out, &msg->data, &msg->data_len);
-    }
-    BIO_free(out);
-    CMS_ContentInfo_free(cms);
-    ERR_clear_error();
-    return rv;
+    return scep_pkimsg_decrypt_as(p, msg, NULL, key, allow_legacy);
 }
 
 /* ------------------------------------------------------------------ */
 /* building                                                            */
 
-static apr_status_t envelope(apr_pool_t *p, const unsigned char *content,
-                             apr_size_t clen, X509 *to, int cipher_nid,
-                             int key_transport, const unsigned char **der,
-                             apr_size_t *len)
+/* What to put in an envelope, and how. */
+typedef struct {
+    OSSL_LIB_CTX *libctx;
+    const unsigned char *content;
+    apr_size_t len;
+    X509 *to;
+    int cipher_nid;
+    int key_transport;
+    int keyid;                  /* name "to" by subjectKeyIdentifier */
+} seal_t;
+
+static apr_status_t envelope(apr_pool_t *p, const seal_t *s,
+                             const unsigned char **der, apr_size_t *len)
 {
-    const EVP_CIPHER *cipher = EVP_get_cipherbynid(cipher_nid);
-    int oaep = key_transport == SCEP_KT_OAEP
-               && EVP_PKEY_is_a(X509_get0_pubkey(to), "RSA");
+    EVP_CIPHER *cipher = EVP_CIPHER_fetch(s->libctx, OBJ_nid2sn(s->cipher_nid),
+                                          NULL);
+    int oaep = s->key_transport == SCEP_KT_OAEP
+               && EVP_PKEY_is_a(X509_get0_pubkey(s->to), "RSA");
     int flags = CMS_BINARY | CMS_PARTIAL;
+    int rflags = flags | (oaep ? CMS_KEY_PARAM : 0)
+                 | (s->keyid ? CMS_USE_KEYID : 0);
     CMS_ContentInfo *cms = NULL;
     CMS_RecipientInfo *ri;
     BIO *in = NULL;
     apr_status_t rv = APR_EGENERAL;
 
     if (!cipher
-        || !(cms = CMS_encrypt(NULL, NULL, cipher, flags))
-        || !(ri = CMS_add1_recipient_cert(cms, to, flags
-                                          | (oaep ? CMS_KEY_PARAM : 0)))
+        || !(cms = CMS_encrypt_ex(NULL, NULL, cipher, flags, s->libctx, NULL))
+        || !(ri = CMS_add1_recipient_cert(cms, s->to, rflags))
         || (oaep && EVP_PKEY_CTX_set_rsa_padding(
                         CMS_RecipientInfo_get0_pkey_ctx(ri),
                         RSA_PKCS1_OAEP_PADDING) <= 0)
-        || !(in = BIO_new_mem_buf(content, (int)clen))
+        || !(in = BIO_new_mem_buf(s->content, (int)s->len))
         || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
         goto leave;
     }
@@ -435,6 +659,7 @@ static apr_status_t envelope(apr_pool_t *p, const unsigned char *content,
 leave:
     BIO_free(in);
     CMS_ContentInfo_free(cms);
+    EVP_CIPHER_free(cipher);
     ERR_clear_error();
     return rv;
 }
@@ -459,7 +684,8 @@ static int add_attrs(apr_pool_t *p, CMS_SignerInfo *si, const attr_t *attrs,
 }
 
 /* SignedData over content (absent when NULL) with extra signed attrs. */
-static apr_status_t sign(apr_pool_t *p, X509 *cert, EVP_PKEY *key, int md_nid,
+static apr_status_t sign(apr_pool_t *p, OSSL_LIB_CTX *libctx, X509 *cert,
+                         EVP_PKEY *key, int md_nid,
                          const unsigned char *content, apr_size_t clen,
                          const attr_t *attrs, int nattrs,
                          const unsigned char **der, apr_size_t *len)
@@ -471,7 +697,8 @@ static apr_status_t sign(apr_pool_t *p, X509 *cert, EVP_PKEY *key, int md_nid,
     BIO *in = NULL;
     apr_status_t rv = APR_EGENERAL;
 
-    if (!md || !(cms = CMS_sign(NULL, NULL, NULL, NULL, flags))
+    if (!md || !(cms = CMS_sign_ex(NULL, NULL, NULL, NULL, flags, libctx,
+                                   NULL))
         || !CMS_set_detached(cms, content == NULL)
         || !(si = CMS_add1_signer(cms, cert, key, md, flags))
         || !add_attrs(p, si, attrs, nattrs)
@@ -510,6 +737,8 @@ apr_status_t scep_certrep_build(apr_pool_t *p, const scep_ca_t *ca,
     const char *status = decimal(p, rep->pki_status);
     const char *fail = NULL, *text = NULL;
     int failure = rep->pki_status == SCEP_STATUS_FAILURE;
+    OSSL_LIB_CTX *libctx = scep_crypt_libctx(rep->allow_legacy);
+    seal_t seal;
     apr_status_t rv;
     attr_t attrs[7];
 
@@ -521,12 +750,12 @@ apr_status_t scep_certrep_build(apr_pool_t *p, const scep_ca_t *ca,
                                              : rep->fail_info);
         text = rep->fail_info_text;
     }
+    seal = (seal_t){ libctx, rep->content, rep->content_len, rep->recipient,
+                     rep->cipher_nid != NID_undef ? rep->cipher_nid
+                                                  : NID_aes_128_cbc,
+                     rep->key_transport, 0 };
     if (rep->pki_status == SCEP_STATUS_SUCCESS
-        && APR_SUCCESS != (rv = envelope(p, rep->content, rep->content_len,
-                                         rep->recipient,
-                                         rep->cipher_nid != NID_undef
-                                         ? rep->cipher_nid : NID_aes_128_cbc,
-                                         rep->key_transport, &env, &envlen))) {
+        && APR_SUCCESS != (rv = envelope(p, &seal, &env, &envlen))) {
         return rv;
     }
     attrs[0] = (attr_t){ OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING,
@@ -543,7 +772,7 @@ apr_status_t scep_certrep_build(apr_pool_t *p, const scep_ca_t *ca,
                          SCEP_NONCE_LEN };
     attrs[6] = (attr_t){ OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING,
                          rep->recipient_nonce, (int)rep->recipient_nonce_len };
-    return sign(p, ca->sign_cert, ca->sign_key,
+    return sign(p, libctx, ca->sign_cert, ca->sign_key,
                 rep->digest_nid != NID_undef ? rep->digest_nid : NID_sha256,
                 env, envlen, attrs, 7, der, len);
 }
@@ -554,6 +783,10 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
     const unsigned char *env, *nonce = req->sender_nonce;
     apr_size_t envlen, nlen = req->sender_nonce_len;
     const char *type = decimal(p, req->message_type);
+    /* a client sends what it is asked to: single DES too, once enabled */
+    seal_t seal = { scep_crypt_libctx(1), req->data, req->data_len,
+                    req->recipient, req->cipher_nid, req->key_transport,
+                    req->recipient_keyid };
     apr_status_t rv;
     attr_t attrs[3];
 
@@ -561,8 +794,7 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
         nonce = fresh_nonce(p);
         nlen = SCEP_NONCE_LEN;
     }
-    rv = envelope(p, req->data, req->data_len, req->recipient,
-                  req->cipher_nid, req->key_transport, &env, &envlen);
+    rv = envelope(p, &seal, &env, &envlen);
     if (APR_SUCCESS != rv || !nonce) {
         return APR_EGENERAL;
     }
@@ -573,8 +805,8 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
                          (int)strlen(type) };
     attrs[2] = (attr_t){ OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
                          (int)nlen };
-    return sign(p, req->signer, req->signer_key, req->digest_nid, env, envlen,
-                attrs, 3, der, len);
+    return sign(p, seal.libctx, req->signer, req->signer_key, req->digest_nid,
+                env, envlen, attrs, 3, der, len);
 }
 
 apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,
@@ -587,8 +819,8 @@ apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,
 
     rv = scep_degenerate_der(p, next_certs, NULL, &inner, &ilen);
     if (APR_SUCCESS == rv) {
-        rv = sign(p, ca->sign_cert, ca->sign_key, NID_sha256, inner, ilen,
-                  NULL, 0, der, len);
+        rv = sign(p, NULL, ca->sign_cert, ca->sign_key, NID_sha256, inner,
+                  ilen, NULL, 0, der, len);
     }
     return rv;
 }

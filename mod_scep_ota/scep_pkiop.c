@@ -899,10 +899,13 @@ static int known_type(int t)
            || t == SCEP_MSG_GETCRL;
 }
 
-/* Signature, type and envelope; 1 when the messageData is at hand. */
+/* Signature, type and envelope; 1 when the messageData is at hand. The
+ * envelope is opened with the encryption certificate, so only the recipient
+ * that names it costs an RSA decryption. */
 static int open_message(op_t *op)
 {
     scep_pkimsg_t *msg = op->msg;
+    const scep_ca_t *ca = op->cfg->ca;
     apr_status_t rv;
 
     if (!scep_pkimsg_digest_allowed(msg->digest_nid, op->cfg->allow_legacy)) {
@@ -917,15 +920,28 @@ static int open_message(op_t *op)
     else if (!msg->content_is_data || !msg->envelope) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
     }
-    else if (APR_ENOTIMPL == (rv = scep_pkimsg_decrypt(
-                 op->p, msg, op->cfg->ca->decrypt_key, op->cfg->allow_legacy))) {
-        fail(op, SCEP_FAIL_BADALG, "content encryption algorithm not "
-             "accepted");
+    else if (APR_ENOTIMPL == (rv = scep_pkimsg_decrypt_as(
+                 op->p, msg, ca->decrypt_cert, ca->decrypt_key,
+                 op->cfg->allow_legacy))) {
+        fail(op, SCEP_FAIL_BADALG, "content encryption or key transport "
+             "algorithm not accepted");
+    }
+    else if (APR_EINVAL == rv) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,
+                        SCEPLOGNO(2100) "txid=%s: the envelope has %d "
+                        "recipients (at most %d): not decrypted",
+                        msg->transaction_id, msg->recipients,
+                        SCEP_MAX_RECIPIENTS);
+        fail(op, SCEP_FAIL_BADMESSAGECHECK, "too many recipients in the "
+             "envelope");
     }
     else if (APR_SUCCESS != rv) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
     }
     else {
+        /* the reply goes back with the key transport of the recipient
+         * that was decrypted */
+        op->rep.key_transport = msg->key_transport;
         return 1;
     }
     return 0;
@@ -969,6 +985,7 @@ static void init_rep(op_t *op)
     op->rep.cipher_nid = scep_pkimsg_cipher_allowed(msg->cipher_nid, legacy)
                          ? msg->cipher_nid : NID_aes_128_cbc;
     op->rep.key_transport = msg->key_transport;
+    op->rep.allow_legacy = legacy;
 }
 
 static void summarize(op_t *op, scep_pkiop_reply_t *reply)

@@ -206,6 +206,8 @@ static int request_usage(FILE *out)
         "  --digest D        md5, sha1, sha224, sha256 (default), sha384,\n"
         "                    sha512\n"
         "  --oaep            RSAES-OAEP key transport (default PKCS#1 v1.5)\n"
+        "  --keyid           name the recipient by its subjectKeyIdentifier\n"
+        "                    (default issuerAndSerialNumber)\n"
         "  --txid ID         transactionID (default: hex SHA-1 of the\n"
         "                    CSR's public key, else random)\n"
         "  --nonce HEX       senderNonce (default 16 random bytes)\n"
@@ -222,7 +224,7 @@ typedef struct {
     const char *type, *recipient, *key, *cert, *csr, *subject, *new_key;
     const char *challenge, *cipher, *digest, *txid, *nonce, *serial;
     const char *issuer, *out, *out_signer, *out_csr;
-    int oaep;
+    int oaep, keyid;
 } req_opts_t;
 
 static int message_type(const char *t)
@@ -537,6 +539,10 @@ static int parse_request_opts(int argc, const char *const *argv,
             o->oaep = 1;
             continue;
         }
+        if (!strcmp(a, "--keyid")) {
+            o->keyid = 1;
+            continue;
+        }
         if (!strcmp(a, "--type")) slot = &o->type;
         else if (!strcmp(a, "--recipient")) slot = &o->recipient;
         else if (!strcmp(a, "--key")) slot = &o->key;
@@ -629,8 +635,9 @@ int scep_cli_request(apr_pool_t *p, int argc, const char *const *argv)
         return req_fail(C, "--digest: unknown '%s'", o.digest);
     }
     r.key_transport = o.oaep ? SCEP_KT_OAEP : SCEP_KT_PKCS1;
+    r.recipient_keyid = o.keyid;
     if ((r.cipher_nid == NID_des_cbc || r.digest_nid == NID_md5)
-        && APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+        && APR_SUCCESS != scep_crypt_enable_legacy(p, &err)) {
         return req_fail(C, "single DES and MD5 need OpenSSL's legacy "
                         "provider: %s", err);
     }
@@ -927,7 +934,7 @@ int scep_cli_certrep(apr_pool_t *p, int argc, const char *const *argv)
             return req_fail(C, "--key %s: %s", key_path, err);
         }
         /* a legacy client's single DES envelope must open too */
-        (void)scep_crypt_enable_legacy(&err);
+        (void)scep_crypt_enable_legacy(p, &err);
     }
     if (!slurp(p, path, &data, &len)) {
         return req_fail(C, "cannot read %s", path);

@@ -106,7 +106,7 @@ static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
         fprintf(stderr, "scep-ota decode: --key: %s\n", err);
         return NULL;
     }
-    if (APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+    if (APR_SUCCESS != scep_crypt_enable_legacy(p, &err)) {
         fprintf(stderr, "scep-ota decode: %s (single DES envelopes cannot "
                 "be opened)\n", err);
     }

@@ -82,11 +82,22 @@ apr_status_t scep_cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md);
 
 /**
- * Makes single DES and MD5 available by loading OpenSSL's legacy provider
- * (and the default one, which an explicit load no longer adds by itself).
- * Process-wide; whether a server accepts them is still its own setting.
- * *err says why when the provider cannot be loaded.
+ * Makes single DES available to the servers that allow legacy algorithms:
+ * loads OpenSSL's default and legacy providers into an OpenSSL library
+ * context of their own, made once per process. The default library context
+ * is left alone, so mod_ssl and every other server in the process never get
+ * single DES. (MD5 is in OpenSSL's default provider; only the servers' own
+ * policy refuses it.) The context is also remembered in p, which should live
+ * as long as the process (httpd's process pool): the module reloaded at a
+ * restart finds it there. *err says why when the provider cannot be loaded.
  */
-apr_status_t scep_crypt_enable_legacy(const char **err);
+apr_status_t scep_crypt_enable_legacy(apr_pool_t *p, const char **err);
+
+/**
+ * The library context to parse, decrypt and build CMS in for a server that
+ * allows legacy algorithms or not: the legacy context once
+ * scep_crypt_enable_legacy made it, else NULL (OpenSSL's default context).
+ */
+OSSL_LIB_CTX *scep_crypt_libctx(int allow_legacy);
 
 #endif /* SCEP_CRYPT_H */

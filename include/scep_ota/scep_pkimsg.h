@@ -48,9 +48,15 @@
 #define SCEP_CT_PKI_MESSAGE "application/x-pki-message"
 #define SCEP_CT_NEXT_CA_CERT "application/x-x509-next-ca-cert"
 
-/** Key transport of the envelope's (first usable) recipient. */
+/** Key transport of the envelope's recipient. */
 #define SCEP_KT_PKCS1 0
 #define SCEP_KT_OAEP  1
+
+/**
+ * Most RecipientInfos an envelope may carry. SCEP clients send one; each
+ * could cost the server an RSA decryption, so more are refused before any.
+ */
+#define SCEP_MAX_RECIPIENTS 4
 
 /** A decoded pkiMessage. Strings and bytes are allocated from the pool. */
 typedef struct scep_pkimsg_t {
@@ -71,10 +77,13 @@ typedef struct scep_pkimsg_t {
     /* the encapsulated content (the DER EnvelopedData), NULL if absent */
     const unsigned char *envelope;
     apr_size_t envelope_len;
-    /* the envelope's algorithms, read without decrypting */
+    /* the envelope, read without decrypting */
     int cipher_nid;                /* NID_undef if unknown */
-    int key_transport;             /* SCEP_KT_* */
-    /* set by scep_pkimsg_decrypt */
+    int key_transport;             /* SCEP_KT_*: OAEP when its key
+                                      transport recipients use it; after
+                                      decrypting, of the one decrypted */
+    int recipients;                /* RecipientInfos; -1 if unreadable */
+    /* set by scep_pkimsg_decrypt_as / scep_pkimsg_decrypt */
     const unsigned char *data;
     apr_size_t data_len;
 } scep_pkimsg_t;
@@ -104,10 +113,28 @@ const char *scep_pkimsg_status_name(int pki_status);
 const char *scep_pkimsg_fail_name(int fail_info);
 
 /**
- * Decrypts the envelope with key (the RA/CA decryption key, or a client's
- * key for a CertRep) into msg->data. APR_ENOTIMPL: the content cipher is not
- * allowed (badAlg). Any other failure returns APR_EGENERAL and nothing else
- * tells the causes apart (no decryption oracle).
+ * Decrypts the envelope into msg->data, as the holder of cert and key (the
+ * RA's or CA's encryption certificate and key): only the
+ * KeyTransRecipientInfo that names cert, by issuerAndSerialNumber or by
+ * subjectKeyIdentifier, is decrypted; other recipients, and recipients of
+ * other kinds (key agreement, KEK, password, other), are left alone. Before
+ * any decryption, the envelope is parsed in the library context of
+ * allow_legacy (scep_crypt_libctx) and checked:
+ *   APR_EINVAL    more than SCEP_MAX_RECIPIENTS RecipientInfos;
+ *   APR_ENOTIMPL  the content cipher, or the key transport of cert's
+ *                 recipient (RSA PKCS#1 v1.5, or RSAES-OAEP with SHA-1/SHA-2
+ *                 and no label), is not allowed (badAlg).
+ * Everything else - unreadable, no recipient names cert, decryption or
+ * padding failure - returns APR_EGENERAL, and nothing tells these apart
+ * (no decryption oracle; CMS_DEBUG_DECRYPT is never set).
+ */
+apr_status_t scep_pkimsg_decrypt_as(apr_pool_t *p, scep_pkimsg_t *msg,
+                                    X509 *cert, EVP_PKEY *key,
+                                    int allow_legacy);
+
+/**
+ * The same for a client reading a CertRep with only its key at hand: every
+ * recipient that key can open is tried.
  */
 apr_status_t scep_pkimsg_decrypt(apr_pool_t *p, scep_pkimsg_t *msg,
                                  EVP_PKEY *key, int allow_legacy);
@@ -127,6 +154,7 @@ typedef struct scep_certrep_t {
     X509 *recipient;
     int cipher_nid;                /* NID_undef: AES-128-CBC */
     int key_transport;             /* SCEP_KT_* */
+    int allow_legacy;              /* built in the legacy library context */
 } scep_certrep_t;
 
 /** Builds a CertRep signed by ca->sign_cert/sign_key (DER). */
@@ -145,9 +173,12 @@ typedef struct scep_request_t {
     X509 *signer;
     EVP_PKEY *signer_key;
     X509 *recipient;                       /* the RA/CA encryption cert */
-    int cipher_nid;
+    int cipher_nid;                        /* single DES: with the legacy
+                                              library context enabled */
     int digest_nid;
     int key_transport;
+    int recipient_keyid;                   /* name the recipient by its
+                                              subjectKeyIdentifier */
 } scep_request_t;
 
 /**

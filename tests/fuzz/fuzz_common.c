@@ -61,7 +61,7 @@ void fuzz_init(void)
         || APR_SUCCESS != apr_pool_create(&root, NULL)) {
         die("apr");
     }
-    if (APR_SUCCESS != scep_crypt_enable_legacy(&err)) {
+    if (APR_SUCCESS != scep_crypt_enable_legacy(root, &err)) {
         die(err);
     }
 }

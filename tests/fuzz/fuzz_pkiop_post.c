@@ -18,7 +18,8 @@
  *        bit 4 RSAES-OAEP key transport; bit 5 the issued certificate is
  *        not in the store (see fuzz_store); bit 6 a messageData that
  *        decodes as a CSR is given the client key and re-signed, so that
- *        mutated CSRs get past their self-signature */
+ *        mutated CSRs get past their self-signature; bit 7 the envelope
+ *        names the CA by subjectKeyIdentifier */
 
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,7 @@ static int wrap(apr_pool_t *p, const uint8_t *data, size_t size,
     r.cipher_nid = ciphers[(alg >> 4) & 3];
     r.digest_nid = digests[(alg >> 6) & 3];
     r.key_transport = (state & 16) ? SCEP_KT_OAEP : SCEP_KT_PKCS1;
+    r.recipient_keyid = (state & 128) != 0;
     return APR_SUCCESS == scep_request_build(p, &r, der, len);
 }
 

@@ -1,7 +1,9 @@
-"""Helpers for the bad-input matrix (test_600) and the security tests
-(test_610): pkiMessages built in Python with every part under the test's
-control (signed attributes of any type and count, the certificates field,
-the envelope's encrypted key, IV, cipher and ciphertext), raw-socket HTTP
+"""Helpers for the bad-input matrix (test_600), the security tests
+(test_610) and the envelope tests (test_620): pkiMessages built in Python
+with every part under the test's control (signed attributes of any type and
+count, the certificates field, the envelope's encrypted key, IV, cipher and
+ciphertext, how its recipient is named, its key transport and the other
+recipients beside it), raw-socket HTTP
 for what http.client cannot send (a stalled body, a Content-Length the
 client never honours), the answer's class, and the store's fingerprint.
 
@@ -34,6 +36,17 @@ PKI_MESSAGE = "application/x-pki-message"
 OID_AES128_CBC = "2.16.840.1.101.3.4.1.2"
 OID_AES128_OFB = "2.16.840.1.101.3.4.1.3"
 OID_AES_UNKNOWN = "2.16.840.1.101.3.4.1.99"
+OID_DES_CBC = "1.3.14.3.2.7"
+OID_RSA_OAEP = "1.2.840.113549.1.1.7"
+OID_MGF1 = "1.2.840.113549.1.1.8"
+OID_P_SPECIFIED = "1.2.840.113549.1.1.9"
+OID_MD5 = "1.2.840.113549.2.5"
+OID_AES128_WRAP = "2.16.840.1.101.3.4.1.5"
+OID_PBKDF2 = "1.2.840.113549.1.5.12"
+OID_PWRI_KEK = "1.2.840.113549.1.9.16.3.9"
+OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+OID_P256 = "1.2.840.10045.3.1.7"
+OID_ECDH_SHA256_KDF = "1.3.132.1.11.1"
 
 # --------------------------------------------------------------------------
 # Building messages
@@ -116,36 +129,114 @@ def good_padding_key(pub, cek_len=16):
     return raw_rsa(pub, pkcs1_v15_block(k, os.urandom(cek_len)))
 
 
+def oaep_params(hash_oid=None, mgf_hash_oid=None, label=None):
+    """RSAES-OAEP-params (RFC 4055): the parts given, the defaults (SHA-1,
+    MGF1 with SHA-1, no label) left out."""
+    parts = []
+    if hash_oid:
+        parts.append(explicit(0, seq(oid(hash_oid))))
+    if mgf_hash_oid:
+        parts.append(explicit(1, seq(oid(OID_MGF1), seq(oid(mgf_hash_oid)))))
+    if label is not None:
+        parts.append(explicit(2, seq(oid(OID_P_SPECIFIED), octets(label))))
+    return seq(*parts)
+
+
+def ski_of(cert):
+    from cryptography import x509
+    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+def ktri(cert, ek, rid="ias", kt=None):
+    """A KeyTransRecipientInfo for `cert`: named by issuerAndSerialNumber
+    (version 0) or subjectKeyIdentifier ([0], version 2); kt: the DER
+    keyEncryptionAlgorithm (default rsaEncryption)."""
+    if rid == "ski":
+        version, rid_der = 2, implicit(0, ski_of(cert), constructed=False)
+    else:
+        version, rid_der = 0, seq(cert.issuer.public_bytes(), integer(cert.serial_number))
+    return seq(integer(version), rid_der, kt or algid("rsaEncryption"), octets(ek))
+
+
+def kekri():
+    """[2] KEKRecipientInfo: an AES key-wrapped key under a KEK nobody here
+    has."""
+    return implicit(2, integer(4) + seq(octets(b"kek-id")) + seq(oid(OID_AES128_WRAP))
+                    + octets(os.urandom(24)))
+
+
+def pwri():
+    """[3] PasswordRecipientInfo: PBKDF2 and the PWRI-KEK around AES."""
+    kdf = oid(OID_PBKDF2) + seq(octets(os.urandom(8)), integer(2048))
+    kek = seq(oid(OID_PWRI_KEK), seq(oid(OID_AES128_CBC), octets(os.urandom(16))))
+    return implicit(3, integer(0) + implicit(0, kdf) + kek + octets(os.urandom(32)))
+
+
+def kari(cert):
+    """[1] KeyAgreeRecipientInfo (ECDH P-256, an ephemeral originator key)
+    for `cert`."""
+    point = b"\x04" + os.urandom(64)
+    originator = implicit(1, seq(oid(OID_EC_PUBLIC_KEY), oid(OID_P256))
+                          + tlv(0x03, b"\x00" + point))
+    rek = seq(seq(cert.issuer.public_bytes(), integer(cert.serial_number)),
+              octets(os.urandom(24)))
+    return implicit(1, integer(3) + explicit(0, originator)
+                    + seq(oid(OID_ECDH_SHA256_KDF), seq(oid(OID_AES128_WRAP)))
+                    + seq(rek))
+
+
 @dataclass
 class Envelope:
-    """The parts of an EnvelopedData (RSA key transport, AES-128-CBC); any
-    of them can be replaced before der() assembles it."""
+    """The parts of an EnvelopedData (RSA key transport, AES-128-CBC or
+    single DES); any of them can be replaced before der() assembles it.
+    rid: how the recipient is named ("ias" or "ski"); kt: the DER
+    keyEncryptionAlgorithm; others: more RecipientInfos (DER) beside ours;
+    ours: False to leave our recipient out."""
     recipient: object                 # x509.Certificate
     content: bytes
-    cek: bytes = field(default_factory=lambda: os.urandom(16))
-    iv: bytes = field(default_factory=lambda: os.urandom(16))
+    cek: bytes = None
+    iv: bytes = None
     cipher_oid: str = OID_AES128_CBC
     ek: bytes = None
     ciphertext: bytes = None
     recipients: bool = True
+    rid: str = "ias"
+    kt: bytes = None
+    others: tuple = ()
+    ours: bool = True
 
     def __post_init__(self):
+        des = self.cipher_oid == OID_DES_CBC
+        if self.cek is None:
+            self.cek = os.urandom(8 if des else 16)
+        if self.iv is None:
+            self.iv = os.urandom(8 if des else 16)
         if self.ek is None:
             self.ek = self.recipient.public_key().encrypt(self.cek, apad.PKCS1v15())
         if self.ciphertext is None:
-            p = padding.PKCS7(128).padder()
+            # single DES is 3DES with three equal keys
+            alg = scepmsg.TripleDES(self.cek * 3) if des else algorithms.AES(self.cek)
+            p = padding.PKCS7(alg.block_size).padder()
             plain = p.update(self.content) + p.finalize()
-            enc = Cipher(algorithms.AES(self.cek), modes.CBC(self.iv)).encryptor()
+            enc = Cipher(alg, modes.CBC(self.iv)).encryptor()
             self.ciphertext = enc.update(plain) + enc.finalize()
 
     def der(self):
-        ktri = seq(integer(0), seq(self.recipient.issuer.public_bytes(),
-                                   integer(self.recipient.serial_number)),
-                   algid("rsaEncryption"), octets(self.ek))
+        ours = [ktri(self.recipient, self.ek, self.rid, self.kt)] if self.ours else []
         eci = seq(oid("data"), seq(oid(self.cipher_oid), octets(self.iv)),
                   implicit(0, self.ciphertext, constructed=False))
-        env = seq(integer(0), set_of(ktri) if self.recipients else tlv(0x31, b""), eci)
+        ris = set_of(*self.others, *ours) if self.recipients else tlv(0x31, b"")
+        # version 2 once a recipient is not version 0 (RFC 5652 6.1)
+        version = 0 if self.rid == "ias" and not self.others else 2
+        env = seq(integer(version), ris, eci)
         return seq(oid("envelopedData"), explicit(0, env))
+
+
+def other_recipients(cert, n):
+    """n KeyTransRecipientInfos for `cert` (not ours), each with its own
+    random encrypted key."""
+    k = (cert.public_key().key_size + 7) // 8
+    return tuple(ktri(cert, os.urandom(k)) for _ in range(n))
 
 
 def flip(data, pos, mask=0x01):

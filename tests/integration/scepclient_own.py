@@ -577,11 +577,12 @@ class OwnClient:
 
     def request(self, type, key, *, cert=None, csr=None, subject=None, new_key=None,
                 challenge=None, cipher="aes128", digest="sha256", oaep=False,
-                txid=None, serial=None, issuer=None, nonce=None):
+                txid=None, serial=None, issuer=None, nonce=None, keyid=False):
         """Builds a request with `scep-ota request`. key: a Key (signs, and
         is the CSR's key unless new_key); cert: the signer certificate file
         (default: a fresh self-signed one); csr: a CSR file, or subject
-        (a "/CN=x" string) to have the CLI build one."""
+        (a "/CN=x" string) to have the CLI build one; keyid: name the
+        recipient by its subjectKeyIdentifier."""
         base = self._fresh(type)
         out, signer_out = Path(f"{base}.der"), Path(f"{base}-signer.pem")
         csr_out = Path(f"{base}-csr.pem")
@@ -600,6 +601,8 @@ class OwnClient:
             cmd += ["--new-key", new_key.path]
         if oaep:
             cmd.append("--oaep")
+        if keyid:
+            cmd.append("--keyid")
         p = run(cmd)
         f = kv_lines(p.out)
         assert f.get("messageType") == str(TYPES.get(type, type)), p.out

@@ -8,7 +8,8 @@ primitives and a small DER encoder/decoder of its own. Requests are built
 in advance (build_pkcsreq) so a load test's timed part only sends bytes.
 
 Only what the tests need: RSA keys, key transport RSA PKCS#1 v1.5,
-AES-128/256-CBC or 3DES-CBC content encryption, SHA-256/1/512 digests.
+AES-128/256-CBC, 3DES-CBC or single DES-CBC content encryption,
+SHA-256/1/512 digests.
 """
 
 import datetime
@@ -46,6 +47,7 @@ _OIDS = {
     "aes128": "2.16.840.1.101.3.4.1.2",
     "aes256": "2.16.840.1.101.3.4.1.42",
     "des3": "1.2.840.113549.3.7",
+    "des": "1.3.14.3.2.7",
     "messageType": "2.16.840.1.113733.1.9.2",
     "pkiStatus": "2.16.840.1.113733.1.9.3",
     "failInfo": "2.16.840.1.113733.1.9.4",
@@ -57,7 +59,12 @@ _NAMES = {v: k for k, v in _OIDS.items()}
 
 _HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}
 _CIPHERS = {"aes128": (algorithms.AES, 16), "aes256": (algorithms.AES, 32),
-            "des3": (TripleDES, 24)}
+            "des3": (TripleDES, 24), "des": (TripleDES, 8)}
+
+
+def _cipher(algo, key):
+    """Single DES is 3DES with three equal keys."""
+    return algo(key * 3 if algo is TripleDES and len(key) == 8 else key)
 
 PKCSREQ = 19
 CERTREP = 3
@@ -254,7 +261,7 @@ def envelope(content, recipient, cipher="aes128"):
     iv = os.urandom(algo.block_size // 8)
     padder = padding.PKCS7(algo.block_size).padder()
     plain = padder.update(content) + padder.finalize()
-    enc = Cipher(algo(cek), modes.CBC(iv)).encryptor()
+    enc = Cipher(_cipher(algo, cek), modes.CBC(iv)).encryptor()
     ciphertext = enc.update(plain) + enc.finalize()
     ek = recipient.public_key().encrypt(cek, apad.PKCS1v15())
     ktri = seq(integer(0), _issuer_and_serial(recipient), algid("rsaEncryption"),
@@ -359,7 +366,7 @@ def _decrypt_envelope(ci_der, key):
     iv = alg[1].octets()
     data = eci[2]
     ciphertext = data.octets() if data.constructed else data.value
-    dec = Cipher(algo(cek), modes.CBC(iv)).decryptor()
+    dec = Cipher(_cipher(algo, cek), modes.CBC(iv)).decryptor()
     plain = dec.update(ciphertext) + dec.finalize()
     unpad = padding.PKCS7(algo.block_size).unpadder()
     return unpad.update(plain) + unpad.finalize()

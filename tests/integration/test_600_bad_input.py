@@ -163,10 +163,10 @@ class Kit:
         der, txid, nonce = self.msg(tag, **kw)
         return Send(body=der, txid=txid, nonce=nonce)
 
-    def env_case(self, tag, change, csr=None):
-        """The right-challenge CSR in an envelope changed by `change`
-        (Envelope -> None), re-signed."""
-        e = bi.Envelope(self.ra, self.csr_good if csr is None else csr)
+    def env_case(self, tag, change, csr=None, **kw):
+        """The right-challenge CSR in an envelope (badinput.Envelope with
+        kw) changed by `change` (Envelope -> None), re-signed."""
+        e = bi.Envelope(self.ra, self.csr_good if csr is None else csr, **kw)
         change(e)
         return self.send(tag, content=e.der())
 
@@ -315,6 +315,44 @@ for _n, _c in [
     case(f"flip-envelope-{_n}", MSGCHECK, lambda k, c=_c, n=_n: k.env_case(n, c))
 case("envelope-cipher-aes-ofb", BADALG, lambda k: k.env_case(
     "ofb", _set("cipher_oid", lambda e: bi.OID_AES128_OFB)))
+# -- how the recipient is named, how many there are and of which kind, the
+#    key transport, single DES (test_620 has those that enroll)
+_SHA256 = "2.16.840.1.101.3.4.2.1"
+for _n, _kw in [
+        ("des", lambda k: dict(cipher_oid=bi.OID_DES_CBC)),
+        ("des-keyid", lambda k: dict(cipher_oid=bi.OID_DES_CBC, rid="ski")),
+        ("oaep-md5", lambda k: dict(rid="ski", kt=bi.algid(
+            bi.OID_RSA_OAEP, bi.oaep_params(bi.OID_MD5, bi.OID_MD5)))),
+        ("oaep-mgf1-md5", lambda k: dict(kt=bi.algid(
+            bi.OID_RSA_OAEP, bi.oaep_params(_SHA256, bi.OID_MD5)))),
+        ("oaep-label", lambda k: dict(kt=bi.algid(
+            bi.OID_RSA_OAEP, bi.oaep_params(label=b"label")))),
+        ("oaep-no-parameters", lambda k: dict(kt=scepmsg.seq(scepmsg.oid(
+            bi.OID_RSA_OAEP)))),
+        ("key-transport-unknown-oid", lambda k: dict(kt=bi.algid(
+            "1.2.840.113549.1.1.99"))),
+]:
+    case(f"envelope-{_n}", BADALG,
+         lambda k, n=_n, kw=_kw: k.env_case(n, lambda e: None, **kw(k)))
+for _n, _kw in [
+        ("recipients-5", lambda k: dict(
+            others=bi.other_recipients(k.pki.other.cert, 4))),
+        ("recipients-5-keyid", lambda k: dict(
+            rid="ski", others=bi.other_recipients(k.pki.other.cert, 4))),
+        ("recipients-300", lambda k: dict(
+            others=bi.other_recipients(k.pki.other.cert, 299))),
+        ("recipients-600-des", lambda k: dict(
+            cipher_oid=bi.OID_DES_CBC,
+            others=bi.other_recipients(k.pki.other.cert, 599))),
+        ("keyid-not-ours", lambda k: dict(ours=False, others=(bi.ktri(
+            k.pki.other.cert, os.urandom(256), "ski"),))),
+        ("only-kari-kekri-pwri", lambda k: dict(ours=False, others=(
+            bi.kari(k.pki.other.cert), bi.kekri(), bi.pwri()))),
+        ("keyid-ek-bad-padding", lambda k: dict(
+            rid="ski", ek=bi.bad_padding_key(k.ra.public_key()))),
+]:
+    case(f"envelope-{_n}", MSGCHECK,
+         lambda k, n=_n, kw=_kw: k.env_case(n, lambda e: None, **kw(k)))
 case("envelope-is-the-csr", MSGCHECK, lambda k: k.send("csr-clear", content=k.csr_good))
 case("envelope-deep-ber", MSGCHECK, lambda k: k.send("env-deep", content=bi.deep_ber()))
 case("envelope-random", MSGCHECK, lambda k: k.send("env-rand", content=os.urandom(700)))

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "testscep.h"
+#include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/scep_policy.h"
@@ -227,6 +228,64 @@ START_TEST(oaep_is_mirrored)
     rep = roundtrip(c.req, c.req_len, c.key, NULL);
     ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
     ck_assert_int_eq(rep->key_transport, SCEP_KT_OAEP);
+}
+END_TEST
+
+/* A PKCSReq whose envelope names the CA by subjectKeyIdentifier. */
+static void keyid_client(client_t *c, const char *txid, int cipher)
+{
+    scep_request_t r;
+
+    c->key = tu_key(2048, 4);
+    c->self = ts_selfsigned(c->key, "keyid");
+    ts_csr(c->key, "keyid.example", "peers-secret", NULL, &c->csr,
+           &c->csr_len);
+    memset(&r, 0, sizeof(r));
+    r.message_type = SCEP_MSG_PKCSREQ;
+    r.transaction_id = txid;
+    r.data = c->csr;
+    r.data_len = c->csr_len;
+    r.signer = c->self;
+    r.signer_key = c->key;
+    r.recipient = ts_ca()->decrypt_cert;
+    r.cipher_nid = cipher;
+    r.digest_nid = NID_sha256;
+    r.recipient_keyid = 1;
+    ck_assert_int_eq(scep_request_build(tpool, &r, &c->req, &c->req_len),
+                     APR_SUCCESS);
+}
+
+START_TEST(keyid_recipient_enrolls)
+{
+    client_t c;
+    scep_pkimsg_t *rep;
+
+    keyid_client(&c, "keyid-aes", NID_aes_256_cbc);
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(rep->cipher_nid, NID_aes_256_cbc);
+    check_issued(ts_certrep_cert(rep), "keyid.example");
+}
+END_TEST
+
+/* Single DES to a recipient PKCS#7 cannot read: badAlg unless this server
+ * allows legacy algorithms, though the legacy context exists (another
+ * server of the process may allow them). */
+START_TEST(keyid_recipient_with_des_needs_legacy)
+{
+    client_t c;
+    scep_pkimsg_t *rep;
+
+    ck_assert_ptr_nonnull(scep_crypt_libctx(1));
+    keyid_client(&c, "keyid-des", NID_des_cbc);
+    cfg.allow_legacy = 0;
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL), SCEP_FAIL_BADALG);
+    ck_assert_int_eq(count_certs(), 0);
+    cfg.allow_legacy = 1;
+    rep = roundtrip(c.req, c.req_len, c.key, NULL);
+    ck_assert_int_eq(rep->pki_status, SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(rep->cipher_nid, NID_des_cbc);
+    check_issued(ts_certrep_cert(rep), "keyid.example");
 }
 END_TEST
 
@@ -1147,6 +1206,8 @@ Suite *suite_pkiop(void)
     tcase_add_test(tc, captured_des_without_legacy_is_badalg);
     tcase_add_loop_test(tc, cipher_digest_matrix, 0, 9);
     tcase_add_test(tc, oaep_is_mirrored);
+    tcase_add_test(tc, keyid_recipient_enrolls);
+    tcase_add_test(tc, keyid_recipient_with_des_needs_legacy);
     tcase_add_test(tc, wrong_challenge_is_badrequest);
     tcase_add_test(tc, one_time_challenge_is_consumed);
     tcase_add_test(tc, bound_challenge_enrolls_its_subject_only);

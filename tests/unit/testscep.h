@@ -8,11 +8,11 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_pkimsg.h"
 
-/* Fixture: tpool, the legacy provider, a fresh CA per test. */
+/* Fixture: tpool, the legacy library context, a fresh CA per test. */
 void ts_setup(void);
 void ts_teardown(void);
 
-/* Loads OpenSSL's legacy and default providers (once). */
+/* Makes the legacy library context (scep_crypt_libctx). */
 void ts_load_legacy(void);
 
 /* A file of tests/data/captured/. */
