@@ -460,7 +460,8 @@ static apr_status_t claim_unowned(apr_pool_t *p, const scep_logger_t *log,
     if (APR_SUCCESS == rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_NOTICE, 0, p,
                         SCEPLOGNO(4004) "store: %d records of schema 1 now "
-                        "belong to the CA with SHA-256 %s", rows, owner);
+                        "belong to the CA %s (SHA-256 of its name and key)",
+                        rows, owner);
     }
     return rv;
 }

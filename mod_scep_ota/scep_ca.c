@@ -1,6 +1,7 @@
 /* Assembling the CA and RA identities and the GetCACert answer. */
 
 #include <apr_strings.h>
+#include <openssl/err.h>
 
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_crypt.h"
@@ -230,11 +231,37 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                    ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
                    : ca->cert;
     ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
-    ca->id = scep_cert_fingerprint(p, ca->cert, "SHA256");
+    ca->id = scep_ca_id(p, ca->cert);
     if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {
         *err = "cannot encode the GetCACert answer";
         return rv;
     }
     *pca = ca;
     return APR_SUCCESS;
+}
+
+const char *scep_ca_id(apr_pool_t *p, X509 *cert)
+{
+    unsigned char *name = NULL, *spki = NULL, md[EVP_MAX_MD_SIZE];
+    int nlen = i2d_X509_NAME(X509_get_subject_name(cert), &name);
+    int klen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0, i;
+    char *hex = NULL;
+
+    if (nlen > 0 && klen > 0 && ctx
+        && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+        && EVP_DigestUpdate(ctx, name, (size_t)nlen)
+        && EVP_DigestUpdate(ctx, spki, (size_t)klen)
+        && EVP_DigestFinal_ex(ctx, md, &n)) {
+        hex = apr_palloc(p, n * 2 + 1);
+        for (i = 0; i < n; ++i) {
+            apr_snprintf(hex + 2 * i, 3, "%02X", md[i]);
+        }
+    }
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_free(name);
+    OPENSSL_free(spki);
+    ERR_clear_error();
+    return hex;
 }

@@ -304,8 +304,7 @@ static int ca_identity(cli_t *c, const char **id)
     if (APR_SUCCESS != scep_load_certs(c->p, file, &certs, &err)) {
         return fail("the CA certificate: %s", err ? err : file);
     }
-    *id = scep_cert_fingerprint(c->p, APR_ARRAY_IDX(certs, 0, X509 *),
-                                "SHA256");
+    *id = scep_ca_id(c->p, APR_ARRAY_IDX(certs, 0, X509 *));
     return *id ? 0 : fail("cannot hash the CA certificate %s", file);
 }
 

@@ -43,9 +43,17 @@ typedef struct scep_ca_t {
                                     the CA alone without an RA, else the
                                     last of the chain */
     const char *fingerprint_sha1; /* of top_cert (the OTA CAFingerprint) */
-    const char *id;              /* hex SHA-256 of cert: whose
-                                    records these are, in the store */
+    const char *id;              /* scep_ca_id(cert): whose records these
+                                    are, in the store */
 } scep_ca_t;
+
+/**
+ * A CA's identity in the store: the upper-case hex SHA-256 of its subject
+ * (DER) followed by its SubjectPublicKeyInfo (DER). A CA certificate
+ * issued again with the same name and key keeps its records; another name
+ * or key is another CA (its CRL has another issuer). NULL on error.
+ */
+const char *scep_ca_id(apr_pool_t *p, X509 *ca_cert);
 
 #define SCEP_CT_CA_CERT    "application/x-x509-ca-cert"
 #define SCEP_CT_CA_RA_CERT "application/x-x509-ca-ra-cert"

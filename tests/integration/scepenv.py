@@ -240,6 +240,22 @@ def http_request(port, method, target, body=None, headers=None, timeout=10):
         conn.close()
 
 
+class At:
+    """The env's HTTP helpers aimed at another port (a virtual host), so
+    the suite's own client can talk to it."""
+
+    def __init__(self, env, port):
+        self.env = env
+        self.port = port
+
+    def post(self, target, body=b"", headers=None):
+        hdrs = {"Content-Type": "application/x-pki-message", **(headers or {})}
+        return http_request(self.port, "POST", target, body=body, headers=hdrs)
+
+    def get(self, target, headers=None):
+        return http_request(self.port, "GET", target, headers=headers)
+
+
 # --------------------------------------------------------------------------
 # Outcome of a configuration that must be refused
 

@@ -66,27 +66,13 @@ def snippet(pki, p):
     ])
 
 
-class At:
-    """The env's HTTP helpers aimed at a virtual host's port."""
-
-    def __init__(self, env, port):
-        self.env, self.port = env, port
-
-    def post(self, target, body=b"", headers=None):
-        hdrs = {"Content-Type": "application/x-pki-message", **(headers or {})}
-        return scepenv.http_request(self.port, "POST", target, body=body, headers=hdrs)
-
-    def get(self, target, headers=None):
-        return scepenv.http_request(self.port, "GET", target, headers=headers)
-
-
 @pytest.fixture(autouse=True)
 def _server(env, pki):
     env.ensure(snippet(pki, ports(env)))
 
 
 def client(env, pki, keys, tmp, where="main"):
-    target = env if where == "main" else At(env, ports(env)[where])
+    target = env if where == "main" else scepenv.At(env, ports(env)[where])
     if where == "other":
         return own.OwnClient(target, tmp / where, recipient=pki.other.cert_file,
                              trust=pki.other.cert_file, signer=pki.other.cert,
@@ -105,6 +91,13 @@ def cli(env, *args, check=True, vhost="manual"):
 
 def csr(c, key, cn, **kw):
     return own.make_csr(c._fresh("csr").with_suffix(".pem"), key, cn, **kw)
+
+
+def ca_id(cert):
+    """A CA's identity in the store: SHA-256 of its subject and key."""
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+    return hashlib.sha256(cert.subject.public_bytes() + cert.public_key().public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest().upper()
 
 
 def sans_of(cert):
@@ -324,12 +317,11 @@ def test_240_020_cas_share_the_store_apart(env, pki, own_keys, tmp_path):
     otp2 = cli(env, "challenge", vhost="other").stdout.strip()
     assert theirs.exchange(theirs.request("pkcsreq", k2, csr=csr(
         theirs, k2, "apart-240-b", challenge=otp2))).status == "PENDING"
-    ca = At(env, ports(env)["other"]).get("/scep?operation=GetCACert")
+    ca = scepenv.At(env, ports(env)["other"]).get("/scep?operation=GetCACert")
     assert ca.content_type == "application/x-x509-ca-cert"
     # every record carries its CA
     ids = {r[0] for r in rows(env, "SELECT DISTINCT ca FROM pending")}
-    want = {hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest().upper()
-            for c in (pki.issuing.cert, pki.other.cert)}
+    want = {ca_id(c) for c in (pki.issuing.cert, pki.other.cert)}
     assert ids == want, ids
     # a revocation at the issuing CA is not on the other CA's CRL
     main = client(env, pki, own_keys, tmp_path)
@@ -410,7 +402,7 @@ def test_240_030_schema1_store(env, pki, tmp_path):
     assert "2 records were written before the store kept CAs apart" in log, log
     env.expect_log(r"SCEP4004")
     env.ensure(one)
-    want = hashlib.sha256(pki.issuing.cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    want = ca_id(pki.issuing.cert)
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT ca FROM certificates").fetchall() == [(want,)]
         assert con.execute("SELECT ca FROM pending").fetchall() == [(want,)]

@@ -70,29 +70,13 @@ def snippet(pki, p):
     ])
 
 
-class At:
-    """The env's HTTP helpers, aimed at another port (a virtual host), so
-    the suite's own client can talk to it."""
-
-    def __init__(self, env, port):
-        self.env = env
-        self.port = port
-
-    def post(self, target, body=b"", headers=None):
-        hdrs = {"Content-Type": "application/x-pki-message", **(headers or {})}
-        return scepenv.http_request(self.port, "POST", target, body=body, headers=hdrs)
-
-    def get(self, target, headers=None):
-        return scepenv.http_request(self.port, "GET", target, headers=headers)
-
-
 @pytest.fixture(autouse=True)
 def _server(env, pki):
     env.ensure(snippet(pki, ports(env)))
 
 
 def _client(env, pki, keys, tmp, where="main"):
-    target = env if where == "main" else At(env, ports(env)[where])
+    target = env if where == "main" else scepenv.At(env, ports(env)[where])
     c = own.OwnClient(target, tmp / where, recipient=pki.ra.cert_file,
                       trust=pki.ca_chain_file, signer=pki.ra.cert, ca=pki.issuing.cert,
                       keys=keys)

@@ -79,23 +79,8 @@ def _server(env, pki):
     env.ensure(snippet(pki, legacy_port(env)))
 
 
-class At:
-    """The env's HTTP helpers aimed at another port (the legacy host)."""
-
-    def __init__(self, env, port):
-        self.env = env
-        self.port = port
-
-    def post(self, target, body=b"", headers=None):
-        hdrs = {"Content-Type": "application/x-pki-message", **(headers or {})}
-        return scepenv.http_request(self.port, "POST", target, body=body, headers=hdrs)
-
-    def get(self, target, headers=None):
-        return scepenv.http_request(self.port, "GET", target, headers=headers)
-
-
 def own_client(env, pki, keys, tmp, legacy=False):
-    target = At(env, legacy_port(env)) if legacy else env
+    target = scepenv.At(env, legacy_port(env)) if legacy else env
     c = own.OwnClient(target, tmp / ("legacy" if legacy else "main"),
                       recipient=pki.ra.cert_file, trust=pki.ca_chain_file,
                       signer=pki.ra.cert, ca=pki.issuing.cert, keys=keys)

@@ -274,6 +274,31 @@ START_TEST(missing_half_refused)
 }
 END_TEST
 
+/* A CA certificate issued again with the same name and key is the same
+ * CA in the store; another key or another name is another CA. */
+START_TEST(ca_identity_is_name_and_key)
+{
+    tu_cert_opts_t o = { "Identity CA", 1, 0x80 | 0x20 | 0x04 | 0x02 };
+    tu_cert_opts_t renamed = { "Other CA", 1, 0x80 | 0x20 | 0x04 | 0x02 };
+    EVP_PKEY *k = tu_key(2048, 1), *k2 = tu_key(2048, 2);
+    X509 *a = tu_cert(&o, k, NULL, NULL), *again = tu_cert(&o, k, NULL, NULL);
+    X509 *rekeyed = tu_cert(&o, k2, NULL, NULL);
+    X509 *other = tu_cert(&renamed, k, NULL, NULL);
+    const char *id = scep_ca_id(tpool, a);
+
+    ck_assert_ptr_nonnull(id);
+    ck_assert_uint_eq(strlen(id), 64);
+    ck_assert_int_ne(X509_cmp(a, again), 0);   /* another serial */
+    ck_assert_str_eq(scep_ca_id(tpool, again), id);
+    ck_assert_str_ne(scep_ca_id(tpool, rekeyed), id);
+    ck_assert_str_ne(scep_ca_id(tpool, other), id);
+    X509_free(a);
+    X509_free(again);
+    X509_free(rekeyed);
+    X509_free(other);
+}
+END_TEST
+
 Suite *suite_ca(void)
 {
     Suite *s = suite_create("ca");
@@ -290,6 +315,7 @@ Suite *suite_ca(void)
     tcase_add_test(tc, ra_wrong_usage_or_key_refused);
     tcase_add_test(tc, ca_without_cms_usage_warns);
     tcase_add_test(tc, missing_half_refused);
+    tcase_add_test(tc, ca_identity_is_name_and_key);
     suite_add_tcase(s, tc);
     return s;
 }
