@@ -31,6 +31,7 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->renewal_days = SCEP_UNSET;
     sc->renewal_percent = SCEP_UNSET;
     sc->revoke_superseded = SCEP_UNSET;
+    sc->max_clock_skew = SCEP_UNSET;
     return sc;
 }
 
@@ -67,6 +68,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->renewal_days = MERGE_VAL(renewal_days);
     sc->renewal_percent = MERGE_VAL(renewal_percent);
     sc->revoke_superseded = MERGE_VAL(revoke_superseded);
+    sc->max_clock_skew = MERGE_VAL(max_clock_skew);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
@@ -241,6 +243,9 @@ static const bounded_int_t lifetime_days = {
 static const bounded_int_t max_request = {
     SCEP_MIN_MAX_REQUEST, SCEP_MAX_MAX_REQUEST,
     APR_OFFSETOF(scep_srv_conf_t, max_request)
+};
+static const bounded_int_t max_clock_skew = {
+    0, SCEP_MAX_CLOCK_SKEW, APR_OFFSETOF(scep_srv_conf_t, max_clock_skew)
 };
 static const bounded_int_t min_key_size = {
     SCEP_MIN_MIN_KEY_SIZE, SCEP_MAX_MIN_KEY_SIZE,
@@ -545,6 +550,11 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_FLAG("SCEPRevokeSuperseded", set_revoke_superseded, NULL,
                  RSRC_CONF, "revoke a certificate when it is renewed "
                  "(reason superseded; default off)"),
+    AP_INIT_TAKE1("SCEPMaxClockSkew", set_bounded_int,
+                  (void *)&max_clock_skew, RSRC_CONF,
+                  "seconds a PKIOperation's signingTime may be off the "
+                  "server's clock (FAILURE badTime); 0 (default): not "
+                  "checked"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
@@ -799,6 +809,7 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     c->renewal_window_percent = sc->renewal_percent > 0 ? sc->renewal_percent
                                                         : 0;
     c->revoke_superseded = scep_ota_revoke_superseded(sc);
+    c->max_clock_skew = sc->max_clock_skew > 0 ? sc->max_clock_skew : 0;
     c->approval_manual = scep_ota_approval_manual(sc);
     c->allow_legacy = scep_ota_allow_legacy(sc);
     c->lifetime_days = scep_ota_lifetime_days(sc);

@@ -23,6 +23,7 @@
 #define SCEP_MAX_MIN_KEY_SIZE        16384
 
 #define SCEP_MAX_RENEWAL_DAYS        3650
+#define SCEP_MAX_CLOCK_SKEW          (366 * 86400)
 
 #define SCEP_UNSET (-1)
 
@@ -48,6 +49,7 @@ typedef struct scep_srv_conf_t {
     int renewal_days;            /* SCEPRenewalWindow DAYS (0: percent) */
     int renewal_percent;         /* SCEPRenewalWindow PERCENT% (0: days) */
     int revoke_superseded;       /* SCEPRevokeSuperseded */
+    int max_clock_skew;          /* SCEPMaxClockSkew, seconds (0: off) */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;

@@ -244,6 +244,28 @@ static const unsigned char *attr_octets(apr_pool_t *p, CMS_SignerInfo *si,
     return apr_pmemdup(p, ASN1_STRING_get0_data(s), *len);
 }
 
+/* The signingTime attribute (RFC 5652 11.3): UTCTime or GeneralizedTime,
+ * once. */
+static void read_signing_time(CMS_SignerInfo *si, scep_pkimsg_t *msg)
+{
+    int i = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+    X509_ATTRIBUTE *at = i >= 0 ? CMS_signed_get_attr(si, i) : NULL;
+    ASN1_TYPE *t = at && X509_ATTRIBUTE_count(at) == 1
+                   && CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime,
+                                                 i) < 0
+                   ? X509_ATTRIBUTE_get0_type(at, 0) : NULL;
+    int type = t ? ASN1_TYPE_get(t) : -1, days = 0, secs = 0;
+
+    if ((type == V_ASN1_UTCTIME || type == V_ASN1_GENERALIZEDTIME)
+        && ASN1_TIME_check(t->value.utctime)
+        && ASN1_TIME_diff(&days, &secs, NULL, t->value.utctime)) {
+        msg->has_signing_time = 1;
+        msg->signing_time = apr_time_sec(apr_time_now())
+                            + (apr_time_t)days * 86400 + secs;
+    }
+    ERR_clear_error();
+}
+
 static void read_attrs(apr_pool_t *p, CMS_SignerInfo *si, scep_pkimsg_t *msg)
 {
     msg->transaction_id = attr_text(p, si, OID_TRANSACTION_ID, SCEP_TXID_MAX);
@@ -258,6 +280,7 @@ static void read_attrs(apr_pool_t *p, CMS_SignerInfo *si, scep_pkimsg_t *msg)
         msg->fail_info = SCEP_FAIL_NONE;
     }
     msg->fail_info_text = attr_text(p, si, OID_FAIL_INFO_TEXT, MAX_TEXT);
+    read_signing_time(si, msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -683,11 +706,23 @@ static int add_attrs(apr_pool_t *p, CMS_SignerInfo *si, const attr_t *attrs,
     return 1;
 }
 
-/* SignedData over content (absent when NULL) with extra signed attrs. */
+/* A signingTime other than now (CMS adds now when there is none). */
+static int add_signing_time(CMS_SignerInfo *si, apr_time_t when)
+{
+    ASN1_TIME *t = when > 0 ? ASN1_TIME_set(NULL, (time_t)when) : NULL;
+    int ok = when <= 0 || (t && CMS_signed_add1_attr_by_NID(
+                              si, NID_pkcs9_signingTime, t->type, t, -1));
+
+    ASN1_TIME_free(t);
+    return ok;
+}
+
+/* SignedData over content (absent when NULL) with extra signed attrs,
+ * signed at when (0: now). */
 static apr_status_t sign(apr_pool_t *p, OSSL_LIB_CTX *libctx, X509 *cert,
                          EVP_PKEY *key, int md_nid,
                          const unsigned char *content, apr_size_t clen,
-                         const attr_t *attrs, int nattrs,
+                         const attr_t *attrs, int nattrs, apr_time_t when,
                          const unsigned char **der, apr_size_t *len)
 {
     const EVP_MD *md = EVP_get_digestbynid(md_nid);
@@ -702,6 +737,7 @@ static apr_status_t sign(apr_pool_t *p, OSSL_LIB_CTX *libctx, X509 *cert,
         || !CMS_set_detached(cms, content == NULL)
         || !(si = CMS_add1_signer(cms, cert, key, md, flags))
         || !add_attrs(p, si, attrs, nattrs)
+        || !add_signing_time(si, when)
         || !(in = BIO_new_mem_buf(content ? (const void *)content : "",
                                   (int)clen))
         || 1 != CMS_final(cms, in, NULL, CMS_BINARY)) {
@@ -774,7 +810,7 @@ apr_status_t scep_certrep_build(apr_pool_t *p, const scep_ca_t *ca,
                          rep->recipient_nonce, (int)rep->recipient_nonce_len };
     return sign(p, libctx, ca->sign_cert, ca->sign_key,
                 rep->digest_nid != NID_undef ? rep->digest_nid : NID_sha256,
-                env, envlen, attrs, 7, der, len);
+                env, envlen, attrs, 7, 0, der, len);
 }
 
 apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
@@ -806,7 +842,7 @@ apr_status_t scep_request_build(apr_pool_t *p, const scep_request_t *req,
     attrs[2] = (attr_t){ OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
                          (int)nlen };
     return sign(p, seal.libctx, req->signer, req->signer_key, req->digest_nid,
-                env, envlen, attrs, 3, der, len);
+                env, envlen, attrs, 3, req->signing_time, der, len);
 }
 
 apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,
@@ -820,7 +856,7 @@ apr_status_t scep_next_ca_build(apr_pool_t *p, const scep_ca_t *ca,
     rv = scep_degenerate_der(p, next_certs, NULL, &inner, &ilen);
     if (APR_SUCCESS == rv) {
         rv = sign(p, NULL, ca->sign_cert, ca->sign_key, NID_sha256, inner,
-                  ilen, NULL, 0, der, len);
+                  ilen, NULL, 0, 0, der, len);
     }
     return rv;
 }

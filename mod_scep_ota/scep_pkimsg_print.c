@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_time.h>
 #include <apr_lib.h>
 #include <apr_base64.h>
 #include <openssl/err.h>
@@ -198,6 +199,12 @@ static void print_pkimsg(apr_pool_t *p, BIO *out, scep_pkimsg_t *msg,
     BIO_printf(out, "  messageType:    %d (%s)\n", msg->message_type,
                scep_pkimsg_type_name(msg->message_type));
     BIO_printf(out, "  transactionID:  %s\n", msg->transaction_id);
+    if (msg->has_signing_time) {
+        char when[APR_RFC822_DATE_LEN];
+
+        apr_rfc822_date(when, apr_time_from_sec(msg->signing_time));
+        BIO_printf(out, "  signingTime:    %s\n", when);
+    }
     print_hex(out, "senderNonce:", msg->sender_nonce, msg->sender_nonce_len);
     print_hex(out, "recipientNonce:", msg->recipient_nonce,
               msg->recipient_nonce_len);

@@ -947,9 +947,33 @@ static int open_message(op_t *op)
     return 0;
 }
 
+/* SCEPMaxClockSkew: a signingTime too far from now is refused (a message
+ * without one passes: network gear often has no clock yet). */
+static int time_ok(op_t *op)
+{
+    apr_time_t skew = op->cfg->max_clock_skew, off;
+
+    if (skew <= 0 || !op->msg->has_signing_time) {
+        return 1;
+    }
+    off = op->msg->signing_time - apr_time_sec(apr_time_now());
+    if (off <= skew && off >= -skew) {
+        return 1;
+    }
+    scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                    SCEPLOGNO(2015) "txid %s: signingTime is %" APR_TIME_T_FMT
+                    " s %s the server's clock (SCEPMaxClockSkew %"
+                    APR_TIME_T_FMT ")", op->msg->transaction_id,
+                    off < 0 ? -off : off, off < 0 ? "behind" : "ahead of",
+                    skew);
+    fail(op, SCEP_FAIL_BADTIME, "the message's signingTime is too far from "
+         "the server's clock");
+    return 0;
+}
+
 static void dispatch(op_t *op)
 {
-    if (!open_message(op)) {
+    if (!open_message(op) || !time_ok(op)) {
         return;
     }
     switch (op->msg->message_type) {

@@ -211,6 +211,8 @@ static int request_usage(FILE *out)
         "  --txid ID         transactionID (default: hex SHA-1 of the\n"
         "                    CSR's public key, else random)\n"
         "  --nonce HEX       senderNonce (default 16 random bytes)\n"
+        "  --signing-time T  signingTime, seconds since the epoch, or\n"
+        "                    +N/-N from now (default now)\n"
         "  --serial HEX      getcert/getcrl: the certificate's serial\n"
         "  --issuer CERT     getcert/getcrl/certpoll: the issuer's name\n"
         "                    (default: the recipient's subject)\n"
@@ -223,6 +225,7 @@ static int request_usage(FILE *out)
 typedef struct {
     const char *type, *recipient, *key, *cert, *csr, *subject, *new_key;
     const char *challenge, *cipher, *digest, *txid, *nonce, *serial;
+    const char *signing_time;
     const char *issuer, *out, *out_signer, *out_csr;
     int oaep, keyid;
 } req_opts_t;
@@ -555,6 +558,7 @@ static int parse_request_opts(int argc, const char *const *argv,
         else if (!strcmp(a, "--digest")) slot = &o->digest;
         else if (!strcmp(a, "--txid")) slot = &o->txid;
         else if (!strcmp(a, "--nonce")) slot = &o->nonce;
+        else if (!strcmp(a, "--signing-time")) slot = &o->signing_time;
         else if (!strcmp(a, "--serial")) slot = &o->serial;
         else if (!strcmp(a, "--issuer")) slot = &o->issuer;
         else if (!strcmp(a, "--out-signer")) slot = &o->out_signer;
@@ -636,6 +640,16 @@ int scep_cli_request(apr_pool_t *p, int argc, const char *const *argv)
     }
     r.key_transport = o.oaep ? SCEP_KT_OAEP : SCEP_KT_PKCS1;
     r.recipient_keyid = o.keyid;
+    if (o.signing_time) {
+        r.signing_time = apr_atoi64(o.signing_time);
+        if (o.signing_time[0] == '+' || o.signing_time[0] == '-') {
+            r.signing_time += apr_time_sec(apr_time_now());
+        }
+        if (r.signing_time <= 0) {
+            return req_fail(C, "--signing-time: '%s' is no time",
+                            o.signing_time);
+        }
+    }
     if ((r.cipher_nid == NID_des_cbc || r.digest_nid == NID_md5)
         && APR_SUCCESS != scep_crypt_enable_legacy(p, &err)) {
         return req_fail(C, "single DES and MD5 need OpenSSL's legacy "

@@ -69,6 +69,10 @@ typedef struct scep_pkimsg_t {
     int pki_status;                /* CertRep only, else -1 */
     int fail_info;                 /* CertRep only, else SCEP_FAIL_NONE */
     const char *fail_info_text;    /* CertRep only, else NULL */
+    /* the signer's signingTime (PKCS#9), seconds since the epoch, when
+     * has_signing_time */
+    int has_signing_time;
+    apr_time_t signing_time;
     X509 *signer;                  /* from the certificates; NULL if absent */
     apr_array_header_t *certs;     /* X509 *: all certificates carried */
     int digest_nid;                /* the signer's digest algorithm */
@@ -179,6 +183,8 @@ typedef struct scep_request_t {
     int key_transport;
     int recipient_keyid;                   /* name the recipient by its
                                               subjectKeyIdentifier */
+    apr_time_t signing_time;               /* signingTime, seconds since
+                                              the epoch; 0: now */
 } scep_request_t;
 
 /**

@@ -43,6 +43,8 @@ typedef struct scep_pkiop_cfg_t {
     int renewal_window_days;
     int renewal_window_percent;
     int revoke_superseded;            /* a renewal revokes what it renews */
+    int max_clock_skew;               /* seconds a signingTime may be off
+                                         (FAILURE badTime); 0: not checked */
 } scep_pkiop_cfg_t;
 
 /** The answer to send, and what to log about it. */

@@ -577,7 +577,8 @@ class OwnClient:
 
     def request(self, type, key, *, cert=None, csr=None, subject=None, new_key=None,
                 challenge=None, cipher="aes128", digest="sha256", oaep=False,
-                txid=None, serial=None, issuer=None, nonce=None, keyid=False):
+                txid=None, serial=None, issuer=None, nonce=None, keyid=False,
+                signing_time=None):
         """Builds a request with `scep-ota request`. key: a Key (signs, and
         is the CSR's key unless new_key); cert: the signer certificate file
         (default: a fresh self-signed one); csr: a CSR file, or subject
@@ -594,7 +595,7 @@ class OwnClient:
         for opt, val in (("--cert", cert), ("--csr", csr), ("--subject", subject),
                          ("--challenge", challenge), ("--txid", txid),
                          ("--serial", serial), ("--issuer", issuer),
-                         ("--nonce", nonce)):
+                         ("--nonce", nonce), ("--signing-time", signing_time)):
             if val is not None:
                 cmd += [opt, val]
         if new_key is not None:

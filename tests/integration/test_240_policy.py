@@ -436,3 +436,28 @@ def test_240_040_racing_polls_make_one_certificate(env, pki, own_keys, tmp_path)
     assert len({r.cert.serial_number for r in replies}) == 1
     assert rows(env, "SELECT COUNT(*) FROM certificates WHERE request_txid = "
                      f"'{req.txid}'") == [(1,)]
+
+
+def test_240_050_max_clock_skew(env, pki, own_keys, tmp_path):
+    """SCEPMaxClockSkew on a virtual host: a signingTime an hour off gets
+    FAILURE badTime there, and passes where it is not set (the default)."""
+    port = scepenv.free_port()
+    env.ensure(snippet(pki, ports(env)) + "\n"
+               + vhost(port, "SCEPMaxClockSkew 600"))
+    skewed = own.OwnClient(scepenv.At(env, port), tmp_path / "skew",
+                           recipient=pki.ra.cert_file, trust=pki.ca_chain_file,
+                           signer=pki.ra.cert, ca=pki.issuing.cert, keys=own_keys)
+    main = client(env, pki, own_keys, tmp_path)
+    for n, (when, at, want) in enumerate((("-3600", skewed, "badTime"),
+                                          ("+3600", skewed, "badTime"),
+                                          ("-300", skewed, None),
+                                          ("-3600", main, None))):
+        key = own_keys.get(f"skew-240-{n}")
+        req = at.request("pkcsreq", key, csr=csr(at, key, f"skew-240-{n}",
+                                                 challenge=CHALLENGE),
+                         signing_time=when)
+        rep = at.exchange(req)
+        if want:
+            assert (rep.status, rep.fail_info) == ("FAILURE", want), rep
+        else:
+            assert rep.status == "SUCCESS", rep
