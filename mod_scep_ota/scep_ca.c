@@ -231,7 +231,10 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                    ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
                    : ca->cert;
     ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
-    ca->id = scep_ca_id(p, ca->cert);
+    if (!(ca->id = scep_ca_id(p, ca->cert))) {
+        *err = "cannot compute the CA's identity";
+        return APR_EGENERAL;
+    }
     if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {
         *err = "cannot encode the GetCACert answer";
         return rv;

@@ -609,8 +609,12 @@ static int challenge_grant(op_t *op, enroll_t *e)
         && 0 == CRYPTO_memcmp(want, c, strlen(c))) {
         return 1;                /* the static one: the policy decides */
     }
+    /* the retry that may pass again is this very request: its
+     * transaction, key and CSR */
     e->consumer = apr_pstrcat(op->p, op->msg->transaction_id, " ",
-                              e->key_hash, NULL);
+                              e->key_hash, " ",
+                              scep_sha256_hex(op->p, op->msg->data,
+                                              op->msg->data_len), NULL);
     e->challenge = scep_sha256_hex(op->p, c, strlen(c));
     rv = e->challenge ? op->store->ops->challenge_peek(
              op->store, op->p, e->challenge, SCEP_CHALLENGE_SCEP,

@@ -309,16 +309,39 @@ static int ca_identity(cli_t *c, const char **id)
 }
 
 /* Run as the owner of the database file, so that files SQLite creates
- * beside it (-wal, -shm) stay writable by httpd's children. */
-static int become_owner(const char *path)
+ * beside it (-wal, -shm) stay writable by httpd's children, and so that
+ * nothing the worker user plants in its directory is opened as root: the
+ * path must be a regular file of its own (no link), and root stays root
+ * only for a file of root's in a directory nobody else may write. */
+static int become_owner(apr_pool_t *p, const char *path)
 {
-    struct stat sb;
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash ? (slash == path ? "/"
+                               : apr_pstrmemdup(p, path,
+                                                (apr_size_t)(slash - path)))
+                            : ".";
+    struct stat sb, db;
 
-    if (geteuid() != 0 || stat(path, &sb) || sb.st_uid == 0) {
+    if (lstat(path, &sb)) {
+        return fail("no store at %s (has httpd with mod_scep_ota started?)",
+                    path);
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        return fail("%s is a link or not a regular file: refused", path);
+    }
+    if (geteuid() != 0) {
         return 0;
     }
-    if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
-        return fail("cannot become the owner of %s", path);
+    if (sb.st_uid != 0) {
+        if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
+            return fail("cannot become the owner of %s", path);
+        }
+        return 0;
+    }
+    if (stat(dir, &db) || db.st_uid != 0 || (db.st_mode & 022)) {
+        return fail("%s is root's, but others may write its directory %s: "
+                    "refused (give the file to httpd's worker user)", path,
+                    dir);
     }
     return 0;
 }
@@ -331,14 +354,8 @@ static int open_store(cli_t *c)
         return fail("no store: SCEPStore dbd without DBDriver/DBDParams, "
                     "or no config; use --store URI");
     }
-    if (!strncmp(uri, "sqlite3:", 8)) {
-        if (access(uri + 8, F_OK)) {
-            return fail("no store at %s (has httpd with mod_scep_ota "
-                        "started?)", uri + 8);
-        }
-        if (become_owner(uri + 8)) {
-            return 1;
-        }
+    if (!strncmp(uri, "sqlite3:", 8) && become_owner(c->p, uri + 8)) {
+        return 1;
     }
     if (APR_SUCCESS != scep_store_dbd_open(&c->st, c->p, uri, 1,
                                            scep_log_stderr(c->p,

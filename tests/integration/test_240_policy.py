@@ -15,6 +15,7 @@ One config, one SQLite store for all of it:
 """
 
 import hashlib
+import os
 import re
 import sqlite3
 import subprocess
@@ -461,3 +462,39 @@ def test_240_050_max_clock_skew(env, pki, own_keys, tmp_path):
             assert (rep.status, rep.fail_info) == ("FAILURE", want), rep
         else:
             assert rep.status == "SUCCESS", rep
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the CLI runs as root here only as root")
+def test_240_060_cli_opens_no_planted_link_as_root(pki, tmp_path):
+    """The worker user may write the store's directory: a link it plants
+    at the store path (or a hard link) is refused by `scep-ota store` run
+    as root, and the file it points at stays as it was; a root-owned store
+    in a directory others may write is refused too."""
+    import pwd
+    worker = pwd.getpwnam("www-data")
+    d = tmp_path / "state"
+    d.mkdir()
+    os.chown(d, worker.pw_uid, worker.pw_gid)
+    d.chmod(0o700)
+    tmp_path.chmod(0o755)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    ca = ["--ca", str(pki.issuing.cert_file)]
+    for make in (lambda p: p.symlink_to(victim), lambda p: os.link(victim, p)):
+        db = d / "scep.db"
+        if db.exists() or db.is_symlink():
+            db.unlink()
+        make(db)
+        p = subprocess.run([str(own.cli_path()), "store", "--store", f"sqlite3:{db}",
+                            *ca, "challenge"], capture_output=True, text=True)
+        assert p.returncode != 0 and "is a link or not a regular file" in p.stderr, p
+        assert victim.read_bytes() == b"precious\n"
+    db.unlink()
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    root_db = open_dir / "scep.db"
+    root_db.write_bytes(b"")
+    p = subprocess.run([str(own.cli_path()), "store", "--store", f"sqlite3:{root_db}",
+                        *ca, "list"], capture_output=True, text=True)
+    assert p.returncode != 0 and "others may write its directory" in p.stderr, p

@@ -1194,6 +1194,45 @@ START_TEST(cas_share_a_store_apart)
 }
 END_TEST
 
+/* A used one-time challenge passes again only for the very request that
+ * used it (whose certificate a crash may have lost), never for another
+ * CSR of the same transaction and key, even once the first certificate
+ * was revoked. */
+START_TEST(used_challenge_never_issues_again)
+{
+    const char *otp = "used-once";
+    client_t c;
+    const unsigned char *csr2, *req2;
+    apr_size_t csr2_len, req2_len;
+    scep_pkiop_reply_t *r;
+    int i;
+
+    cfg.challenge_password = NULL;
+    ck_assert_int_eq(store->ops->challenge_add(
+                         store, tpool, scep_sha256_hex(tpool, otp, strlen(otp)),
+                         SCEP_CHALLENGE_SCEP, NULL,
+                         apr_time_now() + apr_time_from_sec(600)),
+                     APR_SUCCESS);
+    client(&c, 4, "first.example", otp, "reuse-1", NID_aes_128_cbc,
+           NID_sha256);
+    ck_assert_int_eq(roundtrip(c.req, c.req_len, c.key, &r)->pki_status,
+                     SCEP_STATUS_SUCCESS);
+    ck_assert_int_eq(store->ops->cert_revoke(store, tpool, r->serial, 3,
+                                             apr_time_now()), APR_SUCCESS);
+    ts_csr(c.key, "second.example", otp, NULL, &csr2, &csr2_len);
+    ts_request(SCEP_MSG_PKCSREQ, "reuse-1", csr2, csr2_len, c.self, c.key,
+               NID_aes_128_cbc, NID_sha256, &req2, &req2_len);
+    for (i = 0; i < 3; ++i) {
+        assert_failure(roundtrip(req2, req2_len, NULL, NULL),
+                       SCEP_FAIL_BADREQUEST);
+    }
+    /* the first request again: its certificate is revoked */
+    assert_failure(roundtrip(c.req, c.req_len, NULL, NULL),
+                   SCEP_FAIL_BADREQUEST);
+    ck_assert_int_eq(count_certs(), 1);
+}
+END_TEST
+
 Suite *suite_pkiop(void)
 {
     Suite *s = suite_create("pkiop");
@@ -1239,6 +1278,7 @@ Suite *suite_pkiop(void)
     tcase_add_test(tc, renewal_keeps_names_once);
     tcase_add_test(tc, renewal_replay_after_revoke);
     tcase_add_test(tc, cas_share_a_store_apart);
+    tcase_add_test(tc, used_challenge_never_issues_again);
     suite_add_tcase(s, tc);
     return s;
 }
