@@ -187,18 +187,25 @@ def test_700_003_unprotected_location_403(srv):
 
 def test_700_004_plain_http_from_another_address_refused(env, pki, users_file):
     """Over plain HTTP the page answers loopback clients only, unless
-    SCEPChallengeRequireTLS off."""
+    SCEPChallengeRequireTLS off; over TLS it answers anyone."""
     addr = _non_loopback_address()
     if not addr:
         pytest.skip("no non-loopback address to connect from")
-    strict, lax = scepenv.free_port(), scepenv.free_port()
+    cert, key = _tls_server(users_file.parent, addr)
+    strict, lax, tls = scepenv.free_port(), scepenv.free_port(), scepenv.free_port()
     vhosts = "\n".join([
-        f"Listen {addr}:{strict}", f"Listen {addr}:{lax}",
+        f"Listen {addr}:{strict}", f"Listen {addr}:{lax}", f"Listen {addr}:{tls}",
+        f"SSLSessionCache shmcb:{env.root.run}/ssl_scache(64000)",
         f"<VirtualHost {addr}:{strict}>", f"ServerName {addr}", locations(users_file),
         "</VirtualHost>",
         f"<VirtualHost {addr}:{lax}>", f"ServerName {addr}", "SCEPChallengeRequireTLS off",
+        locations(users_file), "</VirtualHost>",
+        f"<VirtualHost {addr}:{tls}>", f"ServerName {addr}", "SSLEngine on",
+        f'SSLCertificateFile "{cert}"', f'SSLCertificateKeyFile "{key}"',
         locations(users_file), "</VirtualHost>"])
-    env.ensure(snippet(pki, users_file, vhosts), extra_modules=AUTH_MODULES)
+    env.ensure(snippet(pki, users_file, vhosts),
+               extra_modules=(*AUTH_MODULES, "ssl", "socache_shmcb"),
+               expect_log=[r"\[ssl:warn\].*AH01882"])
     env.expect_log(r"SCEP0400")
     hdrs = {"Authorization": basic("u2")}
     r = _get_from(addr, strict, ADMIN + "?format=text", hdrs)
@@ -206,8 +213,36 @@ def test_700_004_plain_http_from_another_address_refused(env, pki, users_file):
     assert re.search(rf"SCEP0400.*{re.escape(addr)}", env.read_log(0))
     r = _get_from(addr, lax, ADMIN + "?format=text", hdrs)
     assert r[0] == 200 and re.fullmatch(rb"[0-9A-F]{16}\n", r[1]), r
+    r = _get_from(addr, tls, ADMIN + "?format=text", hdrs, tls=True)
+    assert r[0] == 200 and re.fullmatch(rb"[0-9A-F]{16}\n", r[1]), r
     # loopback over plain HTTP is fine
     assert fresh(env, "u2")
+    storeenv.cli_store(env.root.conf, "challenge", "--revoke", "user=u2")
+
+
+def _tls_server(directory, addr):
+    """A self-signed server certificate for addr (the client does not
+    verify it: the rule is about the transport, not about trust)."""
+    import datetime
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, addr)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    c = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=2))
+         .add_extension(x509.SubjectAlternativeName(
+             [x509.IPAddress(ipaddress.ip_address(addr))]), critical=False)
+         .sign(key, hashes.SHA256()))
+    cert, kfile = directory / "tls.pem", directory / "tls.key"
+    cert.write_bytes(c.public_bytes(Encoding.PEM))
+    kfile.write_bytes(key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+    cert.chmod(0o644)
+    kfile.chmod(0o644)
+    return cert, kfile
 
 
 def _non_loopback_address():
@@ -228,8 +263,15 @@ def _non_loopback_address():
     return None
 
 
-def _get_from(addr, port, target, headers):
-    c = http.client.HTTPConnection(addr, port, timeout=10)
+def _get_from(addr, port, target, headers, tls=False):
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection(addr, port, timeout=10, context=ctx)
+    else:
+        c = http.client.HTTPConnection(addr, port, timeout=10)
     try:
         c.request("GET", target, headers=headers)
         r = c.getresponse()
