@@ -6,6 +6,7 @@
 #include <http_main.h>
 #include <http_core.h>
 
+#include "mod_scep_ota_challenge.h"
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_scep.h"
 #include "mod_scep_ota_ota.h"
@@ -23,14 +24,14 @@ static int scep_ota_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 static int scep_ota_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                 apr_pool_t *ptemp, server_rec *s)
 {
-    (void)pconf;
     (void)plog;
     (void)ptemp;
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCEPLOGNO(0010)
-                     "mod_scep_ota/%s started", SCEP_OTA_VERSION);
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
     }
-    return OK;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCEPLOGNO(0010)
+                 "mod_scep_ota/%s started", SCEP_OTA_VERSION);
+    return scep_ota_challenge_post_config(pconf, s);
 }
 
 static void scep_ota_register_hooks(apr_pool_t *p)
@@ -39,6 +40,7 @@ static void scep_ota_register_hooks(apr_pool_t *p)
     ap_hook_post_config(scep_ota_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(scep_ota_scep_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(scep_ota_ota_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(scep_ota_challenge_handler, NULL, NULL, APR_HOOK_MIDDLE);
     scep_ota_store_register_hooks(p);
 }
 

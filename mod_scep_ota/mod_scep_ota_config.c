@@ -32,6 +32,9 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->renewal_percent = SCEP_UNSET;
     sc->revoke_superseded = SCEP_UNSET;
     sc->max_clock_skew = SCEP_UNSET;
+    sc->challenge_lifetime = SCEP_UNSET;
+    sc->challenge_cache = SCEP_UNSET;
+    sc->challenge_require_tls = SCEP_UNSET;
     return sc;
 }
 
@@ -69,11 +72,17 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->renewal_percent = MERGE_VAL(renewal_percent);
     sc->revoke_superseded = MERGE_VAL(revoke_superseded);
     sc->max_clock_skew = MERGE_VAL(max_clock_skew);
+    sc->challenge_lifetime = MERGE_VAL(challenge_lifetime);
+    sc->challenge_cache = MERGE_VAL(challenge_cache);
+    sc->challenge_require_tls = MERGE_VAL(challenge_require_tls);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
     sc->caps_len = 0;
     sc->uses_scep_handler = 0;
+    sc->uses_challenge_handler = 0;
+    sc->ca_sha1 = NULL;
+    sc->ca_sha256 = NULL;
     memset(&sc->pkiop, 0, sizeof(sc->pkiop));
     sc->ota = NULL;
     sc->uses_ota_handler = 0;
@@ -251,6 +260,14 @@ static const bounded_int_t min_key_size = {
     SCEP_MIN_MIN_KEY_SIZE, SCEP_MAX_MIN_KEY_SIZE,
     APR_OFFSETOF(scep_srv_conf_t, min_key_size)
 };
+static const bounded_int_t challenge_lifetime = {
+    SCEP_CHALLENGE_LIFETIME_MIN, SCEP_CHALLENGE_LIFETIME_MAX,
+    APR_OFFSETOF(scep_srv_conf_t, challenge_lifetime)
+};
+static const bounded_int_t challenge_cache = {
+    0, SCEP_CHALLENGE_CACHE_MAX,
+    APR_OFFSETOF(scep_srv_conf_t, challenge_cache)
+};
 
 static const char *set_bounded_int(cmd_parms *cmd, void *dc, const char *arg)
 {
@@ -361,6 +378,19 @@ static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
         return err;
     }
     sc->revoke_superseded = flag;
+    return NULL;
+}
+
+static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    sc->challenge_require_tls = flag;
     return NULL;
 }
 
@@ -555,6 +585,17 @@ const command_rec scep_ota_cmds[] = {
                   "seconds a PKIOperation's signingTime may be off the "
                   "server's clock (FAILURE badTime); 0 (default): not "
                   "checked"),
+    AP_INIT_TAKE1("SCEPChallengeLifetime", set_bounded_int,
+                  (void *)&challenge_lifetime, RSRC_CONF,
+                  "seconds a one-time challenge from the scep-challenge page "
+                  "or 'scep-ota store challenge' stays valid (default 3600)"),
+    AP_INIT_TAKE1("SCEPChallengeCacheSize", set_bounded_int,
+                  (void *)&challenge_cache, RSRC_CONF,
+                  "unused challenges one user of the scep-challenge page "
+                  "may hold (default 5; 0: no limit)"),
+    AP_INIT_FLAG("SCEPChallengeRequireTLS", set_challenge_tls, NULL,
+                 RSRC_CONF, "on (default): over plain HTTP the "
+                 "scep-challenge page answers loopback clients only"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
@@ -641,6 +682,24 @@ apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
 int scep_ota_revoke_superseded(const scep_srv_conf_t *sc)
 {
     return sc->revoke_superseded == 1;
+}
+
+apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc)
+{
+    return apr_time_from_sec(sc->challenge_lifetime != SCEP_UNSET
+                             ? sc->challenge_lifetime
+                             : SCEP_CHALLENGE_LIFETIME_DEFAULT);
+}
+
+int scep_ota_challenge_cache(const scep_srv_conf_t *sc)
+{
+    return sc->challenge_cache != SCEP_UNSET ? sc->challenge_cache
+                                             : SCEP_CHALLENGE_CACHE_DEFAULT;
+}
+
+int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc)
+{
+    return sc->challenge_require_tls != 0;
 }
 
 int scep_ota_min_key_size(const scep_srv_conf_t *sc)
@@ -730,7 +789,8 @@ static const char *mapped_handler(apr_pool_t *p, const ap_directive_t *node)
     return ap_getword_conf(p, &args);
 }
 
-/* Marks each server whose configuration maps the "scep" handler. */
+/* Marks each server whose configuration maps the "scep", "ota-profile"
+ * or "scep-challenge" handler. */
 static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
                              server_rec *s, server_rec *base)
 {
@@ -745,6 +805,9 @@ static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
         if ((handler = mapped_handler(p, node))) {
             if (!strcasecmp(handler, "scep")) {
                 scep_ota_srv_conf(here)->uses_scep_handler = 1;
+            }
+            else if (!strcasecmp(handler, "scep-challenge")) {
+                scep_ota_srv_conf(here)->uses_challenge_handler = 1;
             }
             else if (!strcasecmp(handler, "ota-profile")) {
                 scep_ota_srv_conf(here)->uses_ota_handler = 1;
@@ -801,6 +864,8 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
 
     c->ca = sc->ca;
     c->caps = caps;
+    sc->ca_sha1 = scep_cert_fingerprint(pconf, sc->ca->cert, "SHA1");
+    sc->ca_sha256 = scep_cert_fingerprint(pconf, sc->ca->cert, "SHA256");
     c->challenge_password = sc->challenge && *sc->challenge ? sc->challenge
                                                             : NULL;
     c->names.san_rules = sc->san_rules;
@@ -945,11 +1010,12 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
     const char *err, *warning;
 
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
-        if (sc->uses_scep_handler) {
+        if (sc->uses_scep_handler || sc->uses_challenge_handler) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
-                         "the scep handler is mapped in %s:%d (server %s) "
+                         "the %s handler is mapped in %s:%d (server %s) "
                          "but no CA is configured there: set "
                          "SCEPCACertificateFile and SCEPCAKeyFile",
+                         sc->uses_scep_handler ? "scep" : "scep-challenge",
                          s->defn_name ? s->defn_name : "the main config",
                          (int)s->defn_line_number,
                          s->server_hostname ? s->server_hostname : "?");

@@ -6,6 +6,7 @@
 
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
+#include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_log.h"
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/ota_profile.h"
@@ -50,12 +51,18 @@ typedef struct scep_srv_conf_t {
     int renewal_percent;         /* SCEPRenewalWindow PERCENT% (0: days) */
     int revoke_superseded;       /* SCEPRevokeSuperseded */
     int max_clock_skew;          /* SCEPMaxClockSkew, seconds (0: off) */
+    int challenge_lifetime;      /* SCEPChallengeLifetime, seconds */
+    int challenge_cache;         /* SCEPChallengeCacheSize (0: no limit) */
+    int challenge_require_tls;   /* SCEPChallengeRequireTLS */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
     const char *caps_body;
     apr_size_t caps_len;
     int uses_scep_handler;       /* a "scep" handler is mapped here */
+    int uses_challenge_handler;  /* a "scep-challenge" handler is mapped */
+    const char *ca_sha1;         /* the CA certificate's thumbprints, for */
+    const char *ca_sha256;       /* the challenge page */
     /* OTA profile delivery: settings as the directives gave them (0/NULL
      * unset); the signing identity is loaded from the two files together */
     ota_settings_t ota_set;
@@ -84,6 +91,9 @@ int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
 apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
 int scep_ota_min_key_size(const scep_srv_conf_t *sc);
 int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
+apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
+int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
+int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);

@@ -106,8 +106,9 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
         return scep_ota_send_text(r, HTTP_SERVICE_UNAVAILABLE,
                                "the certificate store is unavailable");
     }
-    rv = scep_pkiop_handle(r->pool, scep_ota_request_logger(r), &sc->pkiop,
-                           store, msg, len, &reply);
+    rv = scep_pkiop_handle_from(r->pool, scep_ota_request_logger(r),
+                                &sc->pkiop, store, r->useragent_ip, msg, len,
+                                &reply);
     if (APR_SUCCESS != rv) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0113)
                       "PKIOperation: cannot build a signed reply");

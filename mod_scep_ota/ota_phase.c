@@ -3,11 +3,9 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <apr_base64.h>
 #include <openssl/objects.h>
-#include <openssl/rand.h>
-#include <openssl/err.h>
 
+#include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_policy.h"
@@ -22,43 +20,32 @@
 apr_status_t ota_challenge_make(apr_pool_t *p, const char **clear,
                                 const char **hash)
 {
-    unsigned char raw[OTA_CHALLENGE_BYTES];
-    char *text, *c;
-
-    if (1 != RAND_bytes(raw, sizeof(raw))) {
-        ERR_clear_error();
-        return APR_EGENERAL;
-    }
-    text = apr_palloc(p, (apr_size_t)apr_base64_encode_len(sizeof(raw)));
-    apr_base64_encode_binary(text, raw, sizeof(raw));
-    /* URL-safe alphabet; 24 bytes encode without padding */
-    for (c = text; *c; ++c) {
-        *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-    }
-    *clear = text;
-    *hash = ota_challenge_hash(p, text);
-    return *hash ? APR_SUCCESS : APR_EGENERAL;
+    return scep_challenge_make(p, SCEP_CHALLENGE_TOKEN192, clear, hash);
 }
 
 const char *ota_challenge_hash(apr_pool_t *p, const char *clear)
 {
-    return scep_sha256_hex(p, clear, strlen(clear));
+    return scep_challenge_hash(p, clear);
 }
 
-/* Creates and stores a challenge; *clear is what to hand out. */
+/* Creates and stores a challenge for the user of Phase 1 (who asked, as
+ * the store lists it); *clear is what to hand out. */
 static apr_status_t issue_challenge(const ota_t *ota, apr_pool_t *p,
                                     scep_store_t *st,
                                     scep_challenge_purpose_t purpose,
-                                    const char *bound_to, const char **clear)
+                                    const char *bound_to, const char *user,
+                                    const char **clear)
 {
-    const char *hash;
-    apr_status_t rv = ota_challenge_make(p, clear, &hash);
+    scep_challenge_spec_t spec;
 
-    if (APR_SUCCESS == rv) {
-        rv = st->ops->challenge_add(st, p, hash, purpose, bound_to,
-                                    apr_time_now() + ota->s.challenge_ttl);
-    }
-    return rv;
+    memset(&spec, 0, sizeof(spec));
+    spec.format = SCEP_CHALLENGE_TOKEN192;
+    spec.purpose = purpose;
+    spec.bound_to = bound_to;
+    spec.created_by = user;
+    spec.via = SCEP_VIA_OTA;
+    spec.lifetime = ota->s.challenge_ttl;
+    return scep_challenge_issue(p, st, &spec, clear, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -113,7 +100,7 @@ apr_status_t ota_phase1(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
     const char *challenge;
     apr_status_t rv;
 
-    rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_OTA_PHASE1, user,
+    rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_OTA_PHASE1, user, user,
                          &challenge);
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
@@ -292,7 +279,7 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
     }
     rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_SCEP,
                          scep_binding(p, subject, req, bound ? bound : user),
-                         &challenge);
+                         bound ? bound : user, &challenge);
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
                         SCEPLOGNO(5017) "OTA Phase 2: cannot store the SCEP "

@@ -11,6 +11,7 @@
 #include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_challenge.h"
 
 #define DEFAULT_CRL_DAYS 7
 #define ISSUE_TRIES 4
@@ -24,6 +25,7 @@ typedef struct {
     const scep_logger_t *log;
     const scep_pkiop_cfg_t *cfg;
     scep_store_t *store;
+    const char *client;          /* the client's address, or NULL */
     scep_pkimsg_t *msg;
     scep_certrep_t rep;
     const char *tag;
@@ -589,6 +591,42 @@ static int renewal_grant(op_t *op, enroll_t *e)
     return 1;
 }
 
+/* A one-time challenge was refused: one line at notice level naming the
+ * client's address and the user who asked for the challenge (when the
+ * store knows it was one), with how many refusals each had this hour on
+ * this server, so that guessing shows; a warning at 100, 1000... */
+static void count_refusal(op_t *op, const enroll_t *e)
+{
+    const char *creator, *why, *whose = "", *user_count = "";
+    const char *ca = scep_store_ca(op->store);
+    const char *addr = op->client ? op->client : "an unknown address";
+    apr_uint32_t by_addr = 0, by_user = 0;
+    apr_time_t now = apr_time_now();
+
+    why = scep_challenge_why(op->p, op->store, e->challenge,
+                             SCEP_CHALLENGE_SCEP, &creator);
+    if (op->cfg->tally) {
+        by_addr = scep_tally_add(op->cfg->tally, apr_pstrcat(
+            op->p, "addr ", ca, " ", addr, NULL), now);
+        by_user = creator ? scep_tally_add(op->cfg->tally, apr_pstrcat(
+            op->p, "user ", ca, " ", creator, NULL), now) : 0;
+    }
+    if (creator) {
+        whose = apr_pstrcat(op->p, ", a challenge of user '", creator, "'",
+                            NULL);
+        user_count = apr_psprintf(op->p, ", %u for user '%s'", by_user,
+                                  creator);
+    }
+    scep_log_perror(op->log, SCEP_LOG_MARK,
+                    scep_tally_milestone(by_addr)
+                    || scep_tally_milestone(by_user) ? SCEP_LOG_WARNING
+                                                     : SCEP_LOG_NOTICE,
+                    0, op->p, SCEPLOGNO(2200) "txid %s: wrong challenge from "
+                    "%s (%s%s); refused this hour: %u from this address%s",
+                    op->msg->transaction_id, addr, why, whose, by_addr,
+                    user_count);
+}
+
 /* The challenge of a new enrollment, and what it grants. A one-time
  * challenge is only looked at here; it is consumed once the request
  * passed every other check (use_challenge). */
@@ -624,6 +662,7 @@ static int challenge_grant(op_t *op, enroll_t *e)
         return 0;
     }
     if (APR_SUCCESS != rv) {
+        count_refusal(op, e);
         fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
              "accepted");
         return 0;
@@ -682,6 +721,7 @@ static int use_challenge(op_t *op, enroll_t *e)
         return 1;
     }
     if (APR_STATUS_IS_NOTFOUND(rv)) {
+        count_refusal(op, e);
         fail(op, SCEP_FAIL_BADREQUEST, "the challenge password was not "
              "accepted");
     }
@@ -1050,6 +1090,15 @@ apr_status_t scep_pkiop_handle(apr_pool_t *p, const scep_logger_t *log,
                                const unsigned char *msg, apr_size_t len,
                                scep_pkiop_reply_t *reply)
 {
+    return scep_pkiop_handle_from(p, log, cfg, store, NULL, msg, len, reply);
+}
+
+apr_status_t scep_pkiop_handle_from(apr_pool_t *p, const scep_logger_t *log,
+                                    const scep_pkiop_cfg_t *cfg,
+                                    scep_store_t *store, const char *client,
+                                    const unsigned char *msg, apr_size_t len,
+                                    scep_pkiop_reply_t *reply)
+{
     op_t op;
     apr_status_t rv;
 
@@ -1071,6 +1120,7 @@ apr_status_t scep_pkiop_handle(apr_pool_t *p, const scep_logger_t *log,
     op.log = log;
     op.cfg = cfg;
     op.store = store;
+    op.client = client;
     init_rep(&op);
     dispatch(&op);
     summarize(&op, reply);

@@ -4,6 +4,7 @@
  * same for sqlite3 and pgsql; uniqueness is the database's job
  * (ON CONFLICT DO NOTHING, then nrows tells a clash from an insert). */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_lib.h>
@@ -27,6 +28,8 @@ typedef enum {
     Q_CERT_BY_ORIGIN, Q_KEY_COMPROMISED, Q_CERT_LIST_ALL, Q_CERT_LIST_STATUS,
     Q_CERT_REVOKE, Q_CERT_SUPERSEDE,
     Q_CHAL_ADD, Q_CHAL_PEEK, Q_CHAL_CONSUME, Q_CHAL_BOUND, Q_CHAL_PURGE,
+    Q_CHAL_ISSUE, Q_CHAL_COUNT, Q_CHAL_FIND, Q_CHAL_LIST_ALL,
+    Q_CHAL_LIST_USER, Q_CHAL_REVOKE_REF, Q_CHAL_REVOKE_USER,
     Q_PEND_PUT, Q_PEND_GET, Q_PEND_STATE, Q_PEND_LIST,
     Q_DEV_UPSERT, Q_DEV_GET,
     Q_COUNT
@@ -40,6 +43,10 @@ typedef enum {
     " request_txid, udid, enrolled_by, superseded_by FROM certificates"
 #define PEND_COLS "SELECT transaction_id, subject, key_hash, state," \
     " created, csr, requester, cert_serial, plan FROM pending"
+#define CHAL_COLS "SELECT ref, purpose, bound_to, created_by, via, created," \
+    " expires, consumed, revoked FROM challenges"
+/* unused, unrevoked, unexpired (the time follows) */
+#define CHAL_OUTSTANDING "consumed = 0 AND revoked = 0 AND expires > %lld"
 
 /* Labels name server-side prepared statements (PostgreSQL) on connections
  * that mod_dbd may share with other modules: keep the prefix. */
@@ -79,20 +86,49 @@ static const struct {
       "INSERT INTO challenges (ca, hash, purpose, bound_to, expires,"
       " consumed, created) VALUES (%s, %s, %d, %s, %lld, 0, %lld)"
       " ON CONFLICT DO NOTHING" },
-    { "scep_ota_chal_peek",
+    { "scep_ota_chal_peek2",
       "SELECT bound_to FROM challenges WHERE ca = %s AND hash = %s"
-      " AND purpose = %d AND expires > %lld"
+      " AND purpose = %d AND expires > %lld AND revoked = 0"
       " AND (consumed = 0 OR consumed_by = %s)" },
     /* the one statement that decides who gets a challenge: of any number
      * of racers one changes the row, and only its own retry may again */
-    { "scep_ota_chal_consume2",
+    { "scep_ota_chal_consume3",
       "UPDATE challenges SET consumed = 1, consumed_by = %s"
       " WHERE ca = %s AND hash = %s AND purpose = %d AND expires > %lld"
-      " AND (consumed = 0 OR consumed_by = %s)" },
+      " AND revoked = 0 AND (consumed = 0 OR consumed_by = %s)" },
     { "scep_ota_chal_bound2",
       "SELECT bound_to FROM challenges WHERE ca = %s AND hash = %s" },
     { "scep_ota_chal_purge",
       "DELETE FROM challenges WHERE expires < %lld" },
+    /* the insert and the count of the creator's outstanding challenges
+     * in one statement (SQLite runs it under its write lock; two nodes
+     * racing on PostgreSQL may each pass a count taken before the other's
+     * insert). The limit is cast: apr_dbd's sqlite3 driver binds every
+     * value as text, and SQLite compares a number with text as smaller
+     * unless a column's affinity converts it. */
+    { "scep_ota_chal_issue",
+      "INSERT INTO challenges (ca, hash, purpose, bound_to, expires,"
+      " consumed, created, ref, created_by, via, revoked)"
+      " SELECT %s, %s, %d, %s, %lld, 0, %lld, %s, %s, %s, 0"
+      " WHERE CAST(%d AS INTEGER) <= 0 OR (SELECT COUNT(*) FROM challenges"
+      " WHERE ca = %s AND created_by = %s AND via = %s AND "
+      CHAL_OUTSTANDING ") < CAST(%d AS INTEGER) ON CONFLICT DO NOTHING" },
+    { "scep_ota_chal_count",
+      "SELECT COUNT(*) FROM challenges WHERE ca = %s AND created_by = %s"
+      " AND via = %s AND " CHAL_OUTSTANDING },
+    { "scep_ota_chal_find", CHAL_COLS " WHERE ca = %s AND hash = %s" },
+    { "scep_ota_chal_list_all",
+      CHAL_COLS " WHERE ca = %s AND " CHAL_OUTSTANDING
+      " ORDER BY COALESCE(created_by, ''), created, ref" },
+    { "scep_ota_chal_list_user",
+      CHAL_COLS " WHERE ca = %s AND created_by = %s AND " CHAL_OUTSTANDING
+      " ORDER BY created, ref" },
+    { "scep_ota_chal_revoke_ref",
+      "UPDATE challenges SET revoked = 1"
+      " WHERE ca = %s AND ref = %s AND " CHAL_OUTSTANDING },
+    { "scep_ota_chal_revoke_user",
+      "UPDATE challenges SET revoked = 1"
+      " WHERE ca = %s AND created_by = %s AND " CHAL_OUTSTANDING },
     { "scep_ota_pend_put2",
       "INSERT INTO pending (ca, transaction_id, subject, key_hash, state,"
       " created, csr, requester, cert_serial, plan)"
@@ -439,6 +475,22 @@ static scep_device_rec_t *device_from_row(op_t *op, apr_dbd_row_t *row)
     return rec;
 }
 
+static scep_challenge_rec_t *challenge_from_row(op_t *op, apr_dbd_row_t *row)
+{
+    scep_challenge_rec_t *rec = apr_pcalloc(op->p, sizeof(*rec));
+
+    rec->ref = col_str(op, row, 0);
+    rec->purpose = (scep_challenge_purpose_t)col_i64(op, row, 1);
+    rec->bound_to = col_str(op, row, 2);
+    rec->created_by = col_str(op, row, 3);
+    rec->via = col_str(op, row, 4);
+    rec->created = col_i64(op, row, 5);
+    rec->expires = col_i64(op, row, 6);
+    rec->consumed = col_i64(op, row, 7) != 0;
+    rec->revoked = col_i64(op, row, 8) != 0;
+    return rec;
+}
+
 typedef void *row_fn(op_t *op, apr_dbd_row_t *row);
 
 /* The first row of a select as a record; APR_NOTFOUND if none. */
@@ -521,6 +573,11 @@ static void *pending_conv(op_t *op, apr_dbd_row_t *row)
 static void *device_conv(op_t *op, apr_dbd_row_t *row)
 {
     return device_from_row(op, row);
+}
+
+static void *challenge_conv(op_t *op, apr_dbd_row_t *row)
+{
+    return challenge_from_row(op, row);
 }
 
 static void *first_col_conv(op_t *op, apr_dbd_row_t *row)
@@ -789,6 +846,131 @@ leave:
     return rv;
 }
 
+/* The number of outstanding challenges user made through via. */
+static apr_status_t challenge_count(scep_store_t *st, apr_pool_t *p,
+                                    const char *user, const char *via,
+                                    int *n)
+{
+    const char *args[4];
+    apr_array_header_t *rows;
+    apr_status_t rv;
+
+    *n = 0;
+    args[0] = CA(st);
+    args[1] = user;
+    args[2] = via;
+    args[3] = i64(p, apr_time_now());
+    rv = select_all(st, p, Q_CHAL_COUNT, args, 4, first_col_conv, &rows);
+    if (APR_SUCCESS == rv && rows->nelts > 0
+        && APR_ARRAY_IDX(rows, 0, const char *)) {
+        *n = atoi(APR_ARRAY_IDX(rows, 0, const char *));
+    }
+    return rv;
+}
+
+static apr_status_t dbd_challenge_issue(scep_store_t *st, apr_pool_t *p,
+                                        const scep_challenge_rec_t *rec,
+                                        int limit)
+{
+    const char *args[15];
+    int nrows = 0, n;
+    apr_status_t rv;
+
+    if (!rec->hash) {
+        return APR_EINVAL;
+    }
+    if (limit > 0 && (!rec->created_by || !rec->via)) {
+        limit = 0;               /* nobody to count */
+    }
+    purge_if_due(st->backend, st, p);
+    args[0] = CA(st);
+    args[1] = rec->hash;
+    args[2] = apr_itoa(p, (int)rec->purpose);
+    args[3] = rec->bound_to;
+    args[4] = i64(p, rec->expires);
+    args[5] = i64(p, apr_time_now());
+    args[6] = rec->ref;
+    args[7] = rec->created_by;
+    args[8] = rec->via;
+    args[9] = apr_itoa(p, limit);
+    args[10] = CA(st);
+    args[11] = rec->created_by;
+    args[12] = rec->via;
+    args[13] = args[5];
+    args[14] = args[9];
+    rv = exec_one(st, p, Q_CHAL_ISSUE, args, 15, &nrows);
+    if (APR_SUCCESS != rv || nrows == 1) {
+        return rv;
+    }
+    /* nothing inserted: the limit, or a hash or ref that exists */
+    if (limit > 0) {
+        rv = challenge_count(st, p, rec->created_by, rec->via, &n);
+        if (APR_SUCCESS != rv) {
+            return rv;
+        }
+        if (n >= limit) {
+            return APR_ENOSPC;
+        }
+    }
+    return APR_EEXIST;
+}
+
+static apr_status_t dbd_challenge_find(scep_store_t *st, apr_pool_t *p,
+                                       const char *hash,
+                                       scep_challenge_rec_t **rec)
+{
+    const char *args[2];
+    apr_status_t rv;
+
+    *rec = NULL;
+    if (!hash) {
+        return APR_NOTFOUND;
+    }
+    args[0] = CA(st);
+    args[1] = hash;
+    rv = select_one(st, p, Q_CHAL_FIND, args, 2, challenge_conv,
+                    (void **)rec);
+    if (APR_SUCCESS == rv) {
+        (*rec)->hash = apr_pstrdup(p, hash);
+    }
+    return rv;
+}
+
+static apr_status_t dbd_challenge_list(scep_store_t *st, apr_pool_t *p,
+                                       const char *user,
+                                       apr_array_header_t **recs)
+{
+    const char *args[3];
+
+    args[0] = CA(st);
+    if (!user) {
+        args[1] = i64(p, apr_time_now());
+        return select_all(st, p, Q_CHAL_LIST_ALL, args, 2, challenge_conv,
+                          recs);
+    }
+    args[1] = user;
+    args[2] = i64(p, apr_time_now());
+    return select_all(st, p, Q_CHAL_LIST_USER, args, 3, challenge_conv,
+                      recs);
+}
+
+static apr_status_t dbd_challenge_revoke(scep_store_t *st, apr_pool_t *p,
+                                         const char *ref, const char *user,
+                                         int *n)
+{
+    const char *args[3];
+
+    *n = 0;
+    if (!ref && !user) {
+        return APR_EINVAL;
+    }
+    args[0] = CA(st);
+    args[1] = ref ? ref : user;
+    args[2] = i64(p, apr_time_now());
+    return exec_one(st, p, ref ? Q_CHAL_REVOKE_REF : Q_CHAL_REVOKE_USER,
+                    args, 3, n);
+}
+
 /* ------------------------------------------------------------------ */
 /* pending requests                                                     */
 
@@ -904,6 +1086,10 @@ static const scep_store_ops_t dbd_ops = {
     .challenge_add = dbd_challenge_add,
     .challenge_peek = dbd_challenge_peek,
     .challenge_consume = dbd_challenge_consume,
+    .challenge_issue = dbd_challenge_issue,
+    .challenge_find = dbd_challenge_find,
+    .challenge_list = dbd_challenge_list,
+    .challenge_revoke = dbd_challenge_revoke,
     .pending_put = dbd_pending_put,
     .pending_get = dbd_pending_get,
     .pending_set_state = dbd_pending_set_state,

@@ -141,7 +141,10 @@ static const char *const schema_v1[] = {
  * certificates say what made them (origin: one certificate per approved
  * request and per renewal, by constraint), for which device and user, and
  * what renewed them; challenges say who consumed them, so that the retry
- * of a request whose child died passes again; pending requests keep what
+ * of a request whose child died passes again, who asked for them and
+ * through what (a user's outstanding challenges are counted by the
+ * indexed creator), whether an admin revoked them, and carry a random
+ * handle (ref) to name them by, never the secret; pending requests keep what
  * was decided when they arrived. Pending requests and devices are unique
  * per CA: their tables are rebuilt with the CA in the key. */
 static const char *const schema_v2[] = {
@@ -161,7 +164,14 @@ static const char *const schema_v2[] = {
     "CREATE INDEX certificates_status ON certificates (ca, status)",
     "ALTER TABLE challenges ADD COLUMN ca TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE challenges ADD COLUMN consumed_by TEXT",
+    "ALTER TABLE challenges ADD COLUMN ref TEXT",
+    "ALTER TABLE challenges ADD COLUMN created_by TEXT",
+    "ALTER TABLE challenges ADD COLUMN via TEXT",
+    "ALTER TABLE challenges ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0",
     "CREATE INDEX challenges_expires ON challenges (expires)",
+    "CREATE INDEX challenges_creator ON challenges (ca, created_by)",
+    "CREATE UNIQUE INDEX challenges_ref ON challenges (ca, ref)"
+    " WHERE ref IS NOT NULL",
     "CREATE TABLE pending_v2 ("
     " ca TEXT NOT NULL DEFAULT '',"
     " transaction_id TEXT NOT NULL,"

@@ -3,6 +3,7 @@
  * (transactionID, key) and per origin, atomic challenge consumption, and
  * every record scoped to its CA. */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -12,11 +13,7 @@
 
 typedef struct {
     const char *ca;
-    const char *hash;
-    scep_challenge_purpose_t purpose;
-    const char *bound_to;
-    apr_time_t expires;
-    int consumed;
+    scep_challenge_rec_t rec;
     const char *consumed_by;
 } challenge_t;
 
@@ -351,31 +348,89 @@ static challenge_t *find_challenge(mem_t *m, const char *hash)
     int i;
 
     EACH(m->challenges, challenge_t *, c, i) {
-        if (same(c->hash, hash)) {
+        if (same(c->rec.hash, hash)) {
             return c;
         }
     }
     return NULL;
 }
 
-static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
-                                  const char *hash,
-                                  scep_challenge_purpose_t purpose,
-                                  const char *bound_to, apr_time_t expires)
+static int mine(const scep_store_t *st, const challenge_t *c)
+{
+    return !strcmp(c->ca, scep_store_ca(st));
+}
+
+/* unused, unrevoked, unexpired */
+static int outstanding(const challenge_t *c, apr_time_t now)
+{
+    return !c->rec.consumed && !c->rec.revoked && c->rec.expires > now;
+}
+
+/* the outstanding challenges of st's CA that user made through via */
+static int count_made(mem_t *m, const scep_store_t *st, const char *user,
+                      const char *via)
+{
+    apr_time_t now = apr_time_now();
+    challenge_t *c;
+    int i, n = 0;
+
+    EACH(m->challenges, challenge_t *, c, i) {
+        n += mine(st, c) && outstanding(c, now)
+             && same(c->rec.created_by, user) && same(c->rec.via, via);
+    }
+    return n;
+}
+
+static int ref_taken(mem_t *m, const scep_store_t *st, const char *ref)
+{
+    challenge_t *c;
+    int i;
+
+    EACH(m->challenges, challenge_t *, c, i) {
+        if (mine(st, c) && same(c->rec.ref, ref)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static scep_challenge_rec_t *copy_challenge(apr_pool_t *p,
+                                            const scep_challenge_rec_t *r)
+{
+    scep_challenge_rec_t *c = apr_pmemdup(p, r, sizeof(*r));
+
+    c->hash = dup_s(p, r->hash);
+    c->ref = dup_s(p, r->ref);
+    c->bound_to = dup_s(p, r->bound_to);
+    c->created_by = dup_s(p, r->created_by);
+    c->via = dup_s(p, r->via);
+    return c;
+}
+
+static apr_status_t challenge_issue(scep_store_t *st, apr_pool_t *p,
+                                    const scep_challenge_rec_t *rec,
+                                    int limit)
 {
     mem_t *m = MEM(st);
     challenge_t *c;
     apr_status_t rv = APR_EEXIST;
 
     (void)p;
+    if (!rec->hash) {
+        return APR_EINVAL;
+    }
     apr_thread_mutex_lock(m->lock);
-    if (!find_challenge(m, hash)) {
+    if (limit > 0 && rec->created_by && rec->via
+        && count_made(m, st, rec->created_by, rec->via) >= limit) {
+        rv = APR_ENOSPC;
+    }
+    else if (!find_challenge(m, rec->hash)
+             && !(rec->ref && ref_taken(m, st, rec->ref))) {
         c = apr_pcalloc(m->pool, sizeof(*c));
         c->ca = apr_pstrdup(m->pool, scep_store_ca(st));
-        c->hash = apr_pstrdup(m->pool, hash);
-        c->purpose = purpose;
-        c->bound_to = dup_s(m->pool, bound_to);
-        c->expires = expires;
+        c->rec = *copy_challenge(m->pool, rec);
+        c->rec.created = apr_time_now();
+        c->rec.consumed = c->rec.revoked = 0;
         APR_ARRAY_PUSH(m->challenges, challenge_t *) = c;
         rv = APR_SUCCESS;
     }
@@ -383,16 +438,31 @@ static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
     return rv;
 }
 
-/* unexpired, of st's CA, and free for this consumer */
+static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
+                                  const char *hash,
+                                  scep_challenge_purpose_t purpose,
+                                  const char *bound_to, apr_time_t expires)
+{
+    scep_challenge_rec_t rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.hash = hash;
+    rec.purpose = purpose;
+    rec.bound_to = bound_to;
+    rec.expires = expires;
+    return challenge_issue(st, p, &rec, 0);
+}
+
+/* unexpired, unrevoked, of st's CA, and free for this consumer */
 static challenge_t *usable(mem_t *m, const scep_store_t *st,
                            const char *hash, scep_challenge_purpose_t purpose,
                            const char *consumer)
 {
     challenge_t *c = find_challenge(m, hash);
 
-    if (c && !strcmp(c->ca, scep_store_ca(st)) && c->purpose == purpose
-        && c->expires > apr_time_now()
-        && (!c->consumed || same(c->consumed_by, consumer))) {
+    if (c && mine(st, c) && c->rec.purpose == purpose
+        && c->rec.expires > apr_time_now() && !c->rec.revoked
+        && (!c->rec.consumed || same(c->consumed_by, consumer))) {
         return c;
     }
     return NULL;
@@ -409,7 +479,7 @@ static apr_status_t challenge_peek(scep_store_t *st, apr_pool_t *p,
 
     apr_thread_mutex_lock(m->lock);
     c = usable(m, st, hash, purpose, consumer);
-    *bound_to = c ? dup_s(p, c->bound_to) : NULL;
+    *bound_to = c ? dup_s(p, c->rec.bound_to) : NULL;
     apr_thread_mutex_unlock(m->lock);
     return c ? APR_SUCCESS : APR_NOTFOUND;
 }
@@ -423,16 +493,104 @@ static apr_status_t challenge_consume(scep_store_t *st, apr_pool_t *p,
     mem_t *m = MEM(st);
     challenge_t *c;
 
+    if (bound_to) {
+        *bound_to = NULL;
+    }
     apr_thread_mutex_lock(m->lock);
     if ((c = usable(m, st, hash, purpose, consumer))) {
-        c->consumed = 1;
+        c->rec.consumed = 1;
         c->consumed_by = dup_s(m->pool, consumer);
         if (bound_to) {
-            *bound_to = dup_s(p, c->bound_to);
+            *bound_to = dup_s(p, c->rec.bound_to);
         }
     }
     apr_thread_mutex_unlock(m->lock);
     return c ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static apr_status_t challenge_find(scep_store_t *st, apr_pool_t *p,
+                                   const char *hash,
+                                   scep_challenge_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    challenge_t *c;
+
+    apr_thread_mutex_lock(m->lock);
+    c = hash ? find_challenge(m, hash) : NULL;
+    if (c && !mine(st, c)) {
+        c = NULL;
+    }
+    *rec = c ? copy_challenge(p, &c->rec) : NULL;
+    apr_thread_mutex_unlock(m->lock);
+    return c ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static int by_creator(const void *a, const void *b)
+{
+    const scep_challenge_rec_t *x = *(scep_challenge_rec_t *const *)a;
+    const scep_challenge_rec_t *y = *(scep_challenge_rec_t *const *)b;
+    int d = strcmp(x->created_by ? x->created_by : "",
+                   y->created_by ? y->created_by : "");
+
+    if (d) {
+        return d;
+    }
+    if (x->created != y->created) {
+        return x->created < y->created ? -1 : 1;
+    }
+    return strcmp(x->ref ? x->ref : "", y->ref ? y->ref : "");
+}
+
+static apr_status_t challenge_list(scep_store_t *st, apr_pool_t *p,
+                                   const char *user,
+                                   apr_array_header_t **recs)
+{
+    mem_t *m = MEM(st);
+    apr_time_t now = apr_time_now();
+    scep_challenge_rec_t *r;
+    challenge_t *c;
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    *recs = apr_array_make(p, 8, sizeof(scep_challenge_rec_t *));
+    EACH(m->challenges, challenge_t *, c, i) {
+        if (mine(st, c) && outstanding(c, now)
+            && (!user || same(c->rec.created_by, user))) {
+            r = copy_challenge(p, &c->rec);
+            r->hash = NULL;
+            APR_ARRAY_PUSH(*recs, scep_challenge_rec_t *) = r;
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    qsort((*recs)->elts, (apr_size_t)(*recs)->nelts, sizeof(void *),
+          by_creator);
+    return APR_SUCCESS;
+}
+
+static apr_status_t challenge_revoke(scep_store_t *st, apr_pool_t *p,
+                                     const char *ref, const char *user,
+                                     int *n)
+{
+    mem_t *m = MEM(st);
+    apr_time_t now = apr_time_now();
+    challenge_t *c;
+    int i;
+
+    (void)p;
+    *n = 0;
+    if (!ref && !user) {
+        return APR_EINVAL;
+    }
+    apr_thread_mutex_lock(m->lock);
+    EACH(m->challenges, challenge_t *, c, i) {
+        if (mine(st, c) && outstanding(c, now)
+            && (ref ? same(c->rec.ref, ref) : same(c->rec.created_by, user))) {
+            c->rec.revoked = 1;
+            ++*n;
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -597,6 +755,10 @@ static const scep_store_ops_t memory_ops = {
     .challenge_add = challenge_add,
     .challenge_peek = challenge_peek,
     .challenge_consume = challenge_consume,
+    .challenge_issue = challenge_issue,
+    .challenge_find = challenge_find,
+    .challenge_list = challenge_list,
+    .challenge_revoke = challenge_revoke,
     .pending_put = pending_put,
     .pending_get = pending_get,
     .pending_set_state = pending_set_state,

@@ -14,9 +14,9 @@
 #include <apr_base64.h>
 #include <apr_time.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include "scep_ota/scep_ca.h"
+#include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_policy.h"
@@ -26,7 +26,6 @@
 #include "scep-ota-store.h"
 
 #define DEFAULT_CONF "/etc/apache2/apache2.conf"
-#define DEFAULT_CHALLENGE_TTL (24 * 3600)
 #define DEFAULT_CRL_DAYS 7
 
 typedef struct {
@@ -41,6 +40,9 @@ typedef struct {
     const char *for_name;        /* challenge --for */
     const char *format;          /* export --format */
     const char *ca_file;         /* --ca */
+    const char *revoke;          /* challenge --revoke REF|user=NAME */
+    const char *user;            /* challenge --list --user NAME */
+    int list;                    /* challenge --list */
     apr_array_header_t *sans;    /* challenge --san, repeated */
     int crl_days;                /* crl --days */
     const char *cmd;
@@ -63,12 +65,21 @@ static int store_usage(FILE *out)
             "  crl [--days N]          a fresh CRL (PEM) signed by the CA\n"
             "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n"
             "                          a one-time SCEP challenge (T: 3600, "
-            "90m, 24h, 7d);\n"
+            "90m, 24h, 7d;\n"
+            "                          default SCEPChallengeLifetime, else "
+            "1h);\n"
             "                          with --for it enrolls exactly that "
             "subject (/CN=x/O=y\n"
             "                          or CN=x,O=y) and those "
             "subjectAltNames (TYPE: dns,\n"
             "                          email, uri, ip)\n"
+            "  challenge --list [--user NAME]\n"
+            "                          the unused, unexpired challenges "
+            "(never a secret),\n"
+            "                          per user of the challenge page\n"
+            "  challenge --revoke REF|user=NAME\n"
+            "                          revokes one (REF from --list) or "
+            "all of a user's\n"
             "  export [--format json|csv]\n"
             "                          csv: every cell quoted; a cell starting\n"
             "                          with =, +, -, @, tab or CR gets a leading\n"
@@ -131,9 +142,9 @@ static const char **opt_slot(cli_t *c, const char *opt)
 {
     static const char *const names[] = {
         "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format",
-        "--ca"
+        "--ca", "--revoke", "--user"
     };
-    const char **slots[8];
+    const char **slots[10];
     apr_size_t i;
 
     slots[0] = &c->conf_file;
@@ -144,6 +155,8 @@ static const char **opt_slot(cli_t *c, const char *opt)
     slots[5] = &c->for_name;
     slots[6] = &c->format;
     slots[7] = &c->ca_file;
+    slots[8] = &c->revoke;
+    slots[9] = &c->user;
     for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
         if (!strcmp(opt, names[i])) {
             return slots[i];
@@ -180,6 +193,10 @@ static int parse_args(cli_t *c, int argc, const char *const *argv)
         else if (argv[i][0] == '-' && argv[i][1]) {
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
                 return store_usage(stdout) + 1000;
+            }
+            if (!strcmp(argv[i], "--list")) {
+                c->list = 1;
+                continue;
             }
             if (i + 1 >= argc) {
                 return store_usage(stderr);
@@ -737,14 +754,13 @@ static apr_int64_t parse_ttl(const char *s)
     return 0;
 }
 
-/* --for subject=DN and --san: the names the challenge enrolls, exactly;
- * *bound stays NULL without --for. */
+/* --for subject=DN and --san: the names the challenge enrolls, exactly
+ * as the challenge page's subject= and san= bind them; *bound stays NULL
+ * without --for. */
 static int challenge_binding(cli_t *c, const char **bound)
 {
     apr_size_t n = strlen(SCEP_BOUND_SUBJECT);
-    scep_grant_t *g = scep_grant_make(c->p);
-    const char *err, *san;
-    int i;
+    const char *err;
 
     *bound = NULL;
     if (!c->for_name) {
@@ -756,49 +772,106 @@ static int challenge_binding(cli_t *c, const char **bound)
         return fail("--for %s: use --for subject=DN (e.g. "
                     "subject=/CN=device-17/O=Example)", c->for_name);
     }
-    if (APR_SUCCESS != scep_subject_parse(c->p, c->for_name + n, &g->subject,
-                                          &err)) {
+    if (APR_SUCCESS != scep_challenge_binding(c->p, c->for_name + n, c->sans,
+                                              NULL, bound, &err)) {
         return fail("--for %s: %s", c->for_name, err);
     }
-    for (i = 0; i < c->sans->nelts; ++i) {
-        if (APR_SUCCESS != scep_san_parse(c->p, APR_ARRAY_IDX(
-                c->sans, i, const char *), &san, &err)) {
-            return fail("--san: %s", err);
-        }
-        APR_ARRAY_PUSH(g->sans, const char *) = san;
-    }
-    *bound = scep_grant_format(c->p, g);
     return 0;
 }
 
-/* The binding as the admin reads it: "subject ..., DNS:..." */
-static const char *binding_text(apr_pool_t *p, const char *bound)
+/* --ttl, else SCEPChallengeLifetime of the configuration, else its
+ * default; seconds, 0 when --ttl is malformed */
+static apr_int64_t challenge_ttl(const cli_t *c)
 {
-    scep_grant_t *g;
-    const char *out;
-    int i;
+    const char *conf;
 
-    if (!bound || APR_SUCCESS != scep_grant_parse(p, bound, &g)) {
-        return bound;
+    if (c->ttl) {
+        return parse_ttl(c->ttl);
     }
-    out = apr_pstrcat(p, "subject ", g->subject ? g->subject : "(any)",
-                      NULL);
-    for (i = 0; i < g->sans->nelts; ++i) {
-        out = apr_pstrcat(p, out, ", ", APR_ARRAY_IDX(g->sans, i,
-                                                      const char *), NULL);
+    conf = c->conf ? hconf_get(c->conf, c->v, "scepchallengelifetime")
+                   : NULL;
+    return conf && parse_ttl(conf) > 0 ? parse_ttl(conf)
+                                       : SCEP_CHALLENGE_LIFETIME_DEFAULT;
+}
+
+static int list_challenges(cli_t *c)
+{
+    apr_array_header_t *recs;
+    const scep_challenge_rec_t *r;
+    const char *last = NULL, *user;
+    int i, n = 0;
+
+    if (APR_SUCCESS != c->st->ops->challenge_list(c->st, c->p, c->user,
+                                                  &recs)) {
+        return fail("cannot list challenges");
     }
-    return out;
+    printf("%-12s %-16s %-4s %-20s %-20s %s\n", "REF", "USER", "VIA",
+           "CREATED", "EXPIRES", "BINDING");
+    for (i = 0; i < recs->nelts; ++i) {
+        r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
+        printf("%-12s %-16s %-4s %-20s %-20s %s\n", r->ref ? r->ref : "-",
+               r->created_by ? r->created_by : "-", r->via ? r->via : "-",
+               when(c->p, r->created), when(c->p, r->expires),
+               r->purpose == SCEP_CHALLENGE_SCEP
+               ? scep_challenge_binding_text(c->p, r->bound_to)
+               : "(OTA Phase 1)");
+    }
+    /* per user (the list is ordered by user): how many each holds */
+    for (i = 0; i < recs->nelts; ++i) {
+        r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
+        user = r->created_by ? r->created_by : "-";
+        if (last && strcmp(user, last)) {
+            fprintf(stderr, "%s: %d outstanding\n", last, n);
+            n = 0;
+        }
+        last = user;
+        ++n;
+    }
+    if (last) {
+        fprintf(stderr, "%s: %d outstanding\n", last, n);
+    }
+    return 0;
+}
+
+static int revoke_challenges(cli_t *c)
+{
+    static const char user_eq[] = "user=";
+    const char *user = NULL, *ref = c->revoke;
+    int n = 0;
+
+    if (!strncmp(c->revoke, user_eq, sizeof(user_eq) - 1)) {
+        user = c->revoke + sizeof(user_eq) - 1;
+        ref = NULL;
+    }
+    if ((user && !*user) || (ref && !*ref)) {
+        return fail("--revoke REF or --revoke user=NAME");
+    }
+    if (APR_SUCCESS != c->st->ops->challenge_revoke(c->st, c->p, ref, user,
+                                                    &n)) {
+        return fail("cannot revoke challenges");
+    }
+    if (ref && n == 0) {
+        return fail("no outstanding challenge %s (used, expired, revoked, "
+                    "or unknown)", ref);
+    }
+    printf("revoked %d challenge%s%s%s\n", n, n == 1 ? "" : "s",
+           user ? " of user " : "", user ? user : "");
+    return 0;
 }
 
 static int cmd_challenge(cli_t *c)
 {
-    unsigned char raw[24];
-    char text[64], *t;
-    apr_int64_t ttl = c->ttl ? parse_ttl(c->ttl) : DEFAULT_CHALLENGE_TTL;
-    apr_time_t expires;
-    const char *bound;
-    apr_status_t rv;
+    apr_int64_t ttl = challenge_ttl(c);
+    scep_challenge_spec_t spec;
+    scep_challenge_rec_t *rec;
+    const char *bound, *clear;
 
+    if (c->list) {
+        return list_challenges(c);
+    }
+    if (c->revoke) {
+        return revoke_challenges(c);
+    }
     if (ttl <= 0) {
         return fail("--ttl %s: use seconds, or a number with m, h or d",
                     c->ttl);
@@ -806,24 +879,21 @@ static int cmd_challenge(cli_t *c)
     if (challenge_binding(c, &bound)) {
         return 1;
     }
-    if (1 != RAND_bytes(raw, sizeof(raw))) {
-        return fail("no randomness");
-    }
-    apr_base64_encode_binary(text, raw, sizeof(raw));
-    for (t = text; *t; ++t) {            /* URL-safe, no padding (24 bytes) */
-        *t = *t == '+' ? '-' : *t == '/' ? '_' : *t;
-    }
-    expires = apr_time_now() + apr_time_from_sec(ttl);
-    rv = c->st->ops->challenge_add(c->st, c->p,
-                                   scep_sha256_hex(c->p, text, strlen(text)),
-                                   SCEP_CHALLENGE_SCEP, bound, expires);
-    if (APR_SUCCESS != rv) {
+    memset(&spec, 0, sizeof(spec));
+    spec.format = SCEP_CHALLENGE_TOKEN192;
+    spec.purpose = SCEP_CHALLENGE_SCEP;
+    spec.bound_to = bound;
+    spec.via = SCEP_VIA_CLI;
+    spec.lifetime = apr_time_from_sec(ttl);
+    if (APR_SUCCESS != scep_challenge_issue(c->p, c->st, &spec, &clear,
+                                            &rec)) {
         return fail("cannot store the challenge");
     }
-    printf("%s\n", text);
-    fprintf(stderr, "one-time SCEP challenge%s%s, valid until %s\n",
-            bound ? " for " : "", bound ? binding_text(c->p, bound) : "",
-            when(c->p, expires));
+    printf("%s\n", clear);
+    fprintf(stderr, "one-time SCEP challenge %s%s%s, valid until %s\n",
+            rec->ref, bound ? " for " : "",
+            bound ? scep_challenge_binding_text(c->p, bound) : "",
+            when(c->p, rec->expires));
     return 0;
 }
 

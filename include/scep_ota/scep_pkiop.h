@@ -22,6 +22,7 @@
 #include "scep_ota/scep_log.h"
 #include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
+#include "scep_ota/scep_tally.h"
 
 /** Default of SCEPRenewalWindow: the last half of the validity. */
 #define SCEP_DEFAULT_RENEWAL_PERCENT 50
@@ -45,6 +46,9 @@ typedef struct scep_pkiop_cfg_t {
     int revoke_superseded;            /* a renewal revokes what it renews */
     int max_clock_skew;               /* seconds a signingTime may be off
                                          (FAILURE badTime); 0: not checked */
+    /* refused challenges per client address and per user of the page,
+     * counted for the log; NULL: not counted */
+    scep_tally_t *tally;
 } scep_pkiop_cfg_t;
 
 /** The answer to send, and what to log about it. */
@@ -79,6 +83,16 @@ apr_status_t scep_pkiop_handle(apr_pool_t *p, const scep_logger_t *log,
                                scep_store_t *store,
                                const unsigned char *msg, apr_size_t len,
                                scep_pkiop_reply_t *reply);
+
+/**
+ * The same, for a request from client (its IP address as text, or NULL),
+ * which the log names when a challenge is refused.
+ */
+apr_status_t scep_pkiop_handle_from(apr_pool_t *p, const scep_logger_t *log,
+                                    const scep_pkiop_cfg_t *cfg,
+                                    scep_store_t *store, const char *client,
+                                    const unsigned char *msg, apr_size_t len,
+                                    scep_pkiop_reply_t *reply);
 
 /**
  * The GetNextCACert answer (content type SCEP_CT_NEXT_CA_CERT), signed by

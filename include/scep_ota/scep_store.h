@@ -75,6 +75,26 @@ typedef enum {
     SCEP_CHALLENGE_OTA_PHASE1 = 2 /* handed out in Phase 1, used by Phase 2 */
 } scep_challenge_purpose_t;
 
+/** Who made a challenge (scep_challenge_rec_t's via). */
+#define SCEP_VIA_PAGE "page"     /* the scep-challenge handler */
+#define SCEP_VIA_CLI "cli"       /* scep-ota store challenge */
+#define SCEP_VIA_OTA "ota"       /* OTA Phase 1 and Phase 2 */
+
+/** A one-time challenge as the store keeps it: never the secret, only its
+ * hash (which lists leave out). */
+typedef struct scep_challenge_rec_t {
+    const char *hash;            /* hex SHA-256 of the secret */
+    const char *ref;             /* a random handle for admins (revoke) */
+    scep_challenge_purpose_t purpose;
+    const char *bound_to;        /* a grant (scep_grant_format) or NULL */
+    const char *created_by;      /* the authenticated user who asked */
+    const char *via;             /* SCEP_VIA_* */
+    apr_time_t created;
+    apr_time_t expires;
+    int consumed;
+    int revoked;
+} scep_challenge_rec_t;
+
 typedef enum {
     SCEP_PENDING_WAITING = 0,
     SCEP_PENDING_APPROVED = 1,
@@ -139,14 +159,16 @@ typedef struct scep_store_ops_t {
     apr_status_t (*cert_revoke)(scep_store_t *st, apr_pool_t *p,
                                 const char *serial, int reason,
                                 apr_time_t when);
-    /* one-time challenges: only a hash is stored */
+    /* one-time challenges: only a hash is stored (challenge_issue below
+     * records who made it too) */
     apr_status_t (*challenge_add)(scep_store_t *st, apr_pool_t *p,
                                   const char *hash,
                                   scep_challenge_purpose_t purpose,
                                   const char *bound_to, apr_time_t expires);
-    /* an unexpired challenge that is unconsumed or was consumed by the
-     * same consumer, and what it is bound to; consumes nothing.
-     * APR_NOTFOUND if there is none (wrong, expired or already used) */
+    /* an unexpired, unrevoked challenge that is unconsumed or was
+     * consumed by the same consumer, and what it is bound to; consumes
+     * nothing. APR_NOTFOUND if there is none (wrong, expired, revoked or
+     * already used) */
     apr_status_t (*challenge_peek)(scep_store_t *st, apr_pool_t *p,
                                    const char *hash,
                                    scep_challenge_purpose_t purpose,
@@ -160,6 +182,29 @@ typedef struct scep_store_ops_t {
                                       scep_challenge_purpose_t purpose,
                                       const char *consumer,
                                       const char **bound_to);
+    /* adds rec (hash, ref, purpose, bound_to, created_by, via, expires)
+     * unless created_by has limit or more outstanding challenges (unused,
+     * unrevoked, unexpired ones made the same way); limit <= 0: no limit.
+     * APR_ENOSPC when over the limit, APR_EEXIST when the hash or the ref
+     * is taken. */
+    apr_status_t (*challenge_issue)(scep_store_t *st, apr_pool_t *p,
+                                    const scep_challenge_rec_t *rec,
+                                    int limit);
+    /* the challenge with that hash, whatever its state (for logs) */
+    apr_status_t (*challenge_find)(scep_store_t *st, apr_pool_t *p,
+                                   const char *hash,
+                                   scep_challenge_rec_t **rec);
+    /* the outstanding challenges (unused, unrevoked, unexpired), of one
+     * creator or (user NULL) all, ordered by creator and age; array of
+     * scep_challenge_rec_t * without their hashes */
+    apr_status_t (*challenge_list)(scep_store_t *st, apr_pool_t *p,
+                                   const char *user,
+                                   apr_array_header_t **recs);
+    /* revokes the outstanding challenge ref, or (ref NULL) every
+     * outstanding one of user; *n says how many */
+    apr_status_t (*challenge_revoke)(scep_store_t *st, apr_pool_t *p,
+                                     const char *ref, const char *user,
+                                     int *n);
     /* pending requests (SCEPApproval manual) */
     apr_status_t (*pending_put)(scep_store_t *st, apr_pool_t *p,
                                 const scep_pending_rec_t *rec);

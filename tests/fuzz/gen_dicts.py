@@ -129,6 +129,11 @@ PEM = ["-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
 QUERY = ["operation=", "message=", "PKIOperation", "GetCACaps", "GetCACert",
          "GetNextCACert", "&", "=", "%2B", "%2F", "%3D", "%0A", "%0D%0A", "%00",
          "%", "+", "-", "_", "MIAGCSqGSIb3DQEHAqCA", "MIIJ", "MIAG", "==", "\n"]
+PAGE = ["format=", "subject=", "san=", "html", "json", "text", "&", "=", "+",
+        "%2F", "%3D", "%2C", "%2B", "%00", "%0A", "%E2%98%83", "%", "/CN=",
+        "/O=", "CN=", ",O=", "\\,", "dns:", "email:", "uri:", "ip:", "DNS:",
+        "IP:", "*.", "@", "https://", "::1", "10.0.0.1", "application/json",
+        ";q=0", ";q=0.5", ", ", "text/html"]
 PLIST = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
          "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
          "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">",
@@ -150,6 +155,7 @@ def main():
         "csr": der_lines(CSR, ALGS),
         "cert": der_lines(CSR, ALGS, CMS) + text_lines(PEM),
         "pkiop_get": text_lines(QUERY),
+        "challenge_query": text_lines(PAGE),
         "ota": der_lines(CMS, ALGS) + text_lines(PLIST),
     }
     for name, lines in files.items():

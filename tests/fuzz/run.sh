@@ -34,7 +34,7 @@ max_len() {
     case "$1" in
         pkiop_post|ota|cert|decode) echo 65536 ;;
         pkiop_get) echo 131072 ;;
-        csr) echo 16384 ;;
+        csr|challenge_query) echo 16384 ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac
 }

@@ -743,3 +743,95 @@ def test_600_matrix(env, pki, kit, request, tmp_path, kind, name):
     got = bi.Answer(a.status, {k.lower(): v for k, v in a.headers.items()}, a.body)
     _check(env, None, got, expect, None, log0, db, before)
     assert otaenv.fetch(srv.url()).status == 200
+
+
+# ---------------------------------------------------------------------------
+# The challenge page (scep-challenge behind AuthType Basic): odd query
+# strings, huge parameters, other methods, HEAD. Each: the expected status,
+# no 5xx, no crashed child, no challenge stored (the store unchanged).
+
+PAGE = "/certsrv/mscep_admin/"
+PAGE_USER, PAGE_PW = "t600", "t600-page-secret"
+PAGE_AUTH = {"Authorization": "Basic "
+             + base64.b64encode(f"{PAGE_USER}:{PAGE_PW}".encode()).decode()}
+PAGE_MODULES = ("auth_basic", "authn_core", "authn_file", "authz_user")
+
+
+def page_snippet(pki, users):
+    return "\n".join([
+        scep_directives(pki.ca_chain_file, pki.issuing.key_file),
+        "SCEPStore sqlite3:state/bad-input-600-page.db",
+        f"<Location {PAGE}>",
+        "    SetHandler scep-challenge",
+        "    AuthType Basic",
+        '    AuthName "t600"',
+        f'    AuthUserFile "{users}"',
+        "    Require valid-user",
+        "</Location>",
+    ])
+
+
+PAGE_CASES = {
+    "query-format-empty": ("GET", "?format=", "400"),
+    "query-format-unknown": ("GET", "?format=pdf", "400"),
+    "query-format-twice": ("GET", "?format=json&format=json", "400"),
+    "query-name-bad-escape": ("GET", "?%ZZ=1", "400"),
+    "query-value-bad-escape": ("GET", "?subject=%ZZ", "400"),
+    "query-value-nul": ("GET", "?subject=%2FCN%3Da%00b", "400"),
+    "query-value-newline": ("GET", "?subject=%2FCN%3Da%0Ab", "400"),
+    "query-value-high-bytes": ("GET", "?subject=%2FCN%3D%FF%FE", "400"),
+    "query-only-equals": ("GET", "?=", "400"),
+    "query-unknown-parameter": ("GET", "?operation=GetCACaps", "400"),
+    "query-san-without-subject": ("GET", "?san=dns:a.example.com", "400"),
+    "query-san-unknown-type": ("GET", "?subject=/CN=a&san=x400:a", "400"),
+    "query-san-wildcard": ("GET", "?subject=/CN=a&san=dns:*.example.com", "400"),
+    "query-subject-twice": ("GET", "?subject=/CN=a&subject=/CN=b", "400"),
+    "query-subject-not-a-dn": ("GET", "?subject=" + "x" * 100, "400"),
+    "query-subject-1100-bytes": ("GET", "?subject=/CN=" + "A" * 1100, "400"),
+    "query-subject-escaped-3000": ("GET", "?subject=" + "%41" * 1000, "400"),
+    "query-33-sans": ("GET", "?subject=/CN=a" + "&san=dns:a.example.com" * 33,
+                      "400"),
+    "query-over-line-limit": ("GET", "?subject=/CN=" + "A" * LINE_LIMIT, "414"),
+    "method-post": ("POST", "", "405"),
+    "method-put": ("PUT", "", "405"),
+    "method-delete": ("DELETE", "", "405"),
+    "method-options": ("OPTIONS", "", "405"),
+    "method-patch": ("PATCH", "", "405"),
+    "head-issues-nothing": ("HEAD", "?format=json", "200"),
+    "no-credentials": ("GET", "", "401"),
+}
+
+
+@pytest.fixture(scope="module")
+def page_users(tmp_path_factory):
+    import subprocess
+    d = tmp_path_factory.mktemp("t600-page")
+    d.chmod(0o755)
+    users = d / "users"
+    subprocess.run(["htpasswd", "-b", "-c", "-B", "-C", "4", str(users), PAGE_USER,
+                    PAGE_PW], check=True, capture_output=True)
+    users.chmod(0o644)
+    return users
+
+
+@pytest.mark.parametrize("name", list(PAGE_CASES))
+def test_600_challenge_page(env, pki, page_users, name):
+    method, query, expect = PAGE_CASES[name]
+    env.ensure(page_snippet(pki, page_users), extra_modules=PAGE_MODULES)
+    db = env.root.path / "state" / "bad-input-600-page.db"
+    if not db.exists():        # the store is opened at the first challenge
+        assert env.get(PAGE + "?format=text", headers=PAGE_AUTH).status == 200
+    before = bi.sqlite_fingerprint(db)
+    log0 = env.log_size()
+    headers = {} if name == "no-credentials" else dict(PAGE_AUTH)
+    got = env.request(method, PAGE + query, body=b"x" if method != "GET" and
+                      method != "HEAD" else None, headers=headers)
+    assert got.status < 500, (got.status, got.body[:200])
+    assert str(got.status) == expect, (name, got.status, got.body[:200])
+    if got.status == 405:
+        assert got.header("Allow") == "GET, HEAD", got.headers
+    if method == "HEAD":
+        assert got.body == b"" and got.content_type == "application/json"
+    crashed = bi.crash_lines(env.read_log(log0))
+    assert not crashed, "\n".join(crashed)
+    assert bi.sqlite_fingerprint(db) == before, "a challenge was stored"

@@ -14,6 +14,7 @@ int main(void)
     apr_initialize();
     sr = srunner_create(suite_caps());
     srunner_add_suite(sr, suite_query());
+    srunner_add_suite(sr, suite_challenge());
     srunner_add_suite(sr, suite_log());
     srunner_add_suite(sr, suite_store());
     srunner_add_suite(sr, suite_crypt());

@@ -555,6 +555,167 @@ START_TEST(challenge_race_processes)
 }
 END_TEST
 
+/* A challenge record as the page makes them. */
+static scep_challenge_rec_t *page_rec(const char *hash, const char *ref,
+                                      const char *user, apr_time_t expires)
+{
+    scep_challenge_rec_t *r = apr_pcalloc(tpool, sizeof(*r));
+
+    r->hash = hash;
+    r->ref = ref;
+    r->purpose = SCEP_CHALLENGE_SCEP;
+    r->bound_to = user ? apr_pstrcat(tpool, "user=", user, NULL) : NULL;
+    r->created_by = user;
+    r->via = SCEP_VIA_PAGE;
+    r->expires = expires;
+    return r;
+}
+
+/* The page's per-user limit: used, expired and revoked challenges stop
+ * counting at once; other users, other ways of making them and other CAs
+ * are apart. */
+START_TEST(challenge_issue_limit)
+{
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    scep_challenge_rec_t *cli;
+    scep_store_t *other = scep_store_scoped(tpool, st, "other-ca");
+    int n;
+
+    st = scep_store_scoped(tpool, st, "this-ca");
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l1", "r1", "alice", later), 2), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l2", "r2", "alice", later), 2), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l3", "r3", "alice", later), 2), APR_ENOSPC);
+    /* the same hash, or the same ref, is a clash, not a limit */
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l1", "r9", "bob", later), 2), APR_EEXIST);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l9", "r1", "bob", later), 2), APR_EEXIST);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "b1", "rb1", "bob", later), 2), APR_SUCCESS);
+    ck_assert_int_eq(other->ops->challenge_issue(other, tpool, page_rec(
+        "o1", "ro1", "alice", later), 2), APR_SUCCESS);
+    cli = page_rec("c1", "rc1", "alice", later);
+    cli->via = SCEP_VIA_CLI;
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, cli, 2),
+                     APR_SUCCESS);
+    /* no limit */
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l4", "r4", "alice", later), 0), APR_SUCCESS);
+    /* used: frees a place */
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "l1",
+                                                SCEP_CHALLENGE_SCEP, "x",
+                                                NULL), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l5", "r5", "alice", later), 3), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l6", "r6", "alice", later), 3), APR_ENOSPC);
+    /* revoked: frees a place, and is no longer accepted */
+    ck_assert_int_eq(st->ops->challenge_revoke(st, tpool, "r2", NULL, &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(st->ops->challenge_revoke(st, tpool, "r2", NULL, &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "l2",
+                                                SCEP_CHALLENGE_SCEP, "x",
+                                                NULL), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "l6", "r6", "alice", later), 3), APR_SUCCESS);
+    /* expired: frees a place */
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "e1", "re1", "carol", apr_time_now() - 1), 1), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "e2", "re2", "carol", later), 1), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(challenge_list_find_revoke)
+{
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    scep_store_t *other = scep_store_scoped(tpool, st, "other-ca");
+    apr_array_header_t *recs;
+    scep_challenge_rec_t *r, *cli;
+    int n;
+
+    st = scep_store_scoped(tpool, st, "this-ca");
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "f1", "rf1", "bob", later), 0), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "f2", "rf2", "alice", later), 0), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
+        "f3", "rf3", "alice", later), 0), APR_SUCCESS);
+    cli = page_rec("f4", "rf4", NULL, later);
+    cli->via = SCEP_VIA_CLI;
+    ck_assert_int_eq(st->ops->challenge_issue(st, tpool, cli, 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "f5",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            later), APR_SUCCESS);
+    ck_assert_int_eq(other->ops->challenge_issue(other, tpool, page_rec(
+        "f6", "rf6", "alice", later), 0), APR_SUCCESS);
+    /* what the store knows of one, whatever its state */
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "f2", &r),
+                     APR_SUCCESS);
+    ck_assert_str_eq(r->ref, "rf2");
+    ck_assert_str_eq(r->created_by, "alice");
+    ck_assert_str_eq(r->via, SCEP_VIA_PAGE);
+    ck_assert_str_eq(r->bound_to, "user=alice");
+    ck_assert_int_eq(r->purpose, SCEP_CHALLENGE_SCEP);
+    ck_assert(r->expires == later);
+    ck_assert(r->created > 0 && r->created <= apr_time_now());
+    ck_assert(!r->consumed && !r->revoked);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "f6", &r),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "nope", &r),
+                     APR_NOTFOUND);
+    /* all outstanding, by creator (none first), never a hash */
+    ck_assert_int_eq(st->ops->challenge_list(st, tpool, NULL, &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 5);
+    ck_assert_ptr_null(APR_ARRAY_IDX(recs, 0, scep_challenge_rec_t *)
+                       ->created_by);
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 2, scep_challenge_rec_t *)
+                     ->created_by, "alice");
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 4, scep_challenge_rec_t *)
+                     ->created_by, "bob");
+    for (n = 0; n < recs->nelts; ++n) {
+        ck_assert_ptr_null(APR_ARRAY_IDX(recs, n, scep_challenge_rec_t *)
+                           ->hash);
+    }
+    ck_assert_int_eq(st->ops->challenge_list(st, tpool, "alice", &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 2);
+    /* used ones leave the list; revoking a user's takes the rest */
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "f2",
+                                                SCEP_CHALLENGE_SCEP, NULL,
+                                                NULL), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "f2", &r),
+                     APR_SUCCESS);
+    ck_assert(r->consumed);
+    ck_assert_int_eq(st->ops->challenge_revoke(st, tpool, NULL, "alice", &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "f3", &r),
+                     APR_SUCCESS);
+    ck_assert(r->revoked);
+    ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "f3",
+                                             SCEP_CHALLENGE_SCEP, NULL,
+                                             &cli->bound_to), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_list(st, tpool, "alice", &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 0);
+    /* the other CA's alice keeps hers */
+    ck_assert_int_eq(other->ops->challenge_list(other, tpool, "alice",
+                                                &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+    ck_assert_int_eq(st->ops->challenge_revoke(st, tpool, NULL, NULL, &n),
+                     APR_EINVAL);
+}
+END_TEST
+
 START_TEST(pending_lifecycle)
 {
     scep_pending_rec_t in, *out;
@@ -712,10 +873,33 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, challenge_purge);
     tcase_add_test(tc, challenge_race);
     tcase_add_test(tc, challenge_race_processes);
+    tcase_add_test(tc, challenge_issue_limit);
+    tcase_add_test(tc, challenge_list_find_revoke);
     tcase_add_test(tc, pending_lifecycle);
     tcase_add_test(tc, device_upsert);
     tcase_add_test(tc, schema_reopen);
     tcase_add_test(tc, schema_newer_refused);
+    return tc;
+}
+
+static void memory_setup(void)
+{
+    tpool_setup();
+    store_uri = NULL;
+    st = scep_store_memory_create(tpool);
+}
+
+/* The in-memory store keeps the same promises about challenges. */
+static TCase *memory_tcase(void)
+{
+    TCase *tc = tcase_create("store-memory");
+
+    tcase_add_checked_fixture(tc, memory_setup, store_teardown);
+    tcase_add_test(tc, challenge_once);
+    tcase_add_test(tc, challenge_unbound_and_expired);
+    tcase_add_test(tc, challenge_race);
+    tcase_add_test(tc, challenge_issue_limit);
+    tcase_add_test(tc, challenge_list_find_revoke);
     return tc;
 }
 
@@ -728,6 +912,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, uri_parse);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, store_tcase("store-sqlite3", sqlite_setup));
+    suite_add_tcase(s, memory_tcase());
     if (getenv("SCEP_TEST_PGSQL") && *getenv("SCEP_TEST_PGSQL")) {
         suite_add_tcase(s, store_tcase("store-pgsql", pgsql_setup));
     }
