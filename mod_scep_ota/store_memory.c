@@ -114,6 +114,43 @@ static void own(mem_t *m, apr_array_header_t *arr, const scep_store_t *st,
     o->rec = rec;
 }
 
+/* The record of st's CA in arr whose string field at offset equals
+ * value. */
+static void *find_by(const apr_array_header_t *arr, const scep_store_t *st,
+                     apr_size_t offset, const char *value)
+{
+    void *r;
+    int i;
+
+    OWNED(st, arr, void *, r, i) {
+        if (same(*(const char *const *)((const char *)r + offset), value)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static scep_cert_rec_t *find_origin(mem_t *m, const scep_store_t *st,
+                                    const char *origin)
+{
+    return find_by(m->certs, st, APR_OFFSETOF(scep_cert_rec_t, origin),
+                   origin);
+}
+
+static scep_pending_rec_t *find_pending(mem_t *m, const scep_store_t *st,
+                                        const char *txid)
+{
+    return find_by(m->pending, st,
+                   APR_OFFSETOF(scep_pending_rec_t, transaction_id), txid);
+}
+
+static scep_device_rec_t *find_device(mem_t *m, const scep_store_t *st,
+                                      const char *udid)
+{
+    return find_by(m->devices, st, APR_OFFSETOF(scep_device_rec_t, udid),
+                   udid);
+}
+
 /* ------------------------------------------------------------------ */
 /* certificates                                                        */
 
@@ -139,20 +176,6 @@ static scep_cert_rec_t *find_txn(mem_t *m, const scep_store_t *st,
 
     OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
         if (same(r->transaction_id, txid) && same(r->key_hash, kh)) {
-            return r;
-        }
-    }
-    return NULL;
-}
-
-static scep_cert_rec_t *find_origin(mem_t *m, const scep_store_t *st,
-                                    const char *origin)
-{
-    scep_cert_rec_t *r;
-    int i;
-
-    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
-        if (same(r->origin, origin)) {
             return r;
         }
     }
@@ -596,20 +619,6 @@ static apr_status_t challenge_revoke(scep_store_t *st, apr_pool_t *p,
 /* ------------------------------------------------------------------ */
 /* pending requests                                                    */
 
-static scep_pending_rec_t *find_pending(mem_t *m, const scep_store_t *st,
-                                        const char *txid)
-{
-    scep_pending_rec_t *r;
-    int i;
-
-    OWNED(st, m->pending, scep_pending_rec_t *, r, i) {
-        if (same(r->transaction_id, txid)) {
-            return r;
-        }
-    }
-    return NULL;
-}
-
 /* APR_EEXIST when the transactionID is pending already, as in the
  * database */
 static apr_status_t pending_put(scep_store_t *st, apr_pool_t *p,
@@ -681,20 +690,6 @@ static apr_status_t pending_list(scep_store_t *st, apr_pool_t *p,
 
 /* ------------------------------------------------------------------ */
 /* devices                                                             */
-
-static scep_device_rec_t *find_device(mem_t *m, const scep_store_t *st,
-                                      const char *udid)
-{
-    scep_device_rec_t *r;
-    int i;
-
-    OWNED(st, m->devices, scep_device_rec_t *, r, i) {
-        if (same(r->udid, udid)) {
-            return r;
-        }
-    }
-    return NULL;
-}
 
 static const char *keep(apr_pool_t *p, const char *now, const char *before)
 {
