@@ -5,6 +5,8 @@
 #   bench/enroll.sh [N]        N distinct PKCSReqs per server and level (200)
 #   BENCH_STORES="sqlite memory" bench/enroll.sh   several stores, one run
 #   BENCH_LEVELS="1 2 4 16"    the concurrency levels (connections)
+#   BENCH_KEYS=DIR             where the requesters' RSA keys are kept for
+#                              the next run (/var/tmp/scep-bench-keys-UID)
 #
 # A store is "sqlite" (the default store: no SCEPStore line), "memory", or
 # any SCEPStore argument ("pgsql:host=... dbname=..."). BENCH_STORE (one
@@ -37,6 +39,8 @@ cli="$work/scep-ota"   # a copy: a rebuild during the run cannot touch it
 secret="bench-secret"
 mpid=""
 nstores=0
+keys="${BENCH_KEYS:-/var/tmp/scep-bench-keys-$(id -u)}"
+mkdir -p -m 700 "$keys"
 
 cleanup() {
     local i
@@ -139,18 +143,21 @@ sleep 1
 # --- requests, built before anything is timed --------------------------------
 # Each store is fresh, so the module's requests of a level serve every
 # store; micromdm gets its own (encrypted to its CA).
+# A requester key serves the same index and level of every server and run
+# (each request is a transaction of its own, to a fresh store).
 build() {   # server recipient level
     local dir="$work/reqs/$1-$3" i
     mkdir -p "$dir"
     for i in $(seq "$n"); do
-        echo "$dir/$i"
-    done | xargs -P "$(nproc)" -I{} sh -c '
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-            -out {}.key 2>/dev/null
-        "$0" request --type pkcsreq --recipient "$1" --key {}.key \
-            --subject "/CN=bench-$(basename $(dirname {}))-$(basename {})" \
-            --challenge "$2" --cipher aes128 --digest sha256 -o {}.der \
-            >/dev/null' "$cli" "$2" "$secret"
+        echo "$dir/$i $keys/$3-$i.key"
+    done | xargs -P "$(nproc)" -L1 sh -c '
+        [ -s "$5" ] || { openssl genpkey -algorithm RSA \
+            -pkeyopt rsa_keygen_bits:2048 -out "$5.tmp" 2>/dev/null \
+            && mv "$5.tmp" "$5"; }
+        "$0" request --type pkcsreq --recipient "$1" --key "$5" \
+            --subject "/CN=bench-$(basename $(dirname $4))-$(basename $4)" \
+            --challenge "$2" --cipher aes128 --digest sha256 -o "$4.der" \
+            >/dev/null' "$cli" "$2" "$secret" x
     ls "$dir"/*.der > "$dir.list"
 }
 echo "bench: building $n requests per server and level..."

@@ -624,6 +624,129 @@ START_TEST(device_upsert)
 }
 END_TEST
 
+/* What a write lock saw: how often it was taken and given back, and
+ * whether a second handle on the database saw the watched certificate
+ * then (it must appear between the two). */
+typedef struct {
+    scep_store_t *other;
+    const char *serial;
+    apr_status_t answer;    /* what taking the lock returns */
+    int taken, given, held, seen_taken, seen_given;
+} lock_probe_t;
+
+static int probe_sees(lock_probe_t *lp)
+{
+    scep_cert_rec_t *rec;
+
+    return lp->serial && APR_SUCCESS == lp->other->ops->cert_by_serial(
+               lp->other, tpool, lp->serial, &rec);
+}
+
+static apr_status_t probe_lock(void *baton)
+{
+    lock_probe_t *lp = baton;
+
+    ck_assert_int_eq(lp->held, 0);
+    ++lp->taken;
+    lp->seen_taken += probe_sees(lp);
+    lp->held = APR_SUCCESS == lp->answer;
+    return lp->answer;
+}
+
+static apr_status_t probe_unlock(void *baton)
+{
+    lock_probe_t *lp = baton;
+
+    ck_assert_int_eq(lp->held, 1);
+    lp->held = 0;
+    ++lp->given;
+    lp->seen_given += probe_sees(lp);
+    return APR_SUCCESS;
+}
+
+/* The lock is taken around each statement that writes, and only there. */
+START_TEST(write_lock_around_writes)
+{
+    lock_probe_t lp;
+    scep_cert_rec_t *out;
+    scep_pending_rec_t pend, *pout;
+    scep_device_rec_t dev, *dout;
+    apr_array_header_t *recs;
+    const char *bound;
+    int before;
+
+    memset(&lp, 0, sizeof(lp));
+    lp.other = open_store();
+    lp.serial = "5A";
+    scep_store_dbd_write_lock(st, probe_lock, probe_unlock, &lp);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5A", &out),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(lp.taken, 0);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5A", "tx-5",
+                                                          "ab05")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 1);
+    ck_assert_int_eq(lp.given, 1);
+    ck_assert_int_eq(lp.seen_taken, 0);
+    ck_assert_int_eq(lp.seen_given, 1);
+    lp.serial = NULL;
+    /* reads take nothing */
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-5", "ab05",
+                                                  &out), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "ab05", &out),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->key_compromised(st, tpool, "ab05"),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 1);
+    /* each write takes it once */
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "5A", 1,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 2);
+    before = lp.taken;
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h5",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            apr_time_now()
+                                            + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    ck_assert_int_ge(lp.taken, before + 1);   /* a purge may come first */
+    before = lp.taken;
+    ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "h5",
+                                             SCEP_CHALLENGE_SCEP, "r",
+                                             &bound), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h5",
+                                                SCEP_CHALLENGE_SCEP, "r",
+                                                &bound), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 1);
+    memset(&pend, 0, sizeof(pend));
+    pend.transaction_id = "tx-p5";
+    pend.state = SCEP_PENDING_WAITING;
+    ck_assert_int_eq(st->ops->pending_put(st, tpool, &pend), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_get(st, tpool, "tx-p5", &pout),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_set_state(st, tpool, "tx-p5",
+                                                SCEP_PENDING_REJECTED, NULL),
+                     APR_SUCCESS);
+    memset(&dev, 0, sizeof(dev));
+    dev.udid = "UDID-5";
+    ck_assert_int_eq(st->ops->device_upsert(st, tpool, &dev), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->device_get(st, tpool, "UDID-5", &dout),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 4);
+    ck_assert_int_eq(lp.given, lp.taken);
+    /* a lock that cannot be taken does not stop the write */
+    lp.answer = APR_EGENERAL;
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5B", "tx-6",
+                                                          "ab06")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 5);
+    ck_assert_int_eq(lp.given, before + 4);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5B", &out),
+                     APR_SUCCESS);
+}
+END_TEST
+
 START_TEST(schema_reopen)
 {
     const char *driver, *params, *err = NULL;
@@ -714,6 +837,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, challenge_race_processes);
     tcase_add_test(tc, pending_lifecycle);
     tcase_add_test(tc, device_upsert);
+    tcase_add_test(tc, write_lock_around_writes);
     tcase_add_test(tc, schema_reopen);
     tcase_add_test(tc, schema_newer_refused);
     return tc;
