@@ -59,8 +59,12 @@ static const struct {
     { "scep_ota_cert_by_serial2", CERT_COLS " WHERE ca = %s AND serial = %s" },
     { "scep_ota_cert_by_txid2",
       CERT_COLS " WHERE ca = %s AND transaction_id = %s AND key_hash = %s" },
+    /* by the key's index: a key has a certificate or two, a CA has them
+     * all. Without statistics SQLite takes (ca, status) for two equalities
+     * against one and reads every valid certificate of the CA; "ca || ''"
+     * (the same value on both drivers) is no index column. */
     { "scep_ota_cert_by_key2",
-      CERT_COLS " WHERE ca = %s AND key_hash = %s AND status = 0"
+      CERT_COLS " WHERE ca || '' = %s AND key_hash = %s AND status = 0"
       " ORDER BY not_before DESC, issued_at DESC LIMIT 1" },
     { "scep_ota_cert_by_origin",
       CERT_COLS " WHERE ca = %s AND origin = %s" },
@@ -965,6 +969,18 @@ scep_store_t *scep_store_dbd_create(apr_pool_t *p,
     st->ops = &dbd_ops;
     st->backend = ds;
     return st;
+}
+
+const char *scep_store_dbd_sql(const char *label)
+{
+    int q;
+
+    for (q = 0; q < Q_COUNT; ++q) {
+        if (!strcmp(queries[q].label, label)) {
+            return queries[q].sql;
+        }
+    }
+    return NULL;
 }
 
 void scep_store_dbd_write_lock(scep_store_t *st, scep_dbd_lock_fn *lock,

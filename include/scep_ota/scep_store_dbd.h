@@ -165,6 +165,10 @@ scep_store_t *scep_store_dbd_create(apr_pool_t *p,
                                     const scep_dbd_provider_t *prov,
                                     const scep_logger_t *log);
 
+/** The SQL of the store's statement of that label (apr_dbd's %s
+ * placeholders), to look at its plan; NULL when there is none. */
+const char *scep_store_dbd_sql(const char *label);
+
 /** Takes and gives back a lock; APR_SUCCESS when taken. */
 typedef apr_status_t scep_dbd_lock_fn(void *baton);
 

@@ -747,6 +747,71 @@ START_TEST(write_lock_around_writes)
 }
 END_TEST
 
+/* SQLite's plan for a statement of the store: its detail lines. */
+static const char *sqlite_plan(const char *label)
+{
+    static const char *args[] = { "a", "b", "c", "d", "e", "f" };
+    const char *sql = scep_store_dbd_sql(label), *driver, *params;
+    const char *err = NULL, *plan = "";
+    scep_dbd_conn_t *conn;
+    apr_dbd_prepared_t *stmt = NULL;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_pool_t *sp;
+    int n = 0;
+    const char *c;
+
+    ck_assert_msg(sql != NULL, "no statement %s", label);
+    for (c = sql; (c = strchr(c, '%')); ++c) {
+        ++n;
+    }
+    ck_assert_int_eq(scep_store_uri_parse(tpool, store_uri, &driver, &params,
+                                          &err), APR_SUCCESS);
+    ck_assert_int_eq(scep_dbd_connect(tpool, driver, params, &conn, &err),
+                     APR_SUCCESS);
+    apr_pool_create(&sp, tpool);
+    ck_assert_int_eq(apr_dbd_prepare(conn->driver, sp, conn->handle,
+                                     apr_pstrcat(sp, "EXPLAIN QUERY PLAN ",
+                                                 sql, NULL), NULL, &stmt),
+                     0);
+    ck_assert_int_eq(apr_dbd_pselect(conn->driver, sp, conn->handle, &res,
+                                     stmt, 0, n, args), 0);
+    while (!apr_dbd_get_row(conn->driver, sp, res, &row, -1)) {
+        plan = apr_pstrcat(tpool, plan, apr_dbd_get_entry(conn->driver, row,
+                                                          3), "; ", NULL);
+    }
+    apr_pool_destroy(sp);
+    scep_dbd_disconnect(conn);
+    return plan;
+}
+
+/* Lookups of one record go through the index of what names it, never
+ * through every certificate of the CA (SQLite has no statistics to tell
+ * a key from a CA). */
+START_TEST(sqlite_lookups_use_their_index)
+{
+    static const struct {
+        const char *label, *index;
+    } want[] = {
+        { "scep_ota_cert_by_key2", "INDEX certificates_key (key_hash=?)" },
+        { "scep_ota_key_compromised", "INDEX certificates_key (key_hash=?)" },
+        { "scep_ota_cert_by_txid2", "INDEX certificates_issuance (ca=? AND "
+                                    "transaction_id=? AND key_hash=?)" },
+        { "scep_ota_cert_by_origin", "INDEX certificates_origin (ca=? AND "
+                                     "origin=?)" },
+        { "scep_ota_cert_by_serial2", "(serial=?)" },
+    };
+    const char *plan;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); ++i) {
+        plan = sqlite_plan(want[i].label);
+        ck_assert_msg(strstr(plan, want[i].index) != NULL, "%s: %s",
+                      want[i].label, plan);
+    }
+}
+END_TEST
+
 START_TEST(schema_reopen)
 {
     const char *driver, *params, *err = NULL;
@@ -851,7 +916,9 @@ Suite *suite_store(void)
     tcase_add_checked_fixture(tc, tpool_setup, tpool_teardown);
     tcase_add_test(tc, uri_parse);
     suite_add_tcase(s, tc);
-    suite_add_tcase(s, store_tcase("store-sqlite3", sqlite_setup));
+    tc = store_tcase("store-sqlite3", sqlite_setup);
+    tcase_add_test(tc, sqlite_lookups_use_their_index);
+    suite_add_tcase(s, tc);
     if (getenv("SCEP_TEST_PGSQL") && *getenv("SCEP_TEST_PGSQL")) {
         suite_add_tcase(s, store_tcase("store-pgsql", pgsql_setup));
     }
