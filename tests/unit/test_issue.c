@@ -192,7 +192,8 @@ END_TEST
 
 /* The issued certificate carries the request's public key encoded as
  * OpenSSL encodes that key (RSA copied from the request, EC the long way),
- * and its subjectKeyIdentifier is the hash of that key. */
+ * its subjectKeyIdentifier is the hash of that key, and the store's key
+ * hash of a parsed key is the same as of the key itself. */
 static void same_public_key(EVP_PKEY *key)
 {
     X509_REQ *req = csr(key, "key copy", NULL, NULL);
@@ -220,6 +221,11 @@ static void same_public_key(EVP_PKEY *key)
     ck_assert(X509_pubkey_digest(back, EVP_sha1(), md, &n));
     ck_assert_int_eq(X509_get0_subject_key_id(back)->length, (int)n);
     ck_assert_mem_eq(X509_get0_subject_key_id(back)->data, md, n);
+    /* the key hash of a parsed key is that of the key */
+    ck_assert_str_eq(scep_spki_hash(tpool, X509_REQ_get_X509_PUBKEY(req)),
+                     scep_key_hash(tpool, key));
+    ck_assert_str_eq(scep_spki_hash(tpool, X509_get_X509_PUBKEY(back)),
+                     scep_key_hash(tpool, key));
     OPENSSL_free(want);
     OPENSSL_free(got);
     OPENSSL_free(der);
@@ -233,6 +239,7 @@ START_TEST(public_key_as_encoded)
     same_public_key(tu_key(2048, 5));
     same_public_key(ec);
     EVP_PKEY_free(ec);
+    ck_assert_ptr_null(scep_spki_hash(tpool, NULL));
 }
 END_TEST
 
