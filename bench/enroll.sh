@@ -1,24 +1,34 @@
 #!/bin/bash
 # Enrollments/s through mod_scep_ota, side by side with micromdm's
-# scepserver on the same kind of requests, in one run.
+# scepserver on the same kind of requests and with the RSA bound, in one run.
 #
 #   bench/enroll.sh [N]        N distinct PKCSReqs per server and level (200)
-#   BENCH_STORE=memory bench/enroll.sh   the module without durable state
+#   BENCH_STORES="sqlite memory" bench/enroll.sh   several stores, one run
+#   BENCH_LEVELS="1 2 4 16"    the concurrency levels (connections)
+#   BENCH_KEYS=DIR             where the requesters' RSA keys are kept for
+#                              the next run (/var/tmp/scep-bench-keys-UID)
 #
-# For each server, N distinct PKCSReqs (RSA-2048, AES-128, SHA-256) are built
-# in advance per concurrency level (1, 4, 16) with `scep-ota request`, then
-# replayed once each with wrk (bench/replay.lua), alternating module and
-# micromdm. Only SUCCESS CertReps count. micromdm's scepserver binds every
+# A store is "sqlite" (the default store: no SCEPStore line), "memory", or
+# any SCEPStore argument ("pgsql:host=... dbname=..."). BENCH_STORE (one
+# store) is still read when BENCH_STORES is not set.
+#
+# For each level, N distinct PKCSReqs (RSA-2048, AES-128, SHA-256) are built
+# in advance with `scep-ota request`, then replayed once each with wrk
+# (bench/replay.lua, one connection per wrk thread), against each store's
+# httpd and micromdm in turn. Only SUCCESS CertReps count; p50/p99 are
+# those of the enrollments alone. micromdm's scepserver binds every
 # interface, so it runs in a network namespace that has only loopback, and
 # its wrk runs there too. The crypto bound is `openssl speed -multi 2
 # rsa2048` signs/s divided by 3 (each enrollment costs three RSA private-key
-# operations: decrypt the envelope, sign the certificate, sign the CertRep).
+# operations: decrypt the envelope, sign the certificate, sign the CertRep),
+# measured before and after the replays; the mean counts.
 # Needs root (ip netns), wrk, scep, and a built module and CLI.
 set -euo pipefail
 
 top="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-200}"
-levels="${BENCH_LEVELS:-1 4 16}"
+levels="${BENCH_LEVELS:-1 2 4 16}"
+stores="${BENCH_STORES:-${BENCH_STORE:-sqlite}}"
 port="${BENCH_PORT:-18280}"
 mport=8380
 ns="scepbench$$"
@@ -28,9 +38,15 @@ mods="$(apxs -q LIBEXECDIR)"
 cli="$work/scep-ota"   # a copy: a rebuild during the run cannot touch it
 secret="bench-secret"
 mpid=""
+nstores=0
+keys="${BENCH_KEYS:-/var/tmp/scep-bench-keys-$(id -u)}"
+mkdir -p -m 700 "$keys"
 
 cleanup() {
-    "$httpd" -f "$work/httpd.conf" -k stop 2>/dev/null || true
+    local i
+    for i in $(seq "$nstores"); do
+        "$httpd" -f "$work/mod$i/httpd.conf" -k stop 2>/dev/null || true
+    done
     [ -n "$mpid" ] && kill -INT "$mpid" 2>/dev/null || true
     sleep 1
     ip netns del "$ns" 2>/dev/null || true
@@ -45,24 +61,39 @@ done
 cp "$top/tools/scep-ota" "$cli"
 cp "$top/mod_scep_ota/.libs/mod_scep_ota.so" "$work/mod_scep_ota.so"
 
-# --- the module -----------------------------------------------------------
-mkdir -p "$work/mod/logs" "$work/mod/state" "$work/reqs"
+# --- the module: one httpd per store, one CA for all -----------------------
+mkdir -p "$work/reqs"
+chmod 755 "$work"      # the worker user reads the module's files below
 openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
-    -keyout "$work/mod/ca.key" -out "$work/mod/ca.pem" -subj "/CN=Bench CA" \
+    -keyout "$work/ca.key" -out "$work/ca.pem" -subj "/CN=Bench CA" \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
     2>/dev/null
-user=""
-if [ "$(id -u)" = 0 ]; then
-    user="User www-data
+
+label_of() {   # store -> a short name
+    case "$1" in
+        sqlite|memory|dbd) echo "$1" ;;
+        sqlite3:*) echo sqlite-uri ;;
+        pgsql:*) echo pgsql ;;
+        *) echo other ;;
+    esac
+}
+
+start_module() {   # index store
+    local dir="$work/mod$1" user="" storeline="" i
+    mkdir -p "$dir/logs" "$dir/state"
+    cp "$work/ca.pem" "$work/ca.key" "$dir/"
+    if [ "$(id -u)" = 0 ]; then
+        user="User www-data
 Group www-data"
-    chown www-data "$work/mod/logs" "$work/mod/state"
-fi
-chmod -R a+rX "$work"
-cat > "$work/httpd.conf" <<CONF
-ServerRoot "$work/mod"
+        chown www-data "$dir/logs" "$dir/state"
+    fi
+    [ "$2" = sqlite ] || storeline="SCEPStore $2"
+    chmod -R a+rX "$dir"
+    cat > "$dir/httpd.conf" <<CONF
+ServerRoot "$dir"
 ServerName 127.0.0.1
-Listen 127.0.0.1:$port
+Listen 127.0.0.1:$(( port + $1 ))
 PidFile logs/httpd.pid
 ErrorLog logs/error.log
 LogLevel warn
@@ -75,12 +106,27 @@ ThreadsPerChild 25
 SCEPCACertificateFile ca.pem
 SCEPCAKeyFile ca.key
 SCEPChallengePassword $secret
-SCEPStore ${BENCH_STORE:-sqlite3:state/scep_ota.db}
+$storeline
 <Location /scep>
     SetHandler scep
 </Location>
 CONF
-"$httpd" -f "$work/httpd.conf" -k start
+    "$httpd" -f "$dir/httpd.conf" -k start
+    for i in $(seq 50); do
+        curl -sf -o /dev/null \
+            "http://127.0.0.1:$(( port + $1 ))/scep?operation=GetCACaps" \
+            && return 0
+        sleep 0.1
+    done
+    echo "bench: the httpd for store $2 does not answer:"
+    tail -5 "$dir/logs/error.log"
+    exit 1
+}
+
+for s in $stores; do
+    nstores=$(( nstores + 1 ))
+    start_module "$nstores" "$s"
+done
 
 # --- micromdm's scepserver, loopback only ----------------------------------
 mkdir -p "$work/mm"
@@ -95,37 +141,48 @@ mpid=$!
 sleep 1
 
 # --- requests, built before anything is timed --------------------------------
+# Each store is fresh, so the module's requests of a level serve every
+# store; micromdm gets its own (encrypted to its CA).
+# A requester key serves the same index and level of every server and run
+# (each request is a transaction of its own, to a fresh store).
 build() {   # server recipient level
     local dir="$work/reqs/$1-$3" i
     mkdir -p "$dir"
-    : > "$dir.list"
     for i in $(seq "$n"); do
-        echo "$dir/$i"
-    done | xargs -P "$(nproc)" -I{} sh -c '
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-            -out {}.key 2>/dev/null
-        "$0" request --type pkcsreq --recipient "$1" --key {}.key \
-            --subject "/CN=bench-$(basename $(dirname {}))-$(basename {})" \
-            --challenge "$2" --cipher aes128 --digest sha256 -o {}.der \
-            >/dev/null' "$cli" "$2" "$secret"
+        echo "$dir/$i $keys/$3-$i.key"
+    done | xargs -P "$(nproc)" -L1 sh -c '
+        [ -s "$5" ] || { openssl genpkey -algorithm RSA \
+            -pkeyopt rsa_keygen_bits:2048 -out "$5.tmp" 2>/dev/null \
+            && mv "$5.tmp" "$5"; }
+        "$0" request --type pkcsreq --recipient "$1" --key "$5" \
+            --subject "/CN=bench-$(basename $(dirname $4))-$(basename $4)" \
+            --challenge "$2" --cipher aes128 --digest sha256 -o "$4.der" \
+            >/dev/null' "$cli" "$2" "$secret" x
     ls "$dir"/*.der > "$dir.list"
 }
 echo "bench: building $n requests per server and level..."
 for c in $levels; do
-    build mod "$work/mod/ca.pem" "$c"
+    build mod "$work/ca.pem" "$c"
     build mm "$work/mm/depot/ca.pem" "$c"
 done
 
+bound() {
+    openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null \
+        | awk '/^rsa 2048 bits/ { print $(NF-1) }' | tail -1
+}
+
+# results: one line per server and level, "label level rate p50 p99 fail"
+: > "$work/results"
 run() {   # label level list url [netns]
-    local t=$(( $2 < 2 ? 1 : 2 )) done="$work/done-$1-$2" pid out i
-    local cmd=(wrk -t"$t" -c"$2" -d3600s --timeout 30s
-               -s "$top/bench/replay.lua" "$4" -- "$3" "$t" $(( $2 / t )) "$done")
+    local done="$work/done-$1-$2" pid out i
+    local cmd=(wrk -t"$2" -c"$2" -d3600s --timeout 30s
+               -s "$top/bench/replay.lua" "$4" -- "$3" "$2" "$done")
     mkdir -p "$done"
     if [ -n "${5:-}" ]; then cmd=(ip netns exec "$5" "${cmd[@]}"); fi
     "${cmd[@]}" > "$work/wrk.out" 2>&1 &
     pid=$!
     for i in $(seq 6000); do     # at most 10 minutes
-        [ "$(ls "$done" | wc -l)" -ge "$t" ] && break
+        [ "$(ls "$done" | wc -l)" -ge "$2" ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -133,19 +190,58 @@ run() {   # label level list url [netns]
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" || true
     out=$(grep '^RESULT' "$work/wrk.out") || out="RESULT failed: $(tail -2 "$work/wrk.out")"
-    printf '%-9s c=%-3s %s\n' "$1" "$2" "${out#RESULT }"
+    printf '%-10s c=%-3s %s\n' "$1" "$2" "${out#RESULT }"
+    echo "$1 $2 ${out#RESULT }" | awk '{
+        for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%s %s %s %s %s %d\n", $1, $2, v["rate"] + 0, v["p50_ms"] + 0,
+               v["p99_ms"] + 0, v["answered"] - v["success"] }' \
+        >> "$work/results"
 }
 
-echo "bench: replaying (alternating module and micromdm)"
+echo "bench: load before: $(uptime)"
+sign0=$(bound)
+echo "bench: replaying (each store's httpd, then micromdm, per level)"
 for c in $levels; do
-    run module "$c" "$work/reqs/mod-$c.list" \
-        "http://127.0.0.1:$port/scep?operation=PKIOperation"
+    i=0
+    for s in $stores; do
+        i=$(( i + 1 ))
+        run "$(label_of "$s")" "$c" "$work/reqs/mod-$c.list" \
+            "http://127.0.0.1:$(( port + i ))/scep?operation=PKIOperation"
+    done
     run micromdm "$c" "$work/reqs/mm-$c.list" \
         "http://127.0.0.1:$mport/scep?operation=PKIOperation" "$ns"
 done
+sign1=$(bound)
+echo "bench: load after: $(uptime)"
 
-signs=$(openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null \
-    | awk '/^rsa 2048 bits/ { print $(NF-1) }' | tail -1)
-echo "crypto bound: $signs RSA-2048 signs/s on 2 processes / 3 = $(awk -v s="$signs" 'BEGIN { printf "%.0f", s / 3 }') enrollments/s"
-errs=$(grep -c -E '\[(error|crit|alert|emerg)\]|:error\]' "$work/mod/logs/error.log" || true)
-echo "module error-log lines at error or above: $errs"
+awk -v s0="$sign0" -v s1="$sign1" -v levels="$levels" '
+{ rate[$1, $2] = $3; p50[$1, $2] = $4; p99[$1, $2] = $5; fail[$1] += $6
+  if (!($1 in best) || $3 > best[$1]) { best[$1] = $3; at[$1] = $2 }
+  if (!seen[$1]++) order[++k] = $1 }
+END {
+    b = (s0 + s1) / 6
+    printf "crypto bound: RSA-2048 signs/s on 2 processes %.0f before, %.0f after; / 3 = %.0f enrollments/s\n", s0, s1, b
+    nl = split(levels, lv, " ")
+    printf "\n%-10s", "server"
+    for (j = 1; j <= nl; j++) printf " %16s", "c=" lv[j] " /s p50/99ms"
+    printf " %7s %6s %6s %7s %7s %5s\n", "best/s", "/mmdm", "/bound", "cN/c1", "p99/50", "fail"
+    for (i = 1; i <= k; i++) {
+        x = order[i]
+        printf "%-10s", x
+        for (j = 1; j <= nl; j++)
+            printf " %16s", sprintf("%.0f %.1f/%.1f", rate[x, lv[j]], p50[x, lv[j]], p99[x, lv[j]])
+        last = lv[nl]
+        printf " %7.0f %6.2f %6.2f %7.2f %7.2f %5d\n", best[x],
+               best["micromdm"] ? best[x] / best["micromdm"] : 0,
+               b ? best[x] / b : 0,
+               rate[x, lv[1]] ? rate[x, last] / rate[x, lv[1]] : 0,
+               p50[x, last] ? p99[x, last] / p50[x, last] : 0, fail[x]
+    }
+    printf "(best/s at: "
+    for (i = 1; i <= k; i++) printf "%s c=%s%s", order[i], at[order[i]], i < k ? ", " : ")\n"
+}' "$work/results"
+
+for i in $(seq "$nstores"); do
+    errs=$(grep -c -E '\[(error|crit|alert|emerg)\]|:error\]' "$work/mod$i/logs/error.log" || true)
+    echo "module $(label_of "$(echo $stores | cut -d' ' -f$i)"): error-log lines at error or above: $errs"
+done

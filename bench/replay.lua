@@ -1,12 +1,12 @@
--- wrk script: replay pre-built SCEP requests, each exactly once, and count
--- the CertReps whose pkiStatus is SUCCESS.
---   wrk -t T -c C -d LIMIT -s bench/replay.lua URL -- LIST THREADS
--- LIST holds one request file per line; thread i sends lines i, i+T, ...
--- Once its share is sent, a connection asks GetCACaps instead; when every
--- connection of the thread has done so, all its requests are answered and
--- the thread stops, leaving a marker file in DONEDIR so the caller can end
--- wrk (which otherwise runs for its full -d).
---   wrk ... -- LIST THREADS CONNECTIONS_PER_THREAD DONEDIR
+-- wrk script: replay pre-built SCEP requests, each exactly once, count the
+-- CertReps whose pkiStatus is SUCCESS and time each of them.
+--   wrk -t C -c C -d LIMIT -s bench/replay.lua URL -- LIST C DONEDIR
+-- One connection per thread, so that a thread's request() and response()
+-- alternate and each enrollment is timed on its own (wrk's own latency
+-- figures would mix in the filler requests below). LIST holds one request
+-- file per line; thread i sends lines i, i+C, ... Once its share is
+-- answered, a thread asks GetCACaps (untimed) and leaves a marker file in
+-- DONEDIR, so the caller can end wrk, which otherwise runs for its full -d.
 
 local ffi = require("ffi")
 ffi.cdef[[
@@ -44,54 +44,73 @@ function init(args)
         end
         i = i + 1
     end
-    conns = tonumber(args[3])
-    donedir = args[4]
-    sent, answered, ok, first, last, idle = 0, 0, 0, 0, 0, 0
+    donedir = args[3]
+    sent, answered, ok, first, last, started = 0, 0, 0, 0, 0, 0
+    lat = {}
+    marked = false
+    pending = nil
     headers = { ["Content-Type"] = "application/x-pki-message" }
 end
 
+-- wrk calls request() once more, untimed and never sent, to inspect it:
+-- a body goes only once its answer came, so that call costs none.
 function request()
-    if sent >= #bodies then
-        -- nothing left: a cheap request keeps wrk's loop busy until stop
-        return wrk.format("GET", wrk.path:gsub("%?.*", "") ..
-                          "?operation=GetCACaps")
+    if not pending then
+        if sent >= #bodies then
+            started = 0
+            return wrk.format("GET", wrk.path:gsub("%?.*", "") ..
+                              "?operation=GetCACaps")
+        end
+        sent = sent + 1
+        pending = bodies[sent]
     end
-    sent = sent + 1
-    if first == 0 then first = now() end
-    return wrk.format("POST", nil, headers, bodies[sent])
+    started = now()
+    if answered == 0 then first = started end
+    return wrk.format("POST", nil, headers, pending)
 end
 
 function response(status, hdrs, body)
-    if body:byte(1) == 0x30 or status ~= 200 then   -- a CertRep or an error
+    if started > 0 then
+        local t = now()
         answered = answered + 1
+        lat[answered] = t - started
         if status == 200 and body:find(SUCCESS, 1, true) then
             ok = ok + 1
         end
-        last = now()
-        return
+        last = t
+        started = 0
+        pending = nil
     end
-    idle = idle + 1
-    if idle == conns then
+    if answered >= #bodies and not marked then
+        marked = true
         local f = io.open(donedir .. "/" .. id, "w")
         if f then f:close() end
         wrk.thread:stop()
     end
 end
 
+local function percentile(sorted, p)
+    if #sorted == 0 then return 0 end
+    local k = math.max(1, math.ceil(#sorted * p / 100))
+    return sorted[k]
+end
+
 function done(summary, latency, requests)
-    local total, okall, t0, t1 = 0, 0, math.huge, 0
+    local total, okall, t0, t1, all = 0, 0, math.huge, 0, {}
     for _, t in ipairs(threads) do
         total = total + t:get("answered")
         okall = okall + t:get("ok")
         local f, l = t:get("first"), t:get("last")
         if f > 0 and f < t0 then t0 = f end
         if l > t1 then t1 = l end
+        for _, v in ipairs(t:get("lat") or {}) do all[#all + 1] = v end
     end
+    table.sort(all)
     local secs = t1 - t0
     io.write(string.format("RESULT answered=%d success=%d seconds=%.3f " ..
                            "rate=%.1f p50_ms=%.2f p99_ms=%.2f\n",
                            total, okall, secs,
                            secs > 0 and okall / secs or 0,
-                           latency:percentile(50) / 1000,
-                           latency:percentile(99) / 1000))
+                           percentile(all, 50) * 1000,
+                           percentile(all, 99) * 1000))
 end

@@ -15,6 +15,7 @@
 #include <apr_optional.h>
 #include <apr_thread_proc.h>
 #include <apr_thread_mutex.h>
+#include <apr_global_mutex.h>
 #include <apr_dbd.h>
 
 #include <httpd.h>
@@ -23,6 +24,7 @@
 #include <http_log.h>
 #include <http_main.h>
 #include <ap_mpm.h>
+#include <util_mutex.h>
 #include <mod_dbd.h>
 #include <unixd.h>
 #include <mod_unixd.h>
@@ -41,6 +43,15 @@ static apr_hash_t *stores;
 /* the CA that records of "SCEPStore dbd" without a CA belong to (see
  * store_owner), fixed before the children fork */
 static const char *dbd_owner;
+
+/* The writers of a SQLite file queue on a global mutex (one per file,
+ * configured with "Mutex ... scep-ota-store"): without it SQLite lets one
+ * in and has the others sleep and retry in growing steps, and apr_dbd's
+ * sqlite3 driver sleeps holding the one lock that all its connections in
+ * the process share. sqlite3 store URI -> apr_global_mutex_t *, made in
+ * post_config, attached again in each child. */
+#define STORE_MUTEX_TYPE "scep-ota-store"
+static apr_hash_t *write_mutexes;
 
 /* ------------------------------------------------------------------ */
 /* the directive                                                        */
@@ -531,6 +542,48 @@ static int store_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+static int store_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    write_mutexes = NULL;
+    return APR_SUCCESS == ap_mutex_register(pconf, STORE_MUTEX_TYPE, NULL,
+                                            APR_LOCK_DEFAULT,
+                                            AP_MUTEX_ALLOW_NONE)
+           ? OK : !OK;
+}
+
+/* The write mutex of a sqlite3 store (none for other drivers, nor with
+ * "Mutex none scep-ota-store"). */
+static apr_status_t write_mutex_create(apr_pool_t *pconf, server_rec *base,
+                                       const char *uri)
+{
+    apr_global_mutex_t *mutex = NULL;
+    const char *id;
+    apr_status_t rv;
+
+    if (strncmp(uri, "sqlite3:", 8)) {
+        return APR_SUCCESS;
+    }
+    /* several files: one mutex each, told apart in lock file names */
+    id = apr_itoa(pconf, (int)apr_hash_count(write_mutexes));
+    rv = ap_global_mutex_create(&mutex, NULL, STORE_MUTEX_TYPE, id, base,
+                                pconf, 0);
+    if (APR_SUCCESS != rv) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, SCEPLOGNO(0500)
+                     "SCEPStore %s: cannot create the mutex its writers "
+                     "queue on (see the Mutex directive, type %s)", uri + 8,
+                     STORE_MUTEX_TYPE);
+        return rv;
+    }
+    if (mutex) {
+        apr_hash_set(write_mutexes, apr_pstrdup(pconf, uri),
+                     APR_HASH_KEY_STRING, mutex);
+    }
+    return APR_SUCCESS;
+}
+
 static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *base)
 {
@@ -540,6 +593,7 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     (void)plog;
     dbd_owner = NULL;
+    write_mutexes = apr_hash_make(pconf);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
@@ -569,7 +623,8 @@ static int store_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         apr_hash_set(seen, uri, APR_HASH_KEY_STRING, uri);
         if (APR_SUCCESS != prepare_store(ptemp, s, uri,
-                                         store_owner(ptemp, base, uri))) {
+                                         store_owner(ptemp, base, uri))
+            || APR_SUCCESS != write_mutex_create(pconf, base, uri)) {
             return !OK;
         }
     }
@@ -784,12 +839,53 @@ static scep_store_t *dbd_store(apr_pool_t *pchild, server_rec *s)
 /* ------------------------------------------------------------------ */
 /* per child                                                            */
 
+static apr_status_t write_lock(void *baton)
+{
+    return apr_global_mutex_lock(baton);
+}
+
+static apr_status_t write_unlock(void *baton)
+{
+    return apr_global_mutex_unlock(baton);
+}
+
+/* A child attaches to the write mutexes made before the fork; a store
+ * whose mutex fails here writes without it (SQLite still serializes). */
+static void write_mutexes_child_init(apr_pool_t *pchild, server_rec *base)
+{
+    apr_hash_index_t *hi;
+    apr_global_mutex_t *mutex;
+    const char *uri;
+    apr_status_t rv;
+
+    if (!write_mutexes) {
+        return;
+    }
+    for (hi = apr_hash_first(pchild, write_mutexes); hi;
+         hi = apr_hash_next(hi)) {
+        uri = apr_hash_this_key(hi);
+        mutex = apr_hash_this_val(hi);
+        rv = apr_global_mutex_child_init(&mutex,
+                                         apr_global_mutex_lockfile(mutex),
+                                         pchild);
+        if (APR_SUCCESS != rv) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, base, SCEPLOGNO(0501)
+                         "SCEPStore %s: cannot attach to the writers' "
+                         "mutex; this process writes without it", uri + 8);
+            mutex = NULL;
+        }
+        apr_hash_set(write_mutexes, uri, APR_HASH_KEY_STRING, mutex);
+    }
+}
+
 static scep_store_t *own_store(apr_pool_t *pchild, server_rec *s,
                                const char *uri, int max_conns)
 {
     const char *driver, *params, *err;
     scep_dbd_provider_t *prov;
     const scep_logger_t *log = scep_ota_server_logger(pchild, s);
+    apr_global_mutex_t *mutex;
+    scep_store_t *st;
     apr_status_t rv;
 
     rv = scep_store_uri_parse(pchild, uri, &driver, &params, &err);
@@ -802,7 +898,13 @@ static scep_store_t *own_store(apr_pool_t *pchild, server_rec *s,
                      "store %s: no connection pool", uri);
         return NULL;
     }
-    return scep_store_dbd_create(pchild, prov, log);
+    st = scep_store_dbd_create(pchild, prov, log);
+    mutex = write_mutexes ? apr_hash_get(write_mutexes, uri,
+                                         APR_HASH_KEY_STRING) : NULL;
+    if (mutex) {
+        scep_store_dbd_write_lock(st, write_lock, write_unlock, mutex);
+    }
+    return st;
 }
 
 static void store_child_init(apr_pool_t *pchild, server_rec *base)
@@ -814,6 +916,7 @@ static void store_child_init(apr_pool_t *pchild, server_rec *base)
     int threads = 1;
 
     stores = apr_hash_make(pchild);
+    write_mutexes_child_init(pchild, base);
     if (APR_SUCCESS != ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads)
         || threads < 1) {
         threads = 1;
@@ -856,6 +959,7 @@ apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store)
 void scep_ota_store_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_pre_config(store_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(store_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(store_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(store_child_init, NULL, NULL, APR_HOOK_MIDDLE);

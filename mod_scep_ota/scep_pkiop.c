@@ -278,7 +278,7 @@ static int same_requester(op_t *op, const scep_pending_rec_t *pend)
     X509 *s = op->msg->signer;
     const unsigned char *der;
     apr_size_t len;
-    const char *kh = scep_key_hash(op->p, X509_get0_pubkey(s));
+    const char *kh = scep_spki_hash(op->p, X509_get_X509_PUBKEY(s));
 
     if (kh && pend->key_hash && !strcmp(kh, pend->key_hash)) {
         return 1;
@@ -773,7 +773,9 @@ static int read_csr(op_t *op, enroll_t *e)
         return 0;
     }
     e->key = X509_REQ_get0_pubkey(e->req);
-    e->key_hash = scep_key_hash(op->p, e->key);
+    e->key_hash = e->key ? scep_spki_hash(op->p,
+                                          X509_REQ_get_X509_PUBKEY(e->req))
+                         : NULL;
     e->subject = scep_name_rfc2253(op->p, X509_REQ_get_subject_name(e->req));
     if (!e->key_hash || !e->subject) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
@@ -835,7 +837,8 @@ static void poll(op_t *op)
     scep_pending_rec_t *pend;
     scep_cert_rec_t *rec;
     apr_status_t rv;
-    const char *kh = scep_key_hash(op->p, X509_get0_pubkey(op->msg->signer));
+    const char *kh = scep_spki_hash(op->p,
+                                    X509_get_X509_PUBKEY(op->msg->signer));
 
     rv = op->store->ops->pending_get(op->store, op->p,
                                      op->msg->transaction_id, &pend);

@@ -18,6 +18,9 @@ typedef struct {
     const scep_dbd_provider_t *prov;
     const scep_logger_t *log;
     volatile apr_uint32_t last_purge;   /* seconds; see purge_if_due */
+    scep_dbd_lock_fn *lock;             /* around writes, or NULL */
+    scep_dbd_lock_fn *unlock;
+    void *lock_baton;
 } dbd_store_t;
 
 /* ------------------------------------------------------------------ */
@@ -63,8 +66,12 @@ static const struct {
     { "scep_ota_cert_by_serial2", CERT_COLS " WHERE ca = %s AND serial = %s" },
     { "scep_ota_cert_by_txid2",
       CERT_COLS " WHERE ca = %s AND transaction_id = %s AND key_hash = %s" },
+    /* by the key's index: a key has a certificate or two, a CA has them
+     * all. Without statistics SQLite takes (ca, status) for two equalities
+     * against one and reads every valid certificate of the CA; "ca || ''"
+     * (the same value on both drivers) is no index column. */
     { "scep_ota_cert_by_key2",
-      CERT_COLS " WHERE ca = %s AND key_hash = %s AND status = 0"
+      CERT_COLS " WHERE ca || '' = %s AND key_hash = %s AND status = 0"
       " ORDER BY not_before DESC, issued_at DESC LIMIT 1" },
     { "scep_ota_cert_by_origin",
       CERT_COLS " WHERE ca = %s AND origin = %s" },
@@ -314,13 +321,45 @@ static int prepared(op_t *op, query_t q, apr_dbd_prepared_t **stmt)
     return 0;
 }
 
+/* 1 when the write lock is held now. Without it the write still runs:
+ * the database serializes writers itself, only less smoothly. */
+static int op_lock(op_t *op)
+{
+    dbd_store_t *ds = op->ds;
+    apr_status_t rv;
+
+    if (!ds->lock) {
+        return 0;
+    }
+    if (APR_SUCCESS != (rv = ds->lock(ds->lock_baton))) {
+        scep_log_perror(ds->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv, op->p,
+                        SCEPLOGNO(4090) "store: cannot take the write lock; "
+                        "writing without it");
+        return 0;
+    }
+    return 1;
+}
+
+static void op_unlock(op_t *op, int locked)
+{
+    dbd_store_t *ds = op->ds;
+    apr_status_t rv;
+
+    if (locked && APR_SUCCESS != (rv = ds->unlock(ds->lock_baton))) {
+        scep_log_perror(ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, op->p,
+                        SCEPLOGNO(4091) "store: cannot give back the write "
+                        "lock");
+    }
+}
+
 /* Runs q: its rows into *res when res is not NULL, else the count of rows
- * it changed into *nrows. */
+ * it changed into *nrows (a write: under the write lock, one statement is
+ * one transaction). */
 static apr_status_t op_run(op_t *op, query_t q, const char **args,
                            int nargs, int *nrows, apr_dbd_results_t **res)
 {
     apr_dbd_prepared_t *stmt;
-    int rc;
+    int rc, locked;
 
     for (;;) {
         if (nrows) {
@@ -335,10 +374,16 @@ static apr_status_t op_run(op_t *op, query_t q, const char **args,
             }
             continue;
         }
-        rc = res ? apr_dbd_pselect(op->conn->driver, op->p, op->conn->handle,
-                                   res, stmt, 1, nargs, args)
-                 : apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
-                                  nrows, stmt, nargs, args);
+        if (res) {
+            rc = apr_dbd_pselect(op->conn->driver, op->p, op->conn->handle,
+                                 res, stmt, 1, nargs, args);
+        }
+        else {
+            locked = op_lock(op);
+            rc = apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
+                                nrows, stmt, nargs, args);
+            op_unlock(op, locked);
+        }
         if (!rc) {
             return APR_SUCCESS;
         }
@@ -1110,4 +1155,28 @@ scep_store_t *scep_store_dbd_create(apr_pool_t *p,
     st->ops = &dbd_ops;
     st->backend = ds;
     return st;
+}
+
+const char *scep_store_dbd_sql(const char *label)
+{
+    int q;
+
+    for (q = 0; q < Q_COUNT; ++q) {
+        if (!strcmp(queries[q].label, label)) {
+            return queries[q].sql;
+        }
+    }
+    return NULL;
+}
+
+void scep_store_dbd_write_lock(scep_store_t *st, scep_dbd_lock_fn *lock,
+                               scep_dbd_lock_fn *unlock, void *baton)
+{
+    dbd_store_t *ds = st->backend;
+
+    if (st->ops == &dbd_ops) {
+        ds->lock = lock && unlock ? lock : NULL;
+        ds->unlock = unlock;
+        ds->lock_baton = baton;
+    }
 }

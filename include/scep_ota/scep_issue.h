@@ -43,6 +43,11 @@ apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
 /** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
 const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
 
+/** The same for a parsed SubjectPublicKeyInfo (of a CSR or certificate),
+ * without OpenSSL's encoder where its bytes are what it would write; NULL
+ * when its key does not decode. */
+const char *scep_spki_hash(apr_pool_t *p, X509_PUBKEY *pub);
+
 /** Lower-case hex SHA-256 of bytes (how one-time challenges are stored). */
 const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
 

@@ -165,6 +165,26 @@ scep_store_t *scep_store_dbd_create(apr_pool_t *p,
                                     const scep_dbd_provider_t *prov,
                                     const scep_logger_t *log);
 
+/** The SQL of the store's statement of that label (apr_dbd's %s
+ * placeholders), to look at its plan; NULL when there is none. */
+const char *scep_store_dbd_sql(const char *label);
+
+/** Takes and gives back a lock; APR_SUCCESS when taken. */
+typedef apr_status_t scep_dbd_lock_fn(void *baton);
+
+/**
+ * Has the store take a lock around each statement that writes (and
+ * around nothing else: not reads, not the work between statements), so
+ * that the writers of a database queue on it instead of polling for the
+ * database's own write lock. The httpd glue passes a global mutex for a
+ * SQLite file: SQLite lets one writer at a time in and has the others
+ * sleep and retry in growing steps. Not for PostgreSQL, which runs
+ * writers side by side. st is what scep_store_dbd_create() returned;
+ * without a call, writes take no lock.
+ */
+void scep_store_dbd_write_lock(scep_store_t *st, scep_dbd_lock_fn *lock,
+                               scep_dbd_lock_fn *unlock, void *baton);
+
 /**
  * All in one, for the CLI and tests: parses the URI (not "dbd"), migrates
  * the schema, and returns a store over a connection pool of max_conns.

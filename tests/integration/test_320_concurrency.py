@@ -12,13 +12,16 @@ mod_dbd):
 - 8 copies of one request at once: one certificate, the same for all;
 - a request interrupted between consuming its one-time challenge and
   recording its certificate gets its certificate when it is retried (the
-  challenge remembers which request consumed it).
+  challenge remembers which request consumed it);
+- the writers of a SQLite store queue on httpd's global mutex
+  "scep-ota-store" (set with the Mutex directive); reads do not take it.
 
 The 480 PKCSReqs (AES-128-CBC, SHA-256, RSA-2048) are built once, before
 any timed part, and replayed against a fresh store in each test (a fresh
 store has never seen their transactionIDs).
 """
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -220,3 +223,43 @@ def test_320_005_retry_after_a_kill_between_challenge_and_record(env, pki, keypo
         time.sleep(0.1)
     again = storeenv.decode([storeenv.send_one(env.port, p)])[0]
     assert again.success, f"the retry of the interrupted request got {again.rep}"
+
+
+def test_320_006_sqlite_writers_queue_on_the_store_mutex(env, pki, keypool):
+    """With `Mutex flock:DIR scep-ota-store`, the test holds that lock
+    file: a request already recorded is answered at once (reads take no
+    lock), a new enrollment waits on its write and ends in SUCCESS once the
+    lock is given back."""
+    lockdir = env.root.path / "storelock"
+    lockdir.mkdir(exist_ok=True)
+    os.chmod(lockdir, 0o755)
+    for f in lockdir.iterdir():
+        f.unlink()
+    st = Store("sqlite", env, name=f"t320_mutex_{env.mpm}")
+    storeenv.start_with(env, pki, st, extra=f"Mutex flock:{lockdir} scep-ota-store")
+    locks = [f for f in lockdir.iterdir() if "scep-ota-store" in f.name]
+    assert len(locks) == 1, list(lockdir.iterdir())
+    done, waiting = keypool.clients(2, start=60)
+    done, waiting = storeenv.prepare([done, waiting], pki.issuing.cert,
+                                     storeenv.STATIC_CHALLENGE)
+    assert storeenv.decode([storeenv.send_one(env.port, done)])[0].success
+    fd = os.open(locks[0], os.O_RDWR)
+    second = {}
+    t = threading.Thread(target=lambda: second.setdefault(
+        "r", storeenv.send_one(env.port, waiting)), daemon=True)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        again = storeenv.decode([storeenv.send_one(env.port, done)])[0]
+        assert again.success and time.monotonic() - t0 < 5, again.rep
+        t.start()
+        t.join(2.0)
+        assert t.is_alive(), "the enrollment did not wait for the lock"
+        assert st.query("SELECT count(*) FROM certificates") == ["1"]
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    t.join(30)
+    r = storeenv.decode([second["r"]])[0]
+    assert r.success, r.rep
+    assert st.query("SELECT count(*) FROM certificates") == ["2"]

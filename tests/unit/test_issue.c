@@ -190,6 +190,59 @@ START_TEST(csr_signature_and_challenge)
 }
 END_TEST
 
+/* The issued certificate carries the request's public key encoded as
+ * OpenSSL encodes that key (RSA copied from the request, EC the long way),
+ * its subjectKeyIdentifier is the hash of that key, and the store's key
+ * hash of a parsed key is the same as of the key itself. */
+static void same_public_key(EVP_PKEY *key)
+{
+    X509_REQ *req = csr(key, "key copy", NULL, NULL);
+    X509 *x = NULL, *back;
+    const unsigned char *in;
+    unsigned char *want = NULL, *got = NULL, *der = NULL;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    unsigned int n = 0;
+    int wlen, glen, dlen;
+
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 10, &x),
+                     APR_SUCCESS);
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ts_ca()->cert)), 1);
+    dlen = i2d_X509(x, &der);
+    ck_assert_int_gt(dlen, 0);
+    in = der;
+    back = scep_track_x509(tpool, d2i_X509(NULL, &in, dlen));
+    ck_assert_ptr_nonnull(back);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(back), key), 1);
+    wlen = i2d_PUBKEY(key, &want);
+    glen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(back), &got);
+    ck_assert_int_gt(wlen, 0);
+    ck_assert_int_eq(glen, wlen);
+    ck_assert_mem_eq(got, want, (size_t)wlen);
+    ck_assert(X509_pubkey_digest(back, EVP_sha1(), md, &n));
+    ck_assert_int_eq(X509_get0_subject_key_id(back)->length, (int)n);
+    ck_assert_mem_eq(X509_get0_subject_key_id(back)->data, md, n);
+    /* the key hash of a parsed key is that of the key */
+    ck_assert_str_eq(scep_spki_hash(tpool, X509_REQ_get_X509_PUBKEY(req)),
+                     scep_key_hash(tpool, key));
+    ck_assert_str_eq(scep_spki_hash(tpool, X509_get_X509_PUBKEY(back)),
+                     scep_key_hash(tpool, key));
+    OPENSSL_free(want);
+    OPENSSL_free(got);
+    OPENSSL_free(der);
+}
+
+START_TEST(public_key_as_encoded)
+{
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+
+    same_public_key(tu_key(2048, 4));
+    same_public_key(tu_key(2048, 5));
+    same_public_key(ec);
+    EVP_PKEY_free(ec);
+    ck_assert_ptr_null(scep_spki_hash(tpool, NULL));
+}
+END_TEST
+
 START_TEST(key_policy)
 {
     const char *why = NULL;
@@ -261,6 +314,7 @@ Suite *suite_issue(void)
     tcase_add_test(tc, empty_subject_needs_san);
     tcase_add_test(tc, csr_signature_and_challenge);
     tcase_add_test(tc, key_policy);
+    tcase_add_test(tc, public_key_as_encoded);
     tcase_add_test(tc, crl_lists_revoked_only);
     suite_add_tcase(s, tc);
     return s;

@@ -785,6 +785,194 @@ START_TEST(device_upsert)
 }
 END_TEST
 
+/* What a write lock saw: how often it was taken and given back, and
+ * whether a second handle on the database saw the watched certificate
+ * then (it must appear between the two). */
+typedef struct {
+    scep_store_t *other;
+    const char *serial;
+    apr_status_t answer;    /* what taking the lock returns */
+    int taken, given, held, seen_taken, seen_given;
+} lock_probe_t;
+
+static int probe_sees(lock_probe_t *lp)
+{
+    scep_cert_rec_t *rec;
+
+    return lp->serial && APR_SUCCESS == lp->other->ops->cert_by_serial(
+               lp->other, tpool, lp->serial, &rec);
+}
+
+static apr_status_t probe_lock(void *baton)
+{
+    lock_probe_t *lp = baton;
+
+    ck_assert_int_eq(lp->held, 0);
+    ++lp->taken;
+    lp->seen_taken += probe_sees(lp);
+    lp->held = APR_SUCCESS == lp->answer;
+    return lp->answer;
+}
+
+static apr_status_t probe_unlock(void *baton)
+{
+    lock_probe_t *lp = baton;
+
+    ck_assert_int_eq(lp->held, 1);
+    lp->held = 0;
+    ++lp->given;
+    lp->seen_given += probe_sees(lp);
+    return APR_SUCCESS;
+}
+
+/* The lock is taken around each statement that writes, and only there. */
+START_TEST(write_lock_around_writes)
+{
+    lock_probe_t lp;
+    scep_cert_rec_t *out;
+    scep_pending_rec_t pend, *pout;
+    scep_device_rec_t dev, *dout;
+    apr_array_header_t *recs;
+    const char *bound;
+    int before;
+
+    memset(&lp, 0, sizeof(lp));
+    lp.other = open_store();
+    lp.serial = "5A";
+    scep_store_dbd_write_lock(st, probe_lock, probe_unlock, &lp);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5A", &out),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(lp.taken, 0);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5A", "tx-5",
+                                                          "ab05")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 1);
+    ck_assert_int_eq(lp.given, 1);
+    ck_assert_int_eq(lp.seen_taken, 0);
+    ck_assert_int_eq(lp.seen_given, 1);
+    lp.serial = NULL;
+    /* reads take nothing */
+    ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-5", "ab05",
+                                                  &out), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "ab05", &out),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->key_compromised(st, tpool, "ab05"),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 1);
+    /* each write takes it once */
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "5A", 1,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 2);
+    before = lp.taken;
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h5",
+                                            SCEP_CHALLENGE_SCEP, NULL,
+                                            apr_time_now()
+                                            + apr_time_from_sec(60)),
+                     APR_SUCCESS);
+    ck_assert_int_ge(lp.taken, before + 1);   /* a purge may come first */
+    before = lp.taken;
+    ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "h5",
+                                             SCEP_CHALLENGE_SCEP, "r",
+                                             &bound), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before);
+    ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h5",
+                                                SCEP_CHALLENGE_SCEP, "r",
+                                                &bound), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 1);
+    memset(&pend, 0, sizeof(pend));
+    pend.transaction_id = "tx-p5";
+    pend.state = SCEP_PENDING_WAITING;
+    ck_assert_int_eq(st->ops->pending_put(st, tpool, &pend), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_get(st, tpool, "tx-p5", &pout),
+                     APR_SUCCESS);
+    ck_assert_int_eq(st->ops->pending_set_state(st, tpool, "tx-p5",
+                                                SCEP_PENDING_REJECTED, NULL),
+                     APR_SUCCESS);
+    memset(&dev, 0, sizeof(dev));
+    dev.udid = "UDID-5";
+    ck_assert_int_eq(st->ops->device_upsert(st, tpool, &dev), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->device_get(st, tpool, "UDID-5", &dout),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 4);
+    ck_assert_int_eq(lp.given, lp.taken);
+    /* a lock that cannot be taken does not stop the write */
+    lp.answer = APR_EGENERAL;
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5B", "tx-6",
+                                                          "ab06")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, before + 5);
+    ck_assert_int_eq(lp.given, before + 4);
+    ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5B", &out),
+                     APR_SUCCESS);
+}
+END_TEST
+
+/* SQLite's plan for a statement of the store: its detail lines. */
+static const char *sqlite_plan(const char *label)
+{
+    static const char *args[] = { "a", "b", "c", "d", "e", "f" };
+    const char *sql = scep_store_dbd_sql(label), *driver, *params;
+    const char *err = NULL, *plan = "";
+    scep_dbd_conn_t *conn;
+    apr_dbd_prepared_t *stmt = NULL;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_pool_t *sp;
+    int n = 0;
+    const char *c;
+
+    ck_assert_msg(sql != NULL, "no statement %s", label);
+    for (c = sql; (c = strchr(c, '%')); ++c) {
+        ++n;
+    }
+    ck_assert_int_eq(scep_store_uri_parse(tpool, store_uri, &driver, &params,
+                                          &err), APR_SUCCESS);
+    ck_assert_int_eq(scep_dbd_connect(tpool, driver, params, &conn, &err),
+                     APR_SUCCESS);
+    apr_pool_create(&sp, tpool);
+    ck_assert_int_eq(apr_dbd_prepare(conn->driver, sp, conn->handle,
+                                     apr_pstrcat(sp, "EXPLAIN QUERY PLAN ",
+                                                 sql, NULL), NULL, &stmt),
+                     0);
+    ck_assert_int_eq(apr_dbd_pselect(conn->driver, sp, conn->handle, &res,
+                                     stmt, 0, n, args), 0);
+    while (!apr_dbd_get_row(conn->driver, sp, res, &row, -1)) {
+        plan = apr_pstrcat(tpool, plan, apr_dbd_get_entry(conn->driver, row,
+                                                          3), "; ", NULL);
+    }
+    apr_pool_destroy(sp);
+    scep_dbd_disconnect(conn);
+    return plan;
+}
+
+/* Lookups of one record go through the index of what names it, never
+ * through every certificate of the CA (SQLite has no statistics to tell
+ * a key from a CA). */
+START_TEST(sqlite_lookups_use_their_index)
+{
+    static const struct {
+        const char *label, *index;
+    } want[] = {
+        { "scep_ota_cert_by_key2", "INDEX certificates_key (key_hash=?)" },
+        { "scep_ota_key_compromised", "INDEX certificates_key (key_hash=?)" },
+        { "scep_ota_cert_by_txid2", "INDEX certificates_issuance (ca=? AND "
+                                    "transaction_id=? AND key_hash=?)" },
+        { "scep_ota_cert_by_origin", "INDEX certificates_origin (ca=? AND "
+                                     "origin=?)" },
+        { "scep_ota_cert_by_serial2", "(serial=?)" },
+    };
+    const char *plan;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); ++i) {
+        plan = sqlite_plan(want[i].label);
+        ck_assert_msg(strstr(plan, want[i].index) != NULL, "%s: %s",
+                      want[i].label, plan);
+    }
+}
+END_TEST
+
 START_TEST(schema_reopen)
 {
     const char *driver, *params, *err = NULL;
@@ -877,6 +1065,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, challenge_list_find_revoke);
     tcase_add_test(tc, pending_lifecycle);
     tcase_add_test(tc, device_upsert);
+    tcase_add_test(tc, write_lock_around_writes);
     tcase_add_test(tc, schema_reopen);
     tcase_add_test(tc, schema_newer_refused);
     return tc;
@@ -911,7 +1100,9 @@ Suite *suite_store(void)
     tcase_add_checked_fixture(tc, tpool_setup, tpool_teardown);
     tcase_add_test(tc, uri_parse);
     suite_add_tcase(s, tc);
-    suite_add_tcase(s, store_tcase("store-sqlite3", sqlite_setup));
+    tc = store_tcase("store-sqlite3", sqlite_setup);
+    tcase_add_test(tc, sqlite_lookups_use_their_index);
+    suite_add_tcase(s, tc);
     suite_add_tcase(s, memory_tcase());
     if (getenv("SCEP_TEST_PGSQL") && *getenv("SCEP_TEST_PGSQL")) {
         suite_add_tcase(s, store_tcase("store-pgsql", pgsql_setup));
