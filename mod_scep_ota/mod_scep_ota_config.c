@@ -35,6 +35,7 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->challenge_lifetime = SCEP_UNSET;
     sc->challenge_cache = SCEP_UNSET;
     sc->challenge_require_tls = SCEP_UNSET;
+    sc->expiry_warning_days = SCEP_UNSET;
     return sc;
 }
 
@@ -75,6 +76,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->challenge_lifetime = MERGE_VAL(challenge_lifetime);
     sc->challenge_cache = MERGE_VAL(challenge_cache);
     sc->challenge_require_tls = MERGE_VAL(challenge_require_tls);
+    sc->expiry_warning_days = MERGE_VAL(expiry_warning_days);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
@@ -267,6 +269,11 @@ static const bounded_int_t challenge_lifetime = {
 static const bounded_int_t challenge_cache = {
     0, SCEP_CHALLENGE_CACHE_MAX,
     APR_OFFSETOF(scep_srv_conf_t, challenge_cache)
+};
+
+static const bounded_int_t expiry_warning = {
+    0, SCEP_MAX_EXPIRY_WARNING_DAYS,
+    APR_OFFSETOF(scep_srv_conf_t, expiry_warning_days)
 };
 
 static const char *set_bounded_int(cmd_parms *cmd, void *dc, const char *arg)
@@ -599,6 +606,11 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
+    AP_INIT_TAKE1("SCEPExpiryWarning", set_bounded_int,
+                  (void *)&expiry_warning, RSRC_CONF,
+                  "days before the CA, an RA, the next CA or the OTA "
+                  "signing certificate expires that the error log warns "
+                  "about it, at start and daily (default 30; 0: off)"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
                   "auto (default) or manual: PENDING until an admin runs "
                   "'scep-ota store approve'"),
@@ -700,6 +712,12 @@ int scep_ota_challenge_cache(const scep_srv_conf_t *sc)
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc)
 {
     return sc->challenge_require_tls != 0;
+}
+
+int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc)
+{
+    return sc->expiry_warning_days != SCEP_UNSET
+           ? sc->expiry_warning_days : SCEP_DEFAULT_EXPIRY_WARNING_DAYS;
 }
 
 int scep_ota_min_key_size(const scep_srv_conf_t *sc)

@@ -26,6 +26,11 @@
 #define SCEP_MAX_RENEWAL_DAYS        3650
 #define SCEP_MAX_CLOCK_SKEW          (366 * 86400)
 
+/* SCEPExpiryWarning: days before a certificate's end that it is
+ * warned about */
+#define SCEP_DEFAULT_EXPIRY_WARNING_DAYS 30
+#define SCEP_MAX_EXPIRY_WARNING_DAYS     3650
+
 #define SCEP_UNSET (-1)
 
 /* "none": the value that switches off an inherited file or password */
@@ -54,6 +59,7 @@ typedef struct scep_srv_conf_t {
     int challenge_lifetime;      /* SCEPChallengeLifetime, seconds */
     int challenge_cache;         /* SCEPChallengeCacheSize (0: no limit) */
     int challenge_require_tls;   /* SCEPChallengeRequireTLS */
+    int expiry_warning_days;     /* SCEPExpiryWarning (0: off) */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -94,6 +100,7 @@ int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
 apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
 int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
+int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);
