@@ -53,8 +53,10 @@ static void watch(apr_pool_t *p, apr_hash_t *seen, server_rec *s, int days,
     if (!cert) {
         return;
     }
-    key = apr_pstrcat(p, file ? file : "", "\n",
-                      scep_cert_fingerprint(p, cert, "SHA256"), NULL);
+    /* the certificate, whichever file or virtual host names it */
+    if (!(key = scep_cert_fingerprint(p, cert, "SHA256"))) {
+        key = apr_psprintf(p, "%pp", (void *)cert);
+    }
     if ((w = apr_hash_get(seen, key, APR_HASH_KEY_STRING))) {
         w->days = days > w->days ? days : w->days;
         return;

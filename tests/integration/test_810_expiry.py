@@ -80,10 +80,15 @@ def warnings(text):
 
 
 def test_810_001_ca_within_default_days_warned_once(env, creds):
+    """Three virtual hosts: inherited, and named again in another file."""
     ca = creds["ca10"]
     env.expect_log(r"SCEP6300")
+    # the same certificate again, under another name
+    copy = ca.cert_file.with_name("ca10-copy.pem")
+    copy.write_bytes(ca.cert_file.read_bytes())
+    os.chmod(copy, 0o644)
     vhost = (f"<VirtualHost 127.0.0.1:{env.port}>\n    ServerName again.test\n"
-             + scep_directives(ca.cert_file, ca.key_file, indent="    ")
+             + scep_directives(copy, ca.key_file, indent="    ")
              + "\n</VirtualHost>\n")
     inherit = (f"<VirtualHost 127.0.0.1:{env.port}>\n    ServerName inherit.test\n"
                "</VirtualHost>\n")
