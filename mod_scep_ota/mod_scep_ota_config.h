@@ -54,6 +54,8 @@ typedef struct scep_srv_conf_t {
     int challenge_lifetime;      /* SCEPChallengeLifetime, seconds */
     int challenge_cache;         /* SCEPChallengeCacheSize (0: no limit) */
     int challenge_require_tls;   /* SCEPChallengeRequireTLS */
+    apr_array_header_t *crl_dps; /* SCEPCRLDistributionPoint: URLs */
+    int crl_validity;            /* SCEPCRLValidity, days */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -61,6 +63,7 @@ typedef struct scep_srv_conf_t {
     apr_size_t caps_len;
     int uses_scep_handler;       /* a "scep" handler is mapped here */
     int uses_challenge_handler;  /* a "scep-challenge" handler is mapped */
+    int uses_crl_handler;        /* a "scep-crl" handler is mapped */
     const char *ca_sha1;         /* the CA certificate's thumbprints, for */
     const char *ca_sha256;       /* the challenge page */
     /* OTA profile delivery: settings as the directives gave them (0/NULL
@@ -94,6 +97,7 @@ int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
 apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
 int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
+int scep_ota_crl_validity(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);
