@@ -66,7 +66,7 @@ static void pgsql_setup(void)
     ck_assert_int_eq(apr_dbd_query(conn->driver, conn->handle, &nrows,
                                    "DROP TABLE IF EXISTS certificates, "
                                    "challenges, pending, devices, "
-                                   "scep_schema"), 0);
+                                   "crls, scep_schema"), 0);
     scep_dbd_disconnect(conn);
     store_uri = apr_pstrcat(tpool, "pgsql:", getenv("SCEP_TEST_PGSQL"),
                             NULL);
