@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <openssl/err.h>
@@ -18,18 +17,17 @@
 /* ------------------------------------------------------------------ */
 /* the cache of one process                                            */
 
-typedef struct {
-    apr_int64_t number;
-    unsigned char *der;          /* malloc'd: replaced as CRLs change */
-    apr_size_t der_len;
-} cached_t;
-
+/* One CRL: a cache serves one CA (one per virtual host). Its memory is
+ * malloc'd, not the pool's: it changes in the children, whose threads
+ * must not allocate from a pool made before the fork. */
 struct scep_crl_cache_t {
-    apr_pool_t *pool;
 #if APR_HAS_THREADS
     apr_thread_mutex_t *lock;
 #endif
-    apr_hash_t *by_ca;           /* CA id -> cached_t * */
+    char *ca;                    /* the CA id of the CRL held */
+    apr_int64_t number;
+    unsigned char *der;
+    apr_size_t der_len;
 };
 
 static void cache_lock(scep_crl_cache_t *c)
@@ -53,11 +51,11 @@ static void cache_unlock(scep_crl_cache_t *c)
 static apr_status_t cache_free(void *data)
 {
     scep_crl_cache_t *c = data;
-    apr_hash_index_t *hi;
 
-    for (hi = apr_hash_first(NULL, c->by_ca); hi; hi = apr_hash_next(hi)) {
-        free(((cached_t *)apr_hash_this_val(hi))->der);
-    }
+    free(c->ca);
+    free(c->der);
+    c->ca = NULL;
+    c->der = NULL;
     return APR_SUCCESS;
 }
 
@@ -65,8 +63,6 @@ scep_crl_cache_t *scep_crl_cache_create(apr_pool_t *p)
 {
     scep_crl_cache_t *c = apr_pcalloc(p, sizeof(*c));
 
-    c->pool = p;
-    c->by_ca = apr_hash_make(p);
 #if APR_HAS_THREADS
     if (APR_SUCCESS != apr_thread_mutex_create(&c->lock,
                                                APR_THREAD_MUTEX_DEFAULT, p)) {
@@ -77,52 +73,54 @@ scep_crl_cache_t *scep_crl_cache_create(apr_pool_t *p)
     return c;
 }
 
-/* The DER of CRL number of that CA, copied into p, if the cache has it. */
+/* The DER of crl (by its number) of that CA, copied into p, if the
+ * cache holds it. */
 static int cache_get(scep_crl_cache_t *c, apr_pool_t *p, const char *ca,
                      scep_crl_rec_t *crl)
 {
-    cached_t *e;
     int hit = 0;
 
     if (!c) {
         return 0;
     }
     cache_lock(c);
-    e = apr_hash_get(c->by_ca, ca, APR_HASH_KEY_STRING);
-    if (e && e->der && e->number == crl->number) {
-        crl->der = apr_pmemdup(p, e->der, e->der_len);
-        crl->der_len = e->der_len;
+    if (c->der && c->number == crl->number && !strcmp(c->ca, ca)) {
+        crl->der = apr_pmemdup(p, c->der, c->der_len);
+        crl->der_len = c->der_len;
         hit = 1;
     }
     cache_unlock(c);
     return hit;
 }
 
-/* Remembers a CRL unless a newer one is remembered already. */
+/* Holds a CRL, unless a newer one of the same CA is held already. */
 static void cache_put(scep_crl_cache_t *c, const char *ca,
                       const scep_crl_rec_t *crl)
 {
-    cached_t *e;
     unsigned char *der;
+    char *id;
 
     if (!c || !crl->der || !(der = malloc(crl->der_len ? crl->der_len : 1))) {
         return;
     }
+    if (!(id = strdup(ca))) {
+        free(der);
+        return;
+    }
     memcpy(der, crl->der, crl->der_len);
     cache_lock(c);
-    if (!(e = apr_hash_get(c->by_ca, ca, APR_HASH_KEY_STRING))) {
-        e = apr_pcalloc(c->pool, sizeof(*e));
-        apr_hash_set(c->by_ca, apr_pstrdup(c->pool, ca), APR_HASH_KEY_STRING,
-                     e);
-    }
-    if (!e->der || e->number < crl->number) {
-        free(e->der);
-        e->number = crl->number;
-        e->der = der;
-        e->der_len = crl->der_len;
+    if (!c->der || strcmp(c->ca, ca) || c->number < crl->number) {
+        free(c->ca);
+        free(c->der);
+        c->ca = id;
+        c->number = crl->number;
+        c->der = der;
+        c->der_len = crl->der_len;
+        id = NULL;
         der = NULL;
     }
     cache_unlock(c);
+    free(id);
     free(der);
 }
 

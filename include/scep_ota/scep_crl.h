@@ -27,9 +27,9 @@
 /** The content type of a DER CRL (RFC 2585). */
 #define SCEP_CT_PKIX_CRL "application/pkix-crl"
 
-/** What a process remembers of the CRLs it served: the DER of each CA's
- * latest, so a request that finds it still current reads no more than
- * its header from the store. Thread-safe. */
+/** What a process remembers of the CRL it served last (one cache per CA):
+ * its DER, so a request that finds it still current reads no more than
+ * its header from the store. Thread-safe; make it before the fork. */
 typedef struct scep_crl_cache_t scep_crl_cache_t;
 
 /** A cache living as long as p; NULL when it cannot be made (then

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 import scepenv
 import storeenv
@@ -298,3 +299,22 @@ def test_640_021_same_crl_in_every_child_and_after_restarts(env, pki, store, cli
     rows = store.query("SELECT number FROM crls ORDER BY number")
     assert [int(x) for x in rows][-1] == first + 1
     assert len(rows) <= 2, rows
+
+
+def test_640_022_getcrl_gives_the_published_crl(env, pki, server, clients, own_keys,
+                                                 tmp_path):
+    """GetCRL (PKIOperation) answers with the CRL the distribution point
+    serves: the same cRLNumber and bytes."""
+    import scepclient_own as own
+    client = own.OwnClient(env, tmp_path, recipient=pki.issuing.cert_file,
+                           trust=pki.ca_chain_file, signer=pki.issuing.cert,
+                           ca=pki.issuing.cert, keys=own_keys)
+    rep = enroll(env, pki, clients[5])
+    cli_store(env.root.conf, "revoke", rep.serial)
+    served = crl_of(get_crl(env))
+    req = client.request("getcrl", own_keys.get("t640-getcrl"), serial=rep.serial,
+                         issuer=pki.issuing.cert_file)
+    got = client.exchange(req)
+    assert got.status == "SUCCESS" and len(got.crls) == 1, got
+    assert number_of(got.crls[0]) == number_of(served)
+    assert got.crls[0].public_bytes(Encoding.DER) == served.public_bytes(Encoding.DER)
