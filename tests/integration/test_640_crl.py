@@ -128,6 +128,43 @@ def test_640_002_no_cdp_without_the_directive(env, pki, clients):
         cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
 
 
+_VHOST_PORTS = {}
+
+
+def test_640_006_virtual_host_replaces_the_points(env, pki, clients):
+    """A virtual host that names its own distribution point replaces the
+    inherited ones; one that names none inherits them. Both serve the same
+    CA's one CRL."""
+    ports = _VHOST_PORTS.setdefault(id(env), (scepenv.free_port(), scepenv.free_port()))
+    vhost_url = "https://vhost.example.com/ca.crl"
+    st = Store("sqlite", env, name=f"t640_vhost_{env.mpm}")
+    extra = "\n".join([
+        EXTRA,
+        f"Listen 127.0.0.1:{ports[0]}",
+        f"<VirtualHost 127.0.0.1:{ports[0]}>",
+        f"    SCEPCRLDistributionPoint {vhost_url}",
+        "</VirtualHost>",
+        f"Listen 127.0.0.1:{ports[1]}",
+        f"<VirtualHost 127.0.0.1:{ports[1]}>",
+        "</VirtualHost>",
+    ])
+    storeenv.start_with(env, pki, st, extra)
+
+    def points(port, client):
+        p = storeenv.prepare([client], pki.issuing.cert, storeenv.STATIC_CHALLENGE)[0]
+        r = storeenv.decode([storeenv.send_one(port, p)], verify_with=pki.issuing.cert)[0]
+        assert r.success, r.rep
+        ext = r.rep.cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        return [n.value for dp in ext.value for n in dp.full_name]
+
+    assert points(env.port, clients[6]) == [CDP1, CDP2]
+    assert points(ports[0], clients[7]) == [vhost_url]
+    assert points(ports[1], clients[0]) == [CDP1, CDP2]
+    crls = [scepenv.http_request(p, "GET", "/crl") for p in (env.port, *ports)]
+    assert len({r.body for r in crls}) == 1
+    assert len({r.header("ETag") for r in crls}) == 1
+
+
 @pytest.mark.parametrize("url, why", [
     ("ftp://pki.example.com/ca.crl", "not an http, https or ldap URL"),
     ("pki.example.com/ca.crl", "not an http, https or ldap URL"),
