@@ -355,3 +355,45 @@ def test_640_022_getcrl_gives_the_published_crl(env, pki, server, clients, own_k
     assert got.status == "SUCCESS" and len(got.crls) == 1, got
     assert number_of(got.crls[0]) == number_of(served)
     assert got.crls[0].public_bytes(Encoding.DER) == served.public_bytes(Encoding.DER)
+
+
+def test_640_023_two_nodes_on_one_postgresql(env, pki, pg, clients, tmp_path_factory,
+                                             pytestconfig):
+    """Two front-ends sharing PostgreSQL through mod_dbd serve one CRL: the
+    same cRLNumber and bytes from both, before and after a revocation, and
+    parallel requests on both nodes publish one next CRL."""
+    st = Store("dbd", env, pg, name=f"t640_nodes_{env.mpm}")
+    storeenv.start_with(env, pki, st, EXTRA)
+    b = storeenv.second_env(env.mpm, tmp_path_factory.mktemp(f"t640-b-{env.mpm}"),
+                            pytestconfig)
+    try:
+        b.ensure(storeenv.server_snippet(pki, st, EXTRA), extra_modules=st.extra_modules)
+        b.begin_test()
+        ra, rb = get_crl(env), get_crl(b)
+        assert ra.body == rb.body and ra.header("ETag") == rb.header("ETag")
+        n = number_of(crl_of(ra))
+        rep = enroll(b, pki, clients[1])
+        cli_store(b.root.conf, "revoke", rep.serial)
+        out = [None] * 16
+        barrier = threading.Barrier(16)
+
+        def one(i):
+            barrier.wait(timeout=30)
+            out[i] = get_crl((env, b)[i % 2])
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert {number_of(crl_of(r)) for r in out} == {n + 1}
+        assert len({r.body for r in out}) == 1
+        crl = crl_of(out[0])
+        assert crl.get_revoked_certificate_by_serial_number(int(rep.serial, 16))
+        assert [int(x) for x in st.query("SELECT number FROM crls ORDER BY number")] == [n, n + 1]
+        bad = b.end_test()
+        assert not bad, "unexpected error log lines on node B:\n" + "\n".join(bad)
+    finally:
+        b.apache_stop()
+        if not pytestconfig.getoption("--keep-servers"):
+            b.remove()
