@@ -397,3 +397,17 @@ def test_640_023_two_nodes_on_one_postgresql(env, pki, pg, clients, tmp_path_fac
         b.apache_stop()
         if not pytestconfig.getoption("--keep-servers"):
             b.remove()
+
+
+def test_640_024_cli_publishes_with_the_configured_validity(env, pki, clients):
+    """`scep-ota store crl` reads SCEPCRLValidity from httpd.conf and
+    publishes the CRL the handler then serves."""
+    st = Store("sqlite", env, name=f"t640_validity_{env.mpm}")
+    storeenv.start_with(env, pki, st, EXTRA + "\nSCEPCRLValidity 3")
+    rep = enroll(env, pki, clients[2])
+    cli_store(env.root.conf, "revoke", rep.serial)
+    cli = x509.load_pem_x509_crl(cli_store(env.root.conf, "crl").stdout.encode())
+    assert (cli.next_update - cli.last_update).days == 3
+    assert cli.get_revoked_certificate_by_serial_number(int(rep.serial, 16))
+    served = crl_of(get_crl(env))
+    assert served.public_bytes(Encoding.DER) == cli.public_bytes(Encoding.DER)
