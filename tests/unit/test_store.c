@@ -961,6 +961,10 @@ START_TEST(sqlite_lookups_use_their_index)
         { "scep_ota_cert_by_origin", "INDEX certificates_origin (ca=? AND "
                                      "origin=?)" },
         { "scep_ota_cert_by_serial2", "(serial=?)" },
+        /* counted at every CRL request, from the revoked alone */
+        { "scep_ota_revocation_mark", "COVERING INDEX certificates_revoked "
+                                      "(ca=? AND status=?)" },
+        { "scep_ota_crl_latest", "INDEX sqlite_autoindex_crls_1 (ca=?)" },
     };
     const char *plan;
     apr_size_t i;
