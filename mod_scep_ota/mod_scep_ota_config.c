@@ -12,6 +12,7 @@
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_store.h"
+#include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
 
 /* ------------------------------------------------------------------ */
@@ -36,6 +37,7 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->challenge_cache = SCEP_UNSET;
     sc->challenge_require_tls = SCEP_UNSET;
     sc->expiry_warning_days = SCEP_UNSET;
+    sc->crl_validity = SCEP_UNSET;
     return sc;
 }
 
@@ -77,12 +79,17 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->challenge_cache = MERGE_VAL(challenge_cache);
     sc->challenge_require_tls = MERGE_VAL(challenge_require_tls);
     sc->expiry_warning_days = MERGE_VAL(expiry_warning_days);
+    /* a virtual host that names any distribution point replaces the
+     * inherited ones */
+    sc->crl_dps = MERGE_PTR(crl_dps);
+    sc->crl_validity = MERGE_VAL(crl_validity);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
     sc->caps_len = 0;
     sc->uses_scep_handler = 0;
     sc->uses_challenge_handler = 0;
+    sc->uses_crl_handler = 0;
     sc->ca_sha1 = NULL;
     sc->ca_sha256 = NULL;
     memset(&sc->pkiop, 0, sizeof(sc->pkiop));
@@ -266,6 +273,10 @@ static const bounded_int_t challenge_lifetime = {
     SCEP_CHALLENGE_LIFETIME_MIN, SCEP_CHALLENGE_LIFETIME_MAX,
     APR_OFFSETOF(scep_srv_conf_t, challenge_lifetime)
 };
+static const bounded_int_t crl_validity = {
+    SCEP_CRL_VALIDITY_MIN, SCEP_CRL_VALIDITY_MAX,
+    APR_OFFSETOF(scep_srv_conf_t, crl_validity)
+};
 static const bounded_int_t challenge_cache = {
     0, SCEP_CHALLENGE_CACHE_MAX,
     APR_OFFSETOF(scep_srv_conf_t, challenge_cache)
@@ -385,6 +396,28 @@ static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
         return err;
     }
     sc->revoke_superseded = flag;
+    return NULL;
+}
+
+/* Checked now, so a typo stops httpd at its line; the extension itself
+ * is built once per CA at startup. */
+static const char *set_crl_dp(cmd_parms *cmd, void *dc, const char *url)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_crl_dp_check(cmd->pool, url, &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPCRLDistributionPoint: ", err,
+                           NULL);
+    }
+    if (!sc->crl_dps) {
+        sc->crl_dps = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(sc->crl_dps, const char *) = url;
     return NULL;
 }
 
@@ -603,6 +636,14 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_FLAG("SCEPChallengeRequireTLS", set_challenge_tls, NULL,
                  RSRC_CONF, "on (default): over plain HTTP the "
                  "scep-challenge page answers loopback clients only"),
+    AP_INIT_TAKE1("SCEPCRLDistributionPoint", set_crl_dp, NULL, RSRC_CONF,
+                  "an http, https or ldap URL of the CA's CRL, written into "
+                  "the cRLDistributionPoints of issued certificates; "
+                  "repeatable (places of the same CRL)"),
+    AP_INIT_TAKE1("SCEPCRLValidity", set_bounded_int,
+                  (void *)&crl_validity, RSRC_CONF,
+                  "days from a CRL's thisUpdate to its nextUpdate (default "
+                  "7); a new one is published after half of them"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
                   "days an issued certificate is valid (default 365)"),
@@ -720,6 +761,12 @@ int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc)
            ? sc->expiry_warning_days : SCEP_DEFAULT_EXPIRY_WARNING_DAYS;
 }
 
+int scep_ota_crl_validity(const scep_srv_conf_t *sc)
+{
+    return sc->crl_validity != SCEP_UNSET ? sc->crl_validity
+                                          : SCEP_CRL_VALIDITY_DEFAULT;
+}
+
 int scep_ota_min_key_size(const scep_srv_conf_t *sc)
 {
     return sc->min_key_size != SCEP_UNSET ? sc->min_key_size
@@ -827,6 +874,9 @@ static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
             else if (!strcasecmp(handler, "scep-challenge")) {
                 scep_ota_srv_conf(here)->uses_challenge_handler = 1;
             }
+            else if (!strcasecmp(handler, "scep-crl")) {
+                scep_ota_srv_conf(here)->uses_crl_handler = 1;
+            }
             else if (!strcasecmp(handler, "ota-profile")) {
                 scep_ota_srv_conf(here)->uses_ota_handler = 1;
             }
@@ -849,7 +899,8 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
         if (oc->ca && oc->material.ca_certs == m->ca_certs
             && oc->material.ca_keys == m->ca_keys
             && oc->material.ra_certs == m->ra_certs
-            && oc->material.ra_keys == m->ra_keys) {
+            && oc->material.ra_keys == m->ra_keys
+            && oc->crl_dps == scep_ota_srv_conf(s)->crl_dps) {
             return oc->ca;
         }
     }
@@ -898,6 +949,8 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     c->lifetime_days = scep_ota_lifetime_days(sc);
     c->min_key_size = scep_ota_min_key_size(sc);
     c->next_ca_certs = sc->next_ca_certs;
+    c->crl_days = scep_ota_crl_validity(sc);
+    c->crl_cache = scep_crl_cache_create(pconf);
     if (c->allow_legacy
         && APR_SUCCESS != scep_crypt_enable_legacy(s->process->pool, &err)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0005)
@@ -1028,6 +1081,17 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
     const char *err, *warning;
 
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
+        if (sc->uses_crl_handler && !sc->uses_scep_handler
+            && !sc->uses_challenge_handler) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6010)
+                         "the scep-crl handler is mapped in %s:%d (server "
+                         "%s) but no CA is configured there: set "
+                         "SCEPCACertificateFile and SCEPCAKeyFile",
+                         s->defn_name ? s->defn_name : "the main config",
+                         (int)s->defn_line_number,
+                         s->server_hostname ? s->server_hostname : "?");
+            return !OK;
+        }
         if (sc->uses_scep_handler || sc->uses_challenge_handler) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
                          "the %s handler is mapped in %s:%d (server %s) "
@@ -1047,6 +1111,13 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
     if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
                      "%s (server %s)", err,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    if (APR_SUCCESS != scep_ca_set_crl_dps(sc->ca, pconf, sc->crl_dps)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6011)
+                     "SCEPCRLDistributionPoint: cannot build the "
+                     "extension (server %s)",
                      s->server_hostname ? s->server_hostname : "?");
         return !OK;
     }

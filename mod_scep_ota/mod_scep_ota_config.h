@@ -60,6 +60,8 @@ typedef struct scep_srv_conf_t {
     int challenge_cache;         /* SCEPChallengeCacheSize (0: no limit) */
     int challenge_require_tls;   /* SCEPChallengeRequireTLS */
     int expiry_warning_days;     /* SCEPExpiryWarning (0: off) */
+    apr_array_header_t *crl_dps; /* SCEPCRLDistributionPoint: URLs */
+    int crl_validity;            /* SCEPCRLValidity, days */
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -67,6 +69,7 @@ typedef struct scep_srv_conf_t {
     apr_size_t caps_len;
     int uses_scep_handler;       /* a "scep" handler is mapped here */
     int uses_challenge_handler;  /* a "scep-challenge" handler is mapped */
+    int uses_crl_handler;        /* a "scep-crl" handler is mapped */
     const char *ca_sha1;         /* the CA certificate's thumbprints, for */
     const char *ca_sha256;       /* the challenge page */
     /* OTA profile delivery: settings as the directives gave them (0/NULL
@@ -101,6 +104,7 @@ apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
 int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
 int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
+int scep_ota_crl_validity(const scep_srv_conf_t *sc);
 
 /** Loggers that forward core messages to httpd's error log. */
 const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);

@@ -1,7 +1,9 @@
 /* Assembling the CA and RA identities and the GetCACert answer. */
 
 #include <apr_strings.h>
+#include <apr_uri.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_crypt.h"
@@ -267,4 +269,101 @@ const char *scep_ca_id(apr_pool_t *p, X509 *cert)
     OPENSSL_free(spki);
     ERR_clear_error();
     return hex;
+}
+
+/* ------------------------------------------------------------------ */
+/* cRLDistributionPoints                                               */
+
+apr_status_t scep_crl_dp_check(apr_pool_t *p, const char *url,
+                               const char **err)
+{
+    apr_uri_t u;
+    const char *s;
+
+    for (s = url; *s; ++s) {
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
+            *err = apr_psprintf(p, "'%s' holds a space, a control or a "
+                                "non-ASCII character; percent-encode it",
+                                url);
+            return APR_EINVAL;
+        }
+    }
+    if (APR_SUCCESS != apr_uri_parse(p, url, &u) || !u.scheme
+        || (strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "https")
+            && strcasecmp(u.scheme, "ldap"))) {
+        *err = apr_psprintf(p, "'%s' is not an http, https or ldap URL "
+                            "(e.g. http://pki.example.com/ca.crl)", url);
+        return APR_EINVAL;
+    }
+    if (strcasecmp(u.scheme, "ldap") && (!u.hostname || !*u.hostname)) {
+        *err = apr_psprintf(p, "'%s' names no host", url);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_ext(void *ext)
+{
+    X509_EXTENSION_free(ext);
+    return APR_SUCCESS;
+}
+
+static GENERAL_NAME *uri_name(const char *url)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+    if (!gn || !ia5 || !ASN1_STRING_set(ia5, url, (int)strlen(url))) {
+        GENERAL_NAME_free(gn);
+        ASN1_IA5STRING_free(ia5);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(gn, GEN_URI, ia5);
+    return gn;
+}
+
+/* One DistributionPoint: every URL is a place of the same CRL. */
+static X509_EXTENSION *crl_dp_ext(const apr_array_header_t *urls)
+{
+    CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+    DIST_POINT *dp = DIST_POINT_new();
+    X509_EXTENSION *ext = NULL;
+    GENERAL_NAME *gn;
+    int i, ok;
+
+    ok = dps && dp && (dp->distpoint = DIST_POINT_NAME_new())
+         && (dp->distpoint->name.fullname = GENERAL_NAMES_new());
+    if (ok) {
+        dp->distpoint->type = 0; /* fullName */
+    }
+    for (i = 0; ok && i < urls->nelts; ++i) {
+        ok = (gn = uri_name(APR_ARRAY_IDX(urls, i, const char *)))
+             && sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn);
+        if (!ok) {
+            GENERAL_NAME_free(gn);
+        }
+    }
+    if (ok && sk_DIST_POINT_push(dps, dp)) {
+        dp = NULL;
+        ext = X509V3_EXT_i2d(NID_crl_distribution_points, 0, dps);
+    }
+    DIST_POINT_free(dp);
+    CRL_DIST_POINTS_free(dps);
+    ERR_clear_error();
+    return ext;
+}
+
+apr_status_t scep_ca_set_crl_dps(scep_ca_t *ca, apr_pool_t *p,
+                                 const apr_array_header_t *urls)
+{
+    ca->crl_dp = NULL;
+    if (!urls || urls->nelts == 0) {
+        return APR_SUCCESS;
+    }
+    if (!(ca->crl_dp = crl_dp_ext(urls))) {
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, ca->crl_dp, free_ext,
+                              apr_pool_cleanup_null);
+    return APR_SUCCESS;
 }

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
@@ -378,6 +379,7 @@ apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
         || !set_pubkey(x, req)
         || !set_validity(x, ca->cert, lifetime_days)
         || !template_exts(x, ca->cert)
+        || (ca->crl_dp && !X509_add_ext(x, ca->crl_dp, -1))
         || !add_sans(x, sans, empty)) {
         goto leave;
     }
@@ -426,10 +428,11 @@ static int add_revoked(X509_CRL *crl, const scep_cert_rec_t *rec)
     return ok;
 }
 
-static int crl_header(X509_CRL *crl, X509 *ca, int days)
+static int crl_header(X509_CRL *crl, X509 *ca, apr_int64_t crl_number,
+                      apr_time_t this_update, apr_time_t next_update)
 {
-    ASN1_TIME *last = X509_time_adj_ex(NULL, 0, 0, NULL);
-    ASN1_TIME *next = X509_time_adj_ex(NULL, days, 0, NULL);
+    ASN1_TIME *last = ASN1_TIME_set(NULL, (time_t)apr_time_sec(this_update));
+    ASN1_TIME *next = ASN1_TIME_set(NULL, (time_t)apr_time_sec(next_update));
     ASN1_INTEGER *number = ASN1_INTEGER_new();
     AUTHORITY_KEYID *aki = authority_key_id(ca);
     int ok;
@@ -439,7 +442,7 @@ static int crl_header(X509_CRL *crl, X509 *ca, int days)
          && X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca))
          && X509_CRL_set1_lastUpdate(crl, last)
          && X509_CRL_set1_nextUpdate(crl, next)
-         && ASN1_INTEGER_set_int64(number, (int64_t)apr_time_sec(apr_time_now()))
+         && ASN1_INTEGER_set_int64(number, (int64_t)crl_number)
          && X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0)
          && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0,
                                   X509V3_ADD_DEFAULT);
@@ -450,16 +453,18 @@ static int crl_header(X509_CRL *crl, X509 *ca, int days)
     return ok;
 }
 
-apr_status_t scep_crl_build(apr_pool_t *p, const scep_ca_t *ca,
-                            const apr_array_header_t *recs,
-                            int next_update_days, X509_CRL **pcrl)
+apr_status_t scep_crl_sign(apr_pool_t *p, const scep_ca_t *ca,
+                           const apr_array_header_t *recs,
+                           apr_int64_t number, apr_time_t this_update,
+                           apr_time_t next_update, X509_CRL **pcrl)
 {
     X509_CRL *crl = scep_track_crl(p, X509_CRL_new());
     const scep_cert_rec_t *rec;
     apr_status_t rv = APR_EGENERAL;
     int i;
 
-    if (!crl || !crl_header(crl, ca->cert, next_update_days)) {
+    if (!crl || !crl_header(crl, ca->cert, number, this_update,
+                            next_update)) {
         goto leave;
     }
     for (i = 0; recs && i < recs->nelts; ++i) {
@@ -476,4 +481,16 @@ apr_status_t scep_crl_build(apr_pool_t *p, const scep_ca_t *ca,
 leave:
     ERR_clear_error();
     return rv;
+}
+
+/* numbered by the time: a CRL on its own, published nowhere */
+apr_status_t scep_crl_build(apr_pool_t *p, const scep_ca_t *ca,
+                            const apr_array_header_t *recs,
+                            int next_update_days, X509_CRL **pcrl)
+{
+    apr_time_t now = apr_time_from_sec(apr_time_sec(apr_time_now()));
+
+    return scep_crl_sign(p, ca, recs, (apr_int64_t)apr_time_sec(now), now,
+                         now + apr_time_from_sec((apr_int64_t)next_update_days
+                                                 * 86400), pcrl);
 }

@@ -10,10 +10,10 @@
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_challenge.h"
 
-#define DEFAULT_CRL_DAYS 7
 #define ISSUE_TRIES 4
 
 /* The one answer to every failure to decrypt or decode the envelope and
@@ -910,24 +910,30 @@ static void get_cert(op_t *op)
     }
 }
 
+/* The CA's published CRL, the one its CRL distribution point serves. */
 static void get_crl(op_t *op)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = read_ias(op);
-    apr_array_header_t *recs, *crls;
+    apr_array_header_t *crls;
+    const scep_crl_rec_t *rec;
+    const unsigned char *d;
     X509_CRL *crl;
     apr_status_t rv;
-    int days = op->cfg->crl_days > 0 ? op->cfg->crl_days : DEFAULT_CRL_DAYS;
 
     if (!ias) {
         return;
     }
     PKCS7_ISSUER_AND_SERIAL_free(ias);
-    rv = op->store->ops->cert_list(op->store, op->p, SCEP_CERT_REVOKED, &recs);
+    rv = scep_crl_current(op->p, op->log, op->cfg->ca, op->cfg->crl_days,
+                          op->store, op->cfg->crl_cache, &rec);
     if (APR_SUCCESS != rv) {
-        store_failed(op, rv, "listing revocations");
+        store_failed(op, rv, "publishing the CRL");
         return;
     }
-    if (APR_SUCCESS != scep_crl_build(op->p, op->cfg->ca, recs, days, &crl)) {
+    d = rec->der;
+    if (!(crl = scep_track_crl(op->p, d2i_X509_CRL(NULL, &d,
+                                                   (long)rec->der_len)))) {
+        ERR_clear_error();
         fail(op, SCEP_FAIL_BADREQUEST, "the CRL could not be built");
         return;
     }

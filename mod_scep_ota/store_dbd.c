@@ -35,6 +35,7 @@ typedef enum {
     Q_CHAL_LIST_USER, Q_CHAL_REVOKE_REF, Q_CHAL_REVOKE_USER,
     Q_PEND_PUT, Q_PEND_GET, Q_PEND_STATE, Q_PEND_LIST,
     Q_DEV_UPSERT, Q_DEV_GET,
+    Q_REVOCATION_MARK, Q_CRL_LATEST, Q_CRL_GET, Q_CRL_PUBLISH, Q_CRL_PRUNE,
     Q_COUNT
 } query_t;
 
@@ -161,6 +162,21 @@ static const struct {
     { "scep_ota_dev_get2",
       "SELECT udid, serial_number, product, cert_serial, last_seen,"
       " enrolled_by FROM devices WHERE ca = %s AND udid = %s" },
+    /* "status = 1" as written: the partial index certificates_revoked */
+    { "scep_ota_revocation_mark",
+      "SELECT COUNT(*), COALESCE(MAX(revoked_at), 0) FROM certificates"
+      " WHERE ca = %s AND status = 1" },
+    { "scep_ota_crl_latest",
+      "SELECT number, this_update, next_update, revocations FROM crls"
+      " WHERE ca = %s ORDER BY number DESC LIMIT 1" },
+    { "scep_ota_crl_get",
+      "SELECT number, this_update, next_update, revocations, der FROM crls"
+      " WHERE ca = %s AND number = %lld" },
+    { "scep_ota_crl_publish",
+      "INSERT INTO crls (ca, number, this_update, next_update, revocations,"
+      " der) VALUES (%s, %lld, %lld, %lld, %s, %s) ON CONFLICT DO NOTHING" },
+    { "scep_ota_crl_prune",
+      "DELETE FROM crls WHERE ca = %s AND number < %lld" },
 };
 
 /* ------------------------------------------------------------------ */
@@ -253,6 +269,7 @@ static int repeatable(query_t q)
     case Q_PEND_STATE:           /* sets fixed values */
     case Q_DEV_UPSERT:           /* the same values again */
     case Q_CHAL_PURGE:           /* nobody reads its count */
+    case Q_CRL_PRUNE:
         return 1;
     default:
         return !strncmp(queries[q].sql, "SELECT ", 7);
@@ -1117,6 +1134,109 @@ static apr_status_t dbd_device_get(scep_store_t *st, apr_pool_t *p,
 }
 
 /* ------------------------------------------------------------------ */
+/* CRLs                                                                 */
+
+static apr_status_t dbd_revocation_mark(scep_store_t *st, apr_pool_t *p,
+                                        apr_int64_t *count,
+                                        apr_time_t *latest)
+{
+    const char *args[1];
+    op_t op;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+
+    *count = 0;
+    *latest = 0;
+    args[0] = CA(st);
+    if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
+        return rv;
+    }
+    if (APR_SUCCESS == (rv = op_select(&op, Q_REVOCATION_MARK, args, 1,
+                                       &res))) {
+        while (!next_row(&op, res, &row)) {
+            *count = col_i64(&op, row, 0);
+            *latest = col_i64(&op, row, 1);
+        }
+    }
+    op_end(&op);
+    return rv;
+}
+
+static void *crl_conv(op_t *op, apr_dbd_row_t *row)
+{
+    scep_crl_rec_t *rec = apr_pcalloc(op->p, sizeof(*rec));
+
+    rec->number = col_i64(op, row, 0);
+    rec->this_update = col_i64(op, row, 1);
+    rec->next_update = col_i64(op, row, 2);
+    rec->revocations = col_str(op, row, 3);
+    return rec;
+}
+
+static void *crl_der_conv(op_t *op, apr_dbd_row_t *row)
+{
+    scep_crl_rec_t *rec = crl_conv(op, row);
+
+    col_bin(op, row, 4, &rec->der, &rec->der_len);
+    return rec;
+}
+
+static apr_status_t dbd_crl_latest(scep_store_t *st, apr_pool_t *p,
+                                   scep_crl_rec_t **rec)
+{
+    const char *args[1];
+
+    args[0] = CA(st);
+    return select_one(st, p, Q_CRL_LATEST, args, 1, crl_conv, (void **)rec);
+}
+
+static apr_status_t dbd_crl_get(scep_store_t *st, apr_pool_t *p,
+                                apr_int64_t number, scep_crl_rec_t **rec)
+{
+    const char *args[2];
+    apr_status_t rv;
+
+    args[0] = CA(st);
+    args[1] = i64(p, number);
+    rv = select_one(st, p, Q_CRL_GET, args, 2, crl_der_conv, (void **)rec);
+    return APR_SUCCESS == rv && !(*rec)->der ? APR_NOTFOUND : rv;
+}
+
+static apr_status_t dbd_crl_publish(scep_store_t *st, apr_pool_t *p,
+                                    const scep_crl_rec_t *rec)
+{
+    const char *args[6];
+    op_t op;
+    int nrows = 0, pruned = 0;
+    apr_status_t rv;
+
+    if (!rec->der || !rec->revocations) {
+        return APR_EINVAL;
+    }
+    args[0] = CA(st);
+    args[1] = i64(p, rec->number);
+    args[2] = i64(p, rec->this_update);
+    args[3] = i64(p, rec->next_update);
+    args[4] = rec->revocations;
+    args[5] = b64(p, rec->der, rec->der_len);
+    if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
+        return rv;
+    }
+    rv = op_exec(&op, Q_CRL_PUBLISH, args, 6, &nrows);
+    if (APR_SUCCESS == rv && nrows != 1) {
+        rv = APR_EEXIST;
+    }
+    else if (APR_SUCCESS == rv) {
+        /* the one before stays for a reader that just found it */
+        args[1] = i64(p, rec->number - 1);
+        op_exec(&op, Q_CRL_PRUNE, args, 2, &pruned);
+    }
+    op_end(&op);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
 
 static const scep_store_ops_t dbd_ops = {
     .cert_insert = dbd_cert_insert,
@@ -1141,6 +1261,10 @@ static const scep_store_ops_t dbd_ops = {
     .pending_list = dbd_pending_list,
     .device_upsert = dbd_device_upsert,
     .device_get = dbd_device_get,
+    .revocation_mark = dbd_revocation_mark,
+    .crl_latest = dbd_crl_latest,
+    .crl_get = dbd_crl_get,
+    .crl_publish = dbd_crl_publish,
 };
 
 scep_store_t *scep_store_dbd_create(apr_pool_t *p,

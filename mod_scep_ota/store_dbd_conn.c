@@ -207,10 +207,33 @@ static const char *const schema_v2[] = {
     NULL
 };
 
+/* Version 3: the CRL each CA publishes, kept so that every process and
+ * node serves the same one (same cRLNumber) until the revocations change
+ * or it is due for renewal; (ca, number) is the key, so two processes
+ * racing to publish the next number publish one CRL. The revoked
+ * certificates of a CA, counted at each CRL request, get an index of
+ * their own that answers the count alone (only they are in it: issuing
+ * pays nothing for it; with status in it, SQLite prefers it to
+ * certificates_status). */
+static const char *const schema_v3[] = {
+    "CREATE TABLE crls ("
+    " ca TEXT NOT NULL,"
+    " number BIGINT NOT NULL,"
+    " this_update BIGINT NOT NULL,"
+    " next_update BIGINT NOT NULL,"
+    " revocations TEXT NOT NULL,"
+    " der TEXT NOT NULL,"
+    " PRIMARY KEY (ca, number))",
+    "CREATE INDEX certificates_revoked"
+    " ON certificates (ca, status, revoked_at) WHERE status = 1",
+    NULL
+};
+
 /* migrations[v] takes the schema from version v to v + 1 */
 static const char *const *const migrations[SCEP_STORE_SCHEMA_VERSION] = {
     schema_v1,
     schema_v2,
+    schema_v3,
 };
 
 /* ------------------------------------------------------------------ */

@@ -30,6 +30,7 @@ typedef struct {
     apr_array_header_t *challenges;  /* challenge_t * */
     apr_array_header_t *pending;     /* owned_t: scep_pending_rec_t * */
     apr_array_header_t *devices;     /* owned_t: scep_device_rec_t * */
+    apr_array_header_t *crls;        /* owned_t: scep_crl_rec_t * */
 } mem_t;
 
 #define MEM(st) ((mem_t *)(st)->backend)
@@ -737,6 +738,105 @@ static apr_status_t device_get(scep_store_t *st, apr_pool_t *p,
     return r ? APR_SUCCESS : APR_NOTFOUND;
 }
 
+/* ------------------------------------------------------------------ */
+/* CRLs                                                                 */
+
+static apr_status_t revocation_mark(scep_store_t *st, apr_pool_t *p,
+                                    apr_int64_t *count, apr_time_t *latest)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+    int i;
+
+    (void)p;
+    *count = 0;
+    *latest = 0;
+    apr_thread_mutex_lock(m->lock);
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
+        if (r->status == SCEP_CERT_REVOKED) {
+            ++*count;
+            *latest = r->revoked_at > *latest ? r->revoked_at : *latest;
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
+static scep_crl_rec_t *copy_crl(apr_pool_t *p, const scep_crl_rec_t *r,
+                                int with_der)
+{
+    scep_crl_rec_t *c = apr_pmemdup(p, r, sizeof(*r));
+
+    c->revocations = dup_s(p, r->revocations);
+    c->der = with_der ? dup_b(p, r->der, r->der_len) : NULL;
+    c->der_len = with_der ? r->der_len : 0;
+    return c;
+}
+
+/* The CRL of st's CA with that number, or (number < 0) the highest. */
+static scep_crl_rec_t *find_crl(mem_t *m, const scep_store_t *st,
+                                apr_int64_t number)
+{
+    scep_crl_rec_t *r, *found = NULL;
+    int i;
+
+    OWNED(st, m->crls, scep_crl_rec_t *, r, i) {
+        if (number < 0 ? !found || r->number > found->number
+                       : r->number == number) {
+            found = r;
+        }
+    }
+    return found;
+}
+
+static apr_status_t crl_latest(scep_store_t *st, apr_pool_t *p,
+                               scep_crl_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    scep_crl_rec_t *r;
+
+    apr_thread_mutex_lock(m->lock);
+    if ((r = find_crl(m, st, -1))) {
+        *rec = copy_crl(p, r, 0);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return r ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static apr_status_t crl_get(scep_store_t *st, apr_pool_t *p,
+                            apr_int64_t number, scep_crl_rec_t **rec)
+{
+    mem_t *m = MEM(st);
+    scep_crl_rec_t *r;
+
+    apr_thread_mutex_lock(m->lock);
+    if ((r = number >= 0 ? find_crl(m, st, number) : NULL)) {
+        *rec = copy_crl(p, r, 1);
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return r ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+/* Older CRLs are not dropped: this store lives as long as its process. */
+static apr_status_t crl_publish(scep_store_t *st, apr_pool_t *p,
+                                const scep_crl_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    apr_status_t rv = APR_EEXIST;
+
+    (void)p;
+    if (!rec->der || !rec->revocations) {
+        return APR_EINVAL;
+    }
+    apr_thread_mutex_lock(m->lock);
+    if (!find_crl(m, st, rec->number)) {
+        own(m, m->crls, st, copy_crl(m->pool, rec, 1));
+        rv = APR_SUCCESS;
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
 static const scep_store_ops_t memory_ops = {
     .cert_insert = cert_insert,
     .cert_by_serial = cert_by_serial,
@@ -759,7 +859,11 @@ static const scep_store_ops_t memory_ops = {
     .pending_set_state = pending_set_state,
     .pending_list = pending_list,
     .device_upsert = device_upsert,
-    .device_get = device_get
+    .device_get = device_get,
+    .revocation_mark = revocation_mark,
+    .crl_latest = crl_latest,
+    .crl_get = crl_get,
+    .crl_publish = crl_publish
 };
 
 scep_store_t *scep_store_memory_create(apr_pool_t *p)
@@ -776,6 +880,7 @@ scep_store_t *scep_store_memory_create(apr_pool_t *p)
     m->challenges = apr_array_make(p, 16, sizeof(challenge_t *));
     m->pending = apr_array_make(p, 16, sizeof(owned_t));
     m->devices = apr_array_make(p, 16, sizeof(owned_t));
+    m->crls = apr_array_make(p, 4, sizeof(owned_t));
     st->ops = &memory_ops;
     st->backend = m;
     return st;

@@ -59,7 +59,8 @@ typedef struct {
 /* Directives whose value the CLI uses (server scope). */
 static const char *const needed[] = {
     "scepstore", "scepcacertificatefile", "scepcakeyfile", "dbdriver",
-    "dbdparams", "servername", "serveralias", "scepchallengelifetime", NULL
+    "dbdparams", "servername", "serveralias", "scepchallengelifetime",
+    "scepcrlvalidity", NULL
 };
 
 /* Directives httpd runs while it reads (EXEC_ON_READ): they take effect

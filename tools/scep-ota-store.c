@@ -17,6 +17,7 @@
 
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_challenge.h"
+#include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_policy.h"
@@ -26,7 +27,6 @@
 #include "scep-ota-store.h"
 
 #define DEFAULT_CONF "/etc/apache2/apache2.conf"
-#define DEFAULT_CRL_DAYS 7
 
 typedef struct {
     apr_pool_t *p;
@@ -62,7 +62,9 @@ static int store_usage(FILE *out)
             "  approve TXID            let a pending request be issued\n"
             "  reject TXID\n"
             "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n"
-            "  crl [--days N]          a fresh CRL (PEM) signed by the CA\n"
+            "  crl [--days N]          the CA's published CRL (PEM), a new one\n"
+            "                          when revocations changed (N: its\n"
+            "                          validity, default SCEPCRLValidity)\n"
             "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n"
             "                          a one-time SCEP challenge (T: 3600, "
             "90m, 24h, 7d;\n"
@@ -711,15 +713,24 @@ static int load_ca(cli_t *c, scep_ca_t **ca)
     return 0;
 }
 
+/* The CA's published CRL, as its distribution point serves it (a new
+ * one is published when the revocations changed or it is due). */
 static int print_crl(cli_t *c, scep_ca_t *ca)
 {
-    apr_array_header_t *recs;
+    const char *conf = c->conf ? hconf_get(c->conf, c->v, "scepcrlvalidity")
+                               : NULL;
+    int days = c->crl_days > 0 ? c->crl_days
+               : conf && atoi(conf) > 0 ? atoi(conf)
+               : SCEP_CRL_VALIDITY_DEFAULT;
+    const scep_crl_rec_t *rec;
+    const unsigned char *d;
     X509_CRL *crl;
-    int days = c->crl_days > 0 ? c->crl_days : DEFAULT_CRL_DAYS;
 
-    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, SCEP_CERT_REVOKED,
-                                             &recs)
-        || APR_SUCCESS != scep_crl_build(c->p, ca, recs, days, &crl)) {
+    if (APR_SUCCESS != scep_crl_current(c->p, NULL, ca, days, c->st, NULL,
+                                        &rec)
+        || !(d = rec->der)
+        || !(crl = scep_track_crl(c->p, d2i_X509_CRL(NULL, &d,
+                                                     (long)rec->der_len)))) {
         return fail("cannot build the CRL");
     }
     PEM_write_X509_CRL(stdout, crl);

@@ -45,6 +45,8 @@ typedef struct scep_ca_t {
     const char *fingerprint_sha1; /* of top_cert (the OTA CAFingerprint) */
     const char *id;              /* scep_ca_id(cert): whose records these
                                     are, in the store */
+    X509_EXTENSION *crl_dp;      /* cRLDistributionPoints of the
+                                    certificates it issues, or NULL */
 } scep_ca_t;
 
 /**
@@ -67,5 +69,21 @@ const char *scep_ca_id(apr_pool_t *p, X509 *ca_cert);
 apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                               const scep_ca_material_t *m,
                               const char **err, const char **warning);
+
+/**
+ * Checks a SCEPCRLDistributionPoint URL: an absolute http, https or ldap
+ * URL with a host (ldap may name none). On refusal *err says why.
+ */
+apr_status_t scep_crl_dp_check(apr_pool_t *p, const char *url,
+                               const char **err);
+
+/**
+ * Gives the CA the cRLDistributionPoints extension (non-critical) its
+ * certificates carry: one distribution point whose full name lists the
+ * URLs (const char *, checked by scep_crl_dp_check), all of them places
+ * of the same CRL. Built once, freed with p; none when urls is empty.
+ */
+apr_status_t scep_ca_set_crl_dps(scep_ca_t *ca, apr_pool_t *p,
+                                 const apr_array_header_t *urls);
 
 #endif /* SCEP_CA_H */

@@ -36,7 +36,8 @@ typedef struct scep_pkiop_cfg_t {
     int allow_legacy;                 /* single DES and MD5 accepted */
     int lifetime_days;                /* <= 0: SCEP_DEFAULT_LIFETIME_DAYS */
     int min_key_size;                 /* RSA bits; <= 0: 2048 */
-    int crl_days;                     /* GetCRL nextUpdate; <= 0: 7 */
+    int crl_days;                     /* SCEPCRLValidity; <= 0: 7 */
+    struct scep_crl_cache_t *crl_cache; /* the process's CRLs, or NULL */
     const apr_array_header_t *next_ca_certs; /* X509 *; NULL: none */
     scep_name_policy_t names;         /* what a certificate may say */
     /* a renewal is accepted from notAfter - window on: the window in days,

@@ -127,6 +127,17 @@ typedef struct scep_device_rec_t {
     const char *enrolled_by;     /* the user of Phase 1, if known */
 } scep_device_rec_t;
 
+/** A CRL as published in the store: the one every process and node
+ * serves until the revocations change or it is due for renewal. */
+typedef struct scep_crl_rec_t {
+    apr_int64_t number;          /* its cRLNumber: one more each time */
+    apr_time_t this_update;
+    apr_time_t next_update;
+    const char *revocations;     /* scep_crl_mark of what it lists */
+    const unsigned char *der;    /* NULL when only its header was read */
+    apr_size_t der_len;
+} scep_crl_rec_t;
+
 typedef struct scep_store_t scep_store_t;
 
 typedef struct scep_store_ops_t {
@@ -222,6 +233,23 @@ typedef struct scep_store_ops_t {
                                   const scep_device_rec_t *rec);
     apr_status_t (*device_get)(scep_store_t *st, apr_pool_t *p,
                                const char *udid, scep_device_rec_t **rec);
+    /* CRLs: how many certificates are revoked and the latest revocation
+     * time (0 when none), which say whether a CRL is still complete, as
+     * revocations are never undone */
+    apr_status_t (*revocation_mark)(scep_store_t *st, apr_pool_t *p,
+                                    apr_int64_t *count, apr_time_t *latest);
+    /* the published CRL with the highest number, without its der;
+     * APR_NOTFOUND when none */
+    apr_status_t (*crl_latest)(scep_store_t *st, apr_pool_t *p,
+                               scep_crl_rec_t **rec);
+    /* the published CRL of that number, with its der */
+    apr_status_t (*crl_get)(scep_store_t *st, apr_pool_t *p,
+                            apr_int64_t number, scep_crl_rec_t **rec);
+    /* publishes rec; APR_EEXIST when that number is published already
+     * (another process won: read what it published). CRLs older than
+     * the one before are dropped. */
+    apr_status_t (*crl_publish)(scep_store_t *st, apr_pool_t *p,
+                                const scep_crl_rec_t *rec);
 } scep_store_ops_t;
 
 struct scep_store_t {

@@ -32,7 +32,7 @@
 #define SCEP_STORE_DEFAULT_SQLITE "state/scep_ota.db"
 
 /** The schema version this code creates and understands. */
-#define SCEP_STORE_SCHEMA_VERSION 2
+#define SCEP_STORE_SCHEMA_VERSION 3
 
 /** A connection lent to the backend for one operation. */
 typedef struct scep_dbd_conn_t {

@@ -407,7 +407,7 @@ def test_240_030_schema1_store(env, pki, tmp_path):
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT ca FROM certificates").fetchall() == [(want,)]
         assert con.execute("SELECT ca FROM pending").fetchall() == [(want,)]
-        assert con.execute("SELECT version FROM scep_schema").fetchall() == [(2,)]
+        assert con.execute("SELECT version FROM scep_schema").fetchall() == [(3,)]
     assert "4ABCDEF" in storeenv.cli_list(env.root.conf)
 
 

@@ -20,6 +20,7 @@ int main(void)
     srunner_add_suite(sr, suite_crypt());
     srunner_add_suite(sr, suite_ca());
     srunner_add_suite(sr, suite_issue());
+    srunner_add_suite(sr, suite_crl());
     srunner_add_suite(sr, suite_policy());
     srunner_add_suite(sr, suite_pkimsg());
     srunner_add_suite(sr, suite_pkiop());

@@ -66,7 +66,7 @@ static void pgsql_setup(void)
     ck_assert_int_eq(apr_dbd_query(conn->driver, conn->handle, &nrows,
                                    "DROP TABLE IF EXISTS certificates, "
                                    "challenges, pending, devices, "
-                                   "scep_schema"), 0);
+                                   "crls, scep_schema"), 0);
     scep_dbd_disconnect(conn);
     store_uri = apr_pstrcat(tpool, "pgsql:", getenv("SCEP_TEST_PGSQL"),
                             NULL);
@@ -961,6 +961,10 @@ START_TEST(sqlite_lookups_use_their_index)
         { "scep_ota_cert_by_origin", "INDEX certificates_origin (ca=? AND "
                                      "origin=?)" },
         { "scep_ota_cert_by_serial2", "(serial=?)" },
+        /* counted at every CRL request, from the revoked alone */
+        { "scep_ota_revocation_mark", "COVERING INDEX certificates_revoked "
+                                      "(ca=? AND status=?)" },
+        { "scep_ota_crl_latest", "INDEX sqlite_autoindex_crls_1 (ca=?)" },
     };
     const char *plan;
     apr_size_t i;

@@ -32,6 +32,7 @@ const char *tu_write_bytes(const char *data, apr_size_t len);
 Suite *suite_ca(void);
 Suite *suite_caps(void);
 Suite *suite_challenge(void);
+Suite *suite_crl(void);
 Suite *suite_crypt(void);
 Suite *suite_issue(void);
 Suite *suite_policy(void);
