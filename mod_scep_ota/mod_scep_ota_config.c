@@ -83,6 +83,13 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
      * inherited ones */
     sc->crl_dps = MERGE_PTR(crl_dps);
     sc->crl_validity = MERGE_VAL(crl_validity);
+    sc->ocsp_urls = MERGE_PTR(ocsp_urls);
+    /* a signing certificate, its key and what they loaded travel
+     * together */
+    sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
+    sc->ocsp_certs = MERGE_PTR(ocsp_certs);
+    sc->ocsp_key_file = MERGE_PTR(ocsp_key_file);
+    sc->ocsp_keys = MERGE_PTR(ocsp_keys);
     /* computed per server at startup, never inherited */
     sc->ca = NULL;
     sc->caps_body = NULL;
@@ -90,6 +97,8 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->uses_scep_handler = 0;
     sc->uses_challenge_handler = 0;
     sc->uses_crl_handler = 0;
+    sc->uses_ocsp_handler = 0;
+    memset(&sc->ocsp, 0, sizeof(sc->ocsp));
     sc->ca_sha1 = NULL;
     sc->ca_sha256 = NULL;
     memset(&sc->pkiop, 0, sizeof(sc->pkiop));
@@ -128,7 +137,8 @@ scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s)
 /* directives                                                          */
 
 typedef enum {
-    FILE_CA_CERT, FILE_CA_KEY, FILE_RA_CERT, FILE_RA_KEY, FILE_NEXT_CA
+    FILE_CA_CERT, FILE_CA_KEY, FILE_RA_CERT, FILE_RA_KEY, FILE_NEXT_CA,
+    FILE_OCSP_CERT, FILE_OCSP_KEY
 } file_kind_t;
 
 /* Resolves the path against ServerRoot and loads it now, so a missing or
@@ -158,7 +168,7 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
                            arg, "'", NULL);
     }
     else if (kind == FILE_CA_CERT || kind == FILE_RA_CERT
-        || kind == FILE_NEXT_CA) {
+        || kind == FILE_NEXT_CA || kind == FILE_OCSP_CERT) {
         rv = scep_load_certs(cmd->pool, path, &items, &err);
     }
     else {
@@ -187,6 +197,14 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
     case FILE_NEXT_CA:
         sc->next_ca_file = path;
         sc->next_ca_certs = items;
+        break;
+    case FILE_OCSP_CERT:
+        sc->ocsp_cert_file = path;
+        sc->ocsp_certs = items;
+        break;
+    case FILE_OCSP_KEY:
+        sc->ocsp_key_file = path;
+        sc->ocsp_keys = items;
         break;
     }
     return NULL;
@@ -421,6 +439,25 @@ static const char *set_crl_dp(cmd_parms *cmd, void *dc, const char *url)
     return NULL;
 }
 
+static const char *set_ocsp_url(cmd_parms *cmd, void *dc, const char *url)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_ocsp_url_check(cmd->pool, url, &err)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    if (!sc->ocsp_urls) {
+        sc->ocsp_urls = apr_array_make(cmd->pool, 1, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(sc->ocsp_urls, const char *) = url;
+    return NULL;
+}
+
 static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
 {
     scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
@@ -640,6 +677,17 @@ const command_rec scep_ota_cmds[] = {
                   "an http, https or ldap URL of the CA's CRL, written into "
                   "the cRLDistributionPoints of issued certificates; "
                   "repeatable (places of the same CRL)"),
+    AP_INIT_TAKE1("SCEPOCSPURL", set_ocsp_url, NULL, RSRC_CONF,
+                  "the http URL of the CA's OCSP responder, written into "
+                  "the authorityInfoAccess of issued certificates; "
+                  "repeatable"),
+    AP_INIT_TAKE1("SCEPOCSPSigningCertificateFile", set_pki_file,
+                  (void *)FILE_OCSP_CERT, RSRC_CONF,
+                  "a delegated OCSP signer issued by the CA (extendedKeyUsage "
+                  "OCSPSigning); default: the CA signs OCSP responses"),
+    AP_INIT_TAKE1("SCEPOCSPSigningKeyFile", set_pki_file,
+                  (void *)FILE_OCSP_KEY, RSRC_CONF,
+                  "the key of SCEPOCSPSigningCertificateFile"),
     AP_INIT_TAKE1("SCEPCRLValidity", set_bounded_int,
                   (void *)&crl_validity, RSRC_CONF,
                   "days from a CRL's thisUpdate to its nextUpdate (default "
@@ -877,6 +925,9 @@ static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
             else if (!strcasecmp(handler, "scep-crl")) {
                 scep_ota_srv_conf(here)->uses_crl_handler = 1;
             }
+            else if (!strcasecmp(handler, "scep-ocsp")) {
+                scep_ota_srv_conf(here)->uses_ocsp_handler = 1;
+            }
             else if (!strcasecmp(handler, "ota-profile")) {
                 scep_ota_srv_conf(here)->uses_ota_handler = 1;
             }
@@ -900,7 +951,8 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
             && oc->material.ca_keys == m->ca_keys
             && oc->material.ra_certs == m->ra_certs
             && oc->material.ra_keys == m->ra_keys
-            && oc->crl_dps == scep_ota_srv_conf(s)->crl_dps) {
+            && oc->crl_dps == scep_ota_srv_conf(s)->crl_dps
+            && oc->ocsp_urls == scep_ota_srv_conf(s)->ocsp_urls) {
             return oc->ca;
         }
     }
@@ -970,6 +1022,46 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
                      "SCEPNextCACertificateFile: cannot build the "
                      "GetNextCACert answer from '%s'", sc->next_ca_file);
         return !OK;
+    }
+    return OK;
+}
+
+/* Who signs OCSP responses: the delegated signer when both of its
+ * files are set ("none" for neither), else the CA. */
+static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
+{
+    scep_ocsp_cfg_t *o = &sc->ocsp;
+    const char *err = NULL, *warning = NULL;
+
+    o->ca = sc->ca;
+    o->signer = sc->ca->cert;
+    o->signer_key = sc->ca->key;
+    o->delegated = 0;
+    if (!sc->ocsp_cert_file && !sc->ocsp_key_file) {
+        return OK;
+    }
+    if (!sc->ocsp_cert_file || !sc->ocsp_key_file
+        || sc->ocsp_certs->nelts < 1 || sc->ocsp_keys->nelts < 1) {
+        err = "SCEPOCSPSigningCertificateFile and SCEPOCSPSigningKeyFile "
+              "go together";
+    }
+    else if (APR_SUCCESS == scep_ocsp_signer_check(
+                 pconf, sc->ca, APR_ARRAY_IDX(sc->ocsp_certs, 0, X509 *),
+                 APR_ARRAY_IDX(sc->ocsp_keys, 0, EVP_PKEY *), &err,
+                 &warning)) {
+        o->signer = APR_ARRAY_IDX(sc->ocsp_certs, 0, X509 *);
+        o->signer_key = APR_ARRAY_IDX(sc->ocsp_keys, 0, EVP_PKEY *);
+        o->delegated = 1;
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6054)
+                     "SCEPOCSPSigningCertificateFile: %s (server %s)", err,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    if (warning) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(6055)
+                     "SCEPOCSPSigningCertificateFile: %s", warning);
     }
     return OK;
 }
@@ -1081,12 +1173,13 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
     const char *err, *warning;
 
     if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
-        if (sc->uses_crl_handler && !sc->uses_scep_handler
-            && !sc->uses_challenge_handler) {
+        if ((sc->uses_crl_handler || sc->uses_ocsp_handler)
+            && !sc->uses_scep_handler && !sc->uses_challenge_handler) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6010)
-                         "the scep-crl handler is mapped in %s:%d (server "
+                         "the %s handler is mapped in %s:%d (server "
                          "%s) but no CA is configured there: set "
                          "SCEPCACertificateFile and SCEPCAKeyFile",
+                         sc->uses_crl_handler ? "scep-crl" : "scep-ocsp",
                          s->defn_name ? s->defn_name : "the main config",
                          (int)s->defn_line_number,
                          s->server_hostname ? s->server_hostname : "?");
@@ -1106,7 +1199,8 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
         return OK;
     }
     if ((sc->ca = shared_ca(base, s))) {
-        return setup_pkiop(pconf, s, sc, caps);
+        return setup_pkiop(pconf, s, sc, caps) == OK
+               ? setup_ocsp(pconf, s, sc) : !OK;
     }
     if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
@@ -1121,6 +1215,12 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
                      s->server_hostname ? s->server_hostname : "?");
         return !OK;
     }
+    if (APR_SUCCESS != scep_ca_set_ocsp_urls(sc->ca, pconf, sc->ocsp_urls)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6053)
+                     "SCEPOCSPURL: cannot build the extension (server %s)",
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
     if (warning) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(0003)
                      "%s", warning);
@@ -1132,7 +1232,8 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
                  sc->ca->has_ra ? scep_cert_subject(pconf, sc->ca->sign_cert)
                                 : "",
                  sc->ca->getcacert_type, sc->ca->getcacert_len);
-    return setup_pkiop(pconf, s, sc, caps);
+    return setup_pkiop(pconf, s, sc, caps) == OK ? setup_ocsp(pconf, s, sc)
+                                                 : !OK;
 }
 
 static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)

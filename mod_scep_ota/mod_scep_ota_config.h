@@ -8,6 +8,7 @@
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_log.h"
+#include "scep_ota/scep_ocsp.h"
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/ota_profile.h"
 
@@ -62,6 +63,11 @@ typedef struct scep_srv_conf_t {
     int expiry_warning_days;     /* SCEPExpiryWarning (0: off) */
     apr_array_header_t *crl_dps; /* SCEPCRLDistributionPoint: URLs */
     int crl_validity;            /* SCEPCRLValidity, days */
+    apr_array_header_t *ocsp_urls; /* SCEPOCSPURL: URLs */
+    const char *ocsp_cert_file;  /* SCEPOCSPSigningCertificateFile */
+    apr_array_header_t *ocsp_certs;
+    const char *ocsp_key_file;   /* SCEPOCSPSigningKeyFile */
+    apr_array_header_t *ocsp_keys;
 
     /* computed at startup (check_config), never per request */
     scep_ca_t *ca;
@@ -70,6 +76,8 @@ typedef struct scep_srv_conf_t {
     int uses_scep_handler;       /* a "scep" handler is mapped here */
     int uses_challenge_handler;  /* a "scep-challenge" handler is mapped */
     int uses_crl_handler;        /* a "scep-crl" handler is mapped */
+    int uses_ocsp_handler;       /* a "scep-ocsp" handler is mapped */
+    scep_ocsp_cfg_t ocsp;        /* who signs OCSP responses */
     const char *ca_sha1;         /* the CA certificate's thumbprints, for */
     const char *ca_sha256;       /* the challenge page */
     /* OTA profile delivery: settings as the directives gave them (0/NULL

@@ -367,3 +367,75 @@ apr_status_t scep_ca_set_crl_dps(scep_ca_t *ca, apr_pool_t *p,
                               apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
+
+apr_status_t scep_ocsp_url_check(apr_pool_t *p, const char *url,
+                                 const char **err)
+{
+    apr_uri_t u;
+
+    if (APR_SUCCESS != scep_crl_dp_check(p, url, err)) {
+        return APR_EINVAL;
+    }
+    if (APR_SUCCESS != apr_uri_parse(p, url, &u)
+        || (strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "https"))
+        || !u.hostname || !*u.hostname) {
+        *err = apr_psprintf(p, "'%s' is not an http URL with a host "
+                            "(e.g. http://pki.example.com/ocsp)", url);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+static ACCESS_DESCRIPTION *ocsp_access(const char *url)
+{
+    ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
+    GENERAL_NAME *gn = uri_name(url);
+
+    if (!ad || !gn) {
+        ACCESS_DESCRIPTION_free(ad);
+        GENERAL_NAME_free(gn);
+        return NULL;
+    }
+    ASN1_OBJECT_free(ad->method);
+    ad->method = OBJ_nid2obj(NID_ad_OCSP);
+    GENERAL_NAME_free(ad->location);
+    ad->location = gn;
+    return ad;
+}
+
+/* One id-ad-ocsp access description per URL. */
+static X509_EXTENSION *ocsp_aia_ext(const apr_array_header_t *urls)
+{
+    AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
+    ACCESS_DESCRIPTION *ad;
+    X509_EXTENSION *ext = NULL;
+    int i, ok = aia != NULL;
+
+    for (i = 0; ok && i < urls->nelts; ++i) {
+        ad = ocsp_access(APR_ARRAY_IDX(urls, i, const char *));
+        if (!(ok = ad && sk_ACCESS_DESCRIPTION_push(aia, ad))) {
+            ACCESS_DESCRIPTION_free(ad);
+        }
+    }
+    if (ok) {
+        ext = X509V3_EXT_i2d(NID_info_access, 0, aia);
+    }
+    AUTHORITY_INFO_ACCESS_free(aia);
+    ERR_clear_error();
+    return ext;
+}
+
+apr_status_t scep_ca_set_ocsp_urls(scep_ca_t *ca, apr_pool_t *p,
+                                   const apr_array_header_t *urls)
+{
+    ca->ocsp_aia = NULL;
+    if (!urls || urls->nelts == 0) {
+        return APR_SUCCESS;
+    }
+    if (!(ca->ocsp_aia = ocsp_aia_ext(urls))) {
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, ca->ocsp_aia, free_ext,
+                              apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}

@@ -380,6 +380,7 @@ apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
         || !set_validity(x, ca->cert, lifetime_days)
         || !template_exts(x, ca->cert)
         || (ca->crl_dp && !X509_add_ext(x, ca->crl_dp, -1))
+        || (ca->ocsp_aia && !X509_add_ext(x, ca->ocsp_aia, -1))
         || !add_sans(x, sans, empty)) {
         goto leave;
     }

@@ -47,6 +47,8 @@ typedef struct scep_ca_t {
                                     are, in the store */
     X509_EXTENSION *crl_dp;      /* cRLDistributionPoints of the
                                     certificates it issues, or NULL */
+    X509_EXTENSION *ocsp_aia;    /* authorityInfoAccess (OCSP) of the
+                                    certificates it issues, or NULL */
 } scep_ca_t;
 
 /**
@@ -85,5 +87,22 @@ apr_status_t scep_crl_dp_check(apr_pool_t *p, const char *url,
  */
 apr_status_t scep_ca_set_crl_dps(scep_ca_t *ca, apr_pool_t *p,
                                  const apr_array_header_t *urls);
+
+/**
+ * Checks a SCEPOCSPURL URL: an absolute http URL with a host (RFC 6960
+ * responders are reached over HTTP; https is accepted). On refusal *err
+ * says why.
+ */
+apr_status_t scep_ocsp_url_check(apr_pool_t *p, const char *url,
+                                 const char **err);
+
+/**
+ * Gives the CA the authorityInfoAccess extension (non-critical) its
+ * certificates carry: one id-ad-ocsp access description per URL (const
+ * char *, checked by scep_ocsp_url_check). Built once, freed with p; none
+ * when urls is empty.
+ */
+apr_status_t scep_ca_set_ocsp_urls(scep_ca_t *ca, apr_pool_t *p,
+                                   const apr_array_header_t *urls);
 
 #endif /* SCEP_CA_H */

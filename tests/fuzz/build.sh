@@ -15,7 +15,7 @@ build="${BUILD:-$top}"
 out="${OUT:-$top/tests/fuzz/out}"
 cc="${CC:-clang}"
 jobs="${JOBS:-2}"
-targets=(pkiop_post pkiop_get csr ota cert decode challenge_query)
+targets=(pkiop_post pkiop_get csr ota cert decode challenge_query ocsp)
 [ $# -gt 0 ] && targets=("$@")
 
 if [ ! -f "$build/config.h" ] || [ ! -f "$build/include/scep_ota/scep_version.h" ]; then

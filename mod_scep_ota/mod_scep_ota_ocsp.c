@@ -1,0 +1,154 @@
+/* The "scep-ocsp" handler: the OCSP responder of the virtual host's CA.
+ * HTTP in (POST body, or the base64 request in a GET's path), the core's
+ * OCSPResponse out. */
+
+#include <apr_base64.h>
+#include <apr_strings.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include "mod_scep_ota_private.h"
+#include "mod_scep_ota_config.h"
+#include "mod_scep_ota_http.h"
+#include "mod_scep_ota_ocsp.h"
+#include "mod_scep_ota_store.h"
+#include "scep_ota/scep_ocsp.h"
+
+#define OCSP_HANDLER "scep-ocsp"
+
+/* Base64 of an OCSP request, percent-decoded (a "+" stays a "+"); 0 if
+ * it is not one. */
+static int decode_b64(apr_pool_t *p, const char *text,
+                      const unsigned char **der, apr_size_t *len)
+{
+    char *s = apr_pstrdup(p, text);
+    apr_size_t n;
+    unsigned char *out;
+    int got;
+
+    if (ap_unescape_all(s) != OK || !*s) {
+        return 0;
+    }
+    n = strlen(s);
+    if (n > (apr_size_t)apr_base64_encode_len(SCEP_OCSP_MAX_REQUEST)
+        || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789+/=") != n) {
+        return 0;
+    }
+    out = apr_palloc(p, (apr_size_t)apr_base64_decode_len(s));
+    if ((got = apr_base64_decode_binary(out, s)) <= 0) {
+        return 0;
+    }
+    *der = out;
+    *len = (apr_size_t)got;
+    return 1;
+}
+
+/* RFC 6960 A.1: GET {url}/{percent-encoded base64 of the request}. The
+ * location's own path is not known here, so each tail of the path after a
+ * slash is tried from the left; only a DER OCSPRequest ends the search
+ * (an encoded request carries %2F, not a slash, but some clients send
+ * slashes as they are). */
+static int get_request(request_rec *r, const unsigned char **der,
+                       apr_size_t *len)
+{
+    const char *path = r->parsed_uri.path ? r->parsed_uri.path : "";
+    const char *slash;
+
+    for (slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+        if (decode_b64(r->pool, slash + 1, der, len) && *len > 2
+            && (*der)[0] == 0x30) {
+            return OK;
+        }
+    }
+    return HTTP_BAD_REQUEST;
+}
+
+static int respond(request_rec *r, const scep_srv_conf_t *sc,
+                   const unsigned char *der, apr_size_t len)
+{
+    scep_ocsp_answer_t ans;
+    scep_store_t *store;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = scep_ota_store_for_request(r, &store))) {
+        store = NULL;
+    }
+    if (!store) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(6060)
+                      "OCSP: the store is unavailable");
+        apr_table_setn(r->err_headers_out, "Retry-After", "10");
+        return scep_ota_send_text(r, HTTP_SERVICE_UNAVAILABLE,
+                                  "the certificate store is unavailable");
+    }
+    if (APR_SUCCESS != scep_ocsp_respond(r->pool, scep_ota_request_logger(r),
+                                         &sc->ocsp, store, der, len, &ans)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(6061)
+                  "OCSP: status %d, %d good, %d revoked, %d unknown "
+                  "(first serial %s)", ans.status, ans.good, ans.revoked,
+                  ans.unknown, ans.first_serial ? ans.first_serial : "-");
+    /* a response is made for this request: caches keep none */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    return scep_ota_send_bytes(r, SCEP_CT_OCSP_RESPONSE, ans.der, ans.len);
+}
+
+static int method_not_allowed(request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(6062)
+                  "method %s not allowed on an OCSP location", r->method);
+    apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
+    return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
+                              "OCSP requests come with GET or POST");
+}
+
+int scep_ota_ocsp_handler(request_rec *r)
+{
+    const scep_srv_conf_t *sc;
+    const unsigned char *der = NULL;
+    apr_size_t len = 0;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, OCSP_HANDLER)) {
+        return DECLINED;
+    }
+    sc = scep_ota_srv_conf(r->server);
+    if (!sc->ca) {
+        /* only a handler mapped outside the config tree (.htaccess) gets
+         * here: startup refuses a mapped handler without a CA */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(6063)
+                      "the scep-ocsp handler is mapped to %s but no CA is "
+                      "configured for this server (SCEPCACertificateFile)",
+                      r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (r->method_number == M_POST) {
+        rc = scep_ota_read_body(r, SCEP_OCSP_MAX_REQUEST, &der, &len);
+    }
+    else if (r->method_number == M_GET) {
+        if (OK != (rc = ap_discard_request_body(r))) {
+            return rc;
+        }
+        rc = get_request(r, &der, &len);
+    }
+    else {
+        if (OK != (rc = ap_discard_request_body(r))) {
+            return rc;
+        }
+        return method_not_allowed(r);
+    }
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return scep_ota_send_text(r, rc, "the OCSP request is too large");
+    }
+    /* an unreadable GET path is a malformed request: the core says so in
+     * OCSP's own terms */
+    if (rc != OK && rc != HTTP_BAD_REQUEST) {
+        return rc;
+    }
+    return respond(r, sc, rc == OK ? der : NULL, rc == OK ? len : 0);
+}
