@@ -32,6 +32,7 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->renewal_days = SCEP_UNSET;
     sc->renewal_percent = SCEP_UNSET;
     sc->revoke_superseded = SCEP_UNSET;
+    sc->revoke_previous = SCEP_UNSET;
     sc->max_clock_skew = SCEP_UNSET;
     sc->challenge_lifetime = SCEP_UNSET;
     sc->challenge_cache = SCEP_UNSET;
@@ -74,6 +75,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->renewal_days = MERGE_VAL(renewal_days);
     sc->renewal_percent = MERGE_VAL(renewal_percent);
     sc->revoke_superseded = MERGE_VAL(revoke_superseded);
+    sc->revoke_previous = MERGE_VAL(revoke_previous);
     sc->max_clock_skew = MERGE_VAL(max_clock_skew);
     sc->challenge_lifetime = MERGE_VAL(challenge_lifetime);
     sc->challenge_cache = MERGE_VAL(challenge_cache);
@@ -404,6 +406,18 @@ static const char *set_renewal_window(cmd_parms *cmd, void *dc,
     return err;
 }
 
+static const char *set_revoke_previous(cmd_parms *cmd, void *dc, int flag)
+{
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    scep_ota_srv_conf(cmd->server)->revoke_previous = flag;
+    return NULL;
+}
+
 static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
 {
     scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
@@ -711,6 +725,9 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPMinKeySize", set_bounded_int,
                   (void *)&min_key_size, RSRC_CONF,
                   "smallest RSA key certified, in bits (default 2048)"),
+    AP_INIT_FLAG("OTARevokePrevious", set_revoke_previous, NULL, RSRC_CONF,
+                 "when a device (UDID) enrolls again through OTA, revoke its "
+                 "older certificates (reason superseded; default off)"),
     OTA_FILE("OTASigningCertificateFile", OTA_SIGN_CERT,
              "the certificate that signs every profile served (further "
              "certificates in the file are sent as its chain)"),
@@ -778,6 +795,11 @@ apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
 {
     return sc->max_request != SCEP_UNSET ? (apr_off_t)sc->max_request
                                          : SCEP_DEFAULT_MAX_REQUEST;
+}
+
+int scep_ota_revoke_previous(const scep_srv_conf_t *sc)
+{
+    return sc->revoke_previous == 1;
 }
 
 int scep_ota_revoke_superseded(const scep_srv_conf_t *sc)
@@ -995,6 +1017,7 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     c->renewal_window_percent = sc->renewal_percent > 0 ? sc->renewal_percent
                                                         : 0;
     c->revoke_superseded = scep_ota_revoke_superseded(sc);
+    c->revoke_previous = scep_ota_revoke_previous(sc);
     c->max_clock_skew = sc->max_clock_skew > 0 ? sc->max_clock_skew : 0;
     c->approval_manual = scep_ota_approval_manual(sc);
     c->allow_legacy = scep_ota_allow_legacy(sc);

@@ -56,6 +56,7 @@ typedef struct scep_srv_conf_t {
     int renewal_days;            /* SCEPRenewalWindow DAYS (0: percent) */
     int renewal_percent;         /* SCEPRenewalWindow PERCENT% (0: days) */
     int revoke_superseded;       /* SCEPRevokeSuperseded */
+    int revoke_previous;         /* OTARevokePrevious */
     int max_clock_skew;          /* SCEPMaxClockSkew, seconds (0: off) */
     int challenge_lifetime;      /* SCEPChallengeLifetime, seconds */
     int challenge_cache;         /* SCEPChallengeCacheSize (0: no limit) */
@@ -108,6 +109,7 @@ int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
 apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
 int scep_ota_min_key_size(const scep_srv_conf_t *sc);
 int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
+int scep_ota_revoke_previous(const scep_srv_conf_t *sc);
 apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
 int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);

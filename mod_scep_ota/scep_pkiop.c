@@ -209,6 +209,55 @@ static void supersede(op_t *op, const scep_grant_t *plan, const char *by)
     }
 }
 
+/* A device that enrolled again through OTA (the plan's UDID, bound by
+ * the server in Phase 2) keeps only its newest certificate: those of the
+ * device recorded before the one just issued are revoked as superseded.
+ * Records come oldest first in the same order to every process, so two
+ * racing enrollments leave the later one valid, never neither. */
+static void revoke_previous(op_t *op, const scep_grant_t *plan,
+                            const char *serial)
+{
+    apr_array_header_t *recs;
+    const scep_cert_rec_t *r;
+    apr_status_t rv;
+    int i, n;
+
+    if (!op->cfg->revoke_previous || !plan->udid) {
+        return;
+    }
+    if (APR_SUCCESS != (rv = op->store->ops->cert_by_udid(
+                            op->store, op->p, plan->udid, &recs))) {
+        scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv, op->p,
+                        SCEPLOGNO(6150) "store: could not look up the older "
+                        "certificates of device %s", plan->udid);
+        return;
+    }
+    for (n = 0; n < recs->nelts; ++n) {
+        if (!strcmp(APR_ARRAY_IDX(recs, n, scep_cert_rec_t *)->serial,
+                    serial)) {
+            break;
+        }
+    }
+    for (i = 0; i < n && i < recs->nelts; ++i) {
+        r = APR_ARRAY_IDX(recs, i, scep_cert_rec_t *);
+        rv = op->store->ops->cert_revoke(op->store, op->p, r->serial,
+                                         SCEP_REASON_SUPERSEDED,
+                                         apr_time_now());
+        if (APR_SUCCESS == rv) {
+            scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                            SCEPLOGNO(6151) "revoked certificate %s of device "
+                            "%s: superseded by %s (OTARevokePrevious)",
+                            r->serial, plan->udid, serial);
+        }
+        else if (!APR_STATUS_IS_EEXIST(rv)) {
+            scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv,
+                            op->p, SCEPLOGNO(6152) "store: could not revoke "
+                            "certificate %s of device %s", r->serial,
+                            plan->udid);
+        }
+    }
+}
+
 /* Issues and records a certificate with the names of the plan; the record
  * is committed before any reply is built. A serial collision is retried
  * with a new serial; a concurrent retry of the same request returns what
@@ -258,6 +307,7 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
                     SCEPLOGNO(2003) "issued certificate %s to %s (txid %s)",
                     rec.serial, rec.subject, op->msg->transaction_id);
     supersede(op, plan, rec.serial);
+    revoke_previous(op, plan, rec.serial);
     succeed_cert(op, x, tag);
     return APR_SUCCESS;
 }

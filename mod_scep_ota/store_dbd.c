@@ -29,7 +29,7 @@ typedef struct {
 typedef enum {
     Q_CERT_INSERT, Q_CERT_BY_SERIAL, Q_CERT_BY_TXID, Q_CERT_BY_KEY,
     Q_CERT_BY_ORIGIN, Q_KEY_COMPROMISED, Q_CERT_LIST_ALL, Q_CERT_LIST_STATUS,
-    Q_CERT_REVOKE, Q_CERT_SUPERSEDE,
+    Q_CERT_REVOKE, Q_CERT_SUPERSEDE, Q_CERT_BY_UDID,
     Q_CHAL_ADD, Q_CHAL_PEEK, Q_CHAL_CONSUME, Q_CHAL_BOUND, Q_CHAL_PURGE,
     Q_CHAL_ISSUE, Q_CHAL_COUNT, Q_CHAL_FIND, Q_CHAL_LIST_ALL,
     Q_CHAL_LIST_USER, Q_CHAL_REVOKE_REF, Q_CHAL_REVOKE_USER,
@@ -90,6 +90,9 @@ static const struct {
     { "scep_ota_cert_supersede",
       "UPDATE certificates SET superseded_by = %s"
       " WHERE ca = %s AND serial = %s" },
+    { "scep_ota_cert_by_udid",
+      CERT_COLS " WHERE ca = %s AND udid = %s AND status = 0"
+      " ORDER BY issued_at, serial" },
     { "scep_ota_chal_add2",
       "INSERT INTO challenges (ca, hash, purpose, bound_to, expires,"
       " consumed, created) VALUES (%s, %s, %d, %s, %lld, 0, %lld)"
@@ -757,6 +760,17 @@ static apr_status_t dbd_cert_list(scep_store_t *st, apr_pool_t *p,
     return select_all(st, p, Q_CERT_LIST_STATUS, args, 2, cert_conv, recs);
 }
 
+static apr_status_t dbd_cert_by_udid(scep_store_t *st, apr_pool_t *p,
+                                     const char *udid,
+                                     apr_array_header_t **recs)
+{
+    const char *args[2];
+
+    args[0] = CA(st);
+    args[1] = udid;
+    return select_all(st, p, Q_CERT_BY_UDID, args, 2, cert_conv, recs);
+}
+
 /* APR_NOTFOUND: no such certificate; APR_EEXIST: revoked already. */
 static apr_status_t dbd_cert_revoke(scep_store_t *st, apr_pool_t *p,
                                     const char *serial, int reason,
@@ -1247,6 +1261,7 @@ static const scep_store_ops_t dbd_ops = {
     .key_compromised = dbd_key_compromised,
     .cert_supersede = dbd_cert_supersede,
     .cert_list = dbd_cert_list,
+    .cert_by_udid = dbd_cert_by_udid,
     .cert_revoke = dbd_cert_revoke,
     .challenge_add = dbd_challenge_add,
     .challenge_peek = dbd_challenge_peek,

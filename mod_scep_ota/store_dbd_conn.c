@@ -226,6 +226,9 @@ static const char *const schema_v3[] = {
     " PRIMARY KEY (ca, number))",
     "CREATE INDEX certificates_revoked"
     " ON certificates (ca, status, revoked_at) WHERE status = 1",
+    /* a device's certificates (OTARevokePrevious) */
+    "CREATE INDEX certificates_udid"
+    " ON certificates (ca, udid) WHERE udid IS NOT NULL",
     NULL
 };
 

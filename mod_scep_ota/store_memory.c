@@ -326,6 +326,24 @@ static apr_status_t cert_list(scep_store_t *st, apr_pool_t *p, int status,
     return APR_SUCCESS;
 }
 
+static apr_status_t cert_by_udid(scep_store_t *st, apr_pool_t *p,
+                                 const char *udid, apr_array_header_t **recs)
+{
+    mem_t *m = MEM(st);
+    scep_cert_rec_t *r;
+    int i;
+
+    apr_thread_mutex_lock(m->lock);
+    *recs = apr_array_make(p, 2, sizeof(scep_cert_rec_t *));
+    OWNED(st, m->certs, scep_cert_rec_t *, r, i) {
+        if (r->status == SCEP_CERT_VALID && same(r->udid, udid)) {
+            APR_ARRAY_PUSH(*recs, scep_cert_rec_t *) = copy_cert(p, r);
+        }
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return APR_SUCCESS;
+}
+
 static apr_status_t cert_revoke(scep_store_t *st, apr_pool_t *p,
                                 const char *serial, int reason,
                                 apr_time_t when)
@@ -846,6 +864,7 @@ static const scep_store_ops_t memory_ops = {
     .key_compromised = key_compromised,
     .cert_supersede = cert_supersede,
     .cert_list = cert_list,
+    .cert_by_udid = cert_by_udid,
     .cert_revoke = cert_revoke,
     .challenge_add = challenge_add,
     .challenge_peek = challenge_peek,

@@ -45,6 +45,9 @@ typedef struct scep_pkiop_cfg_t {
     int renewal_window_days;
     int renewal_window_percent;
     int revoke_superseded;            /* a renewal revokes what it renews */
+    int revoke_previous;              /* a certificate for an OTA device
+                                         revokes the device's older ones
+                                         (OTARevokePrevious) */
     int max_clock_skew;               /* seconds a signingTime may be off
                                          (FAILURE badTime); 0: not checked */
     /* refused challenges per client address and per user of the page,

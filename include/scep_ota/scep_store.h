@@ -170,6 +170,11 @@ typedef struct scep_store_ops_t {
     apr_status_t (*cert_revoke)(scep_store_t *st, apr_pool_t *p,
                                 const char *serial, int reason,
                                 apr_time_t when);
+    /* the valid certificates enrolled for an OTA device (their udid),
+     * oldest first; array of scep_cert_rec_t * */
+    apr_status_t (*cert_by_udid)(scep_store_t *st, apr_pool_t *p,
+                                 const char *udid,
+                                 apr_array_header_t **recs);
     /* one-time challenges: only a hash is stored (challenge_issue below
      * records who made it too) */
     apr_status_t (*challenge_add)(scep_store_t *st, apr_pool_t *p,

@@ -253,6 +253,39 @@ START_TEST(cert_list_filters)
 }
 END_TEST
 
+/* A device's valid certificates, of this CA only, oldest first. */
+START_TEST(cert_by_udid_finds_the_device)
+{
+    scep_store_t *other = scep_store_scoped(tpool, st, "OTHER-CA");
+    apr_array_header_t *recs;
+    scep_cert_rec_t *a = cert("11", "a", "k1"), *b = cert("12", "b", "k2"),
+                    *c = cert("13", "c", "k3"), *d = cert("14", "d", "k4");
+
+    a->udid = b->udid = d->udid = "UDID-1";
+    c->udid = "UDID-2";
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, a), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, b), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_insert(st, tpool, c), APR_SUCCESS);
+    ck_assert_int_eq(other->ops->cert_insert(other, tpool, d), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_udid(st, tpool, "UDID-1", &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *)->serial, "11");
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 1, scep_cert_rec_t *)->serial, "12");
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 1, scep_cert_rec_t *)->udid,
+                     "UDID-1");
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "11", 4,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(st->ops->cert_by_udid(st, tpool, "UDID-1", &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(recs, 0, scep_cert_rec_t *)->serial, "12");
+    ck_assert_int_eq(st->ops->cert_by_udid(st, tpool, "UDID-3", &recs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, 0);
+}
+END_TEST
+
 /* One certificate per origin (an approved request, a renewal): the
  * constraint decides, whatever races. */
 START_TEST(cert_origin_unique)
@@ -961,6 +994,8 @@ START_TEST(sqlite_lookups_use_their_index)
         { "scep_ota_cert_by_origin", "INDEX certificates_origin (ca=? AND "
                                      "origin=?)" },
         { "scep_ota_cert_by_serial2", "(serial=?)" },
+        { "scep_ota_cert_by_udid", "INDEX certificates_udid (ca=? AND "
+                                   "udid=?)" },
         /* counted at every CRL request, from the revoked alone */
         { "scep_ota_revocation_mark", "COVERING INDEX certificates_revoked "
                                       "(ca=? AND status=?)" },
@@ -1058,6 +1093,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, cert_retry_is_idempotent);
     tcase_add_test(tc, cert_revoke);
     tcase_add_test(tc, cert_list_filters);
+    tcase_add_test(tc, cert_by_udid_finds_the_device);
     tcase_add_test(tc, cert_origin_unique);
     tcase_add_test(tc, cas_apart);
     tcase_add_test(tc, challenge_once);
@@ -1088,6 +1124,7 @@ static TCase *memory_tcase(void)
     TCase *tc = tcase_create("store-memory");
 
     tcase_add_checked_fixture(tc, memory_setup, store_teardown);
+    tcase_add_test(tc, cert_by_udid_finds_the_device);
     tcase_add_test(tc, challenge_once);
     tcase_add_test(tc, challenge_unbound_and_expired);
     tcase_add_test(tc, challenge_race);
