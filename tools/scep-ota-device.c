@@ -49,6 +49,8 @@ typedef struct {
     int no_caps_array;
     int verbose;
     const char *save;            /* --save PREFIX */
+    const char *user;            /* --user: Basic auth for the OTA URL */
+    const char *password_file;   /* --password-file */
     const char *profile_ca_file; /* --profile-ca FILE */
     X509_STORE *profile_ca;
     /* learned on the way */
@@ -85,6 +87,7 @@ static int usage(void)
             "           [--attr NAME=VALUE ...] [--ios 3|4|current]\n"
             "           [--no-caps-array] [--cacert FILE] [--insecure]\n"
             "           [--profile-ca FILE] [--save PREFIX] [-v]\n"
+            "           [--user NAME --password-file FILE]\n"
             "\n"
             "Plays an iPhone: GET URL (Phase 1), POST attributes signed with\n"
             "the device identity CERT/KEY (Phase 2), SCEP enrollment with the\n"
@@ -97,6 +100,11 @@ static int usage(void)
             "                     SHA-1; 4 asks three times, then fails;\n"
             "                     current (default) asks once\n"
             "  --no-caps-array    ignore the payload's GetCACaps array\n"
+            "  --user NAME        HTTP Basic authentication as NAME for every\n"
+            "                     request to URL's host (Phase 1 behind an\n"
+            "                     auth module); never to another host\n"
+            "  --password-file FILE  the password: the first line of FILE,\n"
+            "                     which others may not read; never printed\n"
             "  --cacert FILE      verify https servers with these CAs\n"
             "  --insecure         do not verify https servers\n"
             "  --profile-ca FILE  check that the signer of every profile\n"
@@ -1154,6 +1162,12 @@ static int parse_args(device_t *d, int argc, const char *const *argv,
         else if (!strcmp(a, "--save")) {
             d->save = argv[++i];
         }
+        else if (!strcmp(a, "--user")) {
+            d->user = argv[++i];
+        }
+        else if (!strcmp(a, "--password-file")) {
+            d->password_file = argv[++i];
+        }
         else if (!strcmp(a, "--profile-ca")) {
             d->profile_ca_file = argv[++i];
         }
@@ -1179,7 +1193,76 @@ static int parse_args(device_t *d, int argc, const char *const *argv,
             return usage();
         }
     }
-    return !d->url || !*cert || !*key ? usage() : 0;
+    if (!d->url || !*cert || !*key || !d->user != !d->password_file) {
+        return usage();
+    }
+    if (strchr(d->url, '@')) {
+        return fail("a URL with credentials in it is not accepted (the "
+                    "password would show): use --user and --password-file");
+    }
+    return 0;
+}
+
+/* The first line of a file that only its owner (and root) may read. */
+static int read_password(device_t *d, const char **password)
+{
+    char buf[1024];
+    struct stat sb;
+    FILE *f;
+    int fd;
+
+    if ((fd = open(d->password_file, O_RDONLY | O_CLOEXEC)) < 0
+        || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return fail("--password-file %s: not a readable file",
+                    d->password_file);
+    }
+    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+        close(fd);
+        return fail("--password-file %s: others may read it (chmod 600)",
+                    d->password_file);
+    }
+    if (!(f = fdopen(fd, "r"))) {
+        close(fd);
+        return fail("--password-file %s: %s", d->password_file,
+                    strerror(errno));
+    }
+    buf[0] = '\0';
+    if (!fgets(buf, sizeof(buf), f)) {
+        buf[0] = '\0';
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!*buf) {
+        return fail("--password-file %s: the first line is empty",
+                    d->password_file);
+    }
+    *password = apr_pstrdup(d->p, buf);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return 0;
+}
+
+/* --user and --password-file: Basic credentials for the OTA URL's host. */
+static int setup_auth(device_t *d)
+{
+    const char *password = NULL;
+    int rc;
+
+    if (!d->user) {
+        return 0;
+    }
+    if ((rc = read_password(d, &password))) {
+        return rc;
+    }
+    if (APR_SUCCESS != scep_http_set_basic(d->http, d->p, d->url, d->user,
+                                           password)) {
+        return fail("--user: a user name holds no colon, and %s must be an "
+                    "http:// or https:// URL", "the OTA URL");
+    }
+    trace("== HTTP Basic authentication as %s for %s", d->user, d->url);
+    return 0;
 }
 
 /* A file to write; a private one is created 0600 (and an existing one
@@ -1300,7 +1383,7 @@ int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     d.http = scep_http_make(p, cafile, insecure, apr_time_from_sec(45));
-    if ((rc = phase1(&d)) || (rc = phase2(&d)) || (rc = enroll(&d))
+    if ((rc = setup_auth(&d)) || (rc = phase1(&d)) || (rc = phase2(&d)) || (rc = enroll(&d))
         || (rc = phase3(&d, &final)) || (rc = save_all(&d, final))) {
         return rc;
     }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <apr_base64.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <openssl/bio.h>
@@ -22,6 +23,8 @@ struct scep_http_t {
     const char *cafile;
     int insecure;
     apr_interval_time_t timeout;
+    const char *auth_origin;     /* where the credentials go, or NULL */
+    const char *authorization;   /* "Basic ..." */
 };
 
 typedef struct {
@@ -88,6 +91,9 @@ static apr_status_t parse_url(apr_pool_t *p, const char *url, url_t *u)
         return APR_EINVAL;
     }
     slash = s + strcspn(s, "/?");
+    if (memchr(s, '@', (apr_size_t)(slash - s))) {
+        return APR_EINVAL; /* user:password@ has no place in a URL here */
+    }
     u->path = *slash == '/' ? slash : apr_pstrcat(p, "/", slash, NULL);
     colon = *s == '[' ? strchr(s, ']') : s;
     colon = colon ? memchr(colon, ':', (apr_size_t)(slash - colon)) : NULL;
@@ -100,6 +106,32 @@ static apr_status_t parse_url(apr_pool_t *p, const char *url, url_t *u)
         u->port = u->tls ? "443" : "80";
     }
     return *u->host && *u->port ? APR_SUCCESS : APR_EINVAL;
+}
+
+/* scheme://host:port, as credentials are scoped */
+static const char *origin(apr_pool_t *p, const url_t *u)
+{
+    return apr_pstrcat(p, u->tls ? "https://" : "http://", u->host, ":",
+                       u->port, NULL);
+}
+
+apr_status_t scep_http_set_basic(scep_http_t *h, apr_pool_t *p,
+                                 const char *url, const char *user,
+                                 const char *password)
+{
+    const char *pair;
+    char *b64;
+    url_t u;
+
+    if (APR_SUCCESS != parse_url(p, url, &u) || strchr(user, ':')) {
+        return APR_EINVAL;
+    }
+    pair = apr_pstrcat(p, user, ":", password, NULL);
+    b64 = apr_palloc(p, (apr_size_t)apr_base64_encode_len((int)strlen(pair)));
+    apr_base64_encode(b64, pair, (int)strlen(pair));
+    h->auth_origin = origin(p, &u);
+    h->authorization = apr_pstrcat(p, "Basic ", b64, NULL);
+    return APR_SUCCESS;
 }
 
 static void set_timeouts(BIO *conn, apr_interval_time_t timeout)
@@ -320,7 +352,11 @@ apr_status_t scep_http_request(scep_http_t *h, apr_pool_t *p,
 
     memset(resp, 0, sizeof(*resp));
     if (APR_SUCCESS != parse_url(p, url, &u)) {
-        *err = apr_psprintf(p, "'%s' is not an http:// or https:// URL", url);
+        *err = strchr(url, '@')
+               ? "a URL with credentials in it is not accepted (the "
+                 "password would show); use --user and --password-file"
+               : apr_psprintf(p, "'%s' is not an http:// or https:// URL",
+                              url);
         return APR_EINVAL;
     }
     if (!(b = connect_to(h, p, &u, err))) {
@@ -333,6 +369,10 @@ apr_status_t scep_http_request(scep_http_t *h, apr_pool_t *p,
                         strcmp(u.port, u.tls ? "443" : "80") ? ":" : "",
                         strcmp(u.port, u.tls ? "443" : "80") ? u.port : "",
                         SCEP_OTA_VERSION);
+    if (h->authorization && !strcmp(h->auth_origin, origin(p, &u))) {
+        head = apr_pstrcat(p, head, "Authorization: ", h->authorization,
+                           "\r\n", NULL);
+    }
     if (body) {
         head = apr_psprintf(p, "%sContent-Type: %s\r\nContent-Length: %"
                             APR_SIZE_T_FMT "\r\n", head, content_type, len);
