@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include <httpd.h>
@@ -1049,6 +1050,25 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     return OK;
 }
 
+/* Whether a startup warning is new in this configuration: the same
+ * material in several virtual hosts is warned about once. */
+static int first_time(apr_pool_t *pconf, const char *warning)
+{
+    static const char key[] = "scep_ota_warned";
+    apr_hash_t *seen = NULL;
+
+    apr_pool_userdata_get((void **)&seen, key, pconf);
+    if (!seen) {
+        seen = apr_hash_make(pconf);
+        apr_pool_userdata_set(seen, key, apr_pool_cleanup_null, pconf);
+    }
+    if (apr_hash_get(seen, warning, APR_HASH_KEY_STRING)) {
+        return 0;
+    }
+    apr_hash_set(seen, apr_pstrdup(pconf, warning), APR_HASH_KEY_STRING, "");
+    return 1;
+}
+
 /* Who signs OCSP responses: the delegated signer when both of its
  * files are set ("none" for neither), else the CA. */
 static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
@@ -1082,7 +1102,7 @@ static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
                      s->server_hostname ? s->server_hostname : "?");
         return !OK;
     }
-    if (warning) {
+    if (warning && first_time(pconf, warning)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(6055)
                      "SCEPOCSPSigningCertificateFile: %s", warning);
     }
@@ -1244,7 +1264,7 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
                      s->server_hostname ? s->server_hostname : "?");
         return !OK;
     }
-    if (warning) {
+    if (warning && first_time(pconf, warning)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(0003)
                      "%s", warning);
     }

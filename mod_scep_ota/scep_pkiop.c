@@ -1012,7 +1012,10 @@ static int open_message(op_t *op)
     apr_status_t rv;
 
     if (!scep_pkimsg_digest_allowed(msg->digest_nid, op->cfg->allow_legacy)) {
-        fail(op, SCEP_FAIL_BADALG, "digest algorithm not accepted");
+        fail(op, SCEP_FAIL_BADALG, op->cfg->allow_legacy
+             ? "digest algorithm not accepted"
+             : "digest algorithm not accepted (MD5 needs "
+               "SCEPAllowLegacyAlgorithms on)");
     }
     else if (!msg->signature_ok) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, "the signature does not verify");
@@ -1026,8 +1029,10 @@ static int open_message(op_t *op)
     else if (APR_ENOTIMPL == (rv = scep_pkimsg_decrypt_as(
                  op->p, msg, ca->decrypt_cert, ca->decrypt_key,
                  op->cfg->allow_legacy))) {
-        fail(op, SCEP_FAIL_BADALG, "content encryption or key transport "
-             "algorithm not accepted");
+        fail(op, SCEP_FAIL_BADALG, op->cfg->allow_legacy
+             ? "content encryption or key transport algorithm not accepted"
+             : "content encryption or key transport algorithm not accepted "
+               "(single DES needs SCEPAllowLegacyAlgorithms on)");
     }
     else if (APR_EINVAL == rv) {
         scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_DEBUG, 0, op->p,

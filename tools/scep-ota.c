@@ -23,6 +23,7 @@
 #include "scep-ota-store.h"
 #include "scep-ota-request.h"
 #include "scep-ota-device.h"
+#include "scep-ota-init.h"
 
 #define SCEP_OTA_MAX_INPUT (16 * 1024 * 1024)
 
@@ -47,6 +48,8 @@ static int usage(FILE *out)
             "  device URL ...  play an iPhone through OTA Phase 1, 2, SCEP and\n"
             "                  Phase 3 (scep-ota device -h)\n"
             "  request ...     build a SCEP request offline (scep-ota request -h)\n"
+            "  init DIR ...    create a CA (and RA, OTA and OCSP signers) with\n"
+            "                  the key usages the module checks (scep-ota init)\n"
             "  certrep [--key KEY] FILE\n"
             "                  read a CertRep; with KEY write what it carries\n"
             "  caps            list the capability words SCEPCACaps knows\n"
@@ -179,6 +182,7 @@ static const struct {
     { "request", scep_cli_request },
     { "certrep", scep_cli_certrep },
     { "device", scep_cli_device },
+    { "init", scep_cli_init },
 };
 
 int main(int argc, const char *const *argv)

@@ -1,0 +1,527 @@
+/* scep-ota init: the PKI the module needs, with the key usages it checks
+ * at startup, written once and never over an existing file. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "scep_ota/scep_crypt.h"
+#include "scep-ota-init.h"
+
+#define DEFAULT_BITS 3072
+#define DEFAULT_CA_DAYS 3650
+#define DEFAULT_LEAF_DAYS 730
+#define DEFAULT_SUBJECT "/CN=SCEP CA"
+
+/* What a certificate of the set is for. */
+typedef enum { ROLE_CA, ROLE_RA, ROLE_OTA, ROLE_OCSP } role_t;
+
+typedef struct {
+    role_t role;
+    const char *name;            /* file stem in DIR */
+    const char *cn_suffix;       /* appended to the CA's CN */
+    const char *const *exts;     /* extensions, openssl config syntax */
+} kind_t;
+
+static const char *const ca_exts[] = {
+    "critical,CA:TRUE",
+    /* the CA does the CMS work when there is no RA */
+    "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign",
+    "hash", NULL
+};
+static const char *const ra_exts[] = {
+    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment",
+    "hash", NULL
+};
+static const char *const ota_exts[] = {
+    "critical,CA:FALSE", "critical,digitalSignature", "hash", NULL
+};
+static const char *const ocsp_exts[] = {
+    "critical,CA:FALSE", "critical,digitalSignature", "hash", "OCSPSigning",
+    NULL
+};
+
+static const kind_t kinds[] = {
+    { ROLE_CA, "ca", NULL, ca_exts },
+    { ROLE_RA, "ra", " RA", ra_exts },
+    { ROLE_OTA, "ota-signer", " Profile Signing", ota_exts },
+    { ROLE_OCSP, "ocsp-signer", " OCSP Signing", ocsp_exts },
+};
+
+typedef struct {
+    apr_pool_t *p;
+    const char *dir;
+    const char *subject;
+    int bits, ca_days, leaf_days;
+    int want[4];                 /* by role */
+    const char *ca_cert_file, *ca_key_file;
+    X509 *ca;
+    EVP_PKEY *ca_key;
+    apr_array_header_t *written; /* paths created, removed on failure */
+} init_t;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "scep-ota init: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: scep-ota init DIR [--ra] [--ota] [--ocsp]\n"
+            "           [--subject /O=Example/CN=Example SCEP CA] [--bits N]\n"
+            "           [--days N] [--leaf-days N]\n"
+            "       scep-ota init DIR --ca-cert FILE --ca-key FILE\n"
+            "           [--ra] [--ota] [--ocsp] [--leaf-days N]\n"
+            "\n"
+            "Creates in DIR (made 0700 if missing) an RSA CA (ca.pem, ca.key)\n"
+            "and, if asked, an RA pair (ra.pem, ra.key), an OTA profile\n"
+            "signing certificate (ota-signer.*) and a delegated OCSP signer\n"
+            "(ocsp-signer.*), each with the key usages mod_scep_ota checks,\n"
+            "keys mode 0600; then prints the directives that use them. With\n"
+            "--ca-cert/--ca-key the others are issued by that CA instead\n"
+            "(a company's own root or intermediate). No existing file is\n"
+            "ever overwritten.\n"
+            "  --bits N       RSA key size (default %d; SCEP's key transport\n"
+            "                 needs RSA where the CA does the message layer)\n"
+            "  --days N       validity of the CA (default %d)\n"
+            "  --leaf-days N  of the others (default %d, never past the CA)\n",
+            DEFAULT_BITS, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS);
+    return 2;
+}
+
+static int number(const char *v, int min, int max, int *out)
+{
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+
+    if (!v || *end || n < min || n > max) {
+        return 0;
+    }
+    *out = (int)n;
+    return 1;
+}
+
+static int parse_args(init_t *in, int argc, const char *const *argv)
+{
+    int i;
+
+    for (i = 1; i < argc; ++i) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--ra") || !strcmp(a, "--ota")
+            || !strcmp(a, "--ocsp")) {
+            in->want[!strcmp(a, "--ra") ? ROLE_RA : !strcmp(a, "--ota")
+                     ? ROLE_OTA : ROLE_OCSP] = 1;
+            continue;
+        }
+        if (a[0] != '-' && !in->dir) {
+            in->dir = a;
+            continue;
+        }
+        if (!v) {
+            return usage();
+        }
+        ++i;
+        if (!strcmp(a, "--subject")) {
+            in->subject = v;
+        }
+        else if (!strcmp(a, "--ca-cert")) {
+            in->ca_cert_file = v;
+        }
+        else if (!strcmp(a, "--ca-key")) {
+            in->ca_key_file = v;
+        }
+        else if (!(!strcmp(a, "--bits") && number(v, 2048, 16384, &in->bits))
+                 && !(!strcmp(a, "--days")
+                      && number(v, 1, 36500, &in->ca_days))
+                 && !(!strcmp(a, "--leaf-days")
+                      && number(v, 1, 36500, &in->leaf_days))) {
+            return usage();
+        }
+    }
+    if (!in->dir || !in->ca_cert_file != !in->ca_key_file) {
+        return usage();
+    }
+    in->want[ROLE_CA] = !in->ca_cert_file;
+    if (in->ca_cert_file && !in->want[ROLE_RA] && !in->want[ROLE_OTA]
+        && !in->want[ROLE_OCSP]) {
+        return fail("with --ca-cert, say what to issue: --ra, --ota, --ocsp");
+    }
+    return 0;
+}
+
+/* The fields of "/O=Example/CN=Example CA" (openssl's form; "\/" is a
+ * slash), unescaped. */
+static apr_array_header_t *subject_fields(apr_pool_t *p, const char *text)
+{
+    apr_array_header_t *fields = apr_array_make(p, 4, sizeof(char *));
+    char *buf = apr_palloc(p, strlen(text) + 1), *w = buf, *start = buf;
+    const char *s;
+
+    for (s = text + 1; ; ++s) {
+        if (*s == '\\' && s[1]) {
+            *w++ = *++s;
+        }
+        else if (*s == '/' || !*s) {
+            *w++ = '\0';
+            APR_ARRAY_PUSH(fields, char *) = start;
+            start = w;
+            if (!*s) {
+                break;
+            }
+        }
+        else {
+            *w++ = *s;
+        }
+    }
+    return fields;
+}
+
+static X509_NAME *parse_subject(apr_pool_t *p, const char *text)
+{
+    apr_array_header_t *fields;
+    X509_NAME *name;
+    char *f, *eq;
+    int i;
+
+    if (*text != '/' || !(name = X509_NAME_new())) {
+        return NULL;
+    }
+    fields = subject_fields(p, text);
+    for (i = 0; i < fields->nelts; ++i) {
+        f = APR_ARRAY_IDX(fields, i, char *);
+        if (!(eq = strchr(f, '=')) || eq == f || !eq[1]) {
+            break;
+        }
+        *eq = '\0';
+        if (!X509_NAME_add_entry_by_txt(name, f, MBSTRING_UTF8,
+                                        (const unsigned char *)eq + 1, -1,
+                                        -1, 0)) {
+            break;
+        }
+    }
+    if (i < fields->nelts || X509_NAME_entry_count(name) == 0) {
+        X509_NAME_free(name);
+        ERR_clear_error();
+        return NULL;
+    }
+    return name;
+}
+
+/* The CA's CN followed by suffix, and its other fields: a name that
+ * tells whose RA or signer it is. */
+static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
+{
+    X509_NAME *name = X509_NAME_dup(ca);
+    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    const ASN1_STRING *cn;
+    unsigned char *utf8 = NULL;
+    char *text;
+    int len;
+
+    if (!name) {
+        return NULL;
+    }
+    if (i < 0) {
+        X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                   (const unsigned char *)suffix + 1, -1, -1,
+                                   0);
+        return name;
+    }
+    cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    if ((len = ASN1_STRING_to_UTF8(&utf8, cn)) < 0
+        || !(text = OPENSSL_malloc((size_t)len + strlen(suffix) + 1))) {
+        OPENSSL_free(utf8);
+        X509_NAME_free(name);
+        return NULL;
+    }
+    memcpy(text, utf8, (size_t)len);
+    strcpy(text + len, suffix);
+    X509_NAME_ENTRY_free(X509_NAME_delete_entry(name, i));
+    X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                               (unsigned char *)text, -1, i, 0);
+    OPENSSL_free(utf8);
+    OPENSSL_free(text);
+    return name;
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    int ok;
+
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    ok = ext && X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+static int add_exts(X509 *x, X509 *issuer, const kind_t *k)
+{
+    int ok = add_ext(x, issuer, NID_basic_constraints, k->exts[0])
+             && add_ext(x, issuer, NID_key_usage, k->exts[1])
+             && add_ext(x, issuer, NID_subject_key_identifier, k->exts[2])
+             && (k->role == ROLE_CA
+                 || add_ext(x, issuer, NID_authority_key_identifier,
+                            "keyid:always"));
+
+    if (ok && k->role == ROLE_OCSP) {
+        ok = add_ext(x, issuer, NID_ext_key_usage, k->exts[3])
+             && add_ext(x, issuer, NID_id_pkix_OCSP_noCheck, "ignored");
+    }
+    return ok;
+}
+
+static int set_serial(X509 *x)
+{
+    unsigned char b[16];
+    BIGNUM *bn;
+    int ok;
+
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return 0;
+    }
+    b[0] &= 0x7f;
+    bn = BN_bin2bn(b, sizeof(b), NULL);
+    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    return ok;
+}
+
+/* A certificate of kind k for key, by the CA (or self-signed). */
+static X509 *make_cert(init_t *in, const kind_t *k, EVP_PKEY *key)
+{
+    X509 *x = scep_track_x509(in->p, X509_new());
+    X509 *issuer = k->role == ROLE_CA ? x : in->ca;
+    EVP_PKEY *signer = k->role == ROLE_CA ? key : in->ca_key;
+    X509_NAME *name = k->role == ROLE_CA
+                      ? parse_subject(in->p, in->subject)
+                      : leaf_name(X509_get_subject_name(in->ca),
+                                  k->cn_suffix);
+    int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
+    int ok;
+
+    if (!name) {
+        fail("--subject '%s' is not of the form /O=Example/CN=Example CA",
+             in->subject);
+        return NULL;
+    }
+    ok = x && X509_set_version(x, X509_VERSION_3) && set_serial(x)
+         && X509_set_subject_name(x, name)
+         && X509_set_issuer_name(x, k->role == ROLE_CA
+                                    ? name : X509_get_subject_name(in->ca))
+         && X509_gmtime_adj(X509_getm_notBefore(x), -300)
+         && X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)
+         && X509_set_pubkey(x, key);
+    X509_NAME_free(name);
+    if (ok && k->role != ROLE_CA
+        && X509_cmp_time(X509_get0_notAfter(in->ca),
+                         &(time_t){ time(NULL) + (time_t)days * 86400 }) < 0) {
+        ok = X509_set1_notAfter(x, X509_get0_notAfter(in->ca));
+    }
+    if (!ok || !add_exts(x, issuer, k)
+        || X509_sign(x, signer, EVP_sha256()) <= 0) {
+        fail("cannot build the %s certificate: %s", k->name,
+             ERR_reason_error_string(ERR_get_error()));
+        return NULL;
+    }
+    return x;
+}
+
+/* Creates path (never over an existing file or through a link) with
+ * the given mode and writes what fn writes to it. */
+static int write_new(init_t *in, const char *path, mode_t mode,
+                     int (*fn)(BIO *, void *), void *obj)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  mode);
+    BIO *b;
+    int ok;
+
+    if (fd < 0) {
+        return fail("%s: %s", path, strerror(errno));
+    }
+    APR_ARRAY_PUSH(in->written, const char *) = path;
+    if (fchmod(fd, mode) || !(b = BIO_new_fd(fd, BIO_CLOSE))) {
+        close(fd);
+        return fail("%s: cannot write", path);
+    }
+    ok = fn(b, obj) && BIO_flush(b) > 0;
+    BIO_free(b);
+    return ok ? 0 : fail("%s: cannot write", path);
+}
+
+static int put_cert(BIO *b, void *x)
+{
+    return PEM_write_bio_X509(b, x);
+}
+
+static int put_key(BIO *b, void *k)
+{
+    return PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static const char *path_of(init_t *in, const kind_t *k, const char *ext)
+{
+    return apr_pstrcat(in->p, in->dir, "/", k->name, ext, NULL);
+}
+
+/* Nothing is written unless every file is new. */
+static int check_free(init_t *in)
+{
+    struct stat sb;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        const char *c = path_of(in, &kinds[i], ".pem");
+        const char *k = path_of(in, &kinds[i], ".key");
+        if (!in->want[kinds[i].role]) {
+            continue;
+        }
+        if (!lstat(c, &sb) || !lstat(k, &sb)) {
+            return fail("%s exists; nothing was written (files are never "
+                        "overwritten)", !lstat(c, &sb) ? c : k);
+        }
+    }
+    return 0;
+}
+
+static int make_one(init_t *in, const kind_t *k)
+{
+    EVP_PKEY *key = scep_track_pkey(in->p, EVP_RSA_gen((unsigned)in->bits));
+    X509 *x;
+    int rc;
+
+    if (!key) {
+        return fail("cannot generate an RSA key of %d bits", in->bits);
+    }
+    if (!(x = make_cert(in, k, key))) {
+        return 1;
+    }
+    if ((rc = write_new(in, path_of(in, k, ".key"), 0600, put_key, key))
+        || (rc = write_new(in, path_of(in, k, ".pem"), 0644, put_cert, x))) {
+        return rc;
+    }
+    if (k->role == ROLE_CA) {
+        in->ca = x;
+        in->ca_key = key;
+    }
+    return 0;
+}
+
+static int load_ca(init_t *in)
+{
+    apr_array_header_t *certs, *keys;
+    const char *err = NULL;
+
+    if (APR_SUCCESS != scep_load_certs(in->p, in->ca_cert_file, &certs, &err)
+        || APR_SUCCESS != scep_load_keys(in->p, in->ca_key_file, &keys,
+                                         &err)) {
+        return fail("%s", err);
+    }
+    in->ca = APR_ARRAY_IDX(certs, 0, X509 *);
+    in->ca_key = APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
+    if (!scep_key_matches_cert(in->ca_key, in->ca)) {
+        return fail("the key in %s does not match %s", in->ca_key_file,
+                    in->ca_cert_file);
+    }
+    if (!scep_cert_is_ca(in->ca)) {
+        return fail("%s is not a CA certificate", in->ca_cert_file);
+    }
+    return 0;
+}
+
+static void print_directives(init_t *in)
+{
+    const char *ca = in->ca_cert_file ? in->ca_cert_file
+                                      : path_of(in, &kinds[ROLE_CA], ".pem");
+    const char *cakey = in->ca_key_file ? in->ca_key_file
+                                        : path_of(in, &kinds[ROLE_CA], ".key");
+
+    printf("# mod_scep_ota: the files of %s\n", in->dir);
+    printf("SCEPCACertificateFile %s\nSCEPCAKeyFile %s\n", ca, cakey);
+    if (in->want[ROLE_RA]) {
+        printf("SCEPRACertificateFile %s\nSCEPRAKeyFile %s\n",
+               path_of(in, &kinds[ROLE_RA], ".pem"),
+               path_of(in, &kinds[ROLE_RA], ".key"));
+    }
+    if (in->want[ROLE_OTA]) {
+        printf("OTASigningCertificateFile %s\nOTASigningKeyFile %s\n",
+               path_of(in, &kinds[ROLE_OTA], ".pem"),
+               path_of(in, &kinds[ROLE_OTA], ".key"));
+    }
+    if (in->want[ROLE_OCSP]) {
+        printf("SCEPOCSPSigningCertificateFile %s\n"
+               "SCEPOCSPSigningKeyFile %s\n",
+               path_of(in, &kinds[ROLE_OCSP], ".pem"),
+               path_of(in, &kinds[ROLE_OCSP], ".key"));
+    }
+}
+
+static int run(init_t *in)
+{
+    apr_size_t i;
+    int rc;
+
+    if (mkdir(in->dir, 0700) && errno != EEXIST) {
+        return fail("%s: %s", in->dir, strerror(errno));
+    }
+    if ((rc = check_free(in)) || (in->ca_cert_file && (rc = load_ca(in)))) {
+        return rc;
+    }
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        if (in->want[kinds[i].role] && (rc = make_one(in, &kinds[i]))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int scep_cli_init(apr_pool_t *p, int argc, const char *const *argv)
+{
+    init_t in;
+    int rc, i;
+
+    memset(&in, 0, sizeof(in));
+    in.p = p;
+    in.subject = DEFAULT_SUBJECT;
+    in.bits = DEFAULT_BITS;
+    in.ca_days = DEFAULT_CA_DAYS;
+    in.leaf_days = DEFAULT_LEAF_DAYS;
+    in.written = apr_array_make(p, 8, sizeof(const char *));
+    if ((rc = parse_args(&in, argc, argv))) {
+        return rc;
+    }
+    if ((rc = run(&in))) {
+        /* nothing half-made stays behind */
+        for (i = 0; i < in.written->nelts; ++i) {
+            unlink(APR_ARRAY_IDX(in.written, i, const char *));
+        }
+        return rc;
+    }
+    print_directives(&in);
+    return 0;
+}
