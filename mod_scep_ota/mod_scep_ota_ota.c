@@ -12,6 +12,7 @@
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_http.h"
 #include "mod_scep_ota_ota.h"
+#include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 
 #define OTA_HANDLER "ota-profile"
@@ -64,6 +65,7 @@ static int phase1(request_rec *r, const scep_srv_conf_t *sc)
         return OK;
     }
     if (OK != (rc = store_or_503(r, &store))) {
+        scep_metrics_ota(scep_ota_metrics(), 1, 0);
         return scep_ota_send_text(r, rc, "the enrollment store is "
                                   "unavailable");
     }
@@ -74,8 +76,10 @@ static int phase1(request_rec *r, const scep_srv_conf_t *sc)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0201)
                       "OTA Phase 1: cannot build the Profile Service "
                       "payload");
+        scep_metrics_ota(scep_ota_metrics(), 1, 0);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    scep_metrics_ota(scep_ota_metrics(), 1, 1);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0202)
                   "OTA Phase 1: Profile Service payload served%s%s",
                   r->user ? " to " : "", r->user ? r->user : "");
@@ -92,16 +96,19 @@ static int phase23(request_rec *r, const scep_srv_conf_t *sc)
     int rc;
 
     if (OK != (rc = scep_ota_read_body(r, OTA_MAX_REQUEST, &body, &len))) {
+        scep_metrics_ota(scep_ota_metrics(), 0, 0);
         return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                   ? "request too large"
                                   : "unreadable request body");
     }
     if (OK != (rc = store_or_503(r, &store))) {
+        scep_metrics_ota(scep_ota_metrics(), 0, 0);
         return scep_ota_send_text(r, rc, "the enrollment store is "
                                   "unavailable");
     }
     ota_post(sc->ota, r->pool, store, scep_ota_request_logger(r), r->user,
              body, len, &ans);
+    scep_metrics_ota(scep_ota_metrics(), ans.phase, ans.status == HTTP_OK);
     if (ans.status != HTTP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0203)
                       "OTA Phase %d refused (%d): %s%s%s", ans.phase,

@@ -15,6 +15,7 @@
 #include "scep_ota/scep_pkimsg.h"
 #include "mod_scep_ota_store.h"
 #include "mod_scep_ota_http.h"
+#include "mod_scep_ota_metrics.h"
 
 #define SCEP_HANDLER "scep"
 
@@ -95,6 +96,8 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     int rc;
 
     if (OK != (rc = read_message(r, sc, q, &msg, &len))) {
+        scep_metrics_pkiop(scep_ota_metrics(), -1, -1, SCEP_FAIL_NONE,
+                           "invalid", apr_time_now() - r->request_time);
         return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                ? "SCEP message too large"
                                : "no readable SCEP message");
@@ -114,6 +117,9 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                       "PKIOperation: cannot build a signed reply");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    scep_metrics_pkiop(scep_ota_metrics(), reply.message_type,
+                       reply.pki_status, reply.fail_info, reply.tag,
+                       apr_time_now() - r->request_time);
     ap_log_rerror(APLOG_MARK, reply.http_status == HTTP_OK ? APLOG_INFO
                                                            : APLOG_DEBUG,
                   0, r, SCEPLOGNO(0114) "PKIOperation %s: %s",
@@ -125,6 +131,17 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     }
     apr_table_setn(r->notes, "scep-ota-result", reply.tag ? reply.tag : "-");
     return scep_ota_send_bytes(r, reply.content_type, reply.body, reply.len);
+}
+
+static scep_metric_op_t metric_op(scep_op_t op)
+{
+    switch (op) {
+    case SCEP_OP_GETCACAPS: return SCEP_MOP_GETCACAPS;
+    case SCEP_OP_GETCACERT: return SCEP_MOP_GETCACERT;
+    case SCEP_OP_GETNEXTCACERT: return SCEP_MOP_GETNEXTCACERT;
+    case SCEP_OP_PKIOPERATION: return SCEP_MOP_PKIOPERATION;
+    default: return SCEP_MOP_OTHER;
+    }
 }
 
 int scep_ota_scep_handler(request_rec *r)
@@ -157,6 +174,7 @@ int scep_ota_scep_handler(request_rec *r)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     scep_query_parse(r->pool, r->args, &q);
+    scep_metrics_request(scep_ota_metrics(), metric_op(q.op));
     if (q.op != SCEP_OP_PKIOPERATION
         && OK != (rc = ap_discard_request_body(r))) {
         return rc;

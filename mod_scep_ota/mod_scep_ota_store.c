@@ -31,6 +31,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 #include "scep_ota/scep_store_dbd.h"
 
@@ -951,6 +952,7 @@ apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(4028)
                       "no store for this server (%s)",
                       scep_ota_store_uri(r->pool, r->server));
+        scep_metrics_store_error(scep_ota_metrics());
         return APR_EGENERAL;
     }
     return APR_SUCCESS;
