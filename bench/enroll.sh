@@ -8,9 +8,11 @@
 #   BENCH_KEYS=DIR             where the requesters' RSA keys are kept for
 #                              the next run (/var/tmp/scep-bench-keys-UID)
 #
-# A store is "sqlite" (the default store: no SCEPStore line), "memory", or
-# any SCEPStore argument ("pgsql:host=... dbname=..."). BENCH_STORE (one
-# store) is still read when BENCH_STORES is not set.
+# A store is "sqlite" (the default store: no SCEPStore line), "memory",
+# "dbd" (PostgreSQL through mod_dbd: `DBDriver pgsql` + `SCEPStore dbd`, on
+# a private cluster that tests/integration/pg.sh starts on loopback for the
+# run, fsync on), or any SCEPStore argument ("pgsql:host=... dbname=...").
+# BENCH_STORE (one store) is still read when BENCH_STORES is not set.
 #
 # For each level, N distinct PKCSReqs (RSA-2048, AES-128, SHA-256) are built
 # in advance with `scep-ota request`, then replayed once each with wrk
@@ -39,6 +41,7 @@ cli="$work/scep-ota"   # a copy: a rebuild during the run cannot touch it
 secret="bench-secret"
 mpid=""
 nstores=0
+pgdir=""
 keys="${BENCH_KEYS:-/var/tmp/scep-bench-keys-$(id -u)}"
 mkdir -p -m 700 "$keys"
 
@@ -48,6 +51,7 @@ cleanup() {
         "$httpd" -f "$work/mod$i/httpd.conf" -k stop 2>/dev/null || true
     done
     [ -n "$mpid" ] && kill -INT "$mpid" 2>/dev/null || true
+    [ -n "$pgdir" ] && "$top/tests/integration/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
     sleep 1
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$work"
@@ -88,7 +92,19 @@ start_module() {   # index store
 Group www-data"
         chown www-data "$dir/logs" "$dir/state"
     fi
-    [ "$2" = sqlite ] || storeline="SCEPStore $2"
+    case "$2" in
+        sqlite) ;;
+        dbd)
+            if [ -z "$pgdir" ]; then   # one private cluster for the run
+                pgdir="$work/pg"
+                "$top/tests/integration/pg.sh" start "$pgdir" > /dev/null
+            fi
+            storeline="LoadModule dbd_module $mods/mod_dbd.so
+DBDriver pgsql
+DBDParams \"$(cat "$pgdir/params")\"
+SCEPStore dbd" ;;
+        *) storeline="SCEPStore $2" ;;
+    esac
     chmod -R a+rX "$dir"
     cat > "$dir/httpd.conf" <<CONF
 ServerRoot "$dir"

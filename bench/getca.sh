@@ -1,12 +1,15 @@
 #!/bin/bash
 # GetCACaps and GetCACert requests/s through mod_scep_ota, side by side with
-# the same bytes served as static files by the same httpd, in one run.
+# the same bytes served as static files by the same httpd, and with httpd's
+# own in-memory answer (a mod_rewrite `RewriteRule ^ - [R=204]`: no file, no
+# body, the cheapest request this httpd can serve), in one run.
 #
 #   bench/getca.sh [seconds-per-run] [rounds]
 #
 # Needs wrk (apt-get install wrk) and a built module. Runs are alternated
-# (module, static, module, static...) so machine noise hits both alike; the
-# ratio module/static is what to compare, not the absolute numbers.
+# (module, static, 204, module, static, 204...) so machine noise hits all
+# alike; the ratios module/static and module/204 are what to compare, not
+# the absolute numbers.
 set -euo pipefail
 
 top="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +43,7 @@ LogLevel warn
 $user
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule rewrite_module $mods/mod_rewrite.so
 LoadModule scep_ota_module $top/mod_scep_ota/.libs/mod_scep_ota.so
 DocumentRoot htdocs
 ThreadsPerChild 25
@@ -48,6 +52,10 @@ SCEPCACertificateFile ca.pem
 SCEPCAKeyFile ca.key
 <Location /scep>
     SetHandler scep
+</Location>
+<Location /nop>
+    RewriteEngine On
+    RewriteRule ^ - [R=204]
 </Location>
 CONF
 "$httpd" -f "$work/httpd.conf" -k start
@@ -59,6 +67,8 @@ base="http://127.0.0.1:$port"
 curl -sf -o "$work/htdocs/caps.txt" "$base/scep?operation=GetCACaps"
 curl -sf -o "$work/htdocs/ca.der" "$base/scep?operation=GetCACert"
 chmod a+r "$work/htdocs"/*
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/nop")
+[ "$code" = 204 ] || { echo "bench: /nop answered $code, not 204"; exit 1; }
 
 rate() {
     wrk -t2 -c"$conns" -d"${secs}s" "$1" | awk '/Requests\/sec/ { print $2 }'
@@ -68,16 +78,22 @@ rate() {
 for r in $(seq "$rounds"); do
     echo "caps $(rate "$base/scep?operation=GetCACaps")" >> "$work/rates"
     echo "caps_static $(rate "$base/caps.txt")" >> "$work/rates"
+    echo "nop $(rate "$base/nop")" >> "$work/rates"
     echo "cert $(rate "$base/scep?operation=GetCACert")" >> "$work/rates"
     echo "cert_static $(rate "$base/ca.der")" >> "$work/rates"
 done
 
 awk '{ s[$1] += $2; n[$1]++ }
 END {
-    printf "%-10s %14s %14s %7s\n", "operation", "module req/s", "static req/s", "ratio"
-    printf "%-10s %14.0f %14.0f %7.2f\n", "GetCACaps", s["caps"]/n["caps"], \
-        s["caps_static"]/n["caps_static"], s["caps"]/s["caps_static"]
-    printf "%-10s %14.0f %14.0f %7.2f\n", "GetCACert", s["cert"]/n["cert"], \
-        s["cert_static"]/n["cert_static"], s["cert"]/s["cert_static"]
+    nop = s["nop"] / n["nop"]
+    printf "%-10s %14s %14s %9s %12s\n", "operation", "module req/s", "static req/s", \
+        "/static", "/httpd 204"
+    printf "%-10s %14.0f %14.0f %9.2f %12.2f\n", "GetCACaps", s["caps"]/n["caps"], \
+        s["caps_static"]/n["caps_static"], s["caps"]/s["caps_static"], \
+        s["caps"]/n["caps"]/nop
+    printf "%-10s %14.0f %14.0f %9.2f %12.2f\n", "GetCACert", s["cert"]/n["cert"], \
+        s["cert_static"]/n["cert_static"], s["cert"]/s["cert_static"], \
+        s["cert"]/n["cert"]/nop
+    printf "httpd 204 (mod_rewrite, in memory): %.0f req/s\n", nop
 }' "$work/rates"
 echo "(wrk -t2 -c$conns, ${secs}s x $rounds rounds alternated, event MPM, $(nproc) cores)"

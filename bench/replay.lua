@@ -7,6 +7,10 @@
 -- file per line; thread i sends lines i, i+C, ... Once its share is
 -- answered, a thread asks GetCACaps (untimed) and leaves a marker file in
 -- DONEDIR, so the caller can end wrk, which otherwise runs for its full -d.
+--   ... -- LIST C DONEDIR CONTENT-TYPE 200 FILLER-PATH
+-- (OTA profiles, bench/ota.py): bodies of that Content-Type, an answer
+-- counts when its status is 200, and the untimed filler is a GET of
+-- FILLER-PATH.
 
 local ffi = require("ffi")
 ffi.cdef[[
@@ -49,7 +53,9 @@ function init(args)
     lat = {}
     marked = false
     pending = nil
-    headers = { ["Content-Type"] = "application/x-pki-message" }
+    headers = { ["Content-Type"] = args[4] or "application/x-pki-message" }
+    ok_by_status = args[5] == "200"
+    filler = args[6]
 end
 
 -- wrk calls request() once more, untimed and never sent, to inspect it:
@@ -58,8 +64,8 @@ function request()
     if not pending then
         if sent >= #bodies then
             started = 0
-            return wrk.format("GET", wrk.path:gsub("%?.*", "") ..
-                              "?operation=GetCACaps")
+            return wrk.format("GET", filler or (wrk.path:gsub("%?.*", "") ..
+                                                "?operation=GetCACaps"))
         end
         sent = sent + 1
         pending = bodies[sent]
@@ -74,7 +80,7 @@ function response(status, hdrs, body)
         local t = now()
         answered = answered + 1
         lat[answered] = t - started
-        if status == 200 and body:find(SUCCESS, 1, true) then
+        if status == 200 and (ok_by_status or body:find(SUCCESS, 1, true)) then
             ok = ok + 1
         end
         last = t

@@ -122,6 +122,44 @@ def env(mpm, tmp_path_factory, pytestconfig):
             e.remove()
 
 
+_sanitizer_seen = set()
+
+
+def _new_sanitizer_reports():
+    """Sanitizer report files (SCEP_TEST_ASAN=1) not yet blamed on a test."""
+    new = {p: t for p, t in scepenv.sanitizer_reports().items()
+           if p not in _sanitizer_seen}
+    _sanitizer_seen.update(new)
+    return new
+
+
+@pytest.fixture(autouse=True)
+def _sanitizer_check():
+    """With SCEP_TEST_ASAN=1: fail the test during which httpd or a CLI
+    wrote a sanitizer report (reports older than the test fail it too:
+    a child may die after the previous test already passed)."""
+    if not scepenv.ASAN:
+        yield
+        return
+    old = _new_sanitizer_reports()
+    yield
+    new = {**old, **_new_sanitizer_reports()}
+    if new:
+        pytest.fail("sanitizer reports:\n" + "\n".join(
+            f"--- {p}\n{t}" for p, t in new.items()), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A report that appeared after the last test fails the run."""
+    if not scepenv.ASAN:
+        return
+    new = _new_sanitizer_reports()
+    if new:
+        sys.stderr.write("sanitizer reports after the last test:\n" + "\n".join(
+            f"--- {p}\n{t}" for p, t in new.items()) + "\n")
+        session.exitstatus = 1
+
+
 @pytest.fixture(autouse=True)
 def _error_log_check(request):
     """After each test that uses `env`: fail on new error-log lines at warn

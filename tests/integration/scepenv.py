@@ -19,6 +19,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,12 +61,40 @@ SUITE_EXPECTED = [r"SCEP6300: the [A-Za-z ]+ certificate in .* expires on "]
 # (SCEP_TEST_ASAN_LIB, else what gcc names), with leak checks off: httpd
 # does not free everything at exit, by design. In every mode a sanitizer
 # report in httpd's output or error log fails the test.
+#
+# In that mode ASan writes each report to a file of its own (log_path:
+# SANITIZER_LOG_DIR/report.<pid>; SCEP_TEST_ASAN_LOG_DIR, else a new
+# temporary directory): a child that ASan stops exits with status 1, which
+# httpd does not log, so the files are what tells. conftest.py fails the test
+# during which a report file appeared. (UBSan, loaded beside ASan, keeps
+# writing to stderr, i.e. httpd's error log, which is scanned anyway.)
 ASAN = os.environ.get("SCEP_TEST_ASAN", "") not in ("", "0")
 _SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer"
                         r"|runtime error: |^==\d+==ERROR")
+SANITIZER_LOG_DIR = None
 if ASAN:   # for the CLIs the tests run, too
+    SANITIZER_LOG_DIR = Path(os.environ.get("SCEP_TEST_ASAN_LOG_DIR")
+                             or tempfile.mkdtemp(prefix="scep-sanitizer-"))
+    SANITIZER_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(SANITIZER_LOG_DIR, 0o1777)     # httpd's children run as www-data
+    _log_path = f"log_path={SANITIZER_LOG_DIR}/report"
     os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    os.environ["ASAN_OPTIONS"] += ":" + _log_path
+    os.environ["UBSAN_OPTIONS"] += ":" + _log_path
+
+
+def sanitizer_reports():
+    """{path: text} of the sanitizer report files written so far."""
+    if SANITIZER_LOG_DIR is None:
+        return {}
+    out = {}
+    for f in sorted(SANITIZER_LOG_DIR.glob("report*")):
+        try:
+            out[str(f)] = f.read_text(errors="replace")
+        except OSError:
+            pass
+    return out
 
 
 def asan_env():
