@@ -10,6 +10,7 @@
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_expiry.h"
 #include "mod_scep_ota_crl.h"
+#include "mod_scep_ota_audit.h"
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_ocsp.h"
 #include "mod_scep_ota_scep.h"
@@ -50,6 +51,7 @@ static void scep_ota_register_hooks(apr_pool_t *p)
     scep_ota_store_register_hooks(p);
     scep_ota_expiry_register_hooks(p);
     scep_ota_metrics_register_hooks(p);
+    scep_ota_audit_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(scep_ota) = {

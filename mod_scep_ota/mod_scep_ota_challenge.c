@@ -15,6 +15,7 @@
 #endif
 
 #include "mod_scep_ota_private.h"
+#include "mod_scep_ota_audit.h"
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_challenge.h"
 #include "mod_scep_ota_http.h"
@@ -59,6 +60,21 @@ static int from_loopback(request_rec *r)
     }
 #endif
     return 0;
+}
+
+/* A challenge handed out: its handle and binding, never the secret. */
+static void audit_challenge(request_rec *r, const char *ref,
+                            const char *bound)
+{
+    scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "challenge";
+    ev.serial = NULL;
+    ev.reason = apr_pstrcat(r->pool, "ref ", ref, ", ",
+                            scep_challenge_binding_text(r->pool, bound),
+                            NULL);
+    scep_ota_audit(r, &ev);
 }
 
 /* 0, or the status to refuse with (logged). */
@@ -168,6 +184,7 @@ static int issue(request_rec *r, const scep_srv_conf_t *sc,
         return scep_ota_send_text(r, HTTP_SERVICE_UNAVAILABLE,
                                   "the challenge store is unavailable");
     }
+    audit_challenge(r, rec->ref, bound);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0405)
                   "challenge page: one-time challenge %s for user '%s', "
                   "%s, valid until %s", rec->ref, r->user,

@@ -87,6 +87,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->crl_dps = MERGE_PTR(crl_dps);
     sc->crl_validity = MERGE_VAL(crl_validity);
     sc->ocsp_urls = MERGE_PTR(ocsp_urls);
+    sc->audit_log = MERGE_PTR(audit_log);
     /* a signing certificate, its key and what they loaded travel
      * together */
     sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
@@ -102,6 +103,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->uses_crl_handler = 0;
     sc->uses_ocsp_handler = 0;
     memset(&sc->ocsp, 0, sizeof(sc->ocsp));
+    sc->audit_file = NULL;
     sc->ca_sha1 = NULL;
     sc->ca_sha256 = NULL;
     memset(&sc->pkiop, 0, sizeof(sc->pkiop));
@@ -454,6 +456,22 @@ static const char *set_crl_dp(cmd_parms *cmd, void *dc, const char *url)
     return NULL;
 }
 
+static const char *set_audit_log(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (!*arg || !strcmp(arg, "|")) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": a file or "
+                           "\"|program\" is needed", NULL);
+    }
+    scep_ota_srv_conf(cmd->server)->audit_log = arg;
+    return NULL;
+}
+
 static const char *set_ocsp_url(cmd_parms *cmd, void *dc, const char *url)
 {
     scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
@@ -692,6 +710,10 @@ const command_rec scep_ota_cmds[] = {
                   "an http, https or ldap URL of the CA's CRL, written into "
                   "the cRLDistributionPoints of issued certificates; "
                   "repeatable (places of the same CRL)"),
+    AP_INIT_TAKE1("SCEPAuditLog", set_audit_log, NULL, RSRC_CONF,
+                  "a file (relative to ServerRoot) or \"|program\" that gets "
+                  "one JSON line per decision: issued, renewed, pending, "
+                  "refused, revoked, approved, rejected, challenges, OTA"),
     AP_INIT_TAKE1("SCEPOCSPURL", set_ocsp_url, NULL, RSRC_CONF,
                   "the http URL of the CA's OCSP responder, written into "
                   "the authorityInfoAccess of issued certificates; "

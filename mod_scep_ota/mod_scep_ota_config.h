@@ -64,6 +64,7 @@ typedef struct scep_srv_conf_t {
     int expiry_warning_days;     /* SCEPExpiryWarning (0: off) */
     apr_array_header_t *crl_dps; /* SCEPCRLDistributionPoint: URLs */
     int crl_validity;            /* SCEPCRLValidity, days */
+    const char *audit_log;       /* SCEPAuditLog: a file or "|program" */
     apr_array_header_t *ocsp_urls; /* SCEPOCSPURL: URLs */
     const char *ocsp_cert_file;  /* SCEPOCSPSigningCertificateFile */
     apr_array_header_t *ocsp_certs;
@@ -79,6 +80,7 @@ typedef struct scep_srv_conf_t {
     int uses_crl_handler;        /* a "scep-crl" handler is mapped */
     int uses_ocsp_handler;       /* a "scep-ocsp" handler is mapped */
     scep_ocsp_cfg_t ocsp;        /* who signs OCSP responses */
+    struct apr_file_t *audit_file; /* the open SCEPAuditLog, or NULL */
     const char *ca_sha1;         /* the CA certificate's thumbprints, for */
     const char *ca_sha256;       /* the challenge page */
     /* OTA profile delivery: settings as the directives gave them (0/NULL

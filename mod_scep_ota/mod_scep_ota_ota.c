@@ -12,6 +12,7 @@
 #include "mod_scep_ota_config.h"
 #include "mod_scep_ota_http.h"
 #include "mod_scep_ota_ota.h"
+#include "mod_scep_ota_audit.h"
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 
@@ -43,6 +44,20 @@ static int send_profile(request_rec *r, const scep_srv_conf_t *sc,
 {
     profile_headers(r, sc);
     return scep_ota_send_bytes(r, OTA_CT_ASPEN_CONFIG, body, len);
+}
+
+static void audit_ota(request_rec *r, int phase, const char *outcome,
+                      const char *udid, const char *reason)
+{
+    scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = phase >= 1 && phase <= 3
+               ? apr_psprintf(r->pool, "ota-phase%d", phase) : "ota";
+    ev.outcome = outcome;
+    ev.udid = udid;
+    ev.reason = reason;
+    scep_ota_audit(r, &ev);
 }
 
 /* Phase 1: the signed Profile Service payload with a fresh challenge,
@@ -80,6 +95,7 @@ static int phase1(request_rec *r, const scep_srv_conf_t *sc)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     scep_metrics_ota(scep_ota_metrics(), 1, 1);
+    audit_ota(r, 1, "served", NULL, NULL);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0202)
                   "OTA Phase 1: Profile Service payload served%s%s",
                   r->user ? " to " : "", r->user ? r->user : "");
@@ -109,6 +125,8 @@ static int phase23(request_rec *r, const scep_srv_conf_t *sc)
     ota_post(sc->ota, r->pool, store, scep_ota_request_logger(r), r->user,
              body, len, &ans);
     scep_metrics_ota(scep_ota_metrics(), ans.phase, ans.status == HTTP_OK);
+    audit_ota(r, ans.phase, ans.status == HTTP_OK ? "served" : "refused",
+              ans.udid, ans.status == HTTP_OK ? NULL : ans.reason);
     if (ans.status != HTTP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0203)
                       "OTA Phase %d refused (%d): %s%s%s", ans.phase,

@@ -14,6 +14,7 @@
 #include "scep_ota/scep_query.h"
 #include "scep_ota/scep_pkimsg.h"
 #include "mod_scep_ota_store.h"
+#include "mod_scep_ota_audit.h"
 #include "mod_scep_ota_http.h"
 #include "mod_scep_ota_metrics.h"
 
@@ -85,6 +86,33 @@ static int do_getnextcacert(request_rec *r, const scep_srv_conf_t *sc)
                        sc->next_ca_len);
 }
 
+/* The decisions of a PKIOperation in the audit trail: a certificate
+ * issued or renewed, a request pending or refused. Answers that decide
+ * nothing (a retry, GetCert, GetCRL) are left out. */
+static void audit_pkiop(request_rec *r, const scep_pkiop_reply_t *reply)
+{
+    scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    if (!reply->tag || (strcmp(reply->tag, "issued")
+                        && strcmp(reply->tag, "renewed")
+                        && strcmp(reply->tag, "pending")
+                        && reply->pki_status != SCEP_STATUS_FAILURE)) {
+        return;
+    }
+    ev.event = reply->pki_status == SCEP_STATUS_FAILURE ? "refused"
+                                                        : reply->tag;
+    ev.transaction_id = reply->transaction_id;
+    ev.serial = reply->serial;
+    ev.subject = reply->subject;
+    ev.sans = reply->sans;
+    ev.udid = reply->udid;
+    ev.reason = reply->reason;
+    ev.fail_info = reply->pki_status == SCEP_STATUS_FAILURE
+                   ? scep_pkimsg_fail_name(reply->fail_info) : NULL;
+    scep_ota_audit(r, &ev);
+}
+
 static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                            const scep_query_t *q)
 {
@@ -120,6 +148,7 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     scep_metrics_pkiop(scep_ota_metrics(), reply.message_type,
                        reply.pki_status, reply.fail_info, reply.tag,
                        apr_time_now() - r->request_time);
+    audit_pkiop(r, &reply);
     ap_log_rerror(APLOG_MARK, reply.http_status == HTTP_OK ? APLOG_INFO
                                                            : APLOG_DEBUG,
                   0, r, SCEPLOGNO(0114) "PKIOperation %s: %s",

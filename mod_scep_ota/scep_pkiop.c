@@ -30,6 +30,8 @@ typedef struct {
     scep_certrep_t rep;
     const char *tag;
     const char *serial;
+    X509 *cert;                  /* the certificate answered, if any */
+    const char *udid;            /* the device it was issued for */
 } op_t;
 
 /* ------------------------------------------------------------------ */
@@ -75,6 +77,7 @@ static void succeed_cert(op_t *op, X509 *cert, const char *tag)
 
     APR_ARRAY_PUSH(certs, X509 *) = cert;
     op->serial = scep_cert_serial_hex(op->p, cert);
+    op->cert = cert;
     succeed(op, certs, NULL, tag);
 }
 
@@ -308,6 +311,7 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
                     rec.serial, rec.subject, op->msg->transaction_id);
     supersede(op, plan, rec.serial);
     revoke_previous(op, plan, rec.serial);
+    op->udid = plan->udid;
     succeed_cert(op, x, tag);
     return APR_SUCCESS;
 }
@@ -1129,6 +1133,18 @@ static void summarize(op_t *op, scep_pkiop_reply_t *reply)
                        ? op->rep.fail_info : SCEP_FAIL_NONE;
     reply->serial = op->serial;
     reply->tag = op->tag;
+    reply->udid = op->udid;
+    reply->reason = op->rep.pki_status == SCEP_STATUS_FAILURE
+                    ? op->rep.fail_info_text : NULL;
+    if (op->cert && op->rep.pki_status == SCEP_STATUS_SUCCESS) {
+        const char *why;
+        reply->subject = scep_name_rfc2253(op->p,
+                                           X509_get_subject_name(op->cert));
+        if (APR_SUCCESS != scep_cert_sans(op->p, op->cert, &reply->sans,
+                                          &why)) {
+            reply->sans = NULL;
+        }
+    }
     reply->summary = apr_psprintf(op->p, "%s txid=%s %s%s%s%s%s",
                                   scep_pkimsg_type_name(reply->message_type),
                                   reply->transaction_id,

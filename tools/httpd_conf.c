@@ -60,7 +60,7 @@ typedef struct {
 static const char *const needed[] = {
     "scepstore", "scepcacertificatefile", "scepcakeyfile", "dbdriver",
     "dbdparams", "servername", "serveralias", "scepchallengelifetime",
-    "scepcrlvalidity", NULL
+    "scepcrlvalidity", "scepauditlog", NULL
 };
 
 /* Directives httpd runs while it reads (EXEC_ON_READ): they take effect

@@ -1,6 +1,9 @@
 /* scep-ota store: the administrator's view of the store that mod_scep_ota
  * uses, found through the same httpd configuration. */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include <apr_time.h>
 #include <openssl/pem.h>
 
+#include "scep_ota/scep_audit.h"
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_crl.h"
@@ -50,6 +54,11 @@ typedef struct {
     hconf_t *conf;
     const hconf_server_t *v;
     scep_store_t *st;
+    /* SCEPAuditLog, opened before the tool becomes the store's owner */
+    int audit_fd;                /* a file, or -1 */
+    FILE *audit_pipe;            /* or a piped program */
+    const char *audit_cmd;
+    const char *admin;           /* who runs the tool */
 } cli_t;
 
 static int store_usage(FILE *out)
@@ -365,9 +374,58 @@ static int become_owner(apr_pool_t *p, const char *path)
     return 0;
 }
 
+static apr_status_t close_pipe(void *pipe)
+{
+    pclose(pipe);
+    return APR_SUCCESS;
+}
+
+/* The audit log of the config, opened with the rights the tool was
+ * started with (root's, as httpd's parent opens it); the admin is the
+ * user who started it (the one sudo names, for root). */
+static int open_audit(cli_t *c)
+{
+    const char *spec = c->conf ? hconf_get(c->conf, c->v, "scepauditlog")
+                               : NULL;
+    const char *path, *sudo = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(getuid());
+
+    c->audit_fd = -1;
+    c->admin = getuid() == 0 && sudo && *sudo
+               ? apr_pstrdup(c->p, sudo)
+               : apr_pstrdup(c->p, pw ? pw->pw_name : "?");
+    if (!spec || !*spec) {
+        return 0;
+    }
+    if (*spec == '|') {
+        /* started now, as the user who runs the tool (root, as httpd's
+         * parent starts it), and ended when the tool ends */
+        c->audit_cmd = spec + 1 + (spec[1] == '$'); /* popen: a shell */
+        if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
+            return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
+        }
+        apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
+                                  apr_pool_cleanup_null);
+        return 0;
+    }
+    path = *spec == '/' || !c->conf->server_root ? spec
+           : apr_pstrcat(c->p, c->conf->server_root, "/", spec, NULL);
+    c->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
+                       | O_CLOEXEC, 0640);
+    if (c->audit_fd < 0) {
+        return fail("SCEPAuditLog: cannot open %s: %s", path,
+                    strerror(errno));
+    }
+    return 0;
+}
+
 static int open_store(cli_t *c)
 {
     const char *uri = store_uri(c), *err = NULL;
+
+    if (open_audit(c)) {
+        return 1;
+    }
 
     if (!uri) {
         return fail("no store: SCEPStore dbd without DBDriver/DBDParams, "
@@ -622,9 +680,39 @@ static int cmd_show(cli_t *c)
     return 0;
 }
 
+/* The admin's decision in the audit trail of the configuration
+ * (SCEPAuditLog), one line in one write. Nothing when none is
+ * configured. */
+static void audit(cli_t *c, scep_audit_t *ev)
+{
+    const char *line;
+    apr_size_t len;
+
+    if (c->audit_fd < 0 && !c->audit_pipe) {
+        return;
+    }
+    ev->client = "cli";
+    ev->user = c->admin;
+    ev->vhost = c->vhost;
+    line = scep_audit_line(c->p, ev);
+    len = strlen(line);
+    if (c->audit_pipe) {
+        if (fwrite(line, 1, len, c->audit_pipe) != len
+            || fflush(c->audit_pipe)) {
+            fprintf(stderr, "scep-ota store: SCEPAuditLog: cannot write to "
+                    "'%s'\n", c->audit_cmd);
+        }
+    }
+    else if (write(c->audit_fd, line, len) != (ssize_t)len) {
+        fprintf(stderr, "scep-ota store: SCEPAuditLog: cannot write: %s\n",
+                strerror(errno));
+    }
+}
+
 /* approve and reject: only a waiting request changes */
 static int decide(cli_t *c, scep_pending_state_t to)
 {
+    scep_audit_t ev;
     scep_pending_rec_t *r;
     apr_status_t rv;
 
@@ -644,6 +732,11 @@ static int decide(cli_t *c, scep_pending_state_t to)
                                                      to, NULL)) {
         return fail("cannot update %s", arg(c, 0));
     }
+    memset(&ev, 0, sizeof(ev));
+    ev.event = pending_states[to];
+    ev.transaction_id = arg(c, 0);
+    ev.subject = r->subject;
+    audit(c, &ev);
     printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
            pending_states[to], r->subject && *r->subject ? r->subject
                                                          : "(empty)",
@@ -663,6 +756,7 @@ static int cmd_reject(cli_t *c)
 
 static int cmd_revoke(cli_t *c)
 {
+    scep_audit_t ev;
     int reason = reason_code(arg(c, 1));
     const char *serial;
     apr_status_t rv;
@@ -685,6 +779,11 @@ static int cmd_revoke(cli_t *c)
     if (APR_SUCCESS != rv) {
         return fail("cannot revoke %s", serial);
     }
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "revoked";
+    ev.serial = serial;
+    ev.reason = reason_name(reason);
+    audit(c, &ev);
     printf("revoked %s (%s)\n", serial, reason_name(reason));
     return 0;
 }
@@ -872,6 +971,7 @@ static int revoke_challenges(cli_t *c)
 
 static int cmd_challenge(cli_t *c)
 {
+    scep_audit_t ev;
     apr_int64_t ttl = challenge_ttl(c);
     scep_challenge_spec_t spec;
     scep_challenge_rec_t *rec;
@@ -900,6 +1000,11 @@ static int cmd_challenge(cli_t *c)
                                             &rec)) {
         return fail("cannot store the challenge");
     }
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "challenge";
+    ev.reason = apr_pstrcat(c->p, "ref ", rec->ref, ", ",
+                            scep_challenge_binding_text(c->p, bound), NULL);
+    audit(c, &ev);
     printf("%s\n", clear);
     fprintf(stderr, "one-time SCEP challenge %s%s%s, valid until %s\n",
             rec->ref, bound ? " for " : "",
@@ -1074,6 +1179,7 @@ int scep_cli_store(apr_pool_t *p, int argc, const char *const *argv)
     int rc;
 
     memset(&c, 0, sizeof(c));
+    c.audit_fd = -1;
     c.p = p;
     if ((rc = parse_args(&c, argc, argv))) {
         return rc >= 1000 ? rc - 1000 : rc;

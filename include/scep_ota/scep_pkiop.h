@@ -67,6 +67,10 @@ typedef struct scep_pkiop_reply_t {
     int pki_status;                /* SCEP_STATUS_*, -1 without a CertRep */
     int fail_info;                 /* SCEP_FAIL_*, SCEP_FAIL_NONE if none */
     const char *serial;            /* certificate issued or returned */
+    const char *subject;           /* its subject (RFC 2253), or NULL */
+    apr_array_header_t *sans;      /* its SANs (text form), or NULL */
+    const char *udid;              /* the OTA device it was issued for */
+    const char *reason;            /* why a FAILURE, or NULL */
     /* one word: "issued", "renewed", "repeated" (idempotent retry),
      * "pending", "found" (GetCert/CertPoll), "crl", "failed", "invalid" */
     const char *tag;

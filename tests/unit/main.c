@@ -21,6 +21,7 @@ int main(void)
     srunner_add_suite(sr, suite_ca());
     srunner_add_suite(sr, suite_issue());
     srunner_add_suite(sr, suite_crl());
+    srunner_add_suite(sr, suite_audit());
     srunner_add_suite(sr, suite_policy());
     srunner_add_suite(sr, suite_pkimsg());
     srunner_add_suite(sr, suite_pkiop());

@@ -33,6 +33,7 @@ Suite *suite_ca(void);
 Suite *suite_caps(void);
 Suite *suite_challenge(void);
 Suite *suite_crl(void);
+Suite *suite_audit(void);
 Suite *suite_crypt(void);
 Suite *suite_issue(void);
 Suite *suite_policy(void);
