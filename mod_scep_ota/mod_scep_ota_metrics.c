@@ -81,10 +81,30 @@ static void add_gauge(apr_array_header_t *g, const char *name,
     x->value = value;
 }
 
+/* host:port as a label value: backslash, quote and newline escaped as
+ * the exposition format wants */
 static const char *vhost_label(apr_pool_t *p, const server_rec *s)
 {
-    return apr_psprintf(p, "%s:%u", s->server_hostname ? s->server_hostname
-                                                       : "-", s->port);
+    const char *name = apr_psprintf(p, "%s:%u", s->server_hostname
+                                                ? s->server_hostname : "-",
+                                    s->port);
+    char *out = apr_palloc(p, strlen(name) * 2 + 1), *w = out;
+
+    for (; *name; ++name) {
+        if (*name == '\\' || *name == '"') {
+            *w++ = '\\';
+            *w++ = *name;
+        }
+        else if (*name == '\n') {
+            *w++ = '\\';
+            *w++ = 'n';
+        }
+        else {
+            *w++ = *name;
+        }
+    }
+    *w = '\0';
+    return out;
 }
 
 /* The notAfter of every certificate the servers sign with. */
