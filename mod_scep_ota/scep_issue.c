@@ -281,13 +281,13 @@ static int set_validity(X509 *x, X509 *ca, int days)
     return 1;
 }
 
-static int add_ext(X509 *x, X509 *ca, int nid, const char *value)
+int scep_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX ctx;
     X509_EXTENSION *ext;
     int ok;
 
-    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
     ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
     ok = ext && X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
@@ -346,11 +346,12 @@ static int add_aki(X509 *x, X509 *ca)
 
 static int template_exts(X509 *x, X509 *ca)
 {
-    return add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")
-           && add_ext(x, ca, NID_key_usage,
-                      "critical,digitalSignature,keyEncipherment")
-           && add_ext(x, ca, NID_ext_key_usage, "clientAuth")
-           && add_ext(x, ca, NID_subject_key_identifier, "hash")
+    return scep_x509_add_ext(x, ca, NID_basic_constraints,
+                             "critical,CA:FALSE")
+           && scep_x509_add_ext(x, ca, NID_key_usage,
+                                "critical,digitalSignature,keyEncipherment")
+           && scep_x509_add_ext(x, ca, NID_ext_key_usage, "clientAuth")
+           && scep_x509_add_ext(x, ca, NID_subject_key_identifier, "hash")
            && add_aki(x, ca);
 }
 

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
 #include "scep-ota-init.h"
 
 #define DEFAULT_BITS 3072
@@ -266,31 +267,21 @@ static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
     return name;
 }
 
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-    int ok;
-
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    ok = ext && X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    return ok;
-}
-
 static int add_exts(X509 *x, X509 *issuer, const kind_t *k)
 {
-    int ok = add_ext(x, issuer, NID_basic_constraints, k->exts[0])
-             && add_ext(x, issuer, NID_key_usage, k->exts[1])
-             && add_ext(x, issuer, NID_subject_key_identifier, k->exts[2])
+    int ok = scep_x509_add_ext(x, issuer, NID_basic_constraints, k->exts[0])
+             && scep_x509_add_ext(x, issuer, NID_key_usage, k->exts[1])
+             && scep_x509_add_ext(x, issuer, NID_subject_key_identifier,
+                                  k->exts[2])
              && (k->role == ROLE_CA
-                 || add_ext(x, issuer, NID_authority_key_identifier,
-                            "keyid:always"));
+                 || scep_x509_add_ext(x, issuer,
+                                      NID_authority_key_identifier,
+                                      "keyid:always"));
 
     if (ok && k->role == ROLE_OCSP) {
-        ok = add_ext(x, issuer, NID_ext_key_usage, k->exts[3])
-             && add_ext(x, issuer, NID_id_pkix_OCSP_noCheck, "ignored");
+        ok = scep_x509_add_ext(x, issuer, NID_ext_key_usage, k->exts[3])
+             && scep_x509_add_ext(x, issuer, NID_id_pkix_OCSP_noCheck,
+                                  "ignored");
     }
     return ok;
 }

@@ -61,6 +61,13 @@ const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert);
 const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
 
 /**
+ * Adds an extension given in OpenSSL's configuration syntax (e.g.
+ * NID_key_usage, "critical,digitalSignature"), with issuer as the issuer
+ * for key identifiers (x itself when self-signed). 1 on success.
+ */
+int scep_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
+
+/**
  * Issues a certificate for the request's subject and key with the given
  * SANs (text form, scep_policy.h; decided by scep_names_decide) from the
  * template, signed by ca->cert/ca->key with SHA-256, valid from now (less
