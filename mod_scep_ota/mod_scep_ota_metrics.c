@@ -45,6 +45,9 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     apr_pool_userdata_get((void **)&shm, SHM_KEY, proc);
+    if (shm && apr_shm_size_get(shm) < scep_metrics_size()) {
+        shm = NULL; /* a newer module with more counters: start again */
+    }
     if (!shm) {
         if (APR_SUCCESS != (rv = apr_shm_create(&shm, scep_metrics_size(),
                                                 NULL, proc))) {

@@ -20,48 +20,53 @@
 
 #define OCSP_HANDLER "scep-ocsp"
 
-/* Base64 of an OCSP request, percent-decoded (a "+" stays a "+"); 0 if
- * it is not one. */
-static int decode_b64(apr_pool_t *p, const char *text,
-                      const unsigned char **der, apr_size_t *len)
+/* Most tails of a GET path tried as the request: the location's own
+ * segments, and the slashes of a base64 request sent unescaped. */
+#define OCSP_GET_TRIES 16
+
+/* The base64 at text, if it decodes to something that may be an OCSP
+ * request (a DER SEQUENCE); out has room for the largest request. */
+static int decode_b64(const char *text, unsigned char *out, apr_size_t *len)
 {
-    char *s = apr_pstrdup(p, text);
-    apr_size_t n;
-    unsigned char *out;
+    apr_size_t n = strlen(text);
     int got;
 
-    if (ap_unescape_all(s) != OK || !*s) {
+    if (!n || n > (apr_size_t)apr_base64_encode_len(SCEP_OCSP_MAX_REQUEST)
+        || strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789+/=") != n
+        || (got = apr_base64_decode_binary(out, text)) <= 2
+        || out[0] != 0x30) {
         return 0;
     }
-    n = strlen(s);
-    if (n > (apr_size_t)apr_base64_encode_len(SCEP_OCSP_MAX_REQUEST)
-        || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                     "0123456789+/=") != n) {
-        return 0;
-    }
-    out = apr_palloc(p, (apr_size_t)apr_base64_decode_len(s));
-    if ((got = apr_base64_decode_binary(out, s)) <= 0) {
-        return 0;
-    }
-    *der = out;
     *len = (apr_size_t)got;
     return 1;
 }
 
 /* RFC 6960 A.1: GET {url}/{percent-encoded base64 of the request}. The
- * location's own path is not known here, so each tail of the path after a
- * slash is tried from the left; only a DER OCSPRequest ends the search
- * (an encoded request carries %2F, not a slash, but some clients send
- * slashes as they are). */
+ * location's own path is not known here, so the tails of the path after
+ * its first slashes are tried from the left, in one unescaped copy; the
+ * first that decodes is the request (an encoded request carries %2F, not
+ * a slash, but some clients send slashes as they are). */
 static int get_request(request_rec *r, const unsigned char **der,
                        apr_size_t *len)
 {
-    const char *path = r->parsed_uri.path ? r->parsed_uri.path : "";
+    char *path = apr_pstrdup(r->pool, r->parsed_uri.path
+                                      ? r->parsed_uri.path : "");
+    unsigned char *out;
     const char *slash;
+    int tries = 0;
 
-    for (slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
-        if (decode_b64(r->pool, slash + 1, der, len) && *len > 2
-            && (*der)[0] == 0x30) {
+    /* "+" stays "+" */
+    if (ap_unescape_all(path) != OK
+        || strlen(path) > (apr_size_t)apr_base64_encode_len(
+                              SCEP_OCSP_MAX_REQUEST) + 1024) {
+        return HTTP_BAD_REQUEST;
+    }
+    out = apr_palloc(r->pool, (apr_size_t)apr_base64_decode_len(path));
+    for (slash = strchr(path, '/'); slash && tries < OCSP_GET_TRIES;
+         slash = strchr(slash + 1, '/'), ++tries) {
+        if (decode_b64(slash + 1, out, len)) {
+            *der = out;
             return OK;
         }
     }

@@ -95,13 +95,17 @@ static void sans_field(apr_array_header_t *o, const apr_array_header_t *sans,
         return;
     }
     APR_ARRAY_PUSH(o, const char *) = ",\"sans\":[";
-    for (i = 0; i < sans->nelts; ++i) {
+    for (i = 0; i < sans->nelts && i < SCEP_AUDIT_MAX_SANS; ++i) {
         APR_ARRAY_PUSH(o, const char *) = apr_pstrcat(
             o->pool, i ? "," : "",
             json_string(o->pool, APR_ARRAY_IDX(sans, i, const char *), max),
             NULL);
     }
     APR_ARRAY_PUSH(o, const char *) = "]";
+    if (sans->nelts > SCEP_AUDIT_MAX_SANS) {
+        APR_ARRAY_PUSH(o, const char *) = apr_psprintf(
+            o->pool, ",\"sans_omitted\":%d", sans->nelts - SCEP_AUDIT_MAX_SANS);
+    }
 }
 
 static const char *render(apr_pool_t *p, const scep_audit_t *ev,
@@ -141,6 +145,12 @@ const char *scep_audit_line(apr_pool_t *p, const scep_audit_t *ev)
     while (strlen(line) > SCEP_AUDIT_MAX_LINE && max > 8) {
         max /= 2;
         line = render(p, ev, max);
+    }
+    if (strlen(line) > SCEP_AUDIT_MAX_LINE) {
+        /* only the SANs can still be too many: leave them out */
+        scep_audit_t shorter = *ev;
+        shorter.sans = NULL;
+        line = render(p, &shorter, max);
     }
     return line;
 }

@@ -212,9 +212,16 @@ static void supersede(op_t *op, const scep_grant_t *plan, const char *by)
     }
 }
 
+/* Both unknown, or the same user. */
+static int same_user(const char *a, const char *b)
+{
+    return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
 /* A device that enrolled again through OTA (the plan's UDID, bound by
  * the server in Phase 2) keeps only its newest certificate: those of the
- * device recorded before the one just issued are revoked as superseded.
+ * device recorded before the one just issued, by the same user of Phase 1
+ * (or both without one), are revoked as superseded.
  * Records come oldest first in the same order to every process, so two
  * racing enrollments leave the later one valid, never neither. */
 static void revoke_previous(op_t *op, const scep_grant_t *plan,
@@ -243,6 +250,17 @@ static void revoke_previous(op_t *op, const scep_grant_t *plan,
     }
     for (i = 0; i < n && i < recs->nelts; ++i) {
         r = APR_ARRAY_IDX(recs, i, scep_cert_rec_t *);
+        if (!same_user(r->enrolled_by, plan->user)) {
+            /* a UDID is what the device says: another user's
+             * certificates are not its to end */
+            scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
+                            SCEPLOGNO(6153) "certificate %s of device %s "
+                            "kept: enrolled by %s, not %s", r->serial,
+                            plan->udid, r->enrolled_by ? r->enrolled_by
+                                                       : "nobody known",
+                            plan->user ? plan->user : "nobody known");
+            continue;
+        }
         rv = op->store->ops->cert_revoke(op->store, op->p, r->serial,
                                          SCEP_REASON_SUPERSEDED,
                                          apr_time_now());

@@ -245,9 +245,12 @@ static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
         return NULL;
     }
     if (i < 0) {
-        X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                   (const unsigned char *)suffix + 1, -1, -1,
-                                   0);
+        if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                        (const unsigned char *)suffix + 1,
+                                        -1, -1, 0)) {
+            X509_NAME_free(name);
+            return NULL;
+        }
         return name;
     }
     cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
@@ -260,8 +263,11 @@ static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
     memcpy(text, utf8, (size_t)len);
     strcpy(text + len, suffix);
     X509_NAME_ENTRY_free(X509_NAME_delete_entry(name, i));
-    X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                               (unsigned char *)text, -1, i, 0);
+    if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                    (unsigned char *)text, -1, i, 0)) {
+        X509_NAME_free(name); /* a CN over 64 characters */
+        name = NULL;
+    }
     OPENSSL_free(utf8);
     OPENSSL_free(text);
     return name;
@@ -316,8 +322,14 @@ static X509 *make_cert(init_t *in, const kind_t *k, EVP_PKEY *key)
     int ok;
 
     if (!name) {
-        fail("--subject '%s' is not of the form /O=Example/CN=Example CA",
-             in->subject);
+        if (k->role == ROLE_CA) {
+            fail("--subject '%s' is not of the form /O=Example/CN=Example "
+                 "CA (a CN of at most 64 characters)", in->subject);
+        }
+        else {
+            fail("the CN of the CA with \"%s\" after it is over 64 "
+                 "characters", k->cn_suffix);
+        }
         return NULL;
     }
     ok = x && X509_set_version(x, X509_VERSION_3) && set_serial(x)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,8 @@ static int open_audit(cli_t *c)
         if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
             return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
         }
+        /* a program that ends early must not end the tool mid-command */
+        signal(SIGPIPE, SIG_IGN);
         apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
                                   apr_pool_cleanup_null);
         return 0;

@@ -35,6 +35,9 @@ typedef struct scep_audit_t {
  * write of it stays atomic on a pipe (PIPE_BUF is 4096 on Linux). */
 #define SCEP_AUDIT_MAX_LINE 4000
 
+/** SANs written; more are counted as "sans_omitted". */
+#define SCEP_AUDIT_MAX_SANS 32
+
 /** The JSON line of ev, newline included; fields that are NULL are left
  * out. */
 const char *scep_audit_line(apr_pool_t *p, const scep_audit_t *ev);

@@ -157,10 +157,20 @@ def missing_module_message(path):
             f"Run `make` in {repo_root()} first (or point SCEP_OTA_MODULE at the .so).")
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on now and that this run has not handed out
+    before: a port given to a server that is not started yet (or is
+    restarting) is free to the kernel, and must not go to a second one."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def open_path_for_workers(path):

@@ -133,3 +133,31 @@ def test_550_011_credentials_never_shown(env, pki, opki, tmp_path):
     r = otaenv.run_device(srv.url("main", "/ota/auth"), dev, "--user", "alice",
                           tmp=tmp_path)
     assert r.rc != 0
+
+
+def test_550_012_another_users_certificates_are_kept(env, pki, opki, tmp_path):
+    """The UDID is what the device's attributes say: bob enrolling with
+    alice's device's UDID does not end alice's certificate."""
+    srv = start(env, pki, opki, revoke=True)
+    url = srv.url("main", "/ota/auth")
+    dev = opki.device("shared", udid="00008110-000A1B2C3D4E5F72")
+    pa = password_file(tmp_path, USERS["alice"])
+    (tmp_path / "b").mkdir()
+    pb = password_file(tmp_path / "b", USERS["bob"])
+    run = lambda user, pw: otaenv.run_device(  # noqa: E731
+        url, dev, "--user", user, "--password-file", pw, tmp=tmp_path)
+    a1 = run("alice", pa)
+    assert a1.rc == 0, a1
+    log0 = env.log_size()
+    b1 = run("bob", pb)
+    assert b1.rc == 0, b1
+    st = statuses(env)
+    assert st[enroll_serial(a1.out)] == "valid", st
+    assert re.search(r"SCEP6153: certificate \S+ of device 00008110-000A1B2C3D4E5F72 "
+                     r"kept: enrolled by alice, not bob", env.read_log(log0))
+    # alice again: her older one goes, bob's stays
+    a2 = run("alice", pa)
+    assert a2.rc == 0, a2
+    st = statuses(env)
+    assert st[enroll_serial(a1.out)].startswith("revoked"), st
+    assert st[enroll_serial(b1.out)] == "valid", st

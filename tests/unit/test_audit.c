@@ -69,6 +69,27 @@ START_TEST(long_lines_are_cut)
 }
 END_TEST
 
+START_TEST(many_sans_are_counted_not_written)
+{
+    apr_array_header_t *sans = apr_array_make(tpool, 1000, sizeof(char *));
+    scep_audit_t ev;
+    const char *line;
+    int i;
+
+    for (i = 0; i < 1000; ++i) {
+        APR_ARRAY_PUSH(sans, const char *) =
+            apr_psprintf(tpool, "dns:host%04d.example.com", i);
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "issued";
+    ev.sans = sans;
+    line = scep_audit_line(tpool, &ev);
+    ck_assert_uint_le(strlen(line), SCEP_AUDIT_MAX_LINE);
+    ck_assert_ptr_nonnull(strstr(line, "\"sans_omitted\":968"));
+    ck_assert_ptr_nonnull(strstr(line, "\"dns:host0031.example.com\"]"));
+}
+END_TEST
+
 Suite *suite_audit(void)
 {
     Suite *s = suite_create("audit");
@@ -78,6 +99,7 @@ Suite *suite_audit(void)
     tcase_add_test(tc, line_has_the_fields);
     tcase_add_test(tc, utf8_kept_and_bad_bytes_replaced);
     tcase_add_test(tc, long_lines_are_cut);
+    tcase_add_test(tc, many_sans_are_counted_not_written);
     suite_add_tcase(s, tc);
     return s;
 }
