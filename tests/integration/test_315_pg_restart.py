@@ -35,8 +35,7 @@ RECOVERY_BOUND = 5.0
 # what a request meeting the database down may log: the lost connection,
 # no connection, the failed store operation, a child's first schema check
 # and its claim of records without a CA (SCEPStore dbd), and mod_dbd's own
-# lines for a connection it cannot
-# (re)open
+# lines for a connection it cannot (re)open
 OUTAGE_LOG = (r"SCEP4050", r"SCEP4010", r"SCEP2002", r"SCEP4003", r"SCEP4002",
               r"SCEP4005", r"AH00629", r"AH00639", r"AH02655")
 
