@@ -81,9 +81,6 @@ static int respond(request_rec *r, const scep_srv_conf_t *sc,
     apr_status_t rv;
 
     if (APR_SUCCESS != (rv = scep_ota_store_for_request(r, &store))) {
-        store = NULL;
-    }
-    if (!store) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(6060)
                       "OCSP: the store is unavailable");
         apr_table_setn(r->err_headers_out, "Retry-After", "10");

@@ -386,6 +386,16 @@ def decode(results, verify_with=None):
     return results
 
 
+def enroll_one(port, ca_cert, client, challenge=None):
+    """One PKCSReq of client to the server on port with the static
+    challenge (or challenge); its certificate reply, which must be a
+    SUCCESS signed by ca_cert."""
+    p = prepare([client], ca_cert, challenge or STATIC_CHALLENGE)[0]
+    r = decode([send_one(port, p)], verify_with=ca_cert)[0]
+    assert r.success, r.rep
+    return r.rep
+
+
 def summary(results):
     """Counts by outcome, for assertion messages."""
     out = {}

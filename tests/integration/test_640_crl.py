@@ -72,10 +72,7 @@ def clients(keypool):
 
 
 def enroll(env, pki, client):
-    p = storeenv.prepare([client], pki.issuing.cert, storeenv.STATIC_CHALLENGE)[0]
-    r = storeenv.decode([storeenv.send_one(env.port, p)], verify_with=pki.issuing.cert)[0]
-    assert r.success, r.rep
-    return r.rep
+    return storeenv.enroll_one(env.port, pki.issuing.cert, client)
 
 
 def get_crl(env, headers=None, target="/crl"):

@@ -86,10 +86,7 @@ def delegated(pki, tmp_path_factory):
 
 
 def enroll(env, pki, client):
-    p = storeenv.prepare([client], pki.issuing.cert, storeenv.STATIC_CHALLENGE)[0]
-    r = storeenv.decode([storeenv.send_one(env.port, p)], verify_with=pki.issuing.cert)[0]
-    assert r.success, r.rep
-    return r.rep
+    return storeenv.enroll_one(env.port, pki.issuing.cert, client)
 
 
 def write_pem(tmp_path, name, cert):
