@@ -11,16 +11,23 @@
 #include <apr_strings.h>
 #include <apr_base64.h>
 #include <apr_atomic.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
 
 #include "scep_ota/scep_store_dbd.h"
 
+typedef struct group_t group_t;
+
 typedef struct {
+    apr_pool_t *pool;
     const scep_dbd_provider_t *prov;
     const scep_logger_t *log;
     volatile apr_uint32_t last_purge;   /* seconds; see purge_if_due */
     scep_dbd_lock_fn *lock;             /* around writes, or NULL */
     scep_dbd_lock_fn *unlock;
     void *lock_baton;
+    group_t *group;                     /* writes committed together, or
+                                         * NULL: each on its own */
 } dbd_store_t;
 
 /* ------------------------------------------------------------------ */
@@ -373,10 +380,11 @@ static void op_unlock(op_t *op, int locked)
 }
 
 /* Runs q: its rows into *res when res is not NULL, else the count of rows
- * it changed into *nrows (a write: under the write lock, one statement is
- * one transaction). */
-static apr_status_t op_run(op_t *op, query_t q, const char **args,
-                           int nargs, int *nrows, apr_dbd_results_t **res)
+ * it changed into *nrows (a write: under the write lock unless the caller
+ * holds it, one statement is one transaction). */
+static apr_status_t op_run_now(op_t *op, query_t q, const char **args,
+                               int nargs, int *nrows, apr_dbd_results_t **res,
+                               int take_lock)
 {
     apr_dbd_prepared_t *stmt;
     int rc, locked;
@@ -399,7 +407,7 @@ static apr_status_t op_run(op_t *op, query_t q, const char **args,
                                  res, stmt, 1, nargs, args);
         }
         else {
-            locked = op_lock(op);
+            locked = take_lock && op_lock(op);
             rc = apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
                                 nrows, stmt, nargs, args);
             op_unlock(op, locked);
@@ -411,6 +419,150 @@ static apr_status_t op_run(op_t *op, query_t q, const char **args,
             return APR_EGENERAL;
         }
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* group commit                                                         */
+
+/*
+ * With a write lock (SQLite), every commit pays an fsync while the other
+ * writers of every process wait for the lock. The writes that the threads
+ * of one process queue meanwhile are run by one of them, the leader, in
+ * one transaction with one commit: one fsync for the lot. A thread whose
+ * write was in it returns only after that commit, so a certificate is on
+ * disk before its CertRep leaves, as without grouping. Every statement
+ * sees the rows of those run before it, as when run one by one. If any
+ * statement of a group fails, or the commit does, the group is rolled
+ * back and each statement runs again on its own, so that a failure
+ * belongs to the statement that caused it and to no other.
+ */
+typedef struct entry_t {
+    struct entry_t *next;
+    query_t q;
+    const char **args;
+    int nargs;
+    int nrows;
+    apr_status_t rv;
+    int done;
+} entry_t;
+
+struct group_t {
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *cond;
+#endif
+    entry_t *head, **tail;
+    int leading;                 /* a thread runs a group now */
+};
+
+static int sql_ok(op_t *op, const char *sql)
+{
+    int nrows = 0;
+
+    return 0 == apr_dbd_query(op->conn->driver, op->conn->handle, &nrows,
+                              sql);
+}
+
+/* The group in one transaction; 0 when it was rolled back. */
+static int run_together(op_t *op, entry_t *batch)
+{
+    apr_dbd_prepared_t *stmt;
+    entry_t *e;
+
+    if (!sql_ok(op, "BEGIN IMMEDIATE")) {
+        return 0;
+    }
+    for (e = batch; e; e = e->next) {
+        if (prepared(op, e->q, &stmt)
+            || apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
+                              &e->nrows, stmt, e->nargs, e->args)) {
+            break;
+        }
+        e->rv = APR_SUCCESS;
+    }
+    if (!e && sql_ok(op, "COMMIT")) {
+        return 1;
+    }
+    sql_ok(op, "ROLLBACK");
+    return 0;
+}
+
+static void run_group(op_t *op, entry_t *batch)
+{
+    entry_t *e;
+
+    /* PostgreSQL groups the commits of its sessions itself */
+    if (batch->next && !strcmp(apr_dbd_name(op->conn->driver), "sqlite3")
+        && run_together(op, batch)) {
+        return;
+    }
+    for (e = batch; e; e = e->next) {
+        e->rv = op_run_now(op, e->q, e->args, e->nargs, &e->nrows, NULL, 0);
+    }
+}
+
+#if APR_HAS_THREADS
+/* Called and returns with g->mutex held; runs what is queued. */
+static void lead(op_t *op, group_t *g)
+{
+    entry_t *batch, *e;
+    int locked;
+
+    g->leading = 1;
+    apr_thread_mutex_unlock(g->mutex);
+    locked = op_lock(op);
+    apr_thread_mutex_lock(g->mutex);
+    batch = g->head;
+    g->head = NULL;
+    g->tail = &g->head;
+    apr_thread_mutex_unlock(g->mutex);
+    run_group(op, batch);
+    op_unlock(op, locked);
+    apr_thread_mutex_lock(g->mutex);
+    for (e = batch; e; e = e->next) {
+        e->done = 1;
+    }
+    g->leading = 0;
+    apr_thread_cond_broadcast(g->cond);
+}
+
+static apr_status_t group_write(op_t *op, query_t q, const char **args,
+                                int nargs, int *nrows)
+{
+    group_t *g = op->ds->group;
+    entry_t me;
+
+    memset(&me, 0, sizeof(me));
+    me.q = q;
+    me.args = args;
+    me.nargs = nargs;
+    me.rv = APR_EGENERAL;
+    apr_thread_mutex_lock(g->mutex);
+    *g->tail = &me;
+    g->tail = &me.next;
+    while (!me.done) {
+        if (!g->leading) {
+            lead(op, g);
+        }
+        else {
+            apr_thread_cond_wait(g->cond, g->mutex);
+        }
+    }
+    apr_thread_mutex_unlock(g->mutex);
+    *nrows = me.nrows;
+    return me.rv;
+}
+#endif
+
+static apr_status_t op_run(op_t *op, query_t q, const char **args,
+                           int nargs, int *nrows, apr_dbd_results_t **res)
+{
+#if APR_HAS_THREADS
+    if (!res && op->ds->group) {
+        return group_write(op, q, args, nargs, nrows);
+    }
+#endif
+    return op_run_now(op, q, args, nargs, nrows, res, 1);
 }
 
 static apr_status_t op_exec(op_t *op, query_t q, const char **args,
@@ -1289,6 +1441,7 @@ scep_store_t *scep_store_dbd_create(apr_pool_t *p,
     scep_store_t *st = apr_pcalloc(p, sizeof(*st));
     dbd_store_t *ds = apr_pcalloc(p, sizeof(*ds));
 
+    ds->pool = p;
     ds->prov = prov;
     ds->log = log ? log : scep_log_null();
     st->ops = &dbd_ops;
@@ -1308,6 +1461,24 @@ const char *scep_store_dbd_sql(const char *label)
     return NULL;
 }
 
+static group_t *group_create(apr_pool_t *p)
+{
+#if APR_HAS_THREADS
+    group_t *g = apr_pcalloc(p, sizeof(*g));
+
+    if (APR_SUCCESS != apr_thread_mutex_create(&g->mutex,
+                                               APR_THREAD_MUTEX_DEFAULT, p)
+        || APR_SUCCESS != apr_thread_cond_create(&g->cond, p)) {
+        return NULL;
+    }
+    g->tail = &g->head;
+    return g;
+#else
+    (void)p;
+    return NULL;
+#endif
+}
+
 void scep_store_dbd_write_lock(scep_store_t *st, scep_dbd_lock_fn *lock,
                                scep_dbd_lock_fn *unlock, void *baton)
 {
@@ -1317,5 +1488,6 @@ void scep_store_dbd_write_lock(scep_store_t *st, scep_dbd_lock_fn *lock,
         ds->lock = lock && unlock ? lock : NULL;
         ds->unlock = unlock;
         ds->lock_baton = baton;
+        ds->group = ds->lock ? group_create(ds->pool) : NULL;
     }
 }

@@ -941,6 +941,100 @@ START_TEST(write_lock_around_writes)
 }
 END_TEST
 
+/* A write lock that is slow to give back, as an fsync is: the writes the
+ * threads queue meanwhile go in together. */
+typedef struct {
+    apr_thread_mutex_t *mutex;
+    int taken;
+} slow_lock_t;
+
+static apr_status_t slow_lock(void *baton)
+{
+    slow_lock_t *sl = baton;
+
+    apr_thread_mutex_lock(sl->mutex);
+    ++sl->taken;
+    return APR_SUCCESS;
+}
+
+static apr_status_t slow_unlock(void *baton)
+{
+    slow_lock_t *sl = baton;
+
+    apr_sleep(apr_time_from_msec(5));
+    return apr_thread_mutex_unlock(sl->mutex);
+}
+
+#define GROUP_THREADS 8
+#define GROUP_WRITES 12
+
+typedef struct {
+    apr_pool_t *p;
+    scep_cert_rec_t *recs[GROUP_WRITES + 1];  /* the last one is shared */
+    apr_status_t rv[GROUP_WRITES + 1];
+} writer_t;
+
+static void *APR_THREAD_FUNC write_all(apr_thread_t *t, void *data)
+{
+    writer_t *w = data;
+    int i;
+
+    for (i = 0; i <= GROUP_WRITES; ++i) {
+        w->rv[i] = st->ops->cert_insert(st, w->p, w->recs[i]);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Threads that write at once are committed in groups: every write is
+ * there and answered as if alone (the shared serial once), in fewer
+ * turns of the lock than writes. */
+START_TEST(group_commit_under_contention)
+{
+    apr_thread_t *threads[GROUP_THREADS];
+    writer_t w[GROUP_THREADS];
+    slow_lock_t sl;
+    apr_array_header_t *recs;
+    apr_status_t trv;
+    int i, j, shared = 0;
+    char serial[16];
+
+    memset(&sl, 0, sizeof(sl));
+    ck_assert_int_eq(apr_thread_mutex_create(&sl.mutex,
+                                             APR_THREAD_MUTEX_DEFAULT, tpool),
+                     APR_SUCCESS);
+    scep_store_dbd_write_lock(st, slow_lock, slow_unlock, &sl);
+    for (i = 0; i < GROUP_THREADS; ++i) {
+        apr_pool_create(&w[i].p, tpool);
+        for (j = 0; j < GROUP_WRITES; ++j) {
+            apr_snprintf(serial, sizeof(serial), "6%X%02X", i, j);
+            w[i].recs[j] = cert(apr_pstrdup(tpool, serial), NULL, NULL);
+        }
+        w[i].recs[GROUP_WRITES] = cert("6FFFF", NULL, NULL);
+    }
+    for (i = 0; i < GROUP_THREADS; ++i) {
+        ck_assert_int_eq(apr_thread_create(&threads[i], NULL, write_all,
+                                           &w[i], tpool), APR_SUCCESS);
+    }
+    for (i = 0; i < GROUP_THREADS; ++i) {
+        apr_thread_join(&trv, threads[i]);
+        for (j = 0; j < GROUP_WRITES; ++j) {
+            ck_assert_int_eq(w[i].rv[j], APR_SUCCESS);
+        }
+        if (w[i].rv[GROUP_WRITES] == APR_SUCCESS) {
+            ++shared;
+        }
+        else {
+            ck_assert_int_eq(w[i].rv[GROUP_WRITES], APR_EEXIST);
+        }
+    }
+    ck_assert_int_eq(shared, 1);
+    ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
+    ck_assert_int_eq(recs->nelts, GROUP_THREADS * GROUP_WRITES + 1);
+    ck_assert_int_lt(sl.taken, GROUP_THREADS * (GROUP_WRITES + 1) / 2);
+}
+END_TEST
+
 /* SQLite's plan for a statement of the store: its detail lines. */
 static const char *sqlite_plan(const char *label)
 {
@@ -1143,6 +1237,7 @@ Suite *suite_store(void)
     suite_add_tcase(s, tc);
     tc = store_tcase("store-sqlite3", sqlite_setup);
     tcase_add_test(tc, sqlite_lookups_use_their_index);
+    tcase_add_test(tc, group_commit_under_contention);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, memory_tcase());
     if (getenv("SCEP_TEST_PGSQL") && *getenv("SCEP_TEST_PGSQL")) {
