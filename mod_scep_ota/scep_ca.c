@@ -7,6 +7,7 @@
 
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
 
 #define KU_BOTH (SCEP_KU_DIGITAL_SIGNATURE | SCEP_KU_KEY_ENCIPHERMENT)
 
@@ -235,6 +236,10 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
     ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
     if (!(ca->id = scep_ca_id(p, ca->cert))) {
         *err = "cannot compute the CA's identity";
+        return APR_EGENERAL;
+    }
+    if (APR_SUCCESS != scep_issue_exts(p, ca->cert, &ca->issue_exts)) {
+        *err = "cannot build the extensions of the certificates it issues";
         return APR_EGENERAL;
     }
     if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {

@@ -334,25 +334,78 @@ static AUTHORITY_KEYID *authority_key_id(X509 *ca)
     return akid;
 }
 
-static int add_aki(X509 *x, X509 *ca)
+static apr_status_t free_ext(void *ext)
+{
+    X509_EXTENSION_free(ext);
+    return APR_SUCCESS;
+}
+
+static X509_EXTENSION *aki_ext(X509 *ca)
 {
     AUTHORITY_KEYID *akid = authority_key_id(ca);
-    int ok = akid && X509_add1_ext_i2d(x, NID_authority_key_identifier, akid,
-                                       0, X509V3_ADD_DEFAULT);
+    X509_EXTENSION *ext = akid ? X509V3_EXT_i2d(NID_authority_key_identifier,
+                                                0, akid) : NULL;
 
     AUTHORITY_KEYID_free(akid);
+    return ext;
+}
+
+apr_status_t scep_issue_exts(apr_pool_t *p, X509 *ca,
+                             apr_array_header_t **exts)
+{
+    X509_EXTENSION *ext[SCEP_ISSUE_EXTS];
+    int i;
+
+    ext[0] = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
+                                 "critical,CA:FALSE");
+    ext[1] = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+                                 "critical,digitalSignature,keyEncipherment");
+    ext[2] = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "clientAuth");
+    ext[3] = aki_ext(ca);
+    *exts = apr_array_make(p, SCEP_ISSUE_EXTS, sizeof(X509_EXTENSION *));
+    for (i = 0; i < SCEP_ISSUE_EXTS; ++i) {
+        if (ext[i]) {
+            apr_pool_cleanup_register(p, ext[i], free_ext,
+                                      apr_pool_cleanup_null);
+        }
+        APR_ARRAY_PUSH(*exts, X509_EXTENSION *) = ext[i];
+    }
+    ERR_clear_error();
+    for (i = 0; i < SCEP_ISSUE_EXTS; ++i) {
+        if (!ext[i]) {
+            *exts = NULL;
+            return APR_EGENERAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* subjectKeyIdentifier: the SHA-1 of the subject's public key (RFC 5280
+ * 4.2.1.2 method 1) */
+static int add_ski(X509 *x)
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    unsigned int n = 0;
+    ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+    int ok = ski && X509_pubkey_digest(x, EVP_sha1(), md, &n)
+             && ASN1_OCTET_STRING_set(ski, md, (int)n)
+             && X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
+                                  X509V3_ADD_DEFAULT);
+
+    ASN1_OCTET_STRING_free(ski);
     return ok;
 }
 
-static int template_exts(X509 *x, X509 *ca)
+/* basicConstraints, keyUsage, extendedKeyUsage as the CA built them once,
+ * then the subject's key identifier, then the CA's */
+static int template_exts(X509 *x, const apr_array_header_t *exts)
 {
-    return scep_x509_add_ext(x, ca, NID_basic_constraints,
-                             "critical,CA:FALSE")
-           && scep_x509_add_ext(x, ca, NID_key_usage,
-                                "critical,digitalSignature,keyEncipherment")
-           && scep_x509_add_ext(x, ca, NID_ext_key_usage, "clientAuth")
-           && scep_x509_add_ext(x, ca, NID_subject_key_identifier, "hash")
-           && add_aki(x, ca);
+    return exts && exts->nelts == SCEP_ISSUE_EXTS
+           && X509_add_ext(x, APR_ARRAY_IDX(exts, 0, X509_EXTENSION *), -1)
+           && X509_add_ext(x, APR_ARRAY_IDX(exts, 1, X509_EXTENSION *), -1)
+           && X509_add_ext(x, APR_ARRAY_IDX(exts, 2, X509_EXTENSION *), -1)
+           && add_ski(x)
+           && X509_add_ext(x, APR_ARRAY_IDX(exts, 3, X509_EXTENSION *), -1);
 }
 
 static int set_pubkey(X509 *x, X509_REQ *req)
@@ -379,7 +432,7 @@ apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
         || !X509_set_issuer_name(x, X509_get_subject_name(ca->cert))
         || !set_pubkey(x, req)
         || !set_validity(x, ca->cert, lifetime_days)
-        || !template_exts(x, ca->cert)
+        || !template_exts(x, ca->issue_exts)
         || (ca->crl_dp && !X509_add_ext(x, ca->crl_dp, -1))
         || (ca->ocsp_aia && !X509_add_ext(x, ca->ocsp_aia, -1))
         || !add_sans(x, sans, empty)) {

@@ -47,6 +47,9 @@ typedef struct scep_ca_t {
                                     are, in the store */
     X509_EXTENSION *crl_dp;      /* cRLDistributionPoints of the
                                     certificates it issues, or NULL */
+    apr_array_header_t *issue_exts; /* X509_EXTENSION *: what every
+                                    certificate it issues carries
+                                    (scep_issue_exts) */
     X509_EXTENSION *ocsp_aia;    /* authorityInfoAccess (OCSP) of the
                                     certificates it issues, or NULL */
 } scep_ca_t;

@@ -67,6 +67,18 @@ const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
  */
 int scep_x509_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
 
+/** How many extensions scep_issue_exts() builds. */
+#define SCEP_ISSUE_EXTS 4
+
+/**
+ * The extensions that every certificate ca issues carries and that do not
+ * depend on the certificate (basicConstraints, keyUsage, extendedKeyUsage,
+ * authorityKeyIdentifier), built once into *exts (X509_EXTENSION *, freed
+ * with p) for scep_ca_t.issue_exts.
+ */
+apr_status_t scep_issue_exts(apr_pool_t *p, X509 *ca,
+                             apr_array_header_t **exts);
+
 /**
  * Issues a certificate for the request's subject and key with the given
  * SANs (text form, scep_policy.h; decided by scep_names_decide) from the

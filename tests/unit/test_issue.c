@@ -47,6 +47,8 @@ START_TEST(template_only)
                                                  sizeof(const char *));
     X509 *x = NULL;
     GENERAL_NAMES *sans;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    unsigned int n = 0;
     int i;
 
     /* the names the server decided on, not the CSR's */
@@ -71,6 +73,9 @@ START_TEST(template_only)
                       KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
     ck_assert_uint_eq(X509_get_extended_key_usage(x), XKU_SSL_CLIENT);
     ck_assert_ptr_nonnull(X509_get0_subject_key_id(x));
+    ck_assert(X509_pubkey_digest(x, EVP_sha1(), md, &n));
+    ck_assert_int_eq(X509_get0_subject_key_id(x)->length, (int)n);
+    ck_assert_mem_eq(X509_get0_subject_key_id(x)->data, md, n);
     ck_assert_int_eq(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(x),
                                            X509_get0_subject_key_id(
                                                ts_ca()->cert)), 0);
@@ -98,6 +103,8 @@ START_TEST(ca_without_ski_issues)
 
     ca.cert = scep_track_x509(tpool, tu_cert(&o, ca.key, NULL, NULL));
     ck_assert_ptr_null(X509_get0_subject_key_id(ca.cert));
+    ck_assert_int_eq(scep_issue_exts(tpool, ca.cert, &ca.issue_exts),
+                     APR_SUCCESS);
     ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, NULL, 10, &x),
                      APR_SUCCESS);
     akid = X509_get0_authority_key_id(x);
