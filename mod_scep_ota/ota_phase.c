@@ -7,7 +7,6 @@
 
 #include "scep_ota/scep_challenge.h"
 #include "scep_ota/scep_crypt.h"
-#include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_policy.h"
 #include "ota_private.h"
 

@@ -9,7 +9,6 @@
 #include <openssl/x509_vfy.h>
 
 #include "scep_ota/scep_crypt.h"
-#include "scep_ota/scep_issue.h"
 #include "ota_private.h"
 
 /* A binary plist nests by object references; keep those small. */

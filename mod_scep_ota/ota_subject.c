@@ -8,7 +8,7 @@
 #include <openssl/err.h>
 
 #include "ota_private.h"
-#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_crypt.h"
 
 #define SUBJECT_MAX_LEN   1024
 #define SUBJECT_MAX_RDNS  16

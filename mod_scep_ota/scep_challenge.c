@@ -7,8 +7,8 @@
 #include <openssl/rand.h>
 #include <openssl/err.h>
 
+#include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_challenge.h"
-#include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_policy.h"
 
 #define TOKEN_BYTES 24           /* 32 base64 characters, no padding */

@@ -34,20 +34,6 @@ typedef struct {
 /* ------------------------------------------------------------------ */
 /* lifetimes                                                           */
 
-static apr_status_t cms_cleanup(void *data)
-{
-    CMS_ContentInfo_free(data);
-    return APR_SUCCESS;
-}
-
-static CMS_ContentInfo *track_cms(apr_pool_t *p, CMS_ContentInfo *cms)
-{
-    if (cms) {
-        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
-    }
-    return cms;
-}
-
 static apr_status_t obj_cleanup(void *data)
 {
     ASN1_OBJECT_free(data);
@@ -555,7 +541,7 @@ apr_status_t scep_pkimsg_parse(apr_pool_t *p, const unsigned char *der,
     msg->message_type = msg->pki_status = msg->recipients = -1;
     msg->fail_info = SCEP_FAIL_NONE;
     if (len == 0 || len > 0x7fffffff
-        || !(cms = track_cms(p, d2i_CMS_ContentInfo(NULL, &d, (long)len)))
+        || !(cms = scep_track_cms(p, d2i_CMS_ContentInfo(NULL, &d, (long)len)))
         || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed
         || !(sis = CMS_get0_SignerInfos(cms))
         || sk_CMS_SignerInfo_num(sis) != 1) {

@@ -10,8 +10,8 @@
 #include <apr_fnmatch.h>
 #include <openssl/err.h>
 
+#include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_policy.h"
-#include "scep_ota/scep_issue.h"
 
 #define MAX_DNS 253
 #define MAX_LABEL 63

@@ -3,8 +3,9 @@
 
 /**
  * @file scep_crypt.h
- * OpenSSL helpers for the core: loading certificates and keys, tying
- * OpenSSL objects to APR pools, and the few checks every PKI setup needs.
+ * The core's base, which SCEP, OTA and the store stand on: OpenSSL
+ * objects tied to APR pools, loading certificates and keys, hashes and
+ * names, and the few checks every PKI setup needs.
  * Every OpenSSL version difference lives in scep_crypt.c.
  */
 
@@ -19,6 +20,35 @@ X509 *scep_track_x509(apr_pool_t *p, X509 *x);
 EVP_PKEY *scep_track_pkey(apr_pool_t *p, EVP_PKEY *k);
 X509_CRL *scep_track_crl(apr_pool_t *p, X509_CRL *crl);
 X509_REQ *scep_track_req(apr_pool_t *p, X509_REQ *req);
+CMS_ContentInfo *scep_track_cms(apr_pool_t *p, CMS_ContentInfo *cms);
+
+/** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
+const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
+
+/** The same for a parsed SubjectPublicKeyInfo (of a CSR or certificate),
+ * without OpenSSL's encoder where its bytes are what it would write; NULL
+ * when its key does not decode. */
+const char *scep_spki_hash(apr_pool_t *p, X509_PUBKEY *pub);
+
+/** Lower-case hex SHA-256 of bytes (how one-time challenges are stored). */
+const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
+
+/** Upper-case hex of a certificate's serial number, no leading zeros. */
+const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial);
+
+/** The certificate's serial as scep_serial_hex gives it. */
+const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert);
+
+/** One-line RFC 2253 form of a name, as the store keeps subjects. */
+const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
+
+/**
+ * Copies a parsed SubjectPublicKeyInfo into to when its bytes are what
+ * OpenSSL's encoder would write for its key (RSA, NULL parameters, a DER
+ * RSAPublicKey), without building encoder or decoder contexts. 1: copied;
+ * 0: not such a key (go through the EVP_PKEY); -1: out of memory.
+ */
+int scep_spki_copy(X509_PUBKEY *to, X509_PUBKEY *from);
 
 /** True when the string is an OpenSSL store URI ("scheme:..."), not a path. */
 int scep_is_uri(const char *path_or_uri);

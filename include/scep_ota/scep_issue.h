@@ -40,25 +40,6 @@ const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req);
 apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
                             const char **why);
 
-/** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
-const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
-
-/** The same for a parsed SubjectPublicKeyInfo (of a CSR or certificate),
- * without OpenSSL's encoder where its bytes are what it would write; NULL
- * when its key does not decode. */
-const char *scep_spki_hash(apr_pool_t *p, X509_PUBKEY *pub);
-
-/** Lower-case hex SHA-256 of bytes (how one-time challenges are stored). */
-const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
-
-/** Upper-case hex of a certificate's serial number, no leading zeros. */
-const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial);
-
-/** The certificate's serial as scep_serial_hex gives it. */
-const char *scep_cert_serial_hex(apr_pool_t *p, X509 *cert);
-
-/** One-line RFC 2253 form of a name, as the store keeps subjects. */
-const char *scep_name_rfc2253(apr_pool_t *p, const X509_NAME *name);
 
 /**
  * Adds an extension given in OpenSSL's configuration syntax (e.g.
