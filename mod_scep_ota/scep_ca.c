@@ -74,6 +74,42 @@ static apr_status_t assemble_ca(scep_ca_t *ca, apr_pool_t *p,
 
 /* One RA certificate that signs and decrypts, or a sign-only and an
  * encrypt-only pair, each issued by the CA and with its key at hand. */
+/* Why x cannot be one of the RA certificates beside the *sign and *enc
+ * found so far, or NULL (and x takes its roles). */
+static const char *ra_role(apr_pool_t *p, const scep_ca_t *ca, X509 *x,
+                           X509 **sign, X509 **enc)
+{
+    unsigned int ku = scep_cert_key_usage(x) & KU_BOTH;
+    const char *who = scep_cert_subject(p, x);
+
+    if (!scep_cert_issued_by(x, ca->cert)) {
+        return apr_psprintf(p, "SCEPRACertificateFile: RA certificate '%s' "
+                            "was not issued by the CA '%s'", who,
+                            scep_cert_subject(p, ca->cert));
+    }
+    if (ku == 0) {
+        return apr_psprintf(p, "SCEPRACertificateFile: RA certificate '%s' "
+                            "has no keyUsage digitalSignature or "
+                            "keyEncipherment; an RA needs both in one "
+                            "certificate, or a sign-only and an "
+                            "encrypt-only certificate", who);
+    }
+    if (((ku & SCEP_KU_DIGITAL_SIGNATURE) && *sign)
+        || ((ku & SCEP_KU_KEY_ENCIPHERMENT) && *enc)) {
+        return apr_psprintf(p, "SCEPRACertificateFile: more than one RA "
+                            "certificate with keyUsage %s ('%s')",
+                            (ku & SCEP_KU_DIGITAL_SIGNATURE) && *sign
+                            ? "digitalSignature" : "keyEncipherment", who);
+    }
+    if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
+        *sign = x;
+    }
+    if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
+        *enc = x;
+    }
+    return NULL;
+}
+
 static apr_status_t assemble_ra(scep_ca_t *ca, apr_pool_t *p,
                                 const scep_ca_material_t *m, const char **err)
 {
@@ -81,41 +117,10 @@ static apr_status_t assemble_ra(scep_ca_t *ca, apr_pool_t *p,
     int i;
 
     for (i = 0; i < m->ra_certs->nelts; ++i) {
-        X509 *x = APR_ARRAY_IDX(m->ra_certs, i, X509 *);
-        unsigned int ku = scep_cert_key_usage(x) & KU_BOTH;
-        const char *who = scep_cert_subject(p, x);
-
-        if (!scep_cert_issued_by(x, ca->cert)) {
-            *err = apr_psprintf(p, "SCEPRACertificateFile: RA certificate "
-                                "'%s' was not issued by the CA '%s'", who,
-                                scep_cert_subject(p, ca->cert));
+        *err = ra_role(p, ca, APR_ARRAY_IDX(m->ra_certs, i, X509 *), &sign,
+                       &enc);
+        if (*err) {
             return APR_EINVAL;
-        }
-        if (ku == 0) {
-            *err = apr_psprintf(p, "SCEPRACertificateFile: RA certificate "
-                                "'%s' has no keyUsage digitalSignature or "
-                                "keyEncipherment; an RA needs both in one "
-                                "certificate, or a sign-only and an "
-                                "encrypt-only certificate", who);
-            return APR_EINVAL;
-        }
-        if ((ku & SCEP_KU_DIGITAL_SIGNATURE) && sign) {
-            *err = apr_psprintf(p, "SCEPRACertificateFile: more than one RA "
-                                "certificate with keyUsage digitalSignature "
-                                "('%s')", who);
-            return APR_EINVAL;
-        }
-        if ((ku & SCEP_KU_KEY_ENCIPHERMENT) && enc) {
-            *err = apr_psprintf(p, "SCEPRACertificateFile: more than one RA "
-                                "certificate with keyUsage keyEncipherment "
-                                "('%s')", who);
-            return APR_EINVAL;
-        }
-        if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
-            sign = x;
-        }
-        if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
-            enc = x;
         }
     }
     if (!sign || !enc) {
@@ -180,6 +185,55 @@ static const char *check_cms_usage(apr_pool_t *p, X509 *cert)
     return NULL;
 }
 
+/* Why the material cannot make a CA, or NULL. */
+static const char *material_missing(const scep_ca_material_t *m)
+{
+    if (!m->ca_certs && !m->ca_keys) {
+        return "an RA is configured (SCEPRACertificateFile/SCEPRAKeyFile) "
+               "but no CA: set SCEPCACertificateFile and SCEPCAKeyFile";
+    }
+    if (!m->ca_certs || !m->ca_keys) {
+        return m->ca_certs ? "SCEPCACertificateFile is set but SCEPCAKeyFile "
+                             "is not: the CA needs its private key"
+                           : "SCEPCAKeyFile is set but SCEPCACertificateFile "
+                             "is not";
+    }
+    if (!m->ra_certs != !m->ra_keys) {
+        return m->ra_certs ? "SCEPRACertificateFile is set but SCEPRAKeyFile "
+                             "is not"
+                           : "SCEPRAKeyFile is set but SCEPRACertificateFile "
+                             "is not";
+    }
+    return NULL;
+}
+
+/* What is computed once from the certificates: the top certificate, its
+ * fingerprint, the store identity, the extensions of issued certificates
+ * and the GetCACert answer. */
+static apr_status_t compute_fixed(scep_ca_t *ca, apr_pool_t *p,
+                                  const char **err)
+{
+    /* without an RA GetCACert sends the CA alone, so a device can only
+     * check its fingerprint against that one certificate */
+    ca->top_cert = ca->has_ra
+                   ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
+                   : ca->cert;
+    ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
+    if (!(ca->id = scep_ca_id(p, ca->cert))) {
+        *err = "cannot compute the CA's identity";
+        return APR_EGENERAL;
+    }
+    if (APR_SUCCESS != scep_issue_exts(p, ca->cert, &ca->issue_exts)) {
+        *err = "cannot build the extensions of the certificates it issues";
+        return APR_EGENERAL;
+    }
+    if (APR_SUCCESS != build_getcacert(ca, p)) {
+        *err = "cannot encode the GetCACert answer";
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                               const scep_ca_material_t *m,
                               const char **err, const char **warning)
@@ -188,23 +242,7 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
     apr_status_t rv;
 
     *warning = NULL;
-    if (!m->ca_certs && !m->ca_keys) {
-        *err = "an RA is configured (SCEPRACertificateFile/SCEPRAKeyFile) "
-               "but no CA: set SCEPCACertificateFile and SCEPCAKeyFile";
-        return APR_EINVAL;
-    }
-    if (!m->ca_certs || !m->ca_keys) {
-        *err = m->ca_certs ? "SCEPCACertificateFile is set but SCEPCAKeyFile "
-                             "is not: the CA needs its private key"
-                           : "SCEPCAKeyFile is set but SCEPCACertificateFile "
-                             "is not";
-        return APR_EINVAL;
-    }
-    if (!m->ra_certs != !m->ra_keys) {
-        *err = m->ra_certs ? "SCEPRACertificateFile is set but SCEPRAKeyFile "
-                             "is not"
-                           : "SCEPRAKeyFile is set but SCEPRACertificateFile "
-                             "is not";
+    if ((*err = material_missing(m))) {
         return APR_EINVAL;
     }
     if (APR_SUCCESS != (rv = assemble_ca(ca, p, m, err))) {
@@ -228,22 +266,7 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                             scep_cert_subject(p, ca->decrypt_cert));
         return APR_EINVAL;
     }
-    /* without an RA GetCACert sends the CA alone, so a device can only
-     * check its fingerprint against that one certificate */
-    ca->top_cert = ca->has_ra
-                   ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
-                   : ca->cert;
-    ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
-    if (!(ca->id = scep_ca_id(p, ca->cert))) {
-        *err = "cannot compute the CA's identity";
-        return APR_EGENERAL;
-    }
-    if (APR_SUCCESS != scep_issue_exts(p, ca->cert, &ca->issue_exts)) {
-        *err = "cannot build the extensions of the certificates it issues";
-        return APR_EGENERAL;
-    }
-    if (APR_SUCCESS != (rv = build_getcacert(ca, p))) {
-        *err = "cannot encode the GetCACert answer";
+    if (APR_SUCCESS != (rv = compute_fixed(ca, p, err))) {
         return rv;
     }
     *pca = ca;
