@@ -550,3 +550,27 @@ OSSL_LIB_CTX *scep_crypt_libctx(int allow_legacy)
 {
     return allow_legacy ? legacy_ctx : NULL;
 }
+
+/* A context with no algorithm at all ("null" provider): what is parsed in
+ * it keeps its public keys as bytes. Made once per load of the module; a
+ * reload makes another, a few hundred bytes, since libcrypto outlives it. */
+static OSSL_LIB_CTX *bare_ctx;
+static CRYPTO_ONCE bare_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void new_bare_ctx(void)
+{
+    OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+    if (ctx && !OSSL_PROVIDER_load(ctx, "null")) {
+        OSSL_LIB_CTX_free(ctx);
+        ctx = NULL;
+    }
+    ERR_clear_error();
+    bare_ctx = ctx;
+}
+
+OSSL_LIB_CTX *scep_crypt_bare_libctx(void)
+{
+    return CRYPTO_THREAD_run_once(&bare_once, new_bare_ctx) ? bare_ctx
+                                                             : NULL;
+}

@@ -40,6 +40,52 @@ apr_status_t scep_csr_parse(apr_pool_t *p, const unsigned char *der,
     return rv;
 }
 
+/* 1 when the two encode to the same bytes */
+static int same_spki(X509_PUBKEY *a, X509_PUBKEY *b)
+{
+    unsigned char *da = NULL, *db = NULL;
+    int na = a ? i2d_X509_PUBKEY(a, &da) : -1;
+    int nb = b ? i2d_X509_PUBKEY(b, &db) : -1;
+    int same = na > 0 && na == nb && !memcmp(da, db, (size_t)na);
+
+    OPENSSL_free(da);
+    OPENSSL_free(db);
+    return same;
+}
+
+apr_status_t scep_csr_parse_for(apr_pool_t *p, const unsigned char *der,
+                                apr_size_t len, X509 *holder,
+                                X509_REQ **preq, X509_PUBKEY **spki,
+                                EVP_PKEY **key)
+{
+    OSSL_LIB_CTX *bare = holder ? scep_crypt_bare_libctx() : NULL;
+    const unsigned char *d = der;
+    EVP_PKEY *hkey = holder ? X509_get0_pubkey(holder) : NULL;
+    X509_REQ *req = NULL;
+    apr_status_t rv;
+
+    if (bare && hkey && der && len > 0 && len < 0x7fffffff
+        && (req = scep_track_req(p, (X509_REQ *)ASN1_item_d2i_ex(
+                NULL, &d, (long)len, ASN1_ITEM_rptr(X509_REQ), bare, NULL)))
+        && same_spki(X509_REQ_get_X509_PUBKEY(req),
+                     X509_get_X509_PUBKEY(holder))) {
+        rv = 1 == X509_REQ_verify_ex(req, hkey, NULL, NULL) ? APR_SUCCESS
+                                                            : APR_EINVAL;
+        *preq = req;
+        *spki = X509_get_X509_PUBKEY(holder);
+        *key = hkey;
+        ERR_clear_error();
+        return rv;
+    }
+    ERR_clear_error();
+    rv = scep_csr_parse(p, der, len, preq);
+    if (APR_SUCCESS == rv) {
+        *spki = X509_REQ_get_X509_PUBKEY(*preq);
+        *key = X509_REQ_get0_pubkey(*preq);
+    }
+    return rv;
+}
+
 const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req)
 {
     int i = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
@@ -259,17 +305,16 @@ static int template_exts(X509 *x, const apr_array_header_t *exts)
            && X509_add_ext(x, APR_ARRAY_IDX(exts, 3, X509_EXTENSION *), -1);
 }
 
-static int set_pubkey(X509 *x, X509_REQ *req)
+static int set_pubkey(X509 *x, X509_PUBKEY *from)
 {
-    X509_PUBKEY *from = X509_REQ_get_X509_PUBKEY(req);
     int copied = from ? scep_spki_copy(X509_get_X509_PUBKEY(x), from) : 0;
 
     return copied > 0
-           || (copied == 0 && X509_set_pubkey(x, X509_REQ_get0_pubkey(req)));
+           || (copied == 0 && X509_set_pubkey(x, X509_PUBKEY_get0(from)));
 }
 
 apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
-                             X509_REQ *req, const apr_array_header_t *sans,
+                             X509_REQ *req, X509_PUBKEY *spki, const apr_array_header_t *sans,
                              int lifetime_days, X509 **cert)
 {
     X509 *x = scep_track_x509(p, X509_new());
@@ -281,7 +326,7 @@ apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
     if (!x || !X509_set_version(x, X509_VERSION_3) || !random_serial(x)
         || !X509_set_subject_name(x, subject)
         || !X509_set_issuer_name(x, X509_get_subject_name(ca->cert))
-        || !set_pubkey(x, req)
+        || !set_pubkey(x, spki ? spki : X509_REQ_get_X509_PUBKEY(req))
         || !set_validity(x, ca->cert, lifetime_days)
         || !template_exts(x, ca->issue_exts)
         || (ca->crl_dp && !X509_add_ext(x, ca->crl_dp, -1))

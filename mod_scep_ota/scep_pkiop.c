@@ -285,9 +285,9 @@ static void revoke_previous(op_t *op, const scep_grant_t *plan,
  * it recorded. txid is the transactionID recorded with it (NULL when an
  * earlier certificate of the same key already holds it: a renewal that
  * kept key and ID). */
-static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
-                          const char *txid, const scep_grant_t *plan,
-                          const char *tag)
+static apr_status_t issue(op_t *op, X509_REQ *req, X509_PUBKEY *spki,
+                          const char *key_hash, const char *txid,
+                          const scep_grant_t *plan, const char *tag)
 {
     scep_cert_rec_t rec;
     X509 *x = NULL;
@@ -295,7 +295,7 @@ static apr_status_t issue(op_t *op, X509_REQ *req, const char *key_hash,
     int i;
 
     for (i = 0; i < ISSUE_TRIES; ++i) {
-        rv = scep_issue_cert(op->p, op->cfg->ca, req, plan->sans,
+        rv = scep_issue_cert(op->p, op->cfg->ca, req, spki, plan->sans,
                              lifetime(op->cfg), &x);
         if (APR_EINVAL == rv) {
             fail(op, SCEP_FAIL_BADREQUEST, "the request has neither a "
@@ -377,7 +377,7 @@ static void issue_approved(op_t *op, const scep_pending_rec_t *pend)
         plan->origin = apr_pstrcat(op->p, SCEP_ORIGIN_PENDING,
                                    pend->transaction_id, NULL);
     }
-    if (APR_SUCCESS == issue(op, req, pend->key_hash,
+    if (APR_SUCCESS == issue(op, req, NULL, pend->key_hash,
                              free_txid(op, pend->transaction_id,
                                        pend->key_hash), plan, "issued")
         && op->serial
@@ -429,7 +429,8 @@ static void from_pending(op_t *op, const scep_pending_rec_t *pend)
 
 typedef struct {
     X509_REQ *req;
-    EVP_PKEY *key;
+    X509_PUBKEY *spki;         /* the key to certify, encoded */
+    EVP_PKEY *key;             /* and decoded */
     const char *key_hash;
     const char *subject;
     int renewal;
@@ -839,15 +840,13 @@ static void put_pending(op_t *op, enroll_t *e)
 static int read_csr(op_t *op, enroll_t *e)
 {
     memset(e, 0, sizeof(*e));
-    if (APR_SUCCESS != scep_csr_parse(op->p, op->msg->data,
-                                      op->msg->data_len, &e->req)) {
+    if (APR_SUCCESS != scep_csr_parse_for(op->p, op->msg->data,
+                                          op->msg->data_len, op->msg->signer,
+                                          &e->req, &e->spki, &e->key)) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
         return 0;
     }
-    e->key = X509_REQ_get0_pubkey(e->req);
-    e->key_hash = e->key ? scep_spki_hash(op->p,
-                                          X509_REQ_get_X509_PUBKEY(e->req))
-                         : NULL;
+    e->key_hash = e->key ? scep_spki_hash(op->p, e->spki) : NULL;
     e->subject = scep_name_rfc2253(op->p, X509_REQ_get_subject_name(e->req));
     if (!e->key_hash || !e->subject) {
         fail(op, SCEP_FAIL_BADMESSAGECHECK, TEXT_UNDECODABLE);
@@ -897,7 +896,7 @@ static void enroll(op_t *op)
         put_pending(op, &e);
         return;
     }
-    issue(op, e.req, e.key_hash, e.record_txid, e.plan,
+    issue(op, e.req, e.spki, e.key_hash, e.record_txid, e.plan,
           e.renewal ? "renewed" : "issued");
 }
 

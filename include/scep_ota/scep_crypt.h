@@ -130,4 +130,15 @@ apr_status_t scep_crypt_enable_legacy(apr_pool_t *p, const char **err);
  */
 OSSL_LIB_CTX *scep_crypt_libctx(int allow_legacy);
 
+/**
+ * A library context without algorithms, to parse a structure whose public
+ * key is already known in decoded form elsewhere: OpenSSL 3.0 decodes
+ * every SubjectPublicKeyInfo it parses, at the cost of about half an
+ * RSA-2048 signature; in this context that step fails at once and the
+ * key stays bytes (X509_PUBKEY_get0 gives NULL). Nothing parsed in it may
+ * be used for a cryptographic operation with its own context: pass the
+ * default one (NULL) to the *_ex function. NULL if it cannot be made.
+ */
+OSSL_LIB_CTX *scep_crypt_bare_libctx(void);
+
 #endif /* SCEP_CRYPT_H */

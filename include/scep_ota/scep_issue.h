@@ -30,6 +30,18 @@
 apr_status_t scep_csr_parse(apr_pool_t *p, const unsigned char *der,
                             apr_size_t len, X509_REQ **req);
 
+/**
+ * The same for the request of a PKIMessage signed by holder: when the
+ * request's SubjectPublicKeyInfo is byte for byte holder's, the request
+ * is parsed without decoding its key again (scep_crypt_bare_libctx) and
+ * verified with holder's. *spki and *key are the key to certify, holder's
+ * or the request's (tracked with it); holder may be NULL.
+ */
+apr_status_t scep_csr_parse_for(apr_pool_t *p, const unsigned char *der,
+                                apr_size_t len, X509 *holder,
+                                X509_REQ **preq, X509_PUBKEY **spki,
+                                EVP_PKEY **key);
+
 /** The PKCS#9 challengePassword of the request as UTF-8, or NULL. */
 const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req);
 
@@ -66,10 +78,11 @@ apr_status_t scep_issue_exts(apr_pool_t *p, X509 *ca,
  * template, signed by ca->cert/ca->key with SHA-256, valid from now (less
  * five minutes of clock skew) for lifetime_days and never past the CA's
  * own notAfter, with a fresh random serial. The certificate is tracked by
- * p. APR_EINVAL: neither a subject nor a SAN.
+ * p. spki is the key to certify, NULL for the request's own (see
+ * scep_csr_parse_for). APR_EINVAL: neither a subject nor a SAN.
  */
 apr_status_t scep_issue_cert(apr_pool_t *p, const scep_ca_t *ca,
-                             X509_REQ *req, const apr_array_header_t *sans,
+                             X509_REQ *req, X509_PUBKEY *spki, const apr_array_header_t *sans,
                              int lifetime_days, X509 **cert);
 
 /**

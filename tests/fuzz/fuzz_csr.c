@@ -97,7 +97,7 @@ static void use(apr_pool_t *p, X509_REQ *req)
     (void)scep_name_rfc2253(p, X509_REQ_get_subject_name(req));
     if (APR_SUCCESS == scep_key_check(p, key, 1024, &why)
         && APR_SUCCESS == scep_names_decide(p, pol, NULL, req, &sans, &why)
-        && APR_SUCCESS == scep_issue_cert(p, &ca, req, sans, 30, &cert)) {
+        && APR_SUCCESS == scep_issue_cert(p, &ca, req, NULL, sans, 30, &cert)) {
         /* never a CA, whatever the request asked for */
         if (X509_check_ca(cert) != 0) {
             abort();

@@ -358,7 +358,7 @@ START_TEST(distribution_points_in_issued_certificates)
     ck_assert_int_eq(scep_csr_parse(tpool, der, len, &req), APR_SUCCESS);
     /* twice: the extension is the CA's, each certificate gets a copy */
     for (i = 0; i < 2; ++i) {
-        ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, NULL, 10, &x),
+        ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, NULL, NULL, 10, &x),
                          APR_SUCCESS);
         dps = X509_get_ext_d2i(x, NID_crl_distribution_points, &crit, NULL);
         ck_assert_ptr_nonnull(dps);
@@ -376,7 +376,7 @@ START_TEST(distribution_points_in_issued_certificates)
         CRL_DIST_POINTS_free(dps);
     }
     /* none configured: no extension */
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 10, &x),
                      APR_SUCCESS);
     ck_assert_int_lt(X509_get_ext_by_NID(x, NID_crl_distribution_points, -1),
                      0);

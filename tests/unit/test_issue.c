@@ -31,6 +31,62 @@ static int ext_critical(X509 *x, int nid)
     return X509_EXTENSION_get_critical(X509_get_ext(x, i));
 }
 
+/* The certificate as a relying party reads it. */
+static X509 *reparse(X509 *x)
+{
+    unsigned char *der = NULL;
+    const unsigned char *d;
+    int n = i2d_X509(x, &der);
+    X509 *back;
+
+    ck_assert_int_gt(n, 0);
+    d = der;
+    back = scep_track_x509(tpool, d2i_X509(NULL, &d, n));
+    OPENSSL_free(der);
+    ck_assert_ptr_nonnull(back);
+    return back;
+}
+
+/* A request whose key is its signer's is parsed without decoding the key
+ * again and certifies the signer's; any other falls back to a full parse;
+ * a bad self-signature is refused either way. */
+START_TEST(csr_of_the_signer)
+{
+    EVP_PKEY *key = tu_key(2048, 4), *other = tu_key(2048, 5), *k = NULL;
+    X509 *signer = ts_selfsigned(key, "temporary identity");
+    const unsigned char *der;
+    unsigned char *bad;
+    apr_size_t len;
+    X509_REQ *req = NULL;
+    X509_PUBKEY *spki = NULL;
+    X509 *x = NULL;
+
+    ts_csr(key, "leaf", NULL, NULL, &der, &len);
+    ck_assert_int_eq(scep_csr_parse_for(tpool, der, len, signer, &req, &spki,
+                                        &k), APR_SUCCESS);
+    ck_assert_ptr_eq(k, X509_get0_pubkey(signer));
+    ck_assert_ptr_eq(spki, X509_get_X509_PUBKEY(signer));
+    ck_assert_ptr_null(X509_REQ_get0_pubkey(req));   /* not decoded */
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, spki, NULL, 10, &x),
+                     APR_SUCCESS);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(reparse(x)), key), 1);
+    ck_assert_str_eq(scep_spki_hash(tpool, spki), scep_key_hash(tpool, key));
+    /* another signer: the request's own key */
+    ck_assert_int_eq(scep_csr_parse_for(tpool, der, len,
+                                        ts_selfsigned(other, "other"), &req,
+                                        &spki, &k), APR_SUCCESS);
+    ck_assert_int_eq(EVP_PKEY_eq(k, key), 1);
+    ck_assert_ptr_eq(spki, X509_REQ_get_X509_PUBKEY(req));
+    /* the signature's last byte changed */
+    bad = apr_pmemdup(tpool, der, len);
+    bad[len - 1] ^= 1;
+    ck_assert_int_eq(scep_csr_parse_for(tpool, bad, len, signer, &req, &spki,
+                                        &k), APR_EINVAL);
+    ck_assert_int_eq(scep_csr_parse_for(tpool, bad, len, NULL, &req, &spki,
+                                        &k), APR_EINVAL);
+}
+END_TEST
+
 START_TEST(template_only)
 {
     static const char *exts[][2] = {
@@ -56,7 +112,7 @@ START_TEST(template_only)
     APR_ARRAY_PUSH(decided, const char *) = "email:a@example";
     APR_ARRAY_PUSH(decided, const char *) = "URI:https://a.example/";
     APR_ARRAY_PUSH(decided, const char *) = "IP:192.0.2.1";
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, decided, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, decided, 10, &x),
                      APR_SUCCESS);
     ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ts_ca()->cert)), 1);
     ck_assert_int_eq(X509_get_version(x), X509_VERSION_3);
@@ -105,7 +161,7 @@ START_TEST(ca_without_ski_issues)
     ck_assert_ptr_null(X509_get0_subject_key_id(ca.cert));
     ck_assert_int_eq(scep_issue_exts(tpool, ca.cert, &ca.issue_exts),
                      APR_SUCCESS);
-    ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, NULL, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, &ca, req, NULL, NULL, 10, &x),
                      APR_SUCCESS);
     akid = X509_get0_authority_key_id(x);
     ck_assert_ptr_nonnull(akid);
@@ -122,9 +178,9 @@ START_TEST(validity_and_serial)
     const ASN1_INTEGER *s;
     int days = 0, secs = 0;
 
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 30, &a),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 30, &a),
                      APR_SUCCESS);
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 30, &b),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 30, &b),
                      APR_SUCCESS);
     s = X509_get0_serialNumber(a);
     ck_assert_int_eq(ASN1_STRING_length(s), SCEP_SERIAL_BYTES);
@@ -138,7 +194,7 @@ START_TEST(validity_and_serial)
     ck_assert_int_eq(days, 30);
     ck_assert_int_lt(X509_cmp_current_time(X509_get0_notBefore(a)), 0);
     /* never past the CA's own end */
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 365 * 100,
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 365 * 100,
                                      &a),
                      APR_SUCCESS);
     ck_assert_int_eq(ASN1_TIME_compare(X509_get0_notAfter(a),
@@ -160,11 +216,11 @@ START_TEST(empty_subject_needs_san)
     APR_ARRAY_PUSH(sans, const char *) = "DNS:only.example";
     req = csr(tu_key(2048, 4), NULL, NULL, exts);
     X509_REQ_set_subject_name(req, empty);
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, sans, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, sans, 10, &x),
                      APR_SUCCESS);
     ck_assert(ext_critical(x, NID_subject_alt_name));
     /* the CSR's SAN alone is no SAN of the certificate */
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 10, &x),
                      APR_EINVAL);
     X509_NAME_free(empty);
 }
@@ -211,7 +267,7 @@ static void same_public_key(EVP_PKEY *key)
     unsigned int n = 0;
     int wlen, glen, dlen;
 
-    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, 10, &x),
+    ck_assert_int_eq(scep_issue_cert(tpool, ts_ca(), req, NULL, NULL, 10, &x),
                      APR_SUCCESS);
     ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ts_ca()->cert)), 1);
     dlen = i2d_X509(x, &der);
@@ -316,6 +372,7 @@ Suite *suite_issue(void)
     tcase_add_checked_fixture(tc, ts_setup, ts_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, template_only);
+    tcase_add_test(tc, csr_of_the_signer);
     tcase_add_test(tc, ca_without_ski_issues);
     tcase_add_test(tc, validity_and_serial);
     tcase_add_test(tc, empty_subject_needs_san);
