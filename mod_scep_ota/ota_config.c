@@ -122,18 +122,18 @@ apr_status_t ota_profile_load(apr_pool_t *p, const char *file,
 /* Every element of PayloadContent is a payload dictionary with a type. */
 static const char *check_payloads(apr_pool_t *p, plist_t content)
 {
-    uint32_t i, n = plist_array_get_size(content);
+    apr_size_t i, n = ota_plist_count(content);
     plist_t item;
 
     for (i = 0; i < n; ++i) {
-        item = plist_array_get_item(content, i);
-        if (plist_get_node_type(item) != PLIST_DICT) {
-            return apr_psprintf(p, "PayloadContent item %u is not a "
-                                "dictionary", i + 1);
+        item = ota_plist_item(content, i);
+        if (!ota_plist_is(item, PLIST_DICT)) {
+            return apr_psprintf(p, "PayloadContent item %" APR_SIZE_T_FMT
+                                " is not a dictionary", i + 1);
         }
         if (!ota_plist_str(p, item, "PayloadType")) {
-            return apr_psprintf(p, "PayloadContent item %u has no "
-                                "PayloadType", i + 1);
+            return apr_psprintf(p, "PayloadContent item %" APR_SIZE_T_FMT
+                                " has no PayloadType", i + 1);
         }
     }
     return NULL;
@@ -147,7 +147,7 @@ static const char *check_profile(apr_pool_t *p, plist_t dict)
     plist_t content = ota_plist_get(dict, "PayloadContent", PLIST_ARRAY);
     apr_uint64_t version;
 
-    if (plist_get_node_type(dict) != PLIST_DICT) {
+    if (!ota_plist_is(dict, PLIST_DICT)) {
         return "it is not a dictionary";
     }
     if (!type || strcmp(type, "Configuration")) {
@@ -176,13 +176,12 @@ static apr_status_t split_profile(apr_pool_t *p, ota_profile_t *prof,
     plist_t shell;
     apr_status_t rv;
 
-    prof->count = (int)plist_array_get_size(content);
+    prof->count = (int)ota_plist_count(content);
     rv = ota_plist_xml(p, content, &prof->content_xml, &prof->content_len);
     if (APR_SUCCESS != rv) {
         return rv;
     }
-    shell = ota_plist_track(p, plist_copy(dict));
-    plist_dict_remove_item(shell, "PayloadContent");
+    shell = ota_plist_copy_without(p, dict, "PayloadContent");
     return ota_plist_xml(p, shell, &prof->shell_xml, &prof->shell_len);
 }
 

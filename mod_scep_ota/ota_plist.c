@@ -384,3 +384,92 @@ int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton)
     plist_mem_release(it);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* building and walking                                                 */
+
+plist_t ota_plist_new_dict(apr_pool_t *p)
+{
+    return ota_plist_track(p, plist_new_dict());
+}
+
+plist_t ota_plist_add_dict(plist_t dict, const char *key)
+{
+    plist_t node = plist_new_dict();
+
+    plist_dict_set_item(dict, key, node);
+    return node;
+}
+
+plist_t ota_plist_add_array(plist_t dict, const char *key)
+{
+    plist_t node = plist_new_array();
+
+    plist_dict_set_item(dict, key, node);
+    return node;
+}
+
+plist_t ota_plist_append_dict(plist_t array)
+{
+    plist_t node = plist_new_dict();
+
+    plist_array_append_item(array, node);
+    return node;
+}
+
+plist_t ota_plist_append_array(plist_t array)
+{
+    plist_t node = plist_new_array();
+
+    plist_array_append_item(array, node);
+    return node;
+}
+
+void ota_plist_append_str(plist_t array, const char *val)
+{
+    plist_array_append_item(array, plist_new_string(val));
+}
+
+plist_t ota_plist_copy_without(apr_pool_t *p, plist_t dict, const char *key)
+{
+    plist_t copy = ota_plist_track(p, plist_copy(dict));
+
+    plist_dict_remove_item(copy, key);
+    return copy;
+}
+
+int ota_plist_is(plist_t node, plist_type type)
+{
+    return node && plist_get_node_type(node) == type;
+}
+
+apr_size_t ota_plist_count(plist_t array)
+{
+    return ota_plist_is(array, PLIST_ARRAY) ? plist_array_get_size(array) : 0;
+}
+
+plist_t ota_plist_item(plist_t array, apr_size_t i)
+{
+    return i < ota_plist_count(array)
+           ? plist_array_get_item(array, (uint32_t)i) : NULL;
+}
+
+const char *ota_plist_bytes(plist_t node, apr_size_t *len)
+{
+    const char *s = NULL;
+    uint64_t n = 0;
+
+    if (ota_plist_is(node, PLIST_STRING)) {
+        s = plist_get_string_ptr(node, &n);
+    }
+    else if (ota_plist_is(node, PLIST_DATA)) {
+        s = plist_get_data_ptr(node, &n);
+    }
+    *len = s ? (apr_size_t)n : 0;
+    return s;
+}
+
+int ota_plist_is_binary(const void *data, apr_size_t len)
+{
+    return plist_is_binary(data, (uint32_t)len);
+}
