@@ -19,6 +19,33 @@
 /* ------------------------------------------------------------------ */
 /* signing identity and anchors                                        */
 
+/* The key of keys (EVP_PKEY *) that belongs to cert, or NULL. */
+static EVP_PKEY *matching_key(const apr_array_header_t *keys, X509 *cert)
+{
+    int i;
+
+    for (i = 0; i < keys->nelts; ++i) {
+        if (scep_key_matches_cert(APR_ARRAY_IDX(keys, i, EVP_PKEY *), cert)) {
+            return APR_ARRAY_IDX(keys, i, EVP_PKEY *);
+        }
+    }
+    return NULL;
+}
+
+/* The certificates after the first: the chain sent along. */
+static apr_array_header_t *chain_after_first(apr_pool_t *p,
+                                             const apr_array_header_t *certs)
+{
+    apr_array_header_t *chain = apr_array_make(p, certs->nelts,
+                                               sizeof(X509 *));
+    int i;
+
+    for (i = 1; i < certs->nelts; ++i) {
+        APR_ARRAY_PUSH(chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
+    }
+    return chain;
+}
+
 apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
                                const char *key_file, ota_identity_t **pid,
                                const char **err)
@@ -26,7 +53,6 @@ apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
     apr_array_header_t *certs, *keys;
     ota_identity_t *id;
     apr_status_t rv;
-    int i;
 
     if (APR_SUCCESS != (rv = scep_load_certs(p, cert_file, &certs, err))) {
         *err = apr_pstrcat(p, "OTASigningCertificateFile: ", *err, NULL);
@@ -38,22 +64,13 @@ apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
     }
     id = apr_pcalloc(p, sizeof(*id));
     id->cert = APR_ARRAY_IDX(certs, 0, X509 *);
-    for (i = 0; i < keys->nelts && !id->key; ++i) {
-        if (scep_key_matches_cert(APR_ARRAY_IDX(keys, i, EVP_PKEY *),
-                                  id->cert)) {
-            id->key = APR_ARRAY_IDX(keys, i, EVP_PKEY *);
-        }
-    }
-    if (!id->key) {
+    if (!(id->key = matching_key(keys, id->cert))) {
         *err = apr_psprintf(p, "OTASigningKeyFile: the key in '%s' does not "
                             "match the certificate '%s' of '%s'", key_file,
                             scep_cert_subject(p, id->cert), cert_file);
         return APR_EINVAL;
     }
-    id->chain = apr_array_make(p, certs->nelts, sizeof(X509 *));
-    for (i = 1; i < certs->nelts; ++i) {
-        APR_ARRAY_PUSH(id->chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
-    }
+    id->chain = chain_after_first(p, certs);
     *pid = id;
     return APR_SUCCESS;
 }
@@ -72,13 +89,21 @@ apr_status_t ota_anchors_load(apr_pool_t *p, const char *file,
 /* ------------------------------------------------------------------ */
 /* OTAProfile                                                          */
 
+static const char *cannot_read(apr_pool_t *p, const char *file,
+                               apr_status_t rv)
+{
+    char buf[120];
+
+    return apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
+                        apr_strerror(rv, buf, sizeof(buf)));
+}
+
 static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
                               apr_size_t *len, const char **err)
 {
     apr_finfo_t fi;
     apr_file_t *f;
     apr_status_t rv;
-    char buf[120];
 
     rv = apr_stat(&fi, file, APR_FINFO_SIZE | APR_FINFO_TYPE, p);
     if (APR_SUCCESS == rv && (fi.filetype != APR_REG
@@ -91,8 +116,7 @@ static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
         rv = apr_file_open(&f, file, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
     }
     if (APR_SUCCESS != rv) {
-        *err = apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        *err = cannot_read(p, file, rv);
         return rv;
     }
     *len = (apr_size_t)fi.size;
@@ -100,8 +124,7 @@ static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
     rv = apr_file_read_full(f, *data, *len, len);
     apr_file_close(f);
     if (APR_SUCCESS != rv) {
-        *err = apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        *err = cannot_read(p, file, rv);
     }
     return rv;
 }

@@ -72,6 +72,37 @@ static apr_status_t sign_payload(const ota_t *ota, apr_pool_t *p, plist_t top,
 /* ------------------------------------------------------------------ */
 /* Phase 1                                                             */
 
+/* The challenge Phase 1 hands out, bound to user. */
+static apr_status_t phase1_issue(const ota_t *ota, apr_pool_t *p,
+                                 scep_store_t *st, const scep_logger_t *log,
+                                 const char *user, const char **challenge)
+{
+    apr_status_t rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_OTA_PHASE1,
+                                      user, user, challenge);
+
+    if (APR_SUCCESS != rv) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                        SCEPLOGNO(5010) "OTA Phase 1: cannot store a "
+                        "challenge");
+    }
+    return rv;
+}
+
+static apr_status_t phase1_sign(const ota_t *ota, apr_pool_t *p,
+                                const scep_logger_t *log, const char *url,
+                                const char *challenge, scep_outcome_t *out)
+{
+    plist_t top = ota_payload_service(ota, p, url, challenge);
+    apr_status_t rv = sign_payload(ota, p, top, out);
+
+    if (APR_SUCCESS != rv) {
+        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
+                        SCEPLOGNO(5011) "OTA Phase 1: cannot sign the "
+                        "Profile Service payload");
+    }
+    return rv;
+}
+
 apr_status_t ota_phase1(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, const char *service_url,
                         const char *user, scep_outcome_t *out)
@@ -81,20 +112,9 @@ apr_status_t ota_phase1(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
 
     memset(out, 0, sizeof(*out));
     out->kind = SCEP_OUTCOME_SERVER_ERROR;
-    rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_OTA_PHASE1, user, user,
-                         &challenge);
-    if (APR_SUCCESS != rv) {
-        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
-                        SCEPLOGNO(5010) "OTA Phase 1: cannot store a "
-                        "challenge");
-        return rv;
-    }
-    rv = sign_payload(ota, p, ota_payload_service(ota, p, service_url,
-                                                  challenge), out);
-    if (APR_SUCCESS != rv) {
-        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
-                        SCEPLOGNO(5011) "OTA Phase 1: cannot sign the "
-                        "Profile Service payload");
+    if (APR_SUCCESS != (rv = phase1_issue(ota, p, st, log, user, &challenge))
+        || APR_SUCCESS != (rv = phase1_sign(ota, p, log, service_url,
+                                            challenge, out))) {
         return rv;
     }
     scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
@@ -218,11 +238,9 @@ static scep_outcome_kind_t scep_challenge(phase2_t *ph)
 
 static scep_outcome_kind_t phase2_sign(phase2_t *ph, scep_outcome_t *out)
 {
-    apr_status_t rv;
+    plist_t top = ota_payload_scep(ph->ota, ph->p, ph->dev, ph->challenge);
+    apr_status_t rv = sign_payload(ph->ota, ph->p, top, out);
 
-    rv = sign_payload(ph->ota, ph->p, ota_payload_scep(ph->ota, ph->p,
-                                                       ph->dev,
-                                                       ph->challenge), out);
     if (APR_SUCCESS != rv) {
         scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, ph->p,
                         SCEPLOGNO(5018) "OTA Phase 2: cannot sign the SCEP "
@@ -248,16 +266,9 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, const char *user,
                         const ota_device_req_t *req, scep_outcome_t *out)
 {
-    phase2_t ph;
+    phase2_t ph = { ota, p, st, log, req, user, NULL, NULL, NULL, NULL };
 
     memset(out, 0, sizeof(*out));
-    memset(&ph, 0, sizeof(ph));
-    ph.ota = ota;
-    ph.p = p;
-    ph.st = st;
-    ph.log = log;
-    ph.req = req;
-    ph.user = user;
     /* the Phase 1 challenge is used up only once the SCEP challenge is
      * stored: a store failure leaves the device its retry */
     if (OUT_OK != (out->kind = phase2_subject(&ph))
@@ -274,17 +285,25 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
 /* ------------------------------------------------------------------ */
 /* Phase 3                                                             */
 
-/* Whether the store's record is this very certificate (when the store
- * keeps its bytes). */
-static int record_matches(apr_pool_t *p, X509 *signer,
-                          const scep_cert_rec_t *rec)
+/* Why the store's record (NULL: none) does not vouch for the signer, or
+ * NULL when it does: valid, and this very certificate when the store
+ * keeps its bytes. */
+static const char *not_valid(apr_pool_t *p, X509 *signer,
+                             const scep_cert_rec_t *rec)
 {
     const unsigned char *der;
     apr_size_t len;
 
+    if (!rec) {
+        return "not in the store";
+    }
+    if (rec->status != SCEP_CERT_VALID) {
+        return "revoked";
+    }
     return !rec->der || (APR_SUCCESS == scep_cert_der(p, signer, &der, &len)
                          && len == rec->der_len
-                         && !memcmp(der, rec->der, len));
+                         && !memcmp(der, rec->der, len))
+           ? NULL : "not the one the store holds";
 }
 
 /* OK when the signer is a valid certificate of our store. */
@@ -294,6 +313,7 @@ static scep_outcome_kind_t check_issued(apr_pool_t *p, scep_store_t *st,
                                         scep_cert_rec_t **prec)
 {
     scep_cert_rec_t *rec = NULL;
+    const char *why;
     apr_status_t rv;
 
     *serial = scep_cert_serial_hex(p, signer);
@@ -304,14 +324,10 @@ static scep_outcome_kind_t check_issued(apr_pool_t *p, scep_store_t *st,
                         "looking up serial %s", *serial);
         return SCEP_OUTCOME_UNAVAILABLE;
     }
-    if (APR_SUCCESS != rv || rec->status != SCEP_CERT_VALID
-        || !record_matches(p, signer, rec)) {
+    if ((why = not_valid(p, signer, APR_SUCCESS == rv ? rec : NULL)) != NULL) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
                         SCEPLOGNO(5021) "OTA Phase 3 refused: certificate "
-                        "serial %s is %s", *serial,
-                        APR_SUCCESS != rv ? "not in the store"
-                        : rec->status != SCEP_CERT_VALID ? "revoked"
-                        : "not the one the store holds");
+                        "serial %s is %s", *serial, why);
         return SCEP_OUTCOME_FORBIDDEN;
     }
     *prec = rec;
@@ -402,6 +418,18 @@ static void record_device(apr_pool_t *p, scep_store_t *st,
     }
 }
 
+static void phase3_served(const ota_t *ota, apr_pool_t *p,
+                          const scep_logger_t *log,
+                          const ota_device_req_t *req, const char *serial)
+{
+    scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
+                    SCEPLOGNO(5024) "OTA Phase 3: profile %s (%d payloads, "
+                    "%s) for UDID %s, certificate serial %s",
+                    ota->s.profile->identifier, ota->s.profile->count,
+                    OBJ_nid2sn(ota->s.cipher_nid),
+                    req->udid ? req->udid : "?", serial);
+}
+
 apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log,
                         const ota_device_req_t *req, scep_outcome_t *out)
@@ -425,12 +453,7 @@ apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
         return rv;
     }
     record_device(p, st, log, req, cert);
-    scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
-                    SCEPLOGNO(5024) "OTA Phase 3: profile %s (%d payloads, "
-                    "%s) for UDID %s, certificate serial %s",
-                    ota->s.profile->identifier, ota->s.profile->count,
-                    OBJ_nid2sn(ota->s.cipher_nid),
-                    req->udid ? req->udid : "?", serial);
+    phase3_served(ota, p, log, req, serial);
     return APR_SUCCESS;
 }
 

@@ -102,6 +102,26 @@ static scep_outcome_kind_t decode(apr_pool_t *p, const scep_logger_t *log,
     return take_certs(p, log, m);
 }
 
+/* The one signer and the content of a verified message, kept in p. */
+static int take_signer(apr_pool_t *p, signed_msg_t *m, BIO *content)
+{
+    STACK_OF(X509) *signers = CMS_get0_signers(m->cms);
+    char *data;
+    long n;
+    int ok = signers && sk_X509_num(signers) == 1;
+
+    if (ok) {
+        m->signer = sk_X509_value(signers, 0);
+        X509_up_ref(m->signer);
+        scep_track_x509(p, m->signer);
+        n = BIO_get_mem_data(content, &data);
+        m->content = apr_pmemdup(p, data, (apr_size_t)n);
+        m->content_len = (apr_size_t)n;
+    }
+    sk_X509_free(signers);
+    return ok;
+}
+
 /* FORBIDDEN unless the signature verifies with the signer certificate
  * carried in the message (the chain is judged later). */
 static scep_outcome_kind_t verify_signature(apr_pool_t *p,
@@ -109,32 +129,33 @@ static scep_outcome_kind_t verify_signature(apr_pool_t *p,
                                             signed_msg_t *m)
 {
     BIO *out = BIO_new(BIO_s_mem());
-    STACK_OF(X509) *signers = NULL;
-    char *data;
-    long n;
-    scep_outcome_kind_t kind = SCEP_OUTCOME_FORBIDDEN;
+    int ok = out && 1 == CMS_verify(m->cms, NULL, NULL, NULL, out,
+                                    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)
+             && take_signer(p, m, out);
 
-    if (out && 1 == CMS_verify(m->cms, NULL, NULL, NULL, out,
-                               CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)
-        && (signers = CMS_get0_signers(m->cms)) != NULL
-        && sk_X509_num(signers) == 1) {
-        m->signer = sk_X509_value(signers, 0);
-        X509_up_ref(m->signer);
-        scep_track_x509(p, m->signer);
-        n = BIO_get_mem_data(out, &data);
-        m->content = apr_pmemdup(p, data, (apr_size_t)n);
-        m->content_len = (apr_size_t)n;
-        kind = SCEP_OUTCOME_OK;
-    }
-    else {
+    if (!ok) {
         scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, p,
                          SCEPLOGNO(5005) "OTA POST refused: the signature "
                          "does not verify");
     }
-    sk_X509_free(signers);
     BIO_free(out);
     ERR_clear_error();
-    return kind;
+    return ok ? SCEP_OUTCOME_OK : SCEP_OUTCOME_FORBIDDEN;
+}
+
+static void chain_params(X509_VERIFY_PARAM *param, int lenient)
+{
+    X509_VERIFY_PARAM_set_depth(param, CHAIN_MAX_DEPTH);
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+    if (lenient) {
+        /* Apple's device CAs expired in 2014 and 2022 and are SHA-1
+         * signed RSA-1024: accepted on this context, nowhere else. */
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
+        X509_VERIFY_PARAM_set_auth_level(param, 0);
+    }
+    else {
+        X509_VERIFY_PARAM_set_auth_level(param, 1);
+    }
 }
 
 /* Chain check. lenient: Phase 2 only. */
@@ -142,23 +163,11 @@ static int chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) *untrusted,
                     int lenient, const char **why)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    X509_VERIFY_PARAM *param;
     int ok = 0;
 
     *why = "out of memory";
     if (ctx && X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
-        param = X509_STORE_CTX_get0_param(ctx);
-        X509_VERIFY_PARAM_set_depth(param, CHAIN_MAX_DEPTH);
-        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
-        if (lenient) {
-            /* Apple's device CAs expired in 2014 and 2022 and are SHA-1
-             * signed RSA-1024: accepted on this context, nowhere else. */
-            X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
-            X509_VERIFY_PARAM_set_auth_level(param, 0);
-        }
-        else {
-            X509_VERIFY_PARAM_set_auth_level(param, 1);
-        }
+        chain_params(X509_STORE_CTX_get0_param(ctx), lenient);
         ok = 1 == X509_verify_cert(ctx);
         *why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
     }
@@ -198,37 +207,52 @@ static int device_signer_ok(const ota_t *ota, X509 *signer, const char **why)
     return ok;
 }
 
+/* A signer our CA issued must be valid. */
+static scep_outcome_kind_t our_signer(const ota_t *ota, apr_pool_t *p,
+                                      const scep_logger_t *log,
+                                      const signed_msg_t *m)
+{
+    const char *why;
+
+    if (chain_ok(ota->ca_store, m->signer, m->certs, 0, &why)) {
+        return SCEP_OUTCOME_OK;
+    }
+    scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
+                    SCEPLOGNO(5006) "OTA Phase 3 refused: the signer '%s' "
+                    "was issued by our CA but is not valid: %s",
+                    scep_cert_subject(p, m->signer), why);
+    return SCEP_OUTCOME_FORBIDDEN;
+}
+
+/* Any other signer must be a device's. */
+static scep_outcome_kind_t device_signer(const ota_t *ota, apr_pool_t *p,
+                                         const scep_logger_t *log,
+                                         const signed_msg_t *m)
+{
+    const char *why;
+
+    if (device_signer_ok(ota, m->signer, &why)) {
+        return SCEP_OUTCOME_OK;
+    }
+    scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
+                    SCEPLOGNO(5007) "OTA POST refused: the signer '%s' "
+                    "(issuer '%s') is neither from a device CA of "
+                    "OTADeviceCACertificateFile nor from our CA: %s",
+                    scep_cert_subject(p, m->signer),
+                    X509_NAME_oneline(X509_get_issuer_name(m->signer),
+                                      apr_palloc(p, 256), 256), why);
+    return SCEP_OUTCOME_FORBIDDEN;
+}
+
 /* Our CA's certificates are Phase 3 (and must be valid); a device CA's
  * are Phase 2; anything else is refused. */
 static scep_outcome_kind_t classify(const ota_t *ota, apr_pool_t *p,
                                     const scep_logger_t *log,
                                     const signed_msg_t *m, int *phase)
 {
-    const char *why;
-
-    if (scep_cert_issued_by(m->signer, ota->ca->cert)) {
-        if (!chain_ok(ota->ca_store, m->signer, m->certs, 0, &why)) {
-            scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS,
-                            p, SCEPLOGNO(5006) "OTA Phase 3 refused: the "
-                            "signer '%s' was issued by our CA but is not "
-                            "valid: %s", scep_cert_subject(p, m->signer), why);
-            return SCEP_OUTCOME_FORBIDDEN;
-        }
-        *phase = 3;
-        return SCEP_OUTCOME_OK;
-    }
-    if (!device_signer_ok(ota, m->signer, &why)) {
-        scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS, p,
-                        SCEPLOGNO(5007) "OTA POST refused: the signer '%s' "
-                        "(issuer '%s') is neither from a device CA of "
-                        "OTADeviceCACertificateFile nor from our CA: %s",
-                        scep_cert_subject(p, m->signer),
-                        X509_NAME_oneline(X509_get_issuer_name(m->signer),
-                                          apr_palloc(p, 256), 256), why);
-        return SCEP_OUTCOME_FORBIDDEN;
-    }
-    *phase = 2;
-    return SCEP_OUTCOME_OK;
+    *phase = scep_cert_issued_by(m->signer, ota->ca->cert) ? 3 : 2;
+    return *phase == 3 ? our_signer(ota, p, log, m)
+                       : device_signer(ota, p, log, m);
 }
 
 /* Phase 3: the signer is a valid certificate the store holds, checked
@@ -302,6 +326,17 @@ static int add_attr(void *baton, const char *key, plist_t val)
     return 0;
 }
 
+/* The device's attributes into attrs; 0 when there are too many. */
+static int walk_attributes(apr_pool_t *p, plist_t dict, apr_table_t *attrs)
+{
+    attr_walk_t w;
+
+    w.p = p;
+    w.attrs = attrs;
+    w.count = 0;
+    return !ota_plist_dict_each(dict, add_attr, &w);
+}
+
 /* A UDID is hex with dashes; anything else is not one. */
 static const char *clean_udid(const char *udid)
 {
@@ -339,7 +374,6 @@ static scep_outcome_kind_t read_attributes(apr_pool_t *p,
                                            const signed_msg_t *m,
                                            ota_device_req_t *req)
 {
-    attr_walk_t w;
     plist_t dict = attributes_dict(p, m);
 
     if (!dict) {
@@ -348,10 +382,8 @@ static scep_outcome_kind_t read_attributes(apr_pool_t *p,
                         "a property list dictionary");
         return SCEP_OUTCOME_BAD_REQUEST;
     }
-    w.p = p;
-    w.attrs = req->attrs = apr_table_make(p, 8);
-    w.count = 0;
-    if (ota_plist_dict_each(dict, add_attr, &w)) {
+    req->attrs = apr_table_make(p, 8);
+    if (!walk_attributes(p, dict, req->attrs)) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_INFO, APR_SUCCESS, p,
                         SCEPLOGNO(5009) "OTA POST: more than %d attributes",
                         ATTR_MAX_KEYS);

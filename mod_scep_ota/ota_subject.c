@@ -70,13 +70,24 @@ static apr_status_t check_vars(apr_pool_t *p, const char *value,
     return APR_SUCCESS;
 }
 
+/* The name iOS takes for nid as it is, or NULL. */
+static const char *apple_name(int nid)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(apple_names) / sizeof(apple_names[0]); ++i) {
+        if (nid == apple_names[i].nid) {
+            return apple_names[i].apple;
+        }
+    }
+    return NULL;
+}
+
 static apr_status_t subject_oid(apr_pool_t *p, const char *name,
                                 const char **oid, const char **err)
 {
     ASN1_OBJECT *obj = OBJ_txt2obj(name, 0);
     char buf[128];
-    apr_size_t i;
-    int nid;
 
     if (!obj) {
         ERR_clear_error();
@@ -85,13 +96,7 @@ static apr_status_t subject_oid(apr_pool_t *p, const char *name,
                             "knows, or a dotted OID)", name);
         return APR_EINVAL;
     }
-    nid = OBJ_obj2nid(obj);
-    *oid = NULL;
-    for (i = 0; i < sizeof(apple_names) / sizeof(apple_names[0]); ++i) {
-        if (nid == apple_names[i].nid) {
-            *oid = apple_names[i].apple;
-        }
-    }
+    *oid = apple_name(OBJ_obj2nid(obj));
     if (!*oid && OBJ_obj2txt(buf, sizeof(buf), obj, 1) > 0) {
         *oid = apr_pstrdup(p, buf);
     }
@@ -144,14 +149,33 @@ static apr_status_t parse_atv(apr_pool_t *p, const char **s, ota_atv_t *atv,
     return check_vars(p, atv->value, err);
 }
 
+/* The RDNs after the leading '/', at most SUBJECT_MAX_RDNS. */
+static apr_status_t parse_rdns(apr_pool_t *p, const char *s,
+                               apr_array_header_t *rdns, const char **err)
+{
+    apr_array_header_t *rdn = NULL;
+    char stop = '/';
+    apr_status_t rv = APR_SUCCESS;
+
+    while (APR_SUCCESS == rv && stop) {
+        if (stop == '/') {
+            if (rdns->nelts == SUBJECT_MAX_RDNS) {
+                *err = "OTASubject: more than 16 RDNs";
+                return APR_EINVAL;
+            }
+            rdn = apr_array_make(p, 1, sizeof(ota_atv_t));
+            APR_ARRAY_PUSH(rdns, apr_array_header_t *) = rdn;
+        }
+        rv = parse_atv(p, &s, apr_array_push(rdn), &stop, err);
+    }
+    return rv;
+}
+
 apr_status_t ota_subject_parse(apr_pool_t *p, const char *tmpl,
                                ota_subject_t **psubj, const char **err)
 {
     ota_subject_t *subj = apr_pcalloc(p, sizeof(*subj));
-    apr_array_header_t *rdn = NULL;
-    const char *s;
-    char stop = '/';
-    apr_status_t rv = APR_SUCCESS;
+    apr_status_t rv;
 
     if (!tmpl || tmpl[0] != '/' || strlen(tmpl) > SUBJECT_MAX_LEN) {
         *err = "OTASubject: the template must start with '/', e.g. "
@@ -160,19 +184,7 @@ apr_status_t ota_subject_parse(apr_pool_t *p, const char *tmpl,
     }
     subj->tmpl = apr_pstrdup(p, tmpl);
     subj->rdns = apr_array_make(p, 4, sizeof(apr_array_header_t *));
-    s = tmpl + 1;
-    while (APR_SUCCESS == rv && stop) {
-        if (stop == '/') {
-            if (subj->rdns->nelts == SUBJECT_MAX_RDNS) {
-                *err = "OTASubject: more than 16 RDNs";
-                return APR_EINVAL;
-            }
-            rdn = apr_array_make(p, 1, sizeof(ota_atv_t));
-            APR_ARRAY_PUSH(subj->rdns, apr_array_header_t *) = rdn;
-        }
-        rv = parse_atv(p, &s, apr_array_push(rdn), &stop, err);
-    }
-    if (APR_SUCCESS == rv) {
+    if (APR_SUCCESS == (rv = parse_rdns(p, tmpl + 1, subj->rdns, err))) {
         *psubj = subj;
     }
     return rv;
