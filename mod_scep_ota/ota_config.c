@@ -440,13 +440,30 @@ static const char *make_filename(apr_pool_t *p, const char *identifier)
     return name;
 }
 
+/* What every request needs: the trust stores, the CA fingerprint, the
+ * file name. */
+static apr_status_t precompute(ota_t *ota, apr_pool_t *p, const char **err)
+{
+    unsigned int n = 0;
+
+    ota->device_store = make_store(p, ota->s.device_cas);
+    ota->ca_store = make_store(p, ota->ca->chain);
+    if (!ota->device_store || !ota->ca_store
+        || !X509_digest(ota->ca->top_cert, EVP_sha1(), ota->ca_fingerprint,
+                        &n) || n != 20) {
+        ERR_clear_error();
+        *err = "OTA: out of memory or no SHA-1 for the CA fingerprint";
+        return APR_EGENERAL;
+    }
+    ota->filename = make_filename(p, ota->s.identifier);
+    return APR_SUCCESS;
+}
+
 apr_status_t ota_create(ota_t **pota, apr_pool_t *p, const ota_settings_t *s,
                         const scep_ca_t *ca, const scep_caps_t *caps,
                         const char **err)
 {
     ota_t *ota = apr_pcalloc(p, sizeof(*ota));
-    X509 *top;
-    unsigned int n = 0;
 
     if ((*err = missing_setting(s, ca, caps)) != NULL) {
         return APR_EINVAL;
@@ -462,16 +479,9 @@ apr_status_t ota_create(ota_t **pota, apr_pool_t *p, const ota_settings_t *s,
     }
     ota->ca = ca;
     ota->caps = caps;
-    ota->device_store = make_store(p, s->device_cas);
-    ota->ca_store = make_store(p, ca->chain);
-    top = ca->top_cert;
-    if (!ota->device_store || !ota->ca_store
-        || !X509_digest(top, EVP_sha1(), ota->ca_fingerprint, &n) || n != 20) {
-        ERR_clear_error();
-        *err = "OTA: out of memory or no SHA-1 for the CA fingerprint";
+    if (APR_SUCCESS != precompute(ota, p, err)) {
         return APR_EGENERAL;
     }
-    ota->filename = make_filename(p, ota->s.identifier);
     *pota = ota;
     return APR_SUCCESS;
 }
