@@ -104,6 +104,19 @@ int scep_ota_refuse(request_rec *r, scep_outcome_kind_t kind,
     return scep_ota_answer(r, &out);
 }
 
+/* A method the resource does not take; allow lists those it does. */
+int scep_ota_not_allowed(request_rec *r, const char *allow,
+                         const char *reason)
+{
+    scep_outcome_t out;
+
+    memset(&out, 0, sizeof(out));
+    out.kind = SCEP_OUTCOME_NOT_ALLOWED;
+    out.allow = allow;
+    out.reason = reason;
+    return scep_ota_answer(r, &out);
+}
+
 /* Reads the whole request body, up to limit bytes. OK, or the HTTP status
  * to answer (413 over the limit, 400 on a broken body). */
 int scep_ota_read_body(request_rec *r, apr_off_t limit,

@@ -38,6 +38,10 @@ int scep_ota_answer(request_rec *r, const scep_outcome_t *out);
 int scep_ota_refuse(request_rec *r, scep_outcome_kind_t kind,
                     const char *reason);
 
+/** 405 with Allow: the methods the resource takes. */
+int scep_ota_not_allowed(request_rec *r, const char *allow,
+                         const char *reason);
+
 /**
  * Reads the whole request body, up to limit bytes. OK, or the HTTP status
  * to answer (413 over the limit, 400 on a broken body), already logged.

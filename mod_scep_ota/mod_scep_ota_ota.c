@@ -156,7 +156,6 @@ static int phase23(request_rec *r, const scep_srv_conf_t *sc)
 int scep_ota_ota_handler(request_rec *r)
 {
     const scep_srv_conf_t *sc;
-    scep_outcome_t out;
     int rc;
 
     if (!r->handler || strcmp(r->handler, OTA_HANDLER)) {
@@ -180,9 +179,6 @@ int scep_ota_ota_handler(request_rec *r)
     if (OK != (rc = ap_discard_request_body(r))) {
         return rc;
     }
-    memset(&out, 0, sizeof(out));
-    out.kind = SCEP_OUTCOME_NOT_ALLOWED;
-    out.reason = "OTA accepts GET and POST only";
-    out.allow = "GET, HEAD, POST";
-    return scep_ota_answer(r, &out);
+    return scep_ota_not_allowed(r, "GET, HEAD, POST",
+                                "OTA accepts GET and POST only");
 }

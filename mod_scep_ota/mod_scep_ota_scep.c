@@ -19,6 +19,7 @@
 #include "mod_scep_ota_metrics.h"
 
 #define SCEP_HANDLER "scep"
+
 /* The PKIOperation message: the POST body, or (for GET, or a POST with an
  * empty body) the base64 message= parameter. */
 static int read_message(request_rec *r, const scep_srv_conf_t *sc,
@@ -205,17 +206,6 @@ static scep_metric_op_t metric_op(scep_op_t op)
     }
 }
 
-static int not_allowed(request_rec *r, const char *allow, const char *reason)
-{
-    scep_outcome_t out;
-
-    memset(&out, 0, sizeof(out));
-    out.kind = SCEP_OUTCOME_NOT_ALLOWED;
-    out.allow = allow;
-    out.reason = reason;
-    return scep_ota_answer(r, &out);
-}
-
 int scep_ota_scep_handler(request_rec *r)
 {
     const scep_srv_conf_t *sc;
@@ -232,8 +222,8 @@ int scep_ota_scep_handler(request_rec *r)
         if (OK != (rc = ap_discard_request_body(r))) {
             return rc;
         }
-        return not_allowed(r, "GET, HEAD, POST",
-                           "SCEP accepts GET and POST only");
+        return scep_ota_not_allowed(r, "GET, HEAD, POST",
+                                    "SCEP accepts GET and POST only");
     }
     if (!sc->ca) {
         /* only a handler mapped outside the config tree (.htaccess) gets
@@ -262,8 +252,8 @@ int scep_ota_scep_handler(request_rec *r)
             /* HEAD must not enroll anybody */
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
                           "HEAD refused for PKIOperation");
-            return not_allowed(r, "GET, POST",
-                               "PKIOperation needs GET or POST");
+            return scep_ota_not_allowed(r, "GET, POST",
+                                        "PKIOperation needs GET or POST");
         }
         return do_pkioperation(r, sc, &q);
     case SCEP_OP_NONE:
