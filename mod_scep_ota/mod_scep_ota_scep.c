@@ -206,6 +206,50 @@ static scep_metric_op_t metric_op(scep_op_t op)
     }
 }
 
+/* PKIOperation, but never for HEAD: HEAD must not enroll anybody. */
+static int do_pkioperation_or_head(request_rec *r, const scep_srv_conf_t *sc,
+                                   const scep_query_t *q)
+{
+    if (r->header_only) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
+                      "HEAD refused for PKIOperation");
+        return scep_ota_not_allowed(r, "GET, POST",
+                                    "PKIOperation needs GET or POST");
+    }
+    return do_pkioperation(r, sc, q);
+}
+
+/* The operation= parameter names one of the four operations. */
+static int do_operation(request_rec *r, const scep_srv_conf_t *sc,
+                        const scep_query_t *q)
+{
+    switch (q->op) {
+    case SCEP_OP_GETCACAPS:
+        return do_getcacaps(r, sc);
+    case SCEP_OP_GETCACERT:
+        return do_getcacert(r, sc);
+    case SCEP_OP_GETNEXTCACERT:
+        return do_getnextcacert(r, sc);
+    case SCEP_OP_PKIOPERATION:
+        return do_pkioperation_or_head(r, sc, q);
+    case SCEP_OP_NONE:
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)
+                      "request without an operation parameter");
+        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
+                               "missing operation parameter; expected "
+                               "operation=GetCACaps, GetCACert, GetNextCACert "
+                               "or PKIOperation");
+    case SCEP_OP_UNKNOWN:
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0105)
+                      "unknown operation '%.64s'",
+                      q->operation ? q->operation : "(undecodable)");
+        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
+                               "unknown operation; expected GetCACaps, "
+                               "GetCACert, GetNextCACert or PKIOperation");
+    }
+}
+
 int scep_ota_scep_handler(request_rec *r)
 {
     const scep_srv_conf_t *sc;
@@ -240,36 +284,5 @@ int scep_ota_scep_handler(request_rec *r)
         && OK != (rc = ap_discard_request_body(r))) {
         return rc;
     }
-    switch (q.op) {
-    case SCEP_OP_GETCACAPS:
-        return do_getcacaps(r, sc);
-    case SCEP_OP_GETCACERT:
-        return do_getcacert(r, sc);
-    case SCEP_OP_GETNEXTCACERT:
-        return do_getnextcacert(r, sc);
-    case SCEP_OP_PKIOPERATION:
-        if (r->header_only) {
-            /* HEAD must not enroll anybody */
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
-                          "HEAD refused for PKIOperation");
-            return scep_ota_not_allowed(r, "GET, POST",
-                                        "PKIOperation needs GET or POST");
-        }
-        return do_pkioperation(r, sc, &q);
-    case SCEP_OP_NONE:
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)
-                      "request without an operation parameter");
-        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
-                               "missing operation parameter; expected "
-                               "operation=GetCACaps, GetCACert, GetNextCACert "
-                               "or PKIOperation");
-    case SCEP_OP_UNKNOWN:
-    default:
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0105)
-                      "unknown operation '%.64s'",
-                      q.operation ? q.operation : "(undecodable)");
-        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
-                               "unknown operation; expected GetCACaps, "
-                               "GetCACert, GetNextCACert or PKIOperation");
-    }
+    return do_operation(r, sc, &q);
 }
