@@ -57,6 +57,66 @@ int scep_ota_send_text(request_rec *r, int status, const char *text)
     return scep_ota_send_bytes(r, "text/plain", body, strlen(body));
 }
 
+/* The status line of each kind of outcome. */
+int scep_ota_outcome_status(scep_outcome_kind_t kind)
+{
+    switch (kind) {
+    case SCEP_OUTCOME_OK:          return HTTP_OK;
+    case SCEP_OUTCOME_BAD_REQUEST: return HTTP_BAD_REQUEST;
+    case SCEP_OUTCOME_FORBIDDEN:   return HTTP_FORBIDDEN;
+    case SCEP_OUTCOME_NOT_FOUND:   return HTTP_NOT_FOUND;
+    case SCEP_OUTCOME_NOT_ALLOWED: return HTTP_METHOD_NOT_ALLOWED;
+    case SCEP_OUTCOME_TOO_LARGE:   return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    case SCEP_OUTCOME_UNAVAILABLE: return HTTP_SERVICE_UNAVAILABLE;
+    default:                       return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* The one place an outcome becomes an HTTP answer. A body (the answer,
+ * or the refusal's reason as text) is sent here and OK returned; a
+ * refusal without a reason returns its status, for httpd's error page. */
+int scep_ota_answer(request_rec *r, const scep_outcome_t *out)
+{
+    int status = scep_ota_outcome_status(out->kind);
+
+    if (out->kind == SCEP_OUTCOME_OK) {
+        return scep_ota_send_bytes(r, out->content_type, out->body, out->len);
+    }
+    if (out->retry_after > 0) {
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_itoa(r->pool, out->retry_after));
+    }
+    if (out->allow) {
+        apr_table_setn(r->headers_out, "Allow", out->allow);
+    }
+    return out->reason ? scep_ota_send_text(r, status, out->reason) : status;
+}
+
+/* A refusal made by the glue itself. */
+int scep_ota_refuse(request_rec *r, scep_outcome_kind_t kind,
+                    const char *reason)
+{
+    scep_outcome_t out;
+
+    memset(&out, 0, sizeof(out));
+    out.kind = kind;
+    out.reason = reason;
+    return scep_ota_answer(r, &out);
+}
+
+/* A method the resource does not take; allow lists those it does. */
+int scep_ota_not_allowed(request_rec *r, const char *allow,
+                         const char *reason)
+{
+    scep_outcome_t out;
+
+    memset(&out, 0, sizeof(out));
+    out.kind = SCEP_OUTCOME_NOT_ALLOWED;
+    out.allow = allow;
+    out.reason = reason;
+    return scep_ota_answer(r, &out);
+}
+
 /* Reads the whole request body, up to limit bytes. OK, or the HTTP status
  * to answer (413 over the limit, 400 on a broken body). */
 int scep_ota_read_body(request_rec *r, apr_off_t limit,

@@ -18,17 +18,22 @@
 
 #define OTA_HANDLER "ota-profile"
 
-static int store_or_503(request_rec *r, scep_store_t **store)
+/* The store of the request; without one, *out says so. */
+static int store_ready(request_rec *r, scep_store_t **store,
+                       scep_outcome_t *out)
 {
     apr_status_t rv = scep_ota_store_for_request(r, store);
 
-    if (APR_SUCCESS != rv) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0200)
-                      "OTA: the store is unavailable");
-        apr_table_setn(r->err_headers_out, "Retry-After", "10");
-        return HTTP_SERVICE_UNAVAILABLE;
+    if (APR_SUCCESS == rv) {
+        return 1;
     }
-    return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0200)
+                  "OTA: the store is unavailable");
+    memset(out, 0, sizeof(*out));
+    out->kind = SCEP_OUTCOME_UNAVAILABLE;
+    out->reason = "the enrollment store is unavailable";
+    out->retry_after = SCEP_OTA_STORE_RETRY_AFTER;
+    return 0;
 }
 
 static void profile_headers(request_rec *r, const scep_srv_conf_t *sc)
@@ -39,11 +44,15 @@ static void profile_headers(request_rec *r, const scep_srv_conf_t *sc)
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
 }
 
-static int send_profile(request_rec *r, const scep_srv_conf_t *sc,
-                        const unsigned char *body, apr_size_t len)
+/* HEAD: the headers a GET would get, without storing a challenge or
+ * signing a profile nobody will read. */
+static int phase1_head(request_rec *r, const scep_srv_conf_t *sc)
 {
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0300)
+                  "OTA Phase 1: HEAD answered with headers only");
     profile_headers(r, sc);
-    return scep_ota_send_bytes(r, OTA_CT_ASPEN_CONFIG, body, len);
+    ap_set_content_type(r, OTA_CT_ASPEN_CONFIG);
+    return OK;
 }
 
 static void audit_ota(request_rec *r, int phase, const char *outcome,
@@ -64,42 +73,55 @@ static void audit_ota(request_rec *r, int phase, const char *outcome,
  * bound to the authenticated user when an auth module protects us. */
 static int phase1(request_rec *r, const scep_srv_conf_t *sc)
 {
-    const unsigned char *body;
-    apr_size_t len;
+    scep_outcome_t out;
     scep_store_t *store;
     apr_status_t rv;
-    int rc;
 
     if (r->header_only) {
-        /* HEAD: the headers a GET would get, without storing a challenge
-         * or signing a profile nobody will read */
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0300)
-                      "OTA Phase 1: HEAD answered with headers only");
-        profile_headers(r, sc);
-        ap_set_content_type(r, OTA_CT_ASPEN_CONFIG);
-        return OK;
+        return phase1_head(r, sc);
     }
-    if (OK != (rc = store_or_503(r, &store))) {
+    if (!store_ready(r, &store, &out)) {
         scep_metrics_ota(scep_ota_metrics(), 1, 0);
-        return scep_ota_send_text(r, rc, "the enrollment store is "
-                                  "unavailable");
+        return scep_ota_answer(r, &out);
     }
     rv = ota_phase1(sc->ota, r->pool, store, scep_ota_request_logger(r),
-                    ap_construct_url(r->pool, r->uri, r), r->user, &body,
-                    &len);
+                    ap_construct_url(r->pool, r->uri, r), r->user, &out);
     if (APR_SUCCESS != rv) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0201)
                       "OTA Phase 1: cannot build the Profile Service "
                       "payload");
         scep_metrics_ota(scep_ota_metrics(), 1, 0);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return scep_ota_answer(r, &out);
     }
     scep_metrics_ota(scep_ota_metrics(), 1, 1);
     audit_ota(r, 1, "served", NULL, NULL);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0202)
                   "OTA Phase 1: Profile Service payload served%s%s",
                   r->user ? " to " : "", r->user ? r->user : "");
-    return send_profile(r, sc, body, len);
+    profile_headers(r, sc);
+    return scep_ota_answer(r, &out);
+}
+
+/* Counts, audits and logs what Phase 2 or 3 answered. */
+static void phase23_done(request_rec *r, const ota_answer_t *ans)
+{
+    int ok = ans->out.kind == SCEP_OUTCOME_OK;
+
+    scep_metrics_ota(scep_ota_metrics(), ans->phase, ok);
+    audit_ota(r, ans->phase, ok ? "served" : "refused", ans->udid,
+              ok ? NULL : ans->out.reason);
+    if (!ok) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0203)
+                      "OTA Phase %d refused (%d): %s%s%s", ans->phase,
+                      scep_ota_outcome_status(ans->out.kind),
+                      ans->out.reason ? ans->out.reason : "-",
+                      ans->udid ? ", device " : "",
+                      ans->udid ? ans->udid : "");
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0204)
+                  "OTA Phase %d: profile served to device %s", ans->phase,
+                  ans->udid ? ans->udid : "?");
 }
 
 /* Phase 2 or 3, told apart by who issued the signer. */
@@ -112,33 +134,23 @@ static int phase23(request_rec *r, const scep_srv_conf_t *sc)
     int rc;
 
     if (OK != (rc = scep_ota_read_body(r, OTA_MAX_REQUEST, &body, &len))) {
+        /* a transport fault: the status httpd gave */
         scep_metrics_ota(scep_ota_metrics(), 0, 0);
         return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                   ? "request too large"
                                   : "unreadable request body");
     }
-    if (OK != (rc = store_or_503(r, &store))) {
+    if (!store_ready(r, &store, &ans.out)) {
         scep_metrics_ota(scep_ota_metrics(), 0, 0);
-        return scep_ota_send_text(r, rc, "the enrollment store is "
-                                  "unavailable");
+        return scep_ota_answer(r, &ans.out);
     }
     ota_post(sc->ota, r->pool, store, scep_ota_request_logger(r), r->user,
              body, len, &ans);
-    scep_metrics_ota(scep_ota_metrics(), ans.phase, ans.status == HTTP_OK);
-    audit_ota(r, ans.phase, ans.status == HTTP_OK ? "served" : "refused",
-              ans.udid, ans.status == HTTP_OK ? NULL : ans.reason);
-    if (ans.status != HTTP_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0203)
-                      "OTA Phase %d refused (%d): %s%s%s", ans.phase,
-                      ans.status, ans.reason ? ans.reason : "-",
-                      ans.udid ? ", device " : "", ans.udid ? ans.udid : "");
-        return scep_ota_send_text(r, ans.status,
-                                  ans.reason ? ans.reason : "refused");
+    phase23_done(r, &ans);
+    if (ans.out.kind == SCEP_OUTCOME_OK) {
+        profile_headers(r, sc);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(0204)
-                  "OTA Phase %d: profile served to device %s", ans.phase,
-                  ans.udid ? ans.udid : "?");
-    return send_profile(r, sc, ans.body, ans.len);
+    return scep_ota_answer(r, &ans.out);
 }
 
 int scep_ota_ota_handler(request_rec *r)
@@ -154,7 +166,7 @@ int scep_ota_ota_handler(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(0205)
                       "the ota-profile handler is mapped to %s but OTA is "
                       "not configured for this server", r->uri);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return scep_ota_refuse(r, SCEP_OUTCOME_SERVER_ERROR, NULL);
     }
     if (r->method_number == M_GET) {
         return phase1(r, sc);
@@ -167,7 +179,6 @@ int scep_ota_ota_handler(request_rec *r)
     if (OK != (rc = ap_discard_request_body(r))) {
         return rc;
     }
-    apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
-    return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
-                              "OTA accepts GET and POST only");
+    return scep_ota_not_allowed(r, "GET, HEAD, POST",
+                                "OTA accepts GET and POST only");
 }

@@ -79,7 +79,7 @@ static int do_getnextcacert(request_rec *r, const scep_srv_conf_t *sc)
     if (!sc->next_ca_body) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0102)
                       "GetNextCACert: no next CA certificate is configured");
-        return scep_ota_send_text(r, HTTP_NOT_FOUND,
+        return scep_ota_refuse(r, SCEP_OUTCOME_NOT_FOUND,
                                "no next CA certificate is configured");
     }
     return scep_ota_send_static(r, SCEP_CT_NEXT_CA_CERT, sc->next_ca_body,
@@ -113,6 +113,41 @@ static void audit_pkiop(request_rec *r, const scep_pkiop_reply_t *reply)
     scep_ota_audit(r, &ev);
 }
 
+/* The outcome of a PKIOperation: a CertRep, or a message that could not
+ * be read at all. */
+static void pkiop_outcome(const scep_pkiop_reply_t *reply,
+                          scep_outcome_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (reply->http_status != HTTP_OK || !reply->body) {
+        out->kind = SCEP_OUTCOME_BAD_REQUEST;
+        out->reason = "not a SCEP pkiMessage";
+        return;
+    }
+    out->kind = SCEP_OUTCOME_OK;
+    out->content_type = reply->content_type;
+    out->body = reply->body;
+    out->len = reply->len;
+}
+
+/* The store of the request; without one, *out says so. */
+static int store_ready(request_rec *r, scep_store_t **store,
+                       scep_outcome_t *out)
+{
+    apr_status_t rv = scep_ota_store_for_request(r, store);
+
+    if (APR_SUCCESS == rv) {
+        return 1;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0112)
+                  "PKIOperation: the store is unavailable");
+    memset(out, 0, sizeof(*out));
+    out->kind = SCEP_OUTCOME_UNAVAILABLE;
+    out->reason = "the certificate store is unavailable";
+    out->retry_after = SCEP_OTA_STORE_RETRY_AFTER;
+    return 0;
+}
+
 static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                            const scep_query_t *q)
 {
@@ -120,22 +155,20 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     apr_size_t len = 0;
     scep_store_t *store;
     scep_pkiop_reply_t reply;
+    scep_outcome_t out;
     apr_status_t rv;
     int rc;
 
     if (OK != (rc = read_message(r, sc, q, &msg, &len))) {
+        /* a transport fault: the status read_message gave */
         scep_metrics_pkiop(scep_ota_metrics(), -1, -1, SCEP_FAIL_NONE,
                            "invalid", apr_time_now() - r->request_time);
         return scep_ota_send_text(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                ? "SCEP message too large"
                                : "no readable SCEP message");
     }
-    if (APR_SUCCESS != (rv = scep_ota_store_for_request(r, &store))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0112)
-                      "PKIOperation: the store is unavailable");
-        apr_table_setn(r->err_headers_out, "Retry-After", "10");
-        return scep_ota_send_text(r, HTTP_SERVICE_UNAVAILABLE,
-                               "the certificate store is unavailable");
+    if (!store_ready(r, &store, &out)) {
+        return scep_ota_answer(r, &out);
     }
     rv = scep_pkiop_handle_from(r->pool, scep_ota_request_logger(r),
                                 &sc->pkiop, store, r->useragent_ip, msg, len,
@@ -143,7 +176,7 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
     if (APR_SUCCESS != rv) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0113)
                       "PKIOperation: cannot build a signed reply");
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return scep_ota_refuse(r, SCEP_OUTCOME_SERVER_ERROR, NULL);
     }
     scep_metrics_pkiop(scep_ota_metrics(), reply.message_type,
                        reply.pki_status, reply.fail_info, reply.tag,
@@ -154,12 +187,12 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                   0, r, SCEPLOGNO(0114) "PKIOperation %s: %s",
                   reply.tag ? reply.tag : "-",
                   reply.summary ? reply.summary : "-");
-    if (reply.http_status != HTTP_OK || !reply.body) {
-        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
-                               "not a SCEP pkiMessage");
+    pkiop_outcome(&reply, &out);
+    if (out.kind == SCEP_OUTCOME_OK) {
+        apr_table_setn(r->notes, "scep-ota-result",
+                       reply.tag ? reply.tag : "-");
     }
-    apr_table_setn(r->notes, "scep-ota-result", reply.tag ? reply.tag : "-");
-    return scep_ota_send_bytes(r, reply.content_type, reply.body, reply.len);
+    return scep_ota_answer(r, &out);
 }
 
 static scep_metric_op_t metric_op(scep_op_t op)
@@ -170,6 +203,50 @@ static scep_metric_op_t metric_op(scep_op_t op)
     case SCEP_OP_GETNEXTCACERT: return SCEP_MOP_GETNEXTCACERT;
     case SCEP_OP_PKIOPERATION: return SCEP_MOP_PKIOPERATION;
     default: return SCEP_MOP_OTHER;
+    }
+}
+
+/* PKIOperation, but never for HEAD: HEAD must not enroll anybody. */
+static int do_pkioperation_or_head(request_rec *r, const scep_srv_conf_t *sc,
+                                   const scep_query_t *q)
+{
+    if (r->header_only) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
+                      "HEAD refused for PKIOperation");
+        return scep_ota_not_allowed(r, "GET, POST",
+                                    "PKIOperation needs GET or POST");
+    }
+    return do_pkioperation(r, sc, q);
+}
+
+/* The operation= parameter names one of the four operations. */
+static int do_operation(request_rec *r, const scep_srv_conf_t *sc,
+                        const scep_query_t *q)
+{
+    switch (q->op) {
+    case SCEP_OP_GETCACAPS:
+        return do_getcacaps(r, sc);
+    case SCEP_OP_GETCACERT:
+        return do_getcacert(r, sc);
+    case SCEP_OP_GETNEXTCACERT:
+        return do_getnextcacert(r, sc);
+    case SCEP_OP_PKIOPERATION:
+        return do_pkioperation_or_head(r, sc, q);
+    case SCEP_OP_NONE:
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)
+                      "request without an operation parameter");
+        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
+                               "missing operation parameter; expected "
+                               "operation=GetCACaps, GetCACert, GetNextCACert "
+                               "or PKIOperation");
+    case SCEP_OP_UNKNOWN:
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0105)
+                      "unknown operation '%.64s'",
+                      q->operation ? q->operation : "(undecodable)");
+        return scep_ota_refuse(r, SCEP_OUTCOME_BAD_REQUEST,
+                               "unknown operation; expected GetCACaps, "
+                               "GetCACert, GetNextCACert or PKIOperation");
     }
 }
 
@@ -189,9 +266,8 @@ int scep_ota_scep_handler(request_rec *r)
         if (OK != (rc = ap_discard_request_body(r))) {
             return rc;
         }
-        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
-        return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
-                               "SCEP accepts GET and POST only");
+        return scep_ota_not_allowed(r, "GET, HEAD, POST",
+                                    "SCEP accepts GET and POST only");
     }
     if (!sc->ca) {
         /* only a handler mapped outside the config tree (.htaccess) gets
@@ -200,7 +276,7 @@ int scep_ota_scep_handler(request_rec *r)
                       "the scep handler is mapped to %s but no CA is "
                       "configured for this server (SCEPCACertificateFile)",
                       r->uri);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return scep_ota_refuse(r, SCEP_OUTCOME_SERVER_ERROR, NULL);
     }
     scep_query_parse(r->pool, r->args, &q);
     scep_metrics_request(scep_ota_metrics(), metric_op(q.op));
@@ -208,37 +284,5 @@ int scep_ota_scep_handler(request_rec *r)
         && OK != (rc = ap_discard_request_body(r))) {
         return rc;
     }
-    switch (q.op) {
-    case SCEP_OP_GETCACAPS:
-        return do_getcacaps(r, sc);
-    case SCEP_OP_GETCACERT:
-        return do_getcacert(r, sc);
-    case SCEP_OP_GETNEXTCACERT:
-        return do_getnextcacert(r, sc);
-    case SCEP_OP_PKIOPERATION:
-        if (r->header_only) {
-            /* HEAD must not enroll anybody */
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0115)
-                          "HEAD refused for PKIOperation");
-            apr_table_setn(r->headers_out, "Allow", "GET, POST");
-            return scep_ota_send_text(r, HTTP_METHOD_NOT_ALLOWED,
-                                      "PKIOperation needs GET or POST");
-        }
-        return do_pkioperation(r, sc, &q);
-    case SCEP_OP_NONE:
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0104)
-                      "request without an operation parameter");
-        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
-                               "missing operation parameter; expected "
-                               "operation=GetCACaps, GetCACert, GetNextCACert "
-                               "or PKIOperation");
-    case SCEP_OP_UNKNOWN:
-    default:
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0105)
-                      "unknown operation '%.64s'",
-                      q.operation ? q.operation : "(undecodable)");
-        return scep_ota_send_text(r, HTTP_BAD_REQUEST,
-                               "unknown operation; expected GetCACaps, "
-                               "GetCACert, GetNextCACert or PKIOperation");
-    }
+    return do_operation(r, sc, &q);
 }

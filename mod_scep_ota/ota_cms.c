@@ -1,8 +1,5 @@
 /* OTA CMS: signing profiles and encrypting payload content. */
 
-#include <apr_strings.h>
-#include <apr_lib.h>
-#include <apr_uuid.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 
@@ -81,32 +78,4 @@ apr_status_t ota_cms_encrypt(apr_pool_t *p, X509 *to, int cipher_nid,
     BIO_free(in);
     ERR_clear_error();
     return rv;
-}
-
-apr_status_t ota_sign_plist(apr_pool_t *p, const ota_identity_t *id,
-                            plist_t node, const unsigned char **der,
-                            apr_size_t *dlen)
-{
-    const char *xml;
-    apr_size_t len;
-    apr_status_t rv = ota_plist_xml(p, node, &xml, &len);
-
-    if (APR_SUCCESS == rv) {
-        rv = ota_cms_sign(p, id, xml, len, der, dlen);
-    }
-    return rv;
-}
-
-const char *ota_uuid(apr_pool_t *p)
-{
-    apr_uuid_t uuid;
-    char buf[APR_UUID_FORMATTED_LENGTH + 1];
-    char *c;
-
-    apr_uuid_get(&uuid);
-    apr_uuid_format(buf, &uuid);
-    for (c = buf; *c; ++c) {
-        *c = (char)apr_toupper(*c);
-    }
-    return apr_pstrdup(p, buf);
 }

@@ -19,6 +19,33 @@
 /* ------------------------------------------------------------------ */
 /* signing identity and anchors                                        */
 
+/* The key of keys (EVP_PKEY *) that belongs to cert, or NULL. */
+static EVP_PKEY *matching_key(const apr_array_header_t *keys, X509 *cert)
+{
+    int i;
+
+    for (i = 0; i < keys->nelts; ++i) {
+        if (scep_key_matches_cert(APR_ARRAY_IDX(keys, i, EVP_PKEY *), cert)) {
+            return APR_ARRAY_IDX(keys, i, EVP_PKEY *);
+        }
+    }
+    return NULL;
+}
+
+/* The certificates after the first: the chain sent along. */
+static apr_array_header_t *chain_after_first(apr_pool_t *p,
+                                             const apr_array_header_t *certs)
+{
+    apr_array_header_t *chain = apr_array_make(p, certs->nelts,
+                                               sizeof(X509 *));
+    int i;
+
+    for (i = 1; i < certs->nelts; ++i) {
+        APR_ARRAY_PUSH(chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
+    }
+    return chain;
+}
+
 apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
                                const char *key_file, ota_identity_t **pid,
                                const char **err)
@@ -26,7 +53,6 @@ apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
     apr_array_header_t *certs, *keys;
     ota_identity_t *id;
     apr_status_t rv;
-    int i;
 
     if (APR_SUCCESS != (rv = scep_load_certs(p, cert_file, &certs, err))) {
         *err = apr_pstrcat(p, "OTASigningCertificateFile: ", *err, NULL);
@@ -38,22 +64,13 @@ apr_status_t ota_identity_load(apr_pool_t *p, const char *cert_file,
     }
     id = apr_pcalloc(p, sizeof(*id));
     id->cert = APR_ARRAY_IDX(certs, 0, X509 *);
-    for (i = 0; i < keys->nelts && !id->key; ++i) {
-        if (scep_key_matches_cert(APR_ARRAY_IDX(keys, i, EVP_PKEY *),
-                                  id->cert)) {
-            id->key = APR_ARRAY_IDX(keys, i, EVP_PKEY *);
-        }
-    }
-    if (!id->key) {
+    if (!(id->key = matching_key(keys, id->cert))) {
         *err = apr_psprintf(p, "OTASigningKeyFile: the key in '%s' does not "
                             "match the certificate '%s' of '%s'", key_file,
                             scep_cert_subject(p, id->cert), cert_file);
         return APR_EINVAL;
     }
-    id->chain = apr_array_make(p, certs->nelts, sizeof(X509 *));
-    for (i = 1; i < certs->nelts; ++i) {
-        APR_ARRAY_PUSH(id->chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
-    }
+    id->chain = chain_after_first(p, certs);
     *pid = id;
     return APR_SUCCESS;
 }
@@ -72,13 +89,21 @@ apr_status_t ota_anchors_load(apr_pool_t *p, const char *file,
 /* ------------------------------------------------------------------ */
 /* OTAProfile                                                          */
 
+static const char *cannot_read(apr_pool_t *p, const char *file,
+                               apr_status_t rv)
+{
+    char buf[120];
+
+    return apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
+                        apr_strerror(rv, buf, sizeof(buf)));
+}
+
 static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
                               apr_size_t *len, const char **err)
 {
     apr_finfo_t fi;
     apr_file_t *f;
     apr_status_t rv;
-    char buf[120];
 
     rv = apr_stat(&fi, file, APR_FINFO_SIZE | APR_FINFO_TYPE, p);
     if (APR_SUCCESS == rv && (fi.filetype != APR_REG
@@ -91,8 +116,7 @@ static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
         rv = apr_file_open(&f, file, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
     }
     if (APR_SUCCESS != rv) {
-        *err = apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        *err = cannot_read(p, file, rv);
         return rv;
     }
     *len = (apr_size_t)fi.size;
@@ -100,8 +124,7 @@ static apr_status_t read_file(apr_pool_t *p, const char *file, char **data,
     rv = apr_file_read_full(f, *data, *len, len);
     apr_file_close(f);
     if (APR_SUCCESS != rv) {
-        *err = apr_psprintf(p, "OTAProfile: cannot read '%s': %s", file,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        *err = cannot_read(p, file, rv);
     }
     return rv;
 }
@@ -122,18 +145,18 @@ apr_status_t ota_profile_load(apr_pool_t *p, const char *file,
 /* Every element of PayloadContent is a payload dictionary with a type. */
 static const char *check_payloads(apr_pool_t *p, plist_t content)
 {
-    uint32_t i, n = plist_array_get_size(content);
+    apr_size_t i, n = ota_plist_count(content);
     plist_t item;
 
     for (i = 0; i < n; ++i) {
-        item = plist_array_get_item(content, i);
-        if (plist_get_node_type(item) != PLIST_DICT) {
-            return apr_psprintf(p, "PayloadContent item %u is not a "
-                                "dictionary", i + 1);
+        item = ota_plist_item(content, i);
+        if (!ota_plist_is(item, PLIST_DICT)) {
+            return apr_psprintf(p, "PayloadContent item %" APR_SIZE_T_FMT
+                                " is not a dictionary", i + 1);
         }
         if (!ota_plist_str(p, item, "PayloadType")) {
-            return apr_psprintf(p, "PayloadContent item %u has no "
-                                "PayloadType", i + 1);
+            return apr_psprintf(p, "PayloadContent item %" APR_SIZE_T_FMT
+                                " has no PayloadType", i + 1);
         }
     }
     return NULL;
@@ -147,7 +170,7 @@ static const char *check_profile(apr_pool_t *p, plist_t dict)
     plist_t content = ota_plist_get(dict, "PayloadContent", PLIST_ARRAY);
     apr_uint64_t version;
 
-    if (plist_get_node_type(dict) != PLIST_DICT) {
+    if (!ota_plist_is(dict, PLIST_DICT)) {
         return "it is not a dictionary";
     }
     if (!type || strcmp(type, "Configuration")) {
@@ -176,13 +199,12 @@ static apr_status_t split_profile(apr_pool_t *p, ota_profile_t *prof,
     plist_t shell;
     apr_status_t rv;
 
-    prof->count = (int)plist_array_get_size(content);
+    prof->count = (int)ota_plist_count(content);
     rv = ota_plist_xml(p, content, &prof->content_xml, &prof->content_len);
     if (APR_SUCCESS != rv) {
         return rv;
     }
-    shell = ota_plist_track(p, plist_copy(dict));
-    plist_dict_remove_item(shell, "PayloadContent");
+    shell = ota_plist_copy_without(p, dict, "PayloadContent");
     return ota_plist_xml(p, shell, &prof->shell_xml, &prof->shell_len);
 }
 
@@ -418,13 +440,30 @@ static const char *make_filename(apr_pool_t *p, const char *identifier)
     return name;
 }
 
+/* What every request needs: the trust stores, the CA fingerprint, the
+ * file name. */
+static apr_status_t precompute(ota_t *ota, apr_pool_t *p, const char **err)
+{
+    unsigned int n = 0;
+
+    ota->device_store = make_store(p, ota->s.device_cas);
+    ota->ca_store = make_store(p, ota->ca->chain);
+    if (!ota->device_store || !ota->ca_store
+        || !X509_digest(ota->ca->top_cert, EVP_sha1(), ota->ca_fingerprint,
+                        &n) || n != 20) {
+        ERR_clear_error();
+        *err = "OTA: out of memory or no SHA-1 for the CA fingerprint";
+        return APR_EGENERAL;
+    }
+    ota->filename = make_filename(p, ota->s.identifier);
+    return APR_SUCCESS;
+}
+
 apr_status_t ota_create(ota_t **pota, apr_pool_t *p, const ota_settings_t *s,
                         const scep_ca_t *ca, const scep_caps_t *caps,
                         const char **err)
 {
     ota_t *ota = apr_pcalloc(p, sizeof(*ota));
-    X509 *top;
-    unsigned int n = 0;
 
     if ((*err = missing_setting(s, ca, caps)) != NULL) {
         return APR_EINVAL;
@@ -440,16 +479,9 @@ apr_status_t ota_create(ota_t **pota, apr_pool_t *p, const ota_settings_t *s,
     }
     ota->ca = ca;
     ota->caps = caps;
-    ota->device_store = make_store(p, s->device_cas);
-    ota->ca_store = make_store(p, ca->chain);
-    top = ca->top_cert;
-    if (!ota->device_store || !ota->ca_store
-        || !X509_digest(top, EVP_sha1(), ota->ca_fingerprint, &n) || n != 20) {
-        ERR_clear_error();
-        *err = "OTA: out of memory or no SHA-1 for the CA fingerprint";
+    if (APR_SUCCESS != precompute(ota, p, err)) {
         return APR_EGENERAL;
     }
-    ota->filename = make_filename(p, ota->s.identifier);
     *pota = ota;
     return APR_SUCCESS;
 }

@@ -155,12 +155,44 @@ static apr_status_t bplist_count(const bplist_walk_t *w, apr_size_t pos,
  * parses an object again at every reference, so sharing containers
  * multiplies the nodes it builds. Strings and numbers may be shared
  * (encoders share equal values); every reference counts as a node. */
+static apr_status_t bplist_walk(bplist_walk_t *w, apr_uint64_t i, int depth);
+
+/* The references of the container at pos (a dictionary has a key and a
+ * value per element): *count of them from *refs on, all inside the
+ * objects. */
+static apr_status_t bplist_refs(const bplist_walk_t *w, apr_size_t pos,
+                                int is_dict, apr_uint64_t *count,
+                                apr_size_t *refs)
+{
+    apr_uint64_t per = is_dict ? 2 * (apr_uint64_t)w->ref_size : w->ref_size;
+    apr_status_t rv = bplist_count(w, pos, count, refs);
+
+    if (APR_SUCCESS != rv || *count > (w->table - *refs) / per) {
+        return APR_EINVAL;
+    }
+    *count *= is_dict ? 2 : 1;   /* a dictionary: keys, then values */
+    return APR_SUCCESS;
+}
+
+/* Walks what the container at pos refers to. */
+static apr_status_t bplist_walk_refs(bplist_walk_t *w, apr_size_t pos,
+                                     int is_dict, int depth)
+{
+    apr_uint64_t count, k;
+    apr_size_t refs;
+    apr_status_t rv = bplist_refs(w, pos, is_dict, &count, &refs);
+
+    for (k = 0; APR_SUCCESS == rv && k < count; ++k) {
+        rv = bplist_walk(w, be_uint(w->data + refs + k * w->ref_size,
+                                    w->ref_size), depth + 1);
+    }
+    return rv;
+}
+
 static apr_status_t bplist_walk(bplist_walk_t *w, apr_uint64_t i, int depth)
 {
-    apr_uint64_t count, k, per;
-    apr_size_t pos, refs;
+    apr_size_t pos;
     unsigned type;
-    apr_status_t rv;
 
     if (i >= w->objects || depth > OTA_PLIST_MAX_DEPTH
         || ++w->nodes > OTA_PLIST_MAX_NODES
@@ -175,30 +207,37 @@ static apr_status_t bplist_walk(bplist_walk_t *w, apr_uint64_t i, int depth)
         return APR_EINVAL;
     }
     w->seen[i] = 1;
-    if (APR_SUCCESS != (rv = bplist_count(w, pos, &count, &refs))) {
-        return rv;
-    }
-    per = type == 0x0d ? 2 * (apr_uint64_t)w->ref_size : w->ref_size;
-    if (count > (w->table - refs) / per) {
+    return bplist_walk_refs(w, pos, type == 0x0d, depth);
+}
+
+/* Reads the trailer of a binary plist of len bytes (at least a header, an
+ * object, an offset and the trailer) into w; *top is the top object. */
+static apr_status_t bplist_trailer(bplist_walk_t *w, apr_size_t len,
+                                   apr_uint64_t *top)
+{
+    const unsigned char *t = w->data + len - BPLIST_TRAILER_LEN;
+    apr_uint64_t table = be_uint(t + 24, 8);
+
+    w->offset_size = t[6];
+    w->ref_size = t[7];
+    w->objects = be_uint(t + 8, 8);
+    *top = be_uint(t + 16, 8);
+    if (w->offset_size < 1 || w->offset_size > 8 || w->ref_size < 1
+        || w->ref_size > 8 || table <= BPLIST_HEADER_LEN
+        || table > len - BPLIST_TRAILER_LEN || w->objects < 1
+        || w->objects > (len - BPLIST_TRAILER_LEN - table) / w->offset_size
+        || *top >= w->objects) {
         return APR_EINVAL;
     }
-    count *= type == 0x0d ? 2 : 1;   /* a dictionary: keys, then values */
-    for (k = 0; k < count; ++k) {
-        rv = bplist_walk(w, be_uint(w->data + refs + k * w->ref_size,
-                                    w->ref_size), depth + 1);
-        if (APR_SUCCESS != rv) {
-            return rv;
-        }
-    }
+    w->table = (apr_size_t)table;
     return APR_SUCCESS;
 }
 
 apr_status_t ota_bplist_check(apr_pool_t *p, const void *data,
                               apr_size_t len)
 {
-    const unsigned char *t;
     bplist_walk_t w;
-    apr_uint64_t top, table;
+    apr_uint64_t top;
 
     if (len < BPLIST_HEADER_LEN + 1 + 1 + BPLIST_TRAILER_LEN
         || memcmp(data, "bplist00", BPLIST_HEADER_LEN)) {
@@ -206,20 +245,9 @@ apr_status_t ota_bplist_check(apr_pool_t *p, const void *data,
     }
     memset(&w, 0, sizeof(w));
     w.data = data;
-    t = w.data + len - BPLIST_TRAILER_LEN;
-    w.offset_size = t[6];
-    w.ref_size = t[7];
-    w.objects = be_uint(t + 8, 8);
-    top = be_uint(t + 16, 8);
-    table = be_uint(t + 24, 8);
-    if (w.offset_size < 1 || w.offset_size > 8 || w.ref_size < 1
-        || w.ref_size > 8 || table <= BPLIST_HEADER_LEN
-        || table > len - BPLIST_TRAILER_LEN || w.objects < 1
-        || w.objects > (len - BPLIST_TRAILER_LEN - table) / w.offset_size
-        || top >= w.objects) {
+    if (APR_SUCCESS != bplist_trailer(&w, len, &top)) {
         return APR_EINVAL;
     }
-    w.table = (apr_size_t)table;
     w.seen = apr_pcalloc(p, (apr_size_t)w.objects);
     return bplist_walk(&w, top, 0);
 }
@@ -227,10 +255,29 @@ apr_status_t ota_bplist_check(apr_pool_t *p, const void *data,
 /* ------------------------------------------------------------------ */
 /* parsing                                                              */
 
+/* libplist's parser, either signature; NULL when it fails. */
+static plist_t from_memory(const void *data, apr_size_t len)
+{
+    plist_t node = NULL;
+
+#ifdef HAVE_PLIST_ERR_T
+    if (PLIST_ERR_SUCCESS != plist_from_memory(data, (uint32_t)len, &node,
+                                               NULL)) {
+        if (node) {
+            plist_free(node);
+        }
+        return NULL;
+    }
+#else
+    plist_from_memory(data, (uint32_t)len, &node);
+#endif
+    return node;
+}
+
 apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
                              apr_size_t max_len, plist_t *out)
 {
-    plist_t node = NULL;
+    plist_t node;
 
     *out = NULL;
     if (!max_len || max_len > OTA_PLIST_MAX_LEN) {
@@ -244,18 +291,7 @@ apr_status_t ota_plist_parse(apr_pool_t *p, const void *data, apr_size_t len,
         : xml_too_deep(data, len, OTA_PLIST_MAX_DEPTH)) {
         return APR_EINVAL;
     }
-#ifdef HAVE_PLIST_ERR_T
-    if (PLIST_ERR_SUCCESS != plist_from_memory(data, (uint32_t)len, &node,
-                                               NULL)) {
-        if (node) {
-            plist_free(node);
-        }
-        return APR_EINVAL;
-    }
-#else
-    plist_from_memory(data, (uint32_t)len, &node);
-#endif
-    if (!node) {
+    if (!(node = from_memory(data, len))) {
         return APR_EINVAL;
     }
     *out = ota_plist_track(p, node);
@@ -354,21 +390,15 @@ void ota_plist_set_data(plist_t dict, const char *key, const void *data,
     plist_dict_set_item(dict, key, plist_new_data(data, len));
 }
 
-int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton)
+/* The loop of ota_plist_dict_each: fn for each key from it on. */
+static int dict_each_item(plist_t dict, plist_dict_iter it,
+                          ota_plist_each_fn *fn, void *baton)
 {
-    plist_dict_iter it = NULL;
-    char *key = NULL;
-    plist_t val = NULL;
+    char *key;
+    plist_t val;
     int rc = 0;
 
-    if (!dict || plist_get_node_type(dict) != PLIST_DICT) {
-        return 0;
-    }
-    plist_dict_new_iter(dict, &it);
-    if (!it) {
-        return 0;
-    }
-    for (;;) {
+    while (!rc) {
         key = NULL;
         val = NULL;
         plist_dict_next_item(dict, it, &key, &val);
@@ -377,10 +407,111 @@ int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton)
         }
         rc = fn(baton, key, val);
         plist_mem_release(key);
-        if (rc) {
-            break;
-        }
     }
-    plist_mem_release(it);
     return rc;
+}
+
+int ota_plist_dict_each(plist_t dict, ota_plist_each_fn *fn, void *baton)
+{
+    plist_dict_iter it = NULL;
+    int rc = 0;
+
+    if (!ota_plist_is(dict, PLIST_DICT)) {
+        return 0;
+    }
+    plist_dict_new_iter(dict, &it);
+    if (it) {
+        rc = dict_each_item(dict, it, fn, baton);
+        plist_mem_release(it);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* building and walking                                                 */
+
+plist_t ota_plist_new_dict(apr_pool_t *p)
+{
+    return ota_plist_track(p, plist_new_dict());
+}
+
+plist_t ota_plist_add_dict(plist_t dict, const char *key)
+{
+    plist_t node = plist_new_dict();
+
+    plist_dict_set_item(dict, key, node);
+    return node;
+}
+
+plist_t ota_plist_add_array(plist_t dict, const char *key)
+{
+    plist_t node = plist_new_array();
+
+    plist_dict_set_item(dict, key, node);
+    return node;
+}
+
+plist_t ota_plist_append_dict(plist_t array)
+{
+    plist_t node = plist_new_dict();
+
+    plist_array_append_item(array, node);
+    return node;
+}
+
+plist_t ota_plist_append_array(plist_t array)
+{
+    plist_t node = plist_new_array();
+
+    plist_array_append_item(array, node);
+    return node;
+}
+
+void ota_plist_append_str(plist_t array, const char *val)
+{
+    plist_array_append_item(array, plist_new_string(val));
+}
+
+plist_t ota_plist_copy_without(apr_pool_t *p, plist_t dict, const char *key)
+{
+    plist_t copy = ota_plist_track(p, plist_copy(dict));
+
+    plist_dict_remove_item(copy, key);
+    return copy;
+}
+
+int ota_plist_is(plist_t node, plist_type type)
+{
+    return node && plist_get_node_type(node) == type;
+}
+
+apr_size_t ota_plist_count(plist_t array)
+{
+    return ota_plist_is(array, PLIST_ARRAY) ? plist_array_get_size(array) : 0;
+}
+
+plist_t ota_plist_item(plist_t array, apr_size_t i)
+{
+    return i < ota_plist_count(array)
+           ? plist_array_get_item(array, (uint32_t)i) : NULL;
+}
+
+const char *ota_plist_bytes(plist_t node, apr_size_t *len)
+{
+    const char *s = NULL;
+    uint64_t n = 0;
+
+    if (ota_plist_is(node, PLIST_STRING)) {
+        s = plist_get_string_ptr(node, &n);
+    }
+    else if (ota_plist_is(node, PLIST_DATA)) {
+        s = plist_get_data_ptr(node, &n);
+    }
+    *len = s ? (apr_size_t)n : 0;
+    return s;
+}
+
+int ota_plist_is_binary(const void *data, apr_size_t len)
+{
+    return plist_is_binary(data, (uint32_t)len);
 }

@@ -41,17 +41,18 @@ struct ota_t {
     const char *filename;
 };
 
-/* Variables of OTASubject and the device attribute each one reads. */
-const char *ota_subject_expand(apr_pool_t *p, const char *tmpl,
-                               const apr_table_t *attrs);
-/** The device's subject as the certificate will carry it, in the RFC 2253
- * form scep_name_rfc2253() gives for a request's subject; NULL if it cannot
- * be built. */
-const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *subj,
+/** The template with a device's values put in (each value expanded
+ * once); the functions below take such a filled subject. */
+ota_subject_t *ota_subject_fill(apr_pool_t *p, const ota_subject_t *subj,
                                 const apr_table_t *attrs);
-
-plist_t ota_subject_plist(apr_pool_t *p, const ota_subject_t *subj,
-                          const apr_table_t *attrs);
+/** The subject as the certificate will carry it, in the RFC 2253 form
+ * scep_name_rfc2253() gives for a request's subject; NULL if it cannot be
+ * built. */
+const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *dev);
+/** Apple's three-level array of it, appended to array. */
+void ota_subject_plist(const ota_subject_t *dev, plist_t array);
+/** The text form ota_subject_text() gives. */
+const char *ota_subject_show(apr_pool_t *p, const ota_subject_t *dev);
 
 /* CMS: sign content with the identity (SignedData, attached, DER). */
 apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
@@ -61,11 +62,18 @@ apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
 apr_status_t ota_cms_encrypt(apr_pool_t *p, X509 *to, int cipher_nid,
                              const void *data, apr_size_t len,
                              const unsigned char **der, apr_size_t *dlen);
-/* A plist serialized as XML and signed. */
-apr_status_t ota_sign_plist(apr_pool_t *p, const ota_identity_t *id,
-                            plist_t node, const unsigned char **der,
-                            apr_size_t *dlen);
-/* "XXXXXXXX-XXXX-..." fresh random UUID, upper case. */
-const char *ota_uuid(apr_pool_t *p);
+
+/* The payloads (ota_payload.c), as plists tied to p. */
+/* Phase 1: the Profile Service payload. */
+plist_t ota_payload_service(const ota_t *ota, apr_pool_t *p,
+                            const char *url, const char *challenge);
+/* Phase 2: the SCEP enrollment profile for a device's filled subject. */
+plist_t ota_payload_scep(const ota_t *ota, apr_pool_t *p,
+                         const ota_subject_t *dev, const char *challenge);
+/* Phase 3: the OTAProfile with env (its payloads, encrypted) in place of
+ * its PayloadContent. */
+apr_status_t ota_payload_final(const ota_t *ota, apr_pool_t *p,
+                               const unsigned char *env, apr_size_t env_len,
+                               plist_t *top);
 
 #endif /* OTA_PRIVATE_H */

@@ -70,13 +70,24 @@ static apr_status_t check_vars(apr_pool_t *p, const char *value,
     return APR_SUCCESS;
 }
 
+/* The name iOS takes for nid as it is, or NULL. */
+static const char *apple_name(int nid)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(apple_names) / sizeof(apple_names[0]); ++i) {
+        if (nid == apple_names[i].nid) {
+            return apple_names[i].apple;
+        }
+    }
+    return NULL;
+}
+
 static apr_status_t subject_oid(apr_pool_t *p, const char *name,
                                 const char **oid, const char **err)
 {
     ASN1_OBJECT *obj = OBJ_txt2obj(name, 0);
     char buf[128];
-    apr_size_t i;
-    int nid;
 
     if (!obj) {
         ERR_clear_error();
@@ -85,13 +96,7 @@ static apr_status_t subject_oid(apr_pool_t *p, const char *name,
                             "knows, or a dotted OID)", name);
         return APR_EINVAL;
     }
-    nid = OBJ_obj2nid(obj);
-    *oid = NULL;
-    for (i = 0; i < sizeof(apple_names) / sizeof(apple_names[0]); ++i) {
-        if (nid == apple_names[i].nid) {
-            *oid = apple_names[i].apple;
-        }
-    }
+    *oid = apple_name(OBJ_obj2nid(obj));
     if (!*oid && OBJ_obj2txt(buf, sizeof(buf), obj, 1) > 0) {
         *oid = apr_pstrdup(p, buf);
     }
@@ -144,14 +149,33 @@ static apr_status_t parse_atv(apr_pool_t *p, const char **s, ota_atv_t *atv,
     return check_vars(p, atv->value, err);
 }
 
+/* The RDNs after the leading '/', at most SUBJECT_MAX_RDNS. */
+static apr_status_t parse_rdns(apr_pool_t *p, const char *s,
+                               apr_array_header_t *rdns, const char **err)
+{
+    apr_array_header_t *rdn = NULL;
+    char stop = '/';
+    apr_status_t rv = APR_SUCCESS;
+
+    while (APR_SUCCESS == rv && stop) {
+        if (stop == '/') {
+            if (rdns->nelts == SUBJECT_MAX_RDNS) {
+                *err = "OTASubject: more than 16 RDNs";
+                return APR_EINVAL;
+            }
+            rdn = apr_array_make(p, 1, sizeof(ota_atv_t));
+            APR_ARRAY_PUSH(rdns, apr_array_header_t *) = rdn;
+        }
+        rv = parse_atv(p, &s, apr_array_push(rdn), &stop, err);
+    }
+    return rv;
+}
+
 apr_status_t ota_subject_parse(apr_pool_t *p, const char *tmpl,
                                ota_subject_t **psubj, const char **err)
 {
     ota_subject_t *subj = apr_pcalloc(p, sizeof(*subj));
-    apr_array_header_t *rdn = NULL;
-    const char *s;
-    char stop = '/';
-    apr_status_t rv = APR_SUCCESS;
+    apr_status_t rv;
 
     if (!tmpl || tmpl[0] != '/' || strlen(tmpl) > SUBJECT_MAX_LEN) {
         *err = "OTASubject: the template must start with '/', e.g. "
@@ -160,19 +184,7 @@ apr_status_t ota_subject_parse(apr_pool_t *p, const char *tmpl,
     }
     subj->tmpl = apr_pstrdup(p, tmpl);
     subj->rdns = apr_array_make(p, 4, sizeof(apr_array_header_t *));
-    s = tmpl + 1;
-    while (APR_SUCCESS == rv && stop) {
-        if (stop == '/') {
-            if (subj->rdns->nelts == SUBJECT_MAX_RDNS) {
-                *err = "OTASubject: more than 16 RDNs";
-                return APR_EINVAL;
-            }
-            rdn = apr_array_make(p, 1, sizeof(ota_atv_t));
-            APR_ARRAY_PUSH(subj->rdns, apr_array_header_t *) = rdn;
-        }
-        rv = parse_atv(p, &s, apr_array_push(rdn), &stop, err);
-    }
-    if (APR_SUCCESS == rv) {
+    if (APR_SUCCESS == (rv = parse_rdns(p, tmpl + 1, subj->rdns, err))) {
         *psubj = subj;
     }
     return rv;
@@ -205,8 +217,9 @@ static const char *sanitize(apr_pool_t *p, const char *v)
     return out;
 }
 
-const char *ota_subject_expand(apr_pool_t *p, const char *tmpl,
-                               const apr_table_t *attrs)
+/* The template of one value with the device's attributes put in. */
+static const char *expand(apr_pool_t *p, const char *tmpl,
+                          const apr_table_t *attrs)
 {
     const char *s = tmpl, *var, *end, *val;
     const char *out = "";
@@ -222,68 +235,84 @@ const char *ota_subject_expand(apr_pool_t *p, const char *tmpl,
     return apr_pstrcat(p, out, s, NULL);
 }
 
-plist_t ota_subject_plist(apr_pool_t *p, const ota_subject_t *subj,
-                          const apr_table_t *attrs)
+/* The RDNs, each an array of ota_atv_t. */
+#define RDN(subj, i) APR_ARRAY_IDX((subj)->rdns, i, apr_array_header_t *)
+#define ATV(rdn, j)  (&APR_ARRAY_IDX(rdn, j, ota_atv_t))
+
+ota_subject_t *ota_subject_fill(apr_pool_t *p, const ota_subject_t *subj,
+                                const apr_table_t *attrs)
 {
-    plist_t top = plist_new_array(), set, pair;
+    ota_subject_t *dev = apr_pcalloc(p, sizeof(*dev));
+    apr_array_header_t *rdn;
+    ota_atv_t *atv;
     int i, j;
 
+    dev->rdns = apr_array_make(p, subj->rdns->nelts,
+                               sizeof(apr_array_header_t *));
     for (i = 0; i < subj->rdns->nelts; ++i) {
-        const apr_array_header_t *rdn =
-            APR_ARRAY_IDX(subj->rdns, i, apr_array_header_t *);
-        set = plist_new_array();
+        rdn = apr_array_copy(p, RDN(subj, i));
         for (j = 0; j < rdn->nelts; ++j) {
-            const ota_atv_t *atv = &APR_ARRAY_IDX(rdn, j, ota_atv_t);
-            pair = plist_new_array();
-            plist_array_append_item(pair, plist_new_string(atv->oid));
-            plist_array_append_item(pair, plist_new_string(
-                ota_subject_expand(p, atv->value, attrs)));
-            plist_array_append_item(set, pair);
+            atv = ATV(rdn, j);
+            atv->value = expand(p, atv->value, attrs);
         }
-        plist_array_append_item(top, set);
+        APR_ARRAY_PUSH(dev->rdns, apr_array_header_t *) = rdn;
     }
-    return top;
+    return dev;
 }
 
-const char *ota_subject_text(apr_pool_t *p, const ota_subject_t *subj,
-                             const apr_table_t *attrs)
+void ota_subject_plist(const ota_subject_t *dev, plist_t array)
 {
-    const char *out = "[";
+    plist_t set, pair;
     int i, j;
 
-    for (i = 0; i < subj->rdns->nelts; ++i) {
-        const apr_array_header_t *rdn =
-            APR_ARRAY_IDX(subj->rdns, i, apr_array_header_t *);
+    for (i = 0; i < dev->rdns->nelts; ++i) {
+        set = ota_plist_append_array(array);
+        for (j = 0; j < RDN(dev, i)->nelts; ++j) {
+            pair = ota_plist_append_array(set);
+            ota_plist_append_str(pair, ATV(RDN(dev, i), j)->oid);
+            ota_plist_append_str(pair, ATV(RDN(dev, i), j)->value);
+        }
+    }
+}
+
+const char *ota_subject_show(apr_pool_t *p, const ota_subject_t *dev)
+{
+    const char *out = "[";
+    const ota_atv_t *atv;
+    int i, j;
+
+    for (i = 0; i < dev->rdns->nelts; ++i) {
         out = apr_pstrcat(p, out, i ? ",[" : "[", NULL);
-        for (j = 0; j < rdn->nelts; ++j) {
-            const ota_atv_t *atv = &APR_ARRAY_IDX(rdn, j, ota_atv_t);
+        for (j = 0; j < RDN(dev, i)->nelts; ++j) {
+            atv = ATV(RDN(dev, i), j);
             out = apr_psprintf(p, "%s%s[\"%s\",\"%s\"]", out, j ? "," : "",
-                               atv->oid,
-                               ota_subject_expand(p, atv->value, attrs));
+                               atv->oid, atv->value);
         }
         out = apr_pstrcat(p, out, "]", NULL);
     }
     return apr_pstrcat(p, out, "]", NULL);
 }
 
-const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *subj,
-                                const apr_table_t *attrs)
+const char *ota_subject_text(apr_pool_t *p, const ota_subject_t *subj,
+                             const apr_table_t *attrs)
+{
+    return ota_subject_show(p, ota_subject_fill(p, subj, attrs));
+}
+
+const char *ota_subject_rfc2253(apr_pool_t *p, const ota_subject_t *dev)
 {
     X509_NAME *name = X509_NAME_new();
     const char *out = NULL;
+    const ota_atv_t *atv;
     int i, j, ok = name != NULL;
 
-    for (i = 0; ok && i < subj->rdns->nelts; ++i) {
-        const apr_array_header_t *rdn =
-            APR_ARRAY_IDX(subj->rdns, i, apr_array_header_t *);
-        for (j = 0; ok && j < rdn->nelts; ++j) {
-            const ota_atv_t *atv = &APR_ARRAY_IDX(rdn, j, ota_atv_t);
+    for (i = 0; ok && i < dev->rdns->nelts; ++i) {
+        for (j = 0; ok && j < RDN(dev, i)->nelts; ++j) {
+            atv = ATV(RDN(dev, i), j);
             /* set -1: a further attribute of the RDN just added */
             ok = X509_NAME_add_entry_by_txt(
                 name, atv->oid, MBSTRING_UTF8,
-                (const unsigned char *)ota_subject_expand(p, atv->value,
-                                                          attrs),
-                -1, -1, j ? -1 : 0);
+                (const unsigned char *)atv->value, -1, -1, j ? -1 : 0);
         }
     }
     if (ok) {

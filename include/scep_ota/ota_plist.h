@@ -60,6 +60,31 @@ void ota_plist_set_uint(plist_t dict, const char *key, apr_uint64_t val);
 void ota_plist_set_data(plist_t dict, const char *key, const void *data,
                         apr_size_t len);
 
+/** Building, top down: the new node is returned, owned by its parent. */
+/** A new, empty top-level dictionary, freed with the pool. */
+plist_t ota_plist_new_dict(apr_pool_t *p);
+/** An empty dictionary or array added to a dictionary under key. */
+plist_t ota_plist_add_dict(plist_t dict, const char *key);
+plist_t ota_plist_add_array(plist_t dict, const char *key);
+/** An empty dictionary or array appended to an array. */
+plist_t ota_plist_append_dict(plist_t array);
+plist_t ota_plist_append_array(plist_t array);
+/** A string appended to an array. */
+void ota_plist_append_str(plist_t array, const char *val);
+
+/** A copy of a dictionary without one key, freed with the pool. */
+plist_t ota_plist_copy_without(apr_pool_t *p, plist_t dict, const char *key);
+
+/** Whether node is of the type (a NULL node is of none). */
+int ota_plist_is(plist_t node, plist_type type);
+/** Elements of an array (0 for anything else), and element i of it. */
+apr_size_t ota_plist_count(plist_t array);
+plist_t ota_plist_item(plist_t array, apr_size_t i);
+/** The bytes of a string or data node, not copied; NULL for other types. */
+const char *ota_plist_bytes(plist_t node, apr_size_t *len);
+/** Whether data starts like a binary plist. */
+int ota_plist_is_binary(const void *data, apr_size_t len);
+
 /**
  * Calls fn for every key of a dictionary, in order; stops and returns the
  * first non-zero value fn returns.

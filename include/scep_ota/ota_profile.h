@@ -11,8 +11,9 @@
  * ties them to the SCEP CA and the capability list once per server.
  *
  * Request time: ota_phase1() answers GET; ota_post() answers POST (Phase 2
- * or Phase 3, told apart by who issued the signer). Both return bytes for
- * the body and an HTTP status; the caller never sees ASN.1 or plists.
+ * or Phase 3, told apart by who issued the signer). Both give an outcome
+ * (scep_outcome.h): the bytes of the body, or the kind of refusal; the
+ * caller never sees ASN.1 or plists.
  */
 
 #include <apr_pools.h>
@@ -24,6 +25,7 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
+#include "scep_ota/scep_outcome.h"
 #include "scep_ota/scep_store.h"
 
 /** Content type of every profile served (Phase 1, 2, 3). */
@@ -31,7 +33,8 @@
 /** Content type of the device's POSTs. */
 #define OTA_CT_PKCS7_SIGNATURE  "application/pkcs7-signature"
 
-/** Largest device POST ota_post() looks at (bytes); larger gets 413. */
+/** Largest device POST ota_post() looks at (bytes); larger is
+ * SCEP_OUTCOME_TOO_LARGE. */
 #define OTA_MAX_REQUEST         (64 * 1024)
 /** Largest attribute plist inside a device POST. */
 #define OTA_MAX_ATTRIBUTES      (16 * 1024)
@@ -170,34 +173,30 @@ const char *ota_filename(const ota_t *ota);
 /**
  * Phase 1 (GET): a fresh one-time challenge (bound to user when not NULL,
  * e.g. r->user) stored in st, and the signed Profile Service payload whose
- * URL is service_url (the absolute URL of the ota-profile location).
- * Serve *body as OTA_CT_ASPEN_CONFIG. Non-success: store or signing failed
- * (answer 500/503).
+ * URL is service_url (the absolute URL of the ota-profile location), as
+ * out->body with content type OTA_CT_ASPEN_CONFIG. Non-success: the store
+ * or signing failed and out->kind is SCEP_OUTCOME_SERVER_ERROR, without a
+ * reason.
  */
 apr_status_t ota_phase1(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, const char *service_url,
-                        const char *user, const unsigned char **body,
-                        apr_size_t *len);
+                        const char *user, scep_outcome_t *out);
 
 /** What ota_post() decided. */
 typedef struct ota_answer_t {
-    int status;                  /* HTTP status to send */
+    scep_outcome_t out;          /* the answer; every refusal has a reason */
     int phase;                   /* 2 or 3; 0 when it was not found out */
-    const char *content_type;    /* with status 200 */
-    const unsigned char *body;   /* with status 200 */
-    apr_size_t len;
     const char *udid;            /* the device's, when known */
-    const char *reason;          /* short text for non-200 answers */
 } ota_answer_t;
 
 /**
- * Phase 2 or Phase 3 (POST). ans->status: 200 with a signed profile;
- * 400 unsigned or undecodable body; 403 bad signature, signer from an
- * unknown CA, a revoked/unknown/invalid Phase 3 certificate, a wrong,
- * expired or reused challenge; 413 too large; 503 store failure; 500
- * anything else. Every refusal is logged with a tag. user: the
- * authenticated user of the POST, or NULL. Returns APR_SUCCESS when
- * ans->status is 200.
+ * Phase 2 or Phase 3 (POST). ans->out.kind: SCEP_OUTCOME_OK with a signed
+ * profile; BAD_REQUEST unsigned or undecodable body; FORBIDDEN bad
+ * signature, signer from an unknown CA, a revoked/unknown/invalid Phase 3
+ * certificate, a wrong, expired or reused challenge; TOO_LARGE; UNAVAILABLE
+ * store failure; SERVER_ERROR anything else. Every refusal is logged with
+ * a tag. user: the authenticated user of the POST, or NULL. Returns
+ * APR_SUCCESS when the kind is SCEP_OUTCOME_OK.
  */
 apr_status_t ota_post(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                       const scep_logger_t *log, const char *user,
@@ -220,26 +219,24 @@ typedef struct ota_device_req_t {
  * when a CA certificate of OTADeviceCACertificateFile issued it directly,
  * Phase 3 when our CA did. With st, a Phase 3 signer must be a valid
  * certificate of the store before its attributes are parsed. On failure
- * *status is 400, 403, 413 or 503 and the reason is logged.
+ * *kind is BAD_REQUEST, FORBIDDEN, TOO_LARGE or UNAVAILABLE and the reason
+ * is logged.
  */
 apr_status_t ota_request_verify(const ota_t *ota, apr_pool_t *p,
                                 const scep_logger_t *log, scep_store_t *st,
                                 const unsigned char *body, apr_size_t len,
-                                ota_device_req_t **preq, int *status);
+                                ota_device_req_t **preq,
+                                scep_outcome_kind_t *kind);
 
 /** Phase 2 answer for a verified request (consumes its CHALLENGE). */
 apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, const char *user,
-                        const ota_device_req_t *req,
-                        const unsigned char **body, apr_size_t *len,
-                        int *status);
+                        const ota_device_req_t *req, scep_outcome_t *out);
 
 /** Phase 3 answer for a verified request (checks the store). */
 apr_status_t ota_phase3(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log,
-                        const ota_device_req_t *req,
-                        const unsigned char **body, apr_size_t *len,
-                        int *status);
+                        const ota_device_req_t *req, scep_outcome_t *out);
 
 /* ------------------------------------------------------------------ */
 /* one-time challenges                                                 */

@@ -290,14 +290,13 @@ static apr_table_t *device_attrs(const char *challenge)
 /* Phase 1 for user, and the Challenge it hands out. */
 static const char *phase1_challenge(const char *user)
 {
-    const unsigned char *body;
-    apr_size_t len;
+    scep_outcome_t out;
     plist_t top;
 
     ck_assert_int_eq(ota_phase1(ota, tpool, st, scep_log_null(),
                                 "https://ota.example/ota/profile", user,
-                                &body, &len), APR_SUCCESS);
-    top = open_profile(body, len);
+                                &out), APR_SUCCESS);
+    top = open_profile(out.body, out.len);
     return ota_plist_str(tpool, ota_plist_get(top, "PayloadContent",
                                               PLIST_DICT), "Challenge");
 }
@@ -322,11 +321,11 @@ static plist_t phase2_content(void)
     device_sign(dev, k_dev, devca, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
     ans = post(der, len, NULL);
-    ck_assert_int_eq(ans.status, 200);
+    ck_assert_int_eq(ans.out.kind, SCEP_OUTCOME_OK);
     ck_assert_int_eq(ans.phase, 2);
-    ck_assert_str_eq(ans.content_type, OTA_CT_ASPEN_CONFIG);
+    ck_assert_str_eq(ans.out.content_type, OTA_CT_ASPEN_CONFIG);
     ck_assert_str_eq(ans.udid, UDID);
-    top = open_profile(ans.body, ans.len);
+    top = open_profile(ans.out.body, ans.out.len);
     ck_assert_str_eq(ota_plist_str(tpool, top, "PayloadType"),
                      "Configuration");
     list = ota_plist_get(top, "PayloadContent", PLIST_ARRAY);
@@ -410,7 +409,7 @@ static X509 *issued_identity(scep_cert_status_t status)
  * *cipher gets the content-encryption algorithm. */
 static plist_t phase3_decrypt(const ota_answer_t *ans, int *cipher)
 {
-    plist_t top = open_profile(ans->body, ans->len), node = NULL;
+    plist_t top = open_profile(ans->out.body, ans->out.len), node = NULL;
     const unsigned char *env, *d;
     apr_size_t env_len;
     CMS_ContentInfo *cms;
@@ -831,15 +830,16 @@ END_TEST
 
 START_TEST(phase1_is_signed_profile_service)
 {
-    const unsigned char *body;
-    apr_size_t len;
+    scep_outcome_t out;
     plist_t top, content, attrs;
     const char *challenge, *bound = NULL;
 
     ck_assert_int_eq(ota_phase1(ota, tpool, st, scep_log_null(),
                                 "https://ota.example/ota/profile", "alice",
-                                &body, &len), APR_SUCCESS);
-    top = open_profile(body, len);
+                                &out), APR_SUCCESS);
+    ck_assert_int_eq(out.kind, SCEP_OUTCOME_OK);
+    ck_assert_str_eq(out.content_type, OTA_CT_ASPEN_CONFIG);
+    top = open_profile(out.body, out.len);
     ck_assert_str_eq(ota_plist_str(tpool, top, "PayloadType"),
                      "Profile Service");
     ck_assert_str_eq(ota_plist_str(tpool, top, "PayloadOrganization"),
@@ -952,8 +952,8 @@ START_TEST(phase2_challenge_is_one_time)
 
     device_sign(dev, k_dev, devca, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 200);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);   /* replay */
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_OK);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);   /* replay */
 }
 END_TEST
 
@@ -964,9 +964,9 @@ START_TEST(phase2_wrong_or_missing_challenge)
 
     phase1_challenge(NULL);
     device_sign(dev, k_dev, devca, device_attrs("guessed"), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
     device_sign(dev, k_dev, devca, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -977,13 +977,13 @@ START_TEST(phase2_challenge_bound_to_user)
 
     device_sign(dev, k_dev, devca, device_attrs(phase1_challenge("alice")),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, "mallory").status, 403);
+    ck_assert_int_eq(post(der, len, "mallory").out.kind, SCEP_OUTCOME_FORBIDDEN);
     device_sign(dev, k_dev, devca, device_attrs(phase1_challenge("alice")),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, "alice").status, 200);
+    ck_assert_int_eq(post(der, len, "alice").out.kind, SCEP_OUTCOME_OK);
     device_sign(dev, k_dev, devca, device_attrs(phase1_challenge("alice")),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 200);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_OK);
 }
 END_TEST
 
@@ -998,12 +998,12 @@ START_TEST(phase2_foreign_ca_refused)
     device_sign(fdev, k_dev, fca, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
     ans = post(der, len, NULL);
-    ck_assert_int_eq(ans.status, 403);
-    ck_assert_ptr_null(ans.body);
+    ck_assert_int_eq(ans.out.kind, SCEP_OUTCOME_FORBIDDEN);
+    ck_assert_ptr_null(ans.out.body);
     /* a self-signed "device" */
     device_sign(new_cert(UDID, k_dev, NULL, NULL, 0), k_dev, NULL,
                 device_attrs(phase1_challenge(NULL)), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1035,16 +1035,16 @@ START_TEST(phase2_signer_issued_directly_by_a_device_ca)
     build_ota();
     device_sign(other, k_id, sib, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
     device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 200);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_OK);
     ck_assert_int_eq(ota_anchors_load(tpool, tu_write_certs(&root, 1),
                                       &set.device_cas, &err), APR_SUCCESS);
     build_ota();
     device_sign(leaf, k_dev, dca, device_attrs(phase1_challenge(NULL)),
                 &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1064,7 +1064,7 @@ START_TEST(phase2_forged_content_refused)
         }
     }
     ck_assert_int_lt(i + 10, len);
-    ck_assert_int_eq(post(forged, len, NULL).status, 403);
+    ck_assert_int_eq(post(forged, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1076,17 +1076,17 @@ START_TEST(unsigned_and_undecodable_refused)
     unsigned char *big;
 
     ck_assert_int_eq(post((const unsigned char *)xml, strlen(xml),
-                          NULL).status, 400);
-    ck_assert_int_eq(post((const unsigned char *)"", 0, NULL).status, 400);
+                          NULL).out.kind, SCEP_OUTCOME_BAD_REQUEST);
+    ck_assert_int_eq(post((const unsigned char *)"", 0, NULL).out.kind, SCEP_OUTCOME_BAD_REQUEST);
     /* a certs-only SignedData has no signer */
     ck_assert_int_eq(scep_certs_only_der(tpool, arr(dev, devca), &der, &len),
                      APR_SUCCESS);
-    ck_assert_int_eq(post(der, len, NULL).status, 400);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_BAD_REQUEST);
     /* truncated */
     device_sign(dev, k_dev, devca, device_attrs("x"), &der, &len);
-    ck_assert_int_eq(post(der, len / 2, NULL).status, 400);
+    ck_assert_int_eq(post(der, len / 2, NULL).out.kind, SCEP_OUTCOME_BAD_REQUEST);
     big = apr_pcalloc(tpool, OTA_MAX_REQUEST + 1);
-    ck_assert_int_eq(post(big, OTA_MAX_REQUEST + 1, NULL).status, 413);
+    ck_assert_int_eq(post(big, OTA_MAX_REQUEST + 1, NULL).out.kind, SCEP_OUTCOME_TOO_LARGE);
 }
 END_TEST
 
@@ -1098,7 +1098,7 @@ START_TEST(phase2_needs_udid)
 
     apr_table_set(a, "UDID", "../../etc");
     device_sign(dev, k_dev, devca, a, &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 400);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_BAD_REQUEST);
 }
 END_TEST
 
@@ -1113,7 +1113,7 @@ START_TEST(phase3_attributes_must_match_identity)
     apr_size_t len;
 
     device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1127,10 +1127,10 @@ START_TEST(phase3_needs_phase2)
     apr_size_t len;
 
     device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
     id = identity_enrolled(UDID, SCEP_CERT_VALID, "00008101-0000000000000BEE");
     device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1146,7 +1146,7 @@ START_TEST(phase3_encrypts_profile_to_identity)
 
     device_sign(id, k_id, NULL, device_attrs(NULL), &der, &len);
     ans = post(der, len, NULL);
-    ck_assert_int_eq(ans.status, 200);
+    ck_assert_int_eq(ans.out.kind, SCEP_OUTCOME_OK);
     ck_assert_int_eq(ans.phase, 3);
     got = phase3_decrypt(&ans, &cipher);
     ck_assert_int_eq(cipher, NID_des_ede3_cbc);
@@ -1174,7 +1174,7 @@ START_TEST(phase3_aes_selectable)
     build_ota();
     device_sign(id, k_id, ca_cert, device_attrs(NULL), &der, &len);
     ans = post(der, len, NULL);
-    ck_assert_int_eq(ans.status, 200);
+    ck_assert_int_eq(ans.out.kind, SCEP_OUTCOME_OK);
     phase3_decrypt(&ans, &cipher);
     ck_assert_int_eq(cipher, NID_aes_256_cbc);
 }
@@ -1188,9 +1188,9 @@ START_TEST(phase3_revoked_or_unknown_refused)
     apr_size_t len;
 
     device_sign(revoked, k_id, NULL, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
     device_sign(unknown, k_id, NULL, device_attrs(NULL), &der, &len);
-    ck_assert_int_eq(post(der, len, NULL).status, 403);
+    ck_assert_int_eq(post(der, len, NULL).out.kind, SCEP_OUTCOME_FORBIDDEN);
 }
 END_TEST
 
@@ -1204,7 +1204,7 @@ START_TEST(phase3_expired_identity_refused)
 
     device_sign(old, k_id, NULL, device_attrs(NULL), &der, &len);
     ans = post(der, len, NULL);
-    ck_assert_int_eq(ans.status, 403);
+    ck_assert_int_eq(ans.out.kind, SCEP_OUTCOME_FORBIDDEN);
     ck_assert_int_eq(ans.phase, 0);
 }
 END_TEST
