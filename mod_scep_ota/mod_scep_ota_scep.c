@@ -119,7 +119,7 @@ static void pkiop_outcome(const scep_pkiop_reply_t *reply,
                           scep_outcome_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (reply->http_status != HTTP_OK || !reply->body) {
+    if (reply->kind != SCEP_OUTCOME_OK || !reply->body) {
         out->kind = SCEP_OUTCOME_BAD_REQUEST;
         out->reason = "not a SCEP pkiMessage";
         return;
@@ -182,7 +182,7 @@ static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
                        reply.pki_status, reply.fail_info, reply.tag,
                        apr_time_now() - r->request_time);
     audit_pkiop(r, &reply);
-    ap_log_rerror(APLOG_MARK, reply.http_status == HTTP_OK ? APLOG_INFO
+    ap_log_rerror(APLOG_MARK, reply.kind == SCEP_OUTCOME_OK ? APLOG_INFO
                                                            : APLOG_DEBUG,
                   0, r, SCEPLOGNO(0114) "PKIOperation %s: %s",
                   reply.tag ? reply.tag : "-",

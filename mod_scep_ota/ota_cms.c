@@ -6,12 +6,6 @@
 #include "ota_private.h"
 #include "scep_ota/scep_crypt.h"
 
-static apr_status_t cms_cleanup(void *data)
-{
-    CMS_ContentInfo_free(data);
-    return APR_SUCCESS;
-}
-
 static apr_status_t sk_cleanup(void *data)
 {
     sk_X509_free(data);
@@ -49,7 +43,7 @@ apr_status_t ota_cms_sign(apr_pool_t *p, const ota_identity_t *id,
         cms = CMS_sign(id->cert, id->key, chain, in, CMS_BINARY);
     }
     if (cms) {
-        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
+        scep_track_cms(p, cms);
         rv = scep_cms_der(p, cms, der, dlen);
     }
     BIO_free(in);
@@ -71,7 +65,7 @@ apr_status_t ota_cms_encrypt(apr_pool_t *p, X509 *to, int cipher_nid,
         cms = CMS_encrypt(rcpt, in, cipher, CMS_BINARY);
     }
     if (cms) {
-        apr_pool_cleanup_register(p, cms, cms_cleanup, apr_pool_cleanup_null);
+        scep_track_cms(p, cms);
         rv = scep_cms_der(p, cms, der, dlen);
     }
     sk_X509_free(rcpt);

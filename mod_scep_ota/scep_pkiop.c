@@ -1176,7 +1176,7 @@ static void summarize(op_t *op, scep_pkiop_reply_t *reply)
 
 static void invalid(scep_pkiop_reply_t *reply)
 {
-    reply->http_status = 400;
+    reply->kind = SCEP_OUTCOME_BAD_REQUEST;
     reply->tag = "invalid";
     reply->summary = "undecodable pkiMessage";
 }
@@ -1234,10 +1234,10 @@ apr_status_t scep_pkiop_handle_from(apr_pool_t *p, const scep_logger_t *log,
         scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_ERR, p,
                          SCEPLOGNO(2008) "PKIOperation: cannot sign the "
                          "CertRep for %s", reply->summary);
-        reply->http_status = 500;
+        reply->kind = SCEP_OUTCOME_SERVER_ERROR;
         return rv;
     }
-    reply->http_status = 200;
+    reply->kind = SCEP_OUTCOME_OK;
     reply->content_type = SCEP_CT_PKI_MESSAGE;
     return APR_SUCCESS;
 }

@@ -9,7 +9,7 @@
 # No core file includes an httpd header; the glue (mod_scep_ota*.c) may
 # use every part.
 top="${top_srcdir:-.}"
-base="config.h scep_crypt.h scep_log.h scep_version.h"
+base="config.h scep_crypt.h scep_log.h scep_outcome.h scep_version.h"
 store="$base scep_store.h scep_store_dbd.h"
 scep="$store $(cd "$top/include/scep_ota" && ls scep_*.h | tr '\n' ' ')"
 ota="$store ota_profile.h ota_plist.h ota_private.h scep_ca.h scep_caps.h \
@@ -31,7 +31,8 @@ for f in "$top"/mod_scep_ota/*.c "$top"/mod_scep_ota/ota_private.h \
     name=$(basename "$f")
     case "$name" in
         mod_scep_ota*) continue ;;
-        scep_crypt.[ch]|scep_log.[ch]|scep_version.h) rules="$base" ;;
+        scep_crypt.[ch]|scep_log.[ch]|scep_outcome.h|scep_version.h)
+            rules="$base" ;;
         store*.c|scep_store*.h) rules="$store" ;;
         scep_*.[ch]) rules="$scep" ;;
         ota_*) rules="$ota" ;;
@@ -45,5 +46,22 @@ for f in "$top"/mod_scep_ota/*.c "$top"/mod_scep_ota/ota_private.h \
         echo "$name includes an httpd header"; fail=1
     fi
 done
-[ $fail -eq 0 ] && echo "layers: every core file includes only what its part may use"
+
+# The core says what it decided (scep_outcome_t) and leaves HTTP to the
+# glue (mod_scep_ota_http.c); libplist is called from ota_plist.c only.
+status='HTTP_[A-Z]|http_status|(^|[^0-9])(200|400|401|403|404|405|413|500|503)([^0-9]|$)'
+http=$(grep -nE "$status" "$top"/mod_scep_ota/scep_*.c "$top"/mod_scep_ota/ota_*.c \
+       "$top"/mod_scep_ota/store*.c "$top"/mod_scep_ota/ota_private.h \
+       "$top"/include/scep_ota/*.h | grep -v 'SCEPLOGNO(')
+if [ -n "$http" ]; then
+    echo "HTTP statuses in the core (give a scep_outcome_kind_t):"
+    echo "$http"; fail=1
+fi
+plist=$(grep -nE '(^|[^_a-zA-Z])plist_[a-z_]+\(' "$top"/mod_scep_ota/*.c \
+        | grep -v '/ota_plist\.c:')
+if [ -n "$plist" ]; then
+    echo "libplist called outside ota_plist.c (add an ota_plist_* helper):"
+    echo "$plist"; fail=1
+fi
+[ $fail -eq 0 ] && echo "layers: each core file includes only what its part may use; no HTTP status below the glue; libplist only in ota_plist.c"
 exit $fail

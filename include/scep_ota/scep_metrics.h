@@ -26,7 +26,7 @@ typedef enum {
 } scep_metric_msg_t;
 
 /** Outcomes of a PKIMessage: SUCCESS, PENDING, FAILURE per failInfo,
- * and not a PKIMessage at all (400). */
+ * and not a PKIMessage at all (a bad request). */
 typedef enum {
     SCEP_MOUT_SUCCESS, SCEP_MOUT_PENDING, SCEP_MOUT_BADALG,
     SCEP_MOUT_BADMESSAGECHECK, SCEP_MOUT_BADREQUEST, SCEP_MOUT_BADTIME,

@@ -10,7 +10,7 @@
  *
  * Whatever can be answered with a signed CertRep is (FAILURE with badAlg,
  * badMessageCheck, badRequest or badCertId); only input that cannot be read
- * as a pkiMessage at all gets HTTP 400. Every decrypt or decode failure of
+ * as a pkiMessage at all gets BAD_REQUEST. Every decrypt or decode failure of
  * the envelope and its content gives the same answer (no oracle).
  */
 
@@ -20,6 +20,7 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_log.h"
+#include "scep_ota/scep_outcome.h"
 #include "scep_ota/scep_policy.h"
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_tally.h"
@@ -57,9 +58,10 @@ typedef struct scep_pkiop_cfg_t {
 
 /** The answer to send, and what to log about it. */
 typedef struct scep_pkiop_reply_t {
-    int http_status;               /* 200, or 400 for undecodable input */
-    const char *content_type;      /* SCEP_CT_PKI_MESSAGE; NULL with 400 */
-    const unsigned char *body;     /* NULL with 400 */
+    scep_outcome_kind_t kind;      /* OK, BAD_REQUEST for undecodable
+                                      input, SERVER_ERROR: no CertRep */
+    const char *content_type;      /* SCEP_CT_PKI_MESSAGE; NULL unless OK */
+    const unsigned char *body;     /* NULL unless OK */
     apr_size_t len;
     /* for the caller's log line and counters */
     int message_type;              /* -1 when undecodable */
@@ -81,9 +83,9 @@ typedef struct scep_pkiop_reply_t {
 /**
  * Handles one PKIOperation message (DER/BER bytes). store is required,
  * scoped to cfg->ca (scep_store_scoped) when several CAs may share it.
- * Returns APR_SUCCESS whenever *reply holds an answer (a CertRep, or 400);
- * anything else means the server itself failed (it could not sign a
- * CertRep) and the caller answers 500; client input never causes that.
+ * Returns APR_SUCCESS whenever *reply holds an answer (a CertRep, or
+ * BAD_REQUEST); anything else means the server itself failed (it could not
+ * sign a CertRep: SERVER_ERROR); client input never causes that.
  * Allocations come from p (one request's pool).
  */
 apr_status_t scep_pkiop_handle(apr_pool_t *p, const scep_logger_t *log,

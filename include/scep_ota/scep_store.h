@@ -20,8 +20,8 @@
  *
  * Return values: APR_SUCCESS; APR_NOTFOUND when nothing matches; APR_EEXIST
  * when an insert hits a unique constraint; anything else is a store failure
- * (the caller answers FAILURE or 503 and never hands out a certificate it
- * could not record).
+ * (the caller answers FAILURE or "unavailable" and never hands out a
+ * certificate it could not record).
  */
 
 #include <apr_pools.h>

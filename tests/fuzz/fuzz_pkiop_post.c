@@ -137,9 +137,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                            fuzz_store(p, state),
                            msg, len, &reply);
     /* client input never makes the server fail (scep_pkiop.h) */
-    if (APR_SUCCESS != rv || (reply.http_status != 200
-                              && reply.http_status != 400)
-        || (reply.http_status == 200 && (!reply.body || !reply.len))) {
+    if (APR_SUCCESS != rv || (reply.kind != SCEP_OUTCOME_OK
+                              && reply.kind != SCEP_OUTCOME_BAD_REQUEST)
+        || (reply.kind == SCEP_OUTCOME_OK && (!reply.body || !reply.len))) {
         abort();
     }
     apr_pool_destroy(p);

@@ -345,7 +345,7 @@ static void certrep(const unsigned char *req, apr_size_t len, int legacy,
     if (APR_SUCCESS != scep_pkiop_handle(p, scep_log_null(), &cfg,
                                          fuzz_store(p, state),
                                          req, len, &reply)
-        || reply.http_status != 200) {
+        || reply.kind != SCEP_OUTCOME_OK) {
         die("certrep");
     }
     *der = reply.body;
