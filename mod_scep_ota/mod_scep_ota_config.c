@@ -12,9 +12,9 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
-#include "mod_scep_ota_store.h"
 #include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_store_dbd.h"
 
 /* ------------------------------------------------------------------ */
 /* create / merge                                                      */
@@ -504,6 +504,33 @@ static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
     return NULL;
 }
 
+/* sqlite3:/path/file.db (the path resolved against ServerRoot now),
+ * pgsql:PARAMS or dbd */
+static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *driver, *params, *err, *path;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_store_uri_parse(cmd->pool, arg, &driver, &params,
+                                            &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: ", err, NULL);
+    }
+    if (strcmp(driver, "sqlite3")) {
+        sc->store_uri = apr_pstrdup(cmd->pool, arg);
+        return NULL;
+    }
+    if (!(path = ap_server_root_relative(cmd->pool, params))) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: invalid path '", params,
+                           "'", NULL);
+    }
+    sc->store_uri = apr_pstrcat(cmd->pool, "sqlite3:", path, NULL);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* OTA directives                                                      */
 
@@ -790,11 +817,11 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_ITERATE("OTADeviceAttributes", set_ota_attribute, NULL, RSRC_CONF,
                     "the attributes the device is asked for (default UDID "
                     "VERSION PRODUCT SERIAL IMEI MEID)"),
-    AP_INIT_TAKE1("SCEPStore", scep_ota_cmd_store, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("SCEPStore", set_store, NULL, RSRC_CONF,
                   "where issued certificates, challenges and pending "
                   "requests are kept: sqlite3:/path/file.db (default: "
-                  SCEP_OTA_STORE_DEFAULT " under ServerRoot), pgsql:PARAMS, "
-                  "or dbd (mod_dbd's connection pool)"),
+                  SCEP_STORE_DEFAULT_SQLITE " under ServerRoot), "
+                  "pgsql:PARAMS, or dbd (mod_dbd's connection pool)"),
     { NULL }
 };
 
