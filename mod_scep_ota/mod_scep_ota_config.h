@@ -7,7 +7,6 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_challenge.h"
-#include "scep_ota/scep_log.h"
 #include "scep_ota/scep_ocsp.h"
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/ota_profile.h"
@@ -117,10 +116,6 @@ int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
 int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
 int scep_ota_crl_validity(const scep_srv_conf_t *sc);
-
-/** Loggers that forward core messages to httpd's error log. */
-const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);
-const scep_logger_t *scep_ota_request_logger(request_rec *r);
 
 /** Cross-directive checks and startup computation for every server. */
 int scep_ota_config_check(apr_pool_t *pconf, server_rec *base);

@@ -31,6 +31,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_log.h"
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 #include "scep_ota/scep_store_dbd.h"
