@@ -70,7 +70,7 @@ typedef struct scep_srv_conf_t {
     const char *ocsp_key_file;   /* SCEPOCSPSigningKeyFile */
     apr_array_header_t *ocsp_keys;
 
-    /* computed at startup (check_config), never per request */
+    /* computed at startup (mod_scep_ota_startup.c), never per request */
     scep_ca_t *ca;
     const char *caps_body;
     apr_size_t caps_len;
@@ -116,8 +116,5 @@ int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
 int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
 int scep_ota_crl_validity(const scep_srv_conf_t *sc);
-
-/** Cross-directive checks and startup computation for every server. */
-int scep_ota_config_check(apr_pool_t *pconf, server_rec *base);
 
 #endif /* MOD_SCEP_OTA_CONFIG_H */
