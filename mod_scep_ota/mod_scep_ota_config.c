@@ -824,12 +824,6 @@ const command_rec scep_ota_cmds[] = {
     { NULL }
 };
 
-int scep_ota_lifetime_days(const scep_srv_conf_t *sc)
-{
-    return sc->lifetime_days != SCEP_UNSET ? sc->lifetime_days
-                                           : SCEP_DEFAULT_LIFETIME_DAYS;
-}
-
 int scep_ota_approval_manual(const scep_srv_conf_t *sc)
 {
     return sc->approval_manual == 1;
@@ -878,16 +872,4 @@ int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc)
 {
     return sc->expiry_warning_days != SCEP_UNSET
            ? sc->expiry_warning_days : SCEP_DEFAULT_EXPIRY_WARNING_DAYS;
-}
-
-int scep_ota_crl_validity(const scep_srv_conf_t *sc)
-{
-    return sc->crl_validity != SCEP_UNSET ? sc->crl_validity
-                                          : SCEP_CRL_VALIDITY_DEFAULT;
-}
-
-int scep_ota_min_key_size(const scep_srv_conf_t *sc)
-{
-    return sc->min_key_size != SCEP_UNSET ? sc->min_key_size
-                                          : SCEP_DEFAULT_MIN_KEY_SIZE;
 }

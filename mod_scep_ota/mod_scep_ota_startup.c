@@ -141,10 +141,11 @@ static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
     c->max_clock_skew = sc->max_clock_skew > 0 ? sc->max_clock_skew : 0;
     c->approval_manual = scep_ota_approval_manual(sc);
     c->allow_legacy = scep_ota_allow_legacy(sc);
-    c->lifetime_days = scep_ota_lifetime_days(sc);
-    c->min_key_size = scep_ota_min_key_size(sc);
+    /* unset: 0, and the core applies its default */
+    c->lifetime_days = sc->lifetime_days > 0 ? sc->lifetime_days : 0;
+    c->min_key_size = sc->min_key_size > 0 ? sc->min_key_size : 0;
     c->next_ca_certs = sc->next_ca_certs;
-    c->crl_days = scep_ota_crl_validity(sc);
+    c->crl_days = sc->crl_validity > 0 ? sc->crl_validity : 0;
     c->crl_cache = scep_crl_cache_create(pconf);
     if (c->allow_legacy
         && APR_SUCCESS != scep_crypt_enable_legacy(s->process->pool, &err)) {
