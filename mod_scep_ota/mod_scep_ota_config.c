@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include <apr_general.h>
 #include <apr_strings.h>
 
 #include <httpd.h>
@@ -13,6 +14,7 @@
 #include "mod_scep_ota_config.h"
 #include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_store_dbd.h"
 
 /* ------------------------------------------------------------------ */
@@ -712,7 +714,8 @@ const command_rec scep_ota_cmds[] = {
                   "repeatable; default: none"),
     AP_INIT_TAKE1("SCEPRenewalWindow", set_renewal_window, NULL, RSRC_CONF,
                   "DAYS or PERCENT%: a certificate is renewed in that last "
-                  "part of its validity only (default 50%)"),
+                  "part of its validity only (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_RENEWAL_PERCENT) "%)"),
     AP_INIT_FLAG("SCEPRevokeSuperseded", set_revoke_superseded, NULL,
                  RSRC_CONF, "revoke a certificate when it is renewed "
                  "(reason superseded; default off)"),
@@ -724,11 +727,14 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPChallengeLifetime", set_bounded_int,
                   (void *)&challenge_lifetime, RSRC_CONF,
                   "seconds a one-time challenge from the scep-challenge page "
-                  "or 'scep-ota store challenge' stays valid (default 3600)"),
+                  "or 'scep-ota store challenge' stays valid (default "
+                  APR_STRINGIFY(SCEP_CHALLENGE_LIFETIME_DEFAULT) ")"),
     AP_INIT_TAKE1("SCEPChallengeCacheSize", set_bounded_int,
                   (void *)&challenge_cache, RSRC_CONF,
                   "unused challenges one user of the scep-challenge page "
-                  "may hold (default 5; 0: no limit)"),
+                  "may hold (default "
+                  APR_STRINGIFY(SCEP_CHALLENGE_CACHE_DEFAULT)
+                  "; 0: no limit)"),
     AP_INIT_FLAG("SCEPChallengeRequireTLS", set_challenge_tls, NULL,
                  RSRC_CONF, "on (default): over plain HTTP the "
                  "scep-challenge page answers loopback clients only"),
@@ -754,15 +760,18 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPCRLValidity", set_bounded_int,
                   (void *)&crl_validity, RSRC_CONF,
                   "days from a CRL's thisUpdate to its nextUpdate (default "
-                  "7); a new one is published after half of them"),
+                  APR_STRINGIFY(SCEP_CRL_VALIDITY_DEFAULT) "); a new one is "
+                  "published after half of them"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
-                  "days an issued certificate is valid (default 365)"),
+                  "days an issued certificate is valid (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_LIFETIME_DAYS) ")"),
     AP_INIT_TAKE1("SCEPExpiryWarning", set_bounded_int,
                   (void *)&expiry_warning, RSRC_CONF,
                   "days before the CA, an RA, the next CA or the OTA "
                   "signing certificate expires that the error log warns "
-                  "about it, at start and daily (default 30; 0: off)"),
+                  "about it, at start and daily (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_EXPIRY_WARNING_DAYS) "; 0: off)"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
                   "auto (default) or manual: PENDING until an admin runs "
                   "'scep-ota store approve'"),
@@ -770,10 +779,12 @@ const command_rec scep_ota_cmds[] = {
                  "accept single DES and MD5 from old clients (default off)"),
     AP_INIT_TAKE1("SCEPMaxRequestSize", set_bounded_int,
                   (void *)&max_request, RSRC_CONF,
-                  "largest PKIOperation accepted, in bytes (default 262144)"),
+                  "largest PKIOperation accepted, in bytes (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_MAX_REQUEST) ")"),
     AP_INIT_TAKE1("SCEPMinKeySize", set_bounded_int,
                   (void *)&min_key_size, RSRC_CONF,
-                  "smallest RSA key certified, in bits (default 2048)"),
+                  "smallest RSA key certified, in bits (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_MIN_KEY_SIZE) ")"),
     AP_INIT_FLAG("OTARevokePrevious", set_revoke_previous, NULL, RSRC_CONF,
                  "when a device (UDID) enrolls again through OTA, revoke its "
                  "older certificates (reason superseded; default off)"),
@@ -807,15 +818,17 @@ const command_rec scep_ota_cmds[] = {
             "cipher of the Phase 3 EncryptedPayloadContent: 3DES (default), "
             "AES-128 or AES-256"),
     OTA_ARG("OTASCEPRetries", OTA_RETRIES,
-            "Retries in the SCEP payload (polls while PENDING; default 3)"),
+            "Retries in the SCEP payload (polls while PENDING; default "
+            APR_STRINGIFY(OTA_DEFAULT_RETRIES) ")"),
     OTA_ARG("OTASCEPRetryDelay", OTA_RETRY_DELAY,
-            "RetryDelay in the SCEP payload, seconds (default 10)"),
+            "RetryDelay in the SCEP payload, seconds (default "
+            APR_STRINGIFY(OTA_DEFAULT_RETRY_DELAY) ")"),
     OTA_ARG("OTAChallengeLifetime", OTA_TTL,
             "seconds a Phase 1 or SCEP one-time challenge stays valid "
             "(default 3600)"),
     AP_INIT_ITERATE("OTADeviceAttributes", set_ota_attribute, NULL, RSRC_CONF,
-                    "the attributes the device is asked for (default UDID "
-                    "VERSION PRODUCT SERIAL IMEI MEID)"),
+                    "the attributes the device is asked for (default "
+                    OTA_DEFAULT_ATTRIBUTES ")"),
     AP_INIT_TAKE1("SCEPStore", set_store, NULL, RSRC_CONF,
                   "where issued certificates, challenges and pending "
                   "requests are kept: sqlite3:/path/file.db (default: "
