@@ -47,12 +47,11 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define MERGE_VAL(f) (add->f != SCEP_UNSET ? add->f : base->f)
 
-void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+/* A file and what it loaded travel together: the CA and RA material, the
+ * next CA, and the delegated OCSP signer (its certificate with its key). */
+static void merge_files(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                        const scep_srv_conf_t *add)
 {
-    const scep_srv_conf_t *base = basev, *add = addv;
-    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
-
-    /* a certificate file and what it loaded travel together */
     sc->material.ca_cert_file = MERGE_PTR(material.ca_cert_file);
     sc->material.ca_certs = MERGE_PTR(material.ca_certs);
     sc->material.ca_key_file = MERGE_PTR(material.ca_key_file);
@@ -61,10 +60,20 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->material.ra_certs = MERGE_PTR(material.ra_certs);
     sc->material.ra_key_file = MERGE_PTR(material.ra_key_file);
     sc->material.ra_keys = MERGE_PTR(material.ra_keys);
-    sc->caps = MERGE_PTR(caps);
-    sc->caps_line = MERGE_PTR(caps_line);
     sc->next_ca_file = MERGE_PTR(next_ca_file);
     sc->next_ca_certs = MERGE_PTR(next_ca_certs);
+    sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
+    sc->ocsp_certs = MERGE_PTR(ocsp_certs);
+    sc->ocsp_key_file = MERGE_PTR(ocsp_key_file);
+    sc->ocsp_keys = MERGE_PTR(ocsp_keys);
+}
+
+/* What the SCEP, challenge, CRL and OCSP handlers are told. */
+static void merge_scep(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                       const scep_srv_conf_t *add)
+{
+    sc->caps = MERGE_PTR(caps);
+    sc->caps_line = MERGE_PTR(caps_line);
     sc->challenge = MERGE_PTR(challenge);
     sc->lifetime_days = MERGE_VAL(lifetime_days);
     sc->approval_manual = MERGE_VAL(approval_manual);
@@ -89,27 +98,11 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->crl_validity = MERGE_VAL(crl_validity);
     sc->ocsp_urls = MERGE_PTR(ocsp_urls);
     sc->audit_log = MERGE_PTR(audit_log);
-    /* a signing certificate, its key and what they loaded travel
-     * together */
-    sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
-    sc->ocsp_certs = MERGE_PTR(ocsp_certs);
-    sc->ocsp_key_file = MERGE_PTR(ocsp_key_file);
-    sc->ocsp_keys = MERGE_PTR(ocsp_keys);
-    /* computed per server at startup, never inherited */
-    sc->ca = NULL;
-    sc->caps_body = NULL;
-    sc->caps_len = 0;
-    sc->uses_scep_handler = 0;
-    sc->uses_challenge_handler = 0;
-    sc->uses_crl_handler = 0;
-    sc->uses_ocsp_handler = 0;
-    memset(&sc->ocsp, 0, sizeof(sc->ocsp));
-    sc->audit_file = NULL;
-    sc->ca_sha1 = NULL;
-    sc->ca_sha256 = NULL;
-    memset(&sc->pkiop, 0, sizeof(sc->pkiop));
-    sc->ota = NULL;
-    sc->uses_ota_handler = 0;
+}
+
+static void merge_ota(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                      const scep_srv_conf_t *add)
+{
     sc->ota_sign_cert_file = MERGE_PTR(ota_sign_cert_file);
     sc->ota_sign_key_file = MERGE_PTR(ota_sign_key_file);
     sc->ota_attr_line = MERGE_PTR(ota_attr_line);
@@ -129,8 +122,40 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->ota_set.retry_delay = MERGE_PTR(ota_set.retry_delay);
     sc->ota_set.challenge_ttl = MERGE_PTR(ota_set.challenge_ttl);
     sc->ota_set.no_caps_array = 0; /* never configurable */
+}
+
+/* Computed per server at startup, never inherited. */
+static void merge_computed(scep_srv_conf_t *sc)
+{
+    sc->ca = NULL;
+    sc->caps_body = NULL;
+    sc->caps_len = 0;
+    sc->uses_scep_handler = 0;
+    sc->uses_challenge_handler = 0;
+    sc->uses_crl_handler = 0;
+    sc->uses_ocsp_handler = 0;
+    sc->uses_ota_handler = 0;
+    memset(&sc->ocsp, 0, sizeof(sc->ocsp));
+    sc->audit_file = NULL;
+    sc->ca_sha1 = NULL;
+    sc->ca_sha256 = NULL;
+    memset(&sc->pkiop, 0, sizeof(sc->pkiop));
+    sc->ota = NULL;
     sc->next_ca_body = NULL;
     sc->next_ca_len = 0;
+}
+
+/* Every field: the virtual host's if set, else the base's
+ * (tools/check-config-fields.sh checks that none is left out). */
+void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const scep_srv_conf_t *base = basev, *add = addv;
+    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    merge_files(sc, base, add);
+    merge_scep(sc, base, add);
+    merge_ota(sc, base, add);
+    merge_computed(sc);
     return sc;
 }
 
