@@ -172,11 +172,46 @@ typedef enum {
     FILE_OCSP_CERT, FILE_OCSP_KEY
 } file_kind_t;
 
+/* Where a file of that kind and what it loaded are kept. */
+static void put_pki_file(scep_srv_conf_t *sc, file_kind_t kind,
+                         const char *path, apr_array_header_t *items)
+{
+    switch (kind) {
+    case FILE_CA_CERT:
+        sc->material.ca_cert_file = path;
+        sc->material.ca_certs = items;
+        break;
+    case FILE_CA_KEY:
+        sc->material.ca_key_file = path;
+        sc->material.ca_keys = items;
+        break;
+    case FILE_RA_CERT:
+        sc->material.ra_cert_file = path;
+        sc->material.ra_certs = items;
+        break;
+    case FILE_RA_KEY:
+        sc->material.ra_key_file = path;
+        sc->material.ra_keys = items;
+        break;
+    case FILE_NEXT_CA:
+        sc->next_ca_file = path;
+        sc->next_ca_certs = items;
+        break;
+    case FILE_OCSP_CERT:
+        sc->ocsp_cert_file = path;
+        sc->ocsp_certs = items;
+        break;
+    case FILE_OCSP_KEY:
+        sc->ocsp_key_file = path;
+        sc->ocsp_keys = items;
+        break;
+    }
+}
+
 /* Resolves the path against ServerRoot and loads it now, so a missing or
  * unusable file stops httpd at the line that names it. */
 static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     file_kind_t kind = (file_kind_t)(apr_uintptr_t)cmd->info;
     const char *err, *path;
     apr_array_header_t *items = NULL;
@@ -208,36 +243,7 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
     if (APR_SUCCESS != rv) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
     }
-    switch (kind) {
-    case FILE_CA_CERT:
-        sc->material.ca_cert_file = path;
-        sc->material.ca_certs = items;
-        break;
-    case FILE_CA_KEY:
-        sc->material.ca_key_file = path;
-        sc->material.ca_keys = items;
-        break;
-    case FILE_RA_CERT:
-        sc->material.ra_cert_file = path;
-        sc->material.ra_certs = items;
-        break;
-    case FILE_RA_KEY:
-        sc->material.ra_key_file = path;
-        sc->material.ra_keys = items;
-        break;
-    case FILE_NEXT_CA:
-        sc->next_ca_file = path;
-        sc->next_ca_certs = items;
-        break;
-    case FILE_OCSP_CERT:
-        sc->ocsp_cert_file = path;
-        sc->ocsp_certs = items;
-        break;
-    case FILE_OCSP_KEY:
-        sc->ocsp_key_file = path;
-        sc->ocsp_keys = items;
-        break;
-    }
+    put_pki_file(scep_ota_srv_conf(cmd->server), kind, path, items);
     return NULL;
 }
 

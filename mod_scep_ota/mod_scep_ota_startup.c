@@ -329,42 +329,43 @@ static const scep_ca_material_t *without_none(apr_pool_t *p,
     return c;
 }
 
-static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
-                    scep_srv_conf_t *sc, const scep_caps_t *caps)
+/* A server without CA material: refused when a handler that needs a CA
+ * is mapped there. */
+static int check_no_ca(server_rec *s, const scep_srv_conf_t *sc)
 {
-    const scep_ca_material_t *m = without_none(pconf, &sc->material);
+    if ((sc->uses_crl_handler || sc->uses_ocsp_handler)
+        && !sc->uses_scep_handler && !sc->uses_challenge_handler) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6010)
+                     "the %s handler is mapped in %s:%d (server "
+                     "%s) but no CA is configured there: set "
+                     "SCEPCACertificateFile and SCEPCAKeyFile",
+                     sc->uses_crl_handler ? "scep-crl" : "scep-ocsp",
+                     s->defn_name ? s->defn_name : "the main config",
+                     (int)s->defn_line_number,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    if (sc->uses_scep_handler || sc->uses_challenge_handler) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
+                     "the %s handler is mapped in %s:%d (server %s) "
+                     "but no CA is configured there: set "
+                     "SCEPCACertificateFile and SCEPCAKeyFile",
+                     sc->uses_scep_handler ? "scep" : "scep-challenge",
+                     s->defn_name ? s->defn_name : "the main config",
+                     (int)s->defn_line_number,
+                     s->server_hostname ? s->server_hostname : "?");
+        return !OK;
+    }
+    return OK;
+}
+
+/* The server's own CA, from its material, with the extensions that name
+ * its CRL and OCSP responder. */
+static int build_ca(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+                    const scep_ca_material_t *m)
+{
     const char *err, *warning;
 
-    if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
-        if ((sc->uses_crl_handler || sc->uses_ocsp_handler)
-            && !sc->uses_scep_handler && !sc->uses_challenge_handler) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6010)
-                         "the %s handler is mapped in %s:%d (server "
-                         "%s) but no CA is configured there: set "
-                         "SCEPCACertificateFile and SCEPCAKeyFile",
-                         sc->uses_crl_handler ? "scep-crl" : "scep-ocsp",
-                         s->defn_name ? s->defn_name : "the main config",
-                         (int)s->defn_line_number,
-                         s->server_hostname ? s->server_hostname : "?");
-            return !OK;
-        }
-        if (sc->uses_scep_handler || sc->uses_challenge_handler) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
-                         "the %s handler is mapped in %s:%d (server %s) "
-                         "but no CA is configured there: set "
-                         "SCEPCACertificateFile and SCEPCAKeyFile",
-                         sc->uses_scep_handler ? "scep" : "scep-challenge",
-                         s->defn_name ? s->defn_name : "the main config",
-                         (int)s->defn_line_number,
-                         s->server_hostname ? s->server_hostname : "?");
-            return !OK;
-        }
-        return OK;
-    }
-    if ((sc->ca = shared_ca(base, s))) {
-        return setup_pkiop(pconf, s, sc, caps) == OK
-               ? setup_ocsp(pconf, s, sc) : !OK;
-    }
     if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
                      "%s (server %s)", err,
@@ -395,6 +396,22 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
                  sc->ca->has_ra ? scep_cert_subject(pconf, sc->ca->sign_cert)
                                 : "",
                  sc->ca->getcacert_type, sc->ca->getcacert_len);
+    return OK;
+}
+
+/* The server's CA (shared with an earlier server of the same material, or
+ * built), then what PKIOperation and OCSP need of it. */
+static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
+                    scep_srv_conf_t *sc, const scep_caps_t *caps)
+{
+    const scep_ca_material_t *m = without_none(pconf, &sc->material);
+
+    if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
+        return check_no_ca(s, sc);
+    }
+    if (!(sc->ca = shared_ca(base, s)) && OK != build_ca(pconf, s, sc, m)) {
+        return !OK;
+    }
     return setup_pkiop(pconf, s, sc, caps) == OK ? setup_ocsp(pconf, s, sc)
                                                  : !OK;
 }
