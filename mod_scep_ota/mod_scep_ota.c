@@ -14,6 +14,7 @@
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_ocsp.h"
 #include "mod_scep_ota_scep.h"
+#include "mod_scep_ota_startup.h"
 #include "mod_scep_ota_ota.h"
 #include "mod_scep_ota_store.h"
 #include "scep_ota/scep_version.h"

@@ -1,20 +1,21 @@
-/* Directives, per-server configuration, and startup checks. */
+/* Directives, the per-server configuration (create and merge), and the
+ * values in force. */
 
 #include <errno.h>
 
-#include <apr_hash.h>
+#include <apr_general.h>
 #include <apr_strings.h>
 
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
-#include <util_cfgtree.h>
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
-#include "mod_scep_ota_store.h"
 #include "scep_ota/scep_crl.h"
 #include "scep_ota/scep_crypt.h"
+#include "scep_ota/scep_issue.h"
+#include "scep_ota/scep_store_dbd.h"
 
 /* ------------------------------------------------------------------ */
 /* create / merge                                                      */
@@ -46,12 +47,11 @@ void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define MERGE_VAL(f) (add->f != SCEP_UNSET ? add->f : base->f)
 
-void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+/* A file and what it loaded travel together: the CA and RA material, the
+ * next CA, and the delegated OCSP signer (its certificate with its key). */
+static void merge_files(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                        const scep_srv_conf_t *add)
 {
-    const scep_srv_conf_t *base = basev, *add = addv;
-    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
-
-    /* a certificate file and what it loaded travel together */
     sc->material.ca_cert_file = MERGE_PTR(material.ca_cert_file);
     sc->material.ca_certs = MERGE_PTR(material.ca_certs);
     sc->material.ca_key_file = MERGE_PTR(material.ca_key_file);
@@ -60,10 +60,20 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->material.ra_certs = MERGE_PTR(material.ra_certs);
     sc->material.ra_key_file = MERGE_PTR(material.ra_key_file);
     sc->material.ra_keys = MERGE_PTR(material.ra_keys);
-    sc->caps = MERGE_PTR(caps);
-    sc->caps_line = MERGE_PTR(caps_line);
     sc->next_ca_file = MERGE_PTR(next_ca_file);
     sc->next_ca_certs = MERGE_PTR(next_ca_certs);
+    sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
+    sc->ocsp_certs = MERGE_PTR(ocsp_certs);
+    sc->ocsp_key_file = MERGE_PTR(ocsp_key_file);
+    sc->ocsp_keys = MERGE_PTR(ocsp_keys);
+}
+
+/* What the SCEP, challenge, CRL and OCSP handlers are told. */
+static void merge_scep(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                       const scep_srv_conf_t *add)
+{
+    sc->caps = MERGE_PTR(caps);
+    sc->caps_line = MERGE_PTR(caps_line);
     sc->challenge = MERGE_PTR(challenge);
     sc->lifetime_days = MERGE_VAL(lifetime_days);
     sc->approval_manual = MERGE_VAL(approval_manual);
@@ -88,27 +98,11 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->crl_validity = MERGE_VAL(crl_validity);
     sc->ocsp_urls = MERGE_PTR(ocsp_urls);
     sc->audit_log = MERGE_PTR(audit_log);
-    /* a signing certificate, its key and what they loaded travel
-     * together */
-    sc->ocsp_cert_file = MERGE_PTR(ocsp_cert_file);
-    sc->ocsp_certs = MERGE_PTR(ocsp_certs);
-    sc->ocsp_key_file = MERGE_PTR(ocsp_key_file);
-    sc->ocsp_keys = MERGE_PTR(ocsp_keys);
-    /* computed per server at startup, never inherited */
-    sc->ca = NULL;
-    sc->caps_body = NULL;
-    sc->caps_len = 0;
-    sc->uses_scep_handler = 0;
-    sc->uses_challenge_handler = 0;
-    sc->uses_crl_handler = 0;
-    sc->uses_ocsp_handler = 0;
-    memset(&sc->ocsp, 0, sizeof(sc->ocsp));
-    sc->audit_file = NULL;
-    sc->ca_sha1 = NULL;
-    sc->ca_sha256 = NULL;
-    memset(&sc->pkiop, 0, sizeof(sc->pkiop));
-    sc->ota = NULL;
-    sc->uses_ota_handler = 0;
+}
+
+static void merge_ota(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
+                      const scep_srv_conf_t *add)
+{
     sc->ota_sign_cert_file = MERGE_PTR(ota_sign_cert_file);
     sc->ota_sign_key_file = MERGE_PTR(ota_sign_key_file);
     sc->ota_attr_line = MERGE_PTR(ota_attr_line);
@@ -128,8 +122,40 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->ota_set.retry_delay = MERGE_PTR(ota_set.retry_delay);
     sc->ota_set.challenge_ttl = MERGE_PTR(ota_set.challenge_ttl);
     sc->ota_set.no_caps_array = 0; /* never configurable */
+}
+
+/* Computed per server at startup, never inherited. */
+static void merge_computed(scep_srv_conf_t *sc)
+{
+    sc->ca = NULL;
+    sc->caps_body = NULL;
+    sc->caps_len = 0;
+    sc->uses_scep_handler = 0;
+    sc->uses_challenge_handler = 0;
+    sc->uses_crl_handler = 0;
+    sc->uses_ocsp_handler = 0;
+    sc->uses_ota_handler = 0;
+    memset(&sc->ocsp, 0, sizeof(sc->ocsp));
+    sc->audit_file = NULL;
+    sc->ca_sha1 = NULL;
+    sc->ca_sha256 = NULL;
+    memset(&sc->pkiop, 0, sizeof(sc->pkiop));
+    sc->ota = NULL;
     sc->next_ca_body = NULL;
     sc->next_ca_len = 0;
+}
+
+/* Every field: the virtual host's if set, else the base's
+ * (tools/check-config-fields.sh checks that none is left out). */
+void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const scep_srv_conf_t *base = basev, *add = addv;
+    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    merge_files(sc, base, add);
+    merge_scep(sc, base, add);
+    merge_ota(sc, base, add);
+    merge_computed(sc);
     return sc;
 }
 
@@ -146,11 +172,46 @@ typedef enum {
     FILE_OCSP_CERT, FILE_OCSP_KEY
 } file_kind_t;
 
+/* Where a file of that kind and what it loaded are kept. */
+static void put_pki_file(scep_srv_conf_t *sc, file_kind_t kind,
+                         const char *path, apr_array_header_t *items)
+{
+    switch (kind) {
+    case FILE_CA_CERT:
+        sc->material.ca_cert_file = path;
+        sc->material.ca_certs = items;
+        break;
+    case FILE_CA_KEY:
+        sc->material.ca_key_file = path;
+        sc->material.ca_keys = items;
+        break;
+    case FILE_RA_CERT:
+        sc->material.ra_cert_file = path;
+        sc->material.ra_certs = items;
+        break;
+    case FILE_RA_KEY:
+        sc->material.ra_key_file = path;
+        sc->material.ra_keys = items;
+        break;
+    case FILE_NEXT_CA:
+        sc->next_ca_file = path;
+        sc->next_ca_certs = items;
+        break;
+    case FILE_OCSP_CERT:
+        sc->ocsp_cert_file = path;
+        sc->ocsp_certs = items;
+        break;
+    case FILE_OCSP_KEY:
+        sc->ocsp_key_file = path;
+        sc->ocsp_keys = items;
+        break;
+    }
+}
+
 /* Resolves the path against ServerRoot and loads it now, so a missing or
  * unusable file stops httpd at the line that names it. */
 static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     file_kind_t kind = (file_kind_t)(apr_uintptr_t)cmd->info;
     const char *err, *path;
     apr_array_header_t *items = NULL;
@@ -182,36 +243,7 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
     if (APR_SUCCESS != rv) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
     }
-    switch (kind) {
-    case FILE_CA_CERT:
-        sc->material.ca_cert_file = path;
-        sc->material.ca_certs = items;
-        break;
-    case FILE_CA_KEY:
-        sc->material.ca_key_file = path;
-        sc->material.ca_keys = items;
-        break;
-    case FILE_RA_CERT:
-        sc->material.ra_cert_file = path;
-        sc->material.ra_certs = items;
-        break;
-    case FILE_RA_KEY:
-        sc->material.ra_key_file = path;
-        sc->material.ra_keys = items;
-        break;
-    case FILE_NEXT_CA:
-        sc->next_ca_file = path;
-        sc->next_ca_certs = items;
-        break;
-    case FILE_OCSP_CERT:
-        sc->ocsp_cert_file = path;
-        sc->ocsp_certs = items;
-        break;
-    case FILE_OCSP_KEY:
-        sc->ocsp_key_file = path;
-        sc->ocsp_keys = items;
-        break;
-    }
+    put_pki_file(scep_ota_srv_conf(cmd->server), kind, path, items);
     return NULL;
 }
 
@@ -504,6 +536,33 @@ static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
     return NULL;
 }
 
+/* sqlite3:/path/file.db (the path resolved against ServerRoot now),
+ * pgsql:PARAMS or dbd */
+static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
+{
+    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    const char *driver, *params, *err, *path;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
+        return err;
+    }
+    if (APR_SUCCESS != scep_store_uri_parse(cmd->pool, arg, &driver, &params,
+                                            &err)) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: ", err, NULL);
+    }
+    if (strcmp(driver, "sqlite3")) {
+        sc->store_uri = apr_pstrdup(cmd->pool, arg);
+        return NULL;
+    }
+    if (!(path = ap_server_root_relative(cmd->pool, params))) {
+        return apr_pstrcat(cmd->pool, "SCEPStore: invalid path '", params,
+                           "'", NULL);
+    }
+    sc->store_uri = apr_pstrcat(cmd->pool, "sqlite3:", path, NULL);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* OTA directives                                                      */
 
@@ -686,7 +745,8 @@ const command_rec scep_ota_cmds[] = {
                   "repeatable; default: none"),
     AP_INIT_TAKE1("SCEPRenewalWindow", set_renewal_window, NULL, RSRC_CONF,
                   "DAYS or PERCENT%: a certificate is renewed in that last "
-                  "part of its validity only (default 50%)"),
+                  "part of its validity only (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_RENEWAL_PERCENT) "%)"),
     AP_INIT_FLAG("SCEPRevokeSuperseded", set_revoke_superseded, NULL,
                  RSRC_CONF, "revoke a certificate when it is renewed "
                  "(reason superseded; default off)"),
@@ -698,11 +758,14 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPChallengeLifetime", set_bounded_int,
                   (void *)&challenge_lifetime, RSRC_CONF,
                   "seconds a one-time challenge from the scep-challenge page "
-                  "or 'scep-ota store challenge' stays valid (default 3600)"),
+                  "or 'scep-ota store challenge' stays valid (default "
+                  APR_STRINGIFY(SCEP_CHALLENGE_LIFETIME_DEFAULT) ")"),
     AP_INIT_TAKE1("SCEPChallengeCacheSize", set_bounded_int,
                   (void *)&challenge_cache, RSRC_CONF,
                   "unused challenges one user of the scep-challenge page "
-                  "may hold (default 5; 0: no limit)"),
+                  "may hold (default "
+                  APR_STRINGIFY(SCEP_CHALLENGE_CACHE_DEFAULT)
+                  "; 0: no limit)"),
     AP_INIT_FLAG("SCEPChallengeRequireTLS", set_challenge_tls, NULL,
                  RSRC_CONF, "on (default): over plain HTTP the "
                  "scep-challenge page answers loopback clients only"),
@@ -728,15 +791,18 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPCRLValidity", set_bounded_int,
                   (void *)&crl_validity, RSRC_CONF,
                   "days from a CRL's thisUpdate to its nextUpdate (default "
-                  "7); a new one is published after half of them"),
+                  APR_STRINGIFY(SCEP_CRL_VALIDITY_DEFAULT) "); a new one is "
+                  "published after half of them"),
     AP_INIT_TAKE1("SCEPCertificateLifetime", set_bounded_int,
                   (void *)&lifetime_days, RSRC_CONF,
-                  "days an issued certificate is valid (default 365)"),
+                  "days an issued certificate is valid (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_LIFETIME_DAYS) ")"),
     AP_INIT_TAKE1("SCEPExpiryWarning", set_bounded_int,
                   (void *)&expiry_warning, RSRC_CONF,
                   "days before the CA, an RA, the next CA or the OTA "
                   "signing certificate expires that the error log warns "
-                  "about it, at start and daily (default 30; 0: off)"),
+                  "about it, at start and daily (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_EXPIRY_WARNING_DAYS) "; 0: off)"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
                   "auto (default) or manual: PENDING until an admin runs "
                   "'scep-ota store approve'"),
@@ -744,10 +810,12 @@ const command_rec scep_ota_cmds[] = {
                  "accept single DES and MD5 from old clients (default off)"),
     AP_INIT_TAKE1("SCEPMaxRequestSize", set_bounded_int,
                   (void *)&max_request, RSRC_CONF,
-                  "largest PKIOperation accepted, in bytes (default 262144)"),
+                  "largest PKIOperation accepted, in bytes (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_MAX_REQUEST) ")"),
     AP_INIT_TAKE1("SCEPMinKeySize", set_bounded_int,
                   (void *)&min_key_size, RSRC_CONF,
-                  "smallest RSA key certified, in bits (default 2048)"),
+                  "smallest RSA key certified, in bits (default "
+                  APR_STRINGIFY(SCEP_DEFAULT_MIN_KEY_SIZE) ")"),
     AP_INIT_FLAG("OTARevokePrevious", set_revoke_previous, NULL, RSRC_CONF,
                  "when a device (UDID) enrolls again through OTA, revoke its "
                  "older certificates (reason superseded; default off)"),
@@ -781,28 +849,24 @@ const command_rec scep_ota_cmds[] = {
             "cipher of the Phase 3 EncryptedPayloadContent: 3DES (default), "
             "AES-128 or AES-256"),
     OTA_ARG("OTASCEPRetries", OTA_RETRIES,
-            "Retries in the SCEP payload (polls while PENDING; default 3)"),
+            "Retries in the SCEP payload (polls while PENDING; default "
+            APR_STRINGIFY(OTA_DEFAULT_RETRIES) ")"),
     OTA_ARG("OTASCEPRetryDelay", OTA_RETRY_DELAY,
-            "RetryDelay in the SCEP payload, seconds (default 10)"),
+            "RetryDelay in the SCEP payload, seconds (default "
+            APR_STRINGIFY(OTA_DEFAULT_RETRY_DELAY) ")"),
     OTA_ARG("OTAChallengeLifetime", OTA_TTL,
             "seconds a Phase 1 or SCEP one-time challenge stays valid "
             "(default 3600)"),
     AP_INIT_ITERATE("OTADeviceAttributes", set_ota_attribute, NULL, RSRC_CONF,
-                    "the attributes the device is asked for (default UDID "
-                    "VERSION PRODUCT SERIAL IMEI MEID)"),
-    AP_INIT_TAKE1("SCEPStore", scep_ota_cmd_store, NULL, RSRC_CONF,
+                    "the attributes the device is asked for (default "
+                    OTA_DEFAULT_ATTRIBUTES ")"),
+    AP_INIT_TAKE1("SCEPStore", set_store, NULL, RSRC_CONF,
                   "where issued certificates, challenges and pending "
                   "requests are kept: sqlite3:/path/file.db (default: "
-                  SCEP_OTA_STORE_DEFAULT " under ServerRoot), pgsql:PARAMS, "
-                  "or dbd (mod_dbd's connection pool)"),
+                  SCEP_STORE_DEFAULT_SQLITE " under ServerRoot), "
+                  "pgsql:PARAMS, or dbd (mod_dbd's connection pool)"),
     { NULL }
 };
-
-int scep_ota_lifetime_days(const scep_srv_conf_t *sc)
-{
-    return sc->lifetime_days != SCEP_UNSET ? sc->lifetime_days
-                                           : SCEP_DEFAULT_LIFETIME_DAYS;
-}
 
 int scep_ota_approval_manual(const scep_srv_conf_t *sc)
 {
@@ -852,477 +916,4 @@ int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc)
 {
     return sc->expiry_warning_days != SCEP_UNSET
            ? sc->expiry_warning_days : SCEP_DEFAULT_EXPIRY_WARNING_DAYS;
-}
-
-int scep_ota_crl_validity(const scep_srv_conf_t *sc)
-{
-    return sc->crl_validity != SCEP_UNSET ? sc->crl_validity
-                                          : SCEP_CRL_VALIDITY_DEFAULT;
-}
-
-int scep_ota_min_key_size(const scep_srv_conf_t *sc)
-{
-    return sc->min_key_size != SCEP_UNSET ? sc->min_key_size
-                                          : SCEP_DEFAULT_MIN_KEY_SIZE;
-}
-
-/* ------------------------------------------------------------------ */
-/* loggers: core messages into httpd's error log                       */
-
-static void server_print(void *baton, const char *file, int line,
-                         scep_log_level_t level, apr_status_t rv,
-                         const char *msg)
-{
-    ap_log_error_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
-                  (server_rec *)baton, "%s", msg);
-}
-
-static int server_enabled(void *baton, scep_log_level_t level)
-{
-    return APLOG_MODULE_IS_LEVEL((server_rec *)baton, APLOG_MODULE_INDEX,
-                                 (int)level);
-}
-
-static void request_print(void *baton, const char *file, int line,
-                          scep_log_level_t level, apr_status_t rv,
-                          const char *msg)
-{
-    ap_log_rerror_(file, line, APLOG_MODULE_INDEX, (int)level, rv,
-                   (request_rec *)baton, "%s", msg);
-}
-
-static int request_enabled(void *baton, scep_log_level_t level)
-{
-    return APLOG_R_MODULE_IS_LEVEL((request_rec *)baton, APLOG_MODULE_INDEX,
-                                   (int)level);
-}
-
-const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s)
-{
-    scep_logger_t *log = apr_palloc(p, sizeof(*log));
-
-    log->print = server_print;
-    log->enabled = server_enabled;
-    log->baton = s;
-    return log;
-}
-
-const scep_logger_t *scep_ota_request_logger(request_rec *r)
-{
-    scep_logger_t *log = apr_palloc(r->pool, sizeof(*log));
-
-    log->print = request_print;
-    log->enabled = request_enabled;
-    log->baton = r;
-    return log;
-}
-
-/* ------------------------------------------------------------------ */
-/* startup: cross-directive checks, computed answers                   */
-
-/* The server a <VirtualHost> section of the config tree defined. */
-static server_rec *vhost_of(server_rec *base, const ap_directive_t *node)
-{
-    server_rec *s;
-
-    for (s = base->next; s; s = s->next) {
-        if (s->defn_name && node->filename
-            && !strcmp(s->defn_name, node->filename)
-            && s->defn_line_number == (unsigned)node->line_num) {
-            return s;
-        }
-    }
-    return NULL;
-}
-
-/* The handler a SetHandler/AddHandler line maps, or NULL. */
-static const char *mapped_handler(apr_pool_t *p, const ap_directive_t *node)
-{
-    const char *args = node->args;
-
-    if (strcasecmp(node->directive, "SetHandler")
-        && strcasecmp(node->directive, "AddHandler")) {
-        return NULL;
-    }
-    return ap_getword_conf(p, &args);
-}
-
-/* Marks each server whose configuration maps the "scep", "ota-profile"
- * or "scep-challenge" handler. */
-static void find_handler_use(apr_pool_t *p, const ap_directive_t *node,
-                             server_rec *s, server_rec *base)
-{
-    for (; node; node = node->next) {
-        server_rec *here = s;
-        const char *handler;
-
-        if (!strcasecmp(node->directive, "<VirtualHost")) {
-            server_rec *v = vhost_of(base, node);
-            here = v ? v : s;
-        }
-        if ((handler = mapped_handler(p, node))) {
-            if (!strcasecmp(handler, "scep")) {
-                scep_ota_srv_conf(here)->uses_scep_handler = 1;
-            }
-            else if (!strcasecmp(handler, "scep-challenge")) {
-                scep_ota_srv_conf(here)->uses_challenge_handler = 1;
-            }
-            else if (!strcasecmp(handler, "scep-crl")) {
-                scep_ota_srv_conf(here)->uses_crl_handler = 1;
-            }
-            else if (!strcasecmp(handler, "scep-ocsp")) {
-                scep_ota_srv_conf(here)->uses_ocsp_handler = 1;
-            }
-            else if (!strcasecmp(handler, "ota-profile")) {
-                scep_ota_srv_conf(here)->uses_ota_handler = 1;
-            }
-        }
-        if (node->first_child) {
-            find_handler_use(p, node->first_child, here, base);
-        }
-    }
-}
-
-/* The CA of s, or the one already built for a server it inherits all of
- * its material from. */
-static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
-{
-    const scep_ca_material_t *m = &scep_ota_srv_conf(s)->material;
-    server_rec *o;
-
-    for (o = base; o && o != s; o = o->next) {
-        const scep_srv_conf_t *oc = scep_ota_srv_conf(o);
-        if (oc->ca && oc->material.ca_certs == m->ca_certs
-            && oc->material.ca_keys == m->ca_keys
-            && oc->material.ra_certs == m->ra_certs
-            && oc->material.ra_keys == m->ra_keys
-            && oc->crl_dps == scep_ota_srv_conf(s)->crl_dps
-            && oc->ocsp_urls == scep_ota_srv_conf(s)->ocsp_urls) {
-            return oc->ca;
-        }
-    }
-    return NULL;
-}
-
-/* Certificates whose subjects no leaf may take: the CA, its chain, the RA
- * and the next CA. */
-static const apr_array_header_t *reserved_names(apr_pool_t *p,
-                                                const scep_srv_conf_t *sc)
-{
-    apr_array_header_t *r = apr_array_copy(p, sc->ca->chain);
-
-    if (sc->ca->has_ra) {
-        APR_ARRAY_PUSH(r, X509 *) = sc->ca->sign_cert;
-        APR_ARRAY_PUSH(r, X509 *) = sc->ca->decrypt_cert;
-    }
-    if (sc->next_ca_certs) {
-        apr_array_cat(r, sc->next_ca_certs);
-    }
-    return r;
-}
-
-/* What PKIOperation needs, fixed at startup; GetNextCACert signed once. */
-static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
-                       const scep_caps_t *caps)
-{
-    scep_pkiop_cfg_t *c = &sc->pkiop;
-    const char *err;
-
-    c->ca = sc->ca;
-    c->caps = caps;
-    sc->ca_sha1 = scep_cert_fingerprint(pconf, sc->ca->cert, "SHA1");
-    sc->ca_sha256 = scep_cert_fingerprint(pconf, sc->ca->cert, "SHA256");
-    c->challenge_password = sc->challenge && *sc->challenge ? sc->challenge
-                                                            : NULL;
-    c->names.san_rules = sc->san_rules;
-    c->names.reserved = reserved_names(pconf, sc);
-    c->renewal_window_days = sc->renewal_days > 0 ? sc->renewal_days : 0;
-    c->renewal_window_percent = sc->renewal_percent > 0 ? sc->renewal_percent
-                                                        : 0;
-    c->revoke_superseded = scep_ota_revoke_superseded(sc);
-    c->revoke_previous = scep_ota_revoke_previous(sc);
-    c->max_clock_skew = sc->max_clock_skew > 0 ? sc->max_clock_skew : 0;
-    c->approval_manual = scep_ota_approval_manual(sc);
-    c->allow_legacy = scep_ota_allow_legacy(sc);
-    c->lifetime_days = scep_ota_lifetime_days(sc);
-    c->min_key_size = scep_ota_min_key_size(sc);
-    c->next_ca_certs = sc->next_ca_certs;
-    c->crl_days = scep_ota_crl_validity(sc);
-    c->crl_cache = scep_crl_cache_create(pconf);
-    if (c->allow_legacy
-        && APR_SUCCESS != scep_crypt_enable_legacy(s->process->pool, &err)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0005)
-                     "SCEPAllowLegacyAlgorithms: %s", err);
-        return !OK;
-    }
-    if (scep_caps_has(caps, SCEP_CAP_GETNEXTCACERT) && !sc->next_ca_certs) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0006)
-                     "SCEPCACaps lists GetNextCACert but no "
-                     "SCEPNextCACertificateFile is configured");
-        return !OK;
-    }
-    if (sc->next_ca_certs
-        && APR_SUCCESS != scep_pkiop_next_ca(pconf, c, &sc->next_ca_body,
-                                             &sc->next_ca_len)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0007)
-                     "SCEPNextCACertificateFile: cannot build the "
-                     "GetNextCACert answer from '%s'", sc->next_ca_file);
-        return !OK;
-    }
-    return OK;
-}
-
-/* Whether a startup warning is new in this configuration: the same
- * material in several virtual hosts is warned about once. */
-static int first_time(apr_pool_t *pconf, const char *warning)
-{
-    static const char key[] = "scep_ota_warned";
-    apr_hash_t *seen = NULL;
-
-    apr_pool_userdata_get((void **)&seen, key, pconf);
-    if (!seen) {
-        seen = apr_hash_make(pconf);
-        apr_pool_userdata_set(seen, key, apr_pool_cleanup_null, pconf);
-    }
-    if (apr_hash_get(seen, warning, APR_HASH_KEY_STRING)) {
-        return 0;
-    }
-    apr_hash_set(seen, apr_pstrdup(pconf, warning), APR_HASH_KEY_STRING, "");
-    return 1;
-}
-
-/* Who signs OCSP responses: the delegated signer when both of its
- * files are set ("none" for neither), else the CA. */
-static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
-{
-    scep_ocsp_cfg_t *o = &sc->ocsp;
-    const char *err = NULL, *warning = NULL;
-
-    o->ca = sc->ca;
-    o->signer = sc->ca->cert;
-    o->signer_key = sc->ca->key;
-    o->delegated = 0;
-    if (!sc->ocsp_cert_file && !sc->ocsp_key_file) {
-        return OK;
-    }
-    if (!sc->ocsp_cert_file || !sc->ocsp_key_file
-        || sc->ocsp_certs->nelts < 1 || sc->ocsp_keys->nelts < 1) {
-        err = "SCEPOCSPSigningCertificateFile and SCEPOCSPSigningKeyFile "
-              "go together";
-    }
-    else if (APR_SUCCESS == scep_ocsp_signer_check(
-                 pconf, sc->ca, APR_ARRAY_IDX(sc->ocsp_certs, 0, X509 *),
-                 APR_ARRAY_IDX(sc->ocsp_keys, 0, EVP_PKEY *), &err,
-                 &warning)) {
-        o->signer = APR_ARRAY_IDX(sc->ocsp_certs, 0, X509 *);
-        o->signer_key = APR_ARRAY_IDX(sc->ocsp_keys, 0, EVP_PKEY *);
-        o->delegated = 1;
-    }
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6054)
-                     "SCEPOCSPSigningCertificateFile: %s (server %s)", err,
-                     s->server_hostname ? s->server_hostname : "?");
-        return !OK;
-    }
-    if (warning && first_time(pconf, warning)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(6055)
-                     "SCEPOCSPSigningCertificateFile: %s", warning);
-    }
-    return OK;
-}
-
-/* Any OTA directive in force for this server. */
-static int ota_configured(const scep_srv_conf_t *sc)
-{
-    const ota_settings_t *o = &sc->ota_set;
-
-    return sc->ota_sign_cert_file || sc->ota_sign_key_file || o->device_cas
-           || o->scep_url || o->profile || o->subject || o->attributes;
-}
-
-/* The OTA service: needs the SCEP CA, since the device enrolls there and
- * Phase 3 trusts what it issued. */
-static int setup_ota(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
-                     const scep_caps_t *caps)
-{
-    const char *err = NULL;
-    apr_status_t rv;
-
-    if (!ota_configured(sc)) {
-        if (sc->uses_ota_handler) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0020)
-                         "the ota-profile handler is mapped (server %s) but "
-                         "OTA is not configured there: set "
-                         "OTASigningCertificateFile, OTASigningKeyFile, "
-                         "OTADeviceCACertificateFile, OTASCEPURL and "
-                         "OTAProfile", s->server_hostname ? s->server_hostname
-                                                          : "?");
-            return !OK;
-        }
-        return OK;
-    }
-    if (!sc->ca) {
-        err = "OTA profile delivery needs the SCEP CA of the same server: "
-              "set SCEPCACertificateFile and SCEPCAKeyFile";
-    }
-    else if (!sc->ota_sign_cert_file || !sc->ota_sign_key_file) {
-        err = "OTASigningCertificateFile and OTASigningKeyFile are both "
-              "required: every profile served is signed";
-    }
-    else if (APR_SUCCESS != (rv = ota_identity_load(pconf,
-                                                    sc->ota_sign_cert_file,
-                                                    sc->ota_sign_key_file,
-                                                    &sc->ota_set.signer,
-                                                    &err))
-             || APR_SUCCESS != (rv = ota_create(&sc->ota, pconf, &sc->ota_set,
-                                                sc->ca, caps, &err))) {
-        /* err says which */
-    }
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0021)
-                     "%s (server %s)", err,
-                     s->server_hostname ? s->server_hostname : "?");
-        return !OK;
-    }
-    return OK;
-}
-
-/* The configured list, else the default; a configured next CA is
- * advertised even when the list does not name it. */
-static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
-                                        const scep_srv_conf_t *sc)
-{
-    scep_caps_t *caps;
-    const char *err;
-    int i;
-
-    if (!sc->next_ca_certs) {
-        return sc->caps ? sc->caps : scep_caps_default(pconf);
-    }
-    if (sc->caps && scep_caps_has(sc->caps, SCEP_CAP_GETNEXTCACERT)) {
-        return sc->caps;
-    }
-    caps = scep_caps_make(pconf);
-    if (sc->caps) {
-        for (i = 0; i < scep_caps_count(sc->caps); ++i) {
-            scep_caps_add(caps, scep_caps_word(sc->caps, i), &err);
-        }
-    }
-    else {
-        caps = scep_caps_default(pconf);
-    }
-    scep_caps_add(caps, "GetNextCACert", &err);
-    return caps;
-}
-
-/* The material with "SCEPRACertificateFile none" taken at its word. */
-static const scep_ca_material_t *without_none(apr_pool_t *p,
-                                              const scep_ca_material_t *m)
-{
-    scep_ca_material_t *c;
-
-    if ((!m->ra_cert_file || *m->ra_cert_file)
-        && (!m->ra_key_file || *m->ra_key_file)) {
-        return m;
-    }
-    c = apr_pmemdup(p, m, sizeof(*m));
-    c->ra_cert_file = c->ra_key_file = NULL;
-    c->ra_certs = c->ra_keys = NULL;
-    return c;
-}
-
-static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
-                    scep_srv_conf_t *sc, const scep_caps_t *caps)
-{
-    const scep_ca_material_t *m = without_none(pconf, &sc->material);
-    const char *err, *warning;
-
-    if (!m->ca_certs && !m->ca_keys && !m->ra_certs && !m->ra_keys) {
-        if ((sc->uses_crl_handler || sc->uses_ocsp_handler)
-            && !sc->uses_scep_handler && !sc->uses_challenge_handler) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6010)
-                         "the %s handler is mapped in %s:%d (server "
-                         "%s) but no CA is configured there: set "
-                         "SCEPCACertificateFile and SCEPCAKeyFile",
-                         sc->uses_crl_handler ? "scep-crl" : "scep-ocsp",
-                         s->defn_name ? s->defn_name : "the main config",
-                         (int)s->defn_line_number,
-                         s->server_hostname ? s->server_hostname : "?");
-            return !OK;
-        }
-        if (sc->uses_scep_handler || sc->uses_challenge_handler) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0001)
-                         "the %s handler is mapped in %s:%d (server %s) "
-                         "but no CA is configured there: set "
-                         "SCEPCACertificateFile and SCEPCAKeyFile",
-                         sc->uses_scep_handler ? "scep" : "scep-challenge",
-                         s->defn_name ? s->defn_name : "the main config",
-                         (int)s->defn_line_number,
-                         s->server_hostname ? s->server_hostname : "?");
-            return !OK;
-        }
-        return OK;
-    }
-    if ((sc->ca = shared_ca(base, s))) {
-        return setup_pkiop(pconf, s, sc, caps) == OK
-               ? setup_ocsp(pconf, s, sc) : !OK;
-    }
-    if (APR_SUCCESS != scep_ca_assemble(&sc->ca, pconf, m, &err, &warning)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0002)
-                     "%s (server %s)", err,
-                     s->server_hostname ? s->server_hostname : "?");
-        return !OK;
-    }
-    if (APR_SUCCESS != scep_ca_set_crl_dps(sc->ca, pconf, sc->crl_dps)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6011)
-                     "SCEPCRLDistributionPoint: cannot build the "
-                     "extension (server %s)",
-                     s->server_hostname ? s->server_hostname : "?");
-        return !OK;
-    }
-    if (APR_SUCCESS != scep_ca_set_ocsp_urls(sc->ca, pconf, sc->ocsp_urls)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(6053)
-                     "SCEPOCSPURL: cannot build the extension (server %s)",
-                     s->server_hostname ? s->server_hostname : "?");
-        return !OK;
-    }
-    if (warning && first_time(pconf, warning)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(0003)
-                     "%s", warning);
-    }
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCEPLOGNO(0004)
-                 "CA '%s'%s%s, GetCACert %s (%" APR_SIZE_T_FMT " bytes)",
-                 scep_cert_subject(pconf, sc->ca->cert),
-                 sc->ca->has_ra ? ", RA " : "",
-                 sc->ca->has_ra ? scep_cert_subject(pconf, sc->ca->sign_cert)
-                                : "",
-                 sc->ca->getcacert_type, sc->ca->getcacert_len);
-    return setup_pkiop(pconf, s, sc, caps) == OK ? setup_ocsp(pconf, s, sc)
-                                                 : !OK;
-}
-
-static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
-{
-    scep_srv_conf_t *sc = scep_ota_srv_conf(s);
-    const scep_caps_t *caps = caps_in_force(pconf, sc);
-
-    sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);
-    if (OK != check_ca(pconf, base, s, sc, caps)) {
-        return !OK;
-    }
-    return setup_ota(pconf, s, sc, caps);
-}
-
-int scep_ota_config_check(apr_pool_t *pconf, server_rec *base)
-{
-    server_rec *s;
-    int rc = OK;
-
-    find_handler_use(pconf, ap_conftree, base, base);
-    for (s = base; s; s = s->next) {
-        if (OK != check_server(pconf, base, s)) {
-            rc = !OK;
-        }
-    }
-    return rc;
 }

@@ -7,20 +7,22 @@
 #include "scep_ota/scep_ca.h"
 #include "scep_ota/scep_caps.h"
 #include "scep_ota/scep_challenge.h"
-#include "scep_ota/scep_log.h"
 #include "scep_ota/scep_ocsp.h"
 #include "scep_ota/scep_pkiop.h"
 #include "scep_ota/ota_profile.h"
 
-/* Defaults, applied by the getters below so that a merged virtual host
- * never falls back to zero. */
-#define SCEP_DEFAULT_LIFETIME_DAYS   365
+/* Bounds of the directives, and the defaults of the settings the glue
+ * applies itself, in the getters below, so that a merged virtual host
+ * never falls back to zero. The settings handed to the core unset (as 0:
+ * the certificate lifetime, the minimum key size, the CRL validity, the
+ * renewal window and the OTA settings) take the core's default there,
+ * defined once in its headers (SCEP_DEFAULT_LIFETIME_DAYS,
+ * SCEP_DEFAULT_MIN_KEY_SIZE, SCEP_CRL_VALIDITY_DEFAULT, ...). */
 #define SCEP_MIN_LIFETIME_DAYS       1
 #define SCEP_MAX_LIFETIME_DAYS       (20 * 366)
-#define SCEP_DEFAULT_MAX_REQUEST     (256 * 1024)
+#define SCEP_DEFAULT_MAX_REQUEST     262144 /* 256 KiB */
 #define SCEP_MIN_MAX_REQUEST         (4 * 1024)
 #define SCEP_MAX_MAX_REQUEST         (16 * 1024 * 1024)
-#define SCEP_DEFAULT_MIN_KEY_SIZE    2048
 #define SCEP_MIN_MIN_KEY_SIZE        1024
 #define SCEP_MAX_MIN_KEY_SIZE        16384
 
@@ -71,7 +73,7 @@ typedef struct scep_srv_conf_t {
     const char *ocsp_key_file;   /* SCEPOCSPSigningKeyFile */
     apr_array_header_t *ocsp_keys;
 
-    /* computed at startup (check_config), never per request */
+    /* computed at startup (mod_scep_ota_startup.c), never per request */
     scep_ca_t *ca;
     const char *caps_body;
     apr_size_t caps_len;
@@ -105,24 +107,14 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s);
 
 /* Values in force: configured, else the named default. */
-int scep_ota_lifetime_days(const scep_srv_conf_t *sc);
 int scep_ota_approval_manual(const scep_srv_conf_t *sc);
 int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
 apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
-int scep_ota_min_key_size(const scep_srv_conf_t *sc);
 int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
 int scep_ota_revoke_previous(const scep_srv_conf_t *sc);
 apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
 int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
 int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
 int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
-int scep_ota_crl_validity(const scep_srv_conf_t *sc);
-
-/** Loggers that forward core messages to httpd's error log. */
-const scep_logger_t *scep_ota_server_logger(apr_pool_t *p, server_rec *s);
-const scep_logger_t *scep_ota_request_logger(request_rec *r);
-
-/** Cross-directive checks and startup computation for every server. */
-int scep_ota_config_check(apr_pool_t *pconf, server_rec *base);
 
 #endif /* MOD_SCEP_OTA_CONFIG_H */

@@ -12,6 +12,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_log.h"
 #include "mod_scep_ota_crl.h"
 #include "mod_scep_ota_http.h"
 #include "mod_scep_ota_store.h"

@@ -10,6 +10,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_log.h"
 #include "mod_scep_ota_scep.h"
 #include "scep_ota/scep_query.h"
 #include "scep_ota/scep_pkimsg.h"

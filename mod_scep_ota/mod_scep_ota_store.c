@@ -1,4 +1,4 @@
-/* The store in httpd: SCEPStore, startup (create, migrate, hand the SQLite
+/* The store in httpd: startup (create, migrate, hand the SQLite
  * file to the worker user), per-child connection pools, and mod_dbd's
  * connections for "SCEPStore dbd". */
 
@@ -31,6 +31,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_log.h"
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 #include "scep_ota/scep_store_dbd.h"
@@ -55,32 +56,7 @@ static const char *dbd_owner;
 static apr_hash_t *write_mutexes;
 
 /* ------------------------------------------------------------------ */
-/* the directive                                                        */
-
-const char *scep_ota_cmd_store(cmd_parms *cmd, void *dc, const char *arg)
-{
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
-    const char *driver, *params, *err, *path;
-
-    (void)dc;
-    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
-        return err;
-    }
-    if (APR_SUCCESS != scep_store_uri_parse(cmd->pool, arg, &driver, &params,
-                                            &err)) {
-        return apr_pstrcat(cmd->pool, "SCEPStore: ", err, NULL);
-    }
-    if (strcmp(driver, "sqlite3")) {
-        sc->store_uri = apr_pstrdup(cmd->pool, arg);
-        return NULL;
-    }
-    if (!(path = ap_server_root_relative(cmd->pool, params))) {
-        return apr_pstrcat(cmd->pool, "SCEPStore: invalid path '", params,
-                           "'", NULL);
-    }
-    sc->store_uri = apr_pstrcat(cmd->pool, "sqlite3:", path, NULL);
-    return NULL;
-}
+/* the store in force                                                   */
 
 const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s)
 {
@@ -90,7 +66,7 @@ const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s)
         return sc->store_uri;
     }
     return apr_pstrcat(p, "sqlite3:",
-                       ap_server_root_relative(p, SCEP_OTA_STORE_DEFAULT),
+                       ap_server_root_relative(p, SCEP_STORE_DEFAULT_SQLITE),
                        NULL);
 }
 
@@ -112,7 +88,7 @@ static int running_as_root(void)
 
 static int is_default_file(apr_pool_t *p, const char *path)
 {
-    const char *def = ap_server_root_relative(p, SCEP_OTA_STORE_DEFAULT);
+    const char *def = ap_server_root_relative(p, SCEP_STORE_DEFAULT_SQLITE);
 
     return def && !strcmp(def, path);
 }

@@ -1,21 +1,16 @@
 #ifndef MOD_SCEP_OTA_STORE_H
 #define MOD_SCEP_OTA_STORE_H
 
-/* The store in httpd: the SCEPStore directive, opening and migrating the
- * database at startup, one connection pool per child process, and the
- * store a request works with. */
+/* The store in httpd: opening and migrating the database at startup, one
+ * connection pool per child process, and the store a request works with.
+ * It reads the configuration (SCEPStore is read with the other
+ * directives); the configuration knows nothing of it. */
 
 #include <httpd.h>
 #include <http_config.h>
 
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_store_dbd.h"
-
-/** Default SQLite file, relative to ServerRoot (like mod_md's "md"). */
-#define SCEP_OTA_STORE_DEFAULT SCEP_STORE_DEFAULT_SQLITE
-
-/** SCEPStore sqlite3:/path/file.db | pgsql:PARAMS | dbd */
-const char *scep_ota_cmd_store(cmd_parms *cmd, void *dc, const char *arg);
 
 /** Registers the store's post_config and child_init hooks; call it from
  * the module's register_hooks. */
