@@ -61,7 +61,7 @@ static int audit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     (void)plog;
     for (s = base; s; s = s->next) {
-        scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+        scep_ota_srv_conf_t *sc = scep_ota_srv_conf(s);
         sc->audit_file = NULL;
         if (!sc->audit_log || !*sc->audit_log) {
             continue;
@@ -80,7 +80,7 @@ static int audit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 void scep_ota_audit(request_rec *r, scep_audit_t *ev)
 {
-    const scep_srv_conf_t *sc = scep_ota_srv_conf(r->server);
+    const scep_ota_srv_conf_t *sc = scep_ota_srv_conf(r->server);
     const char *line;
     apr_size_t len;
     apr_status_t rv;

@@ -78,7 +78,7 @@ static void audit_challenge(request_rec *r, const char *ref,
 }
 
 /* 0, or the status to refuse with (logged). */
-static int admitted(request_rec *r, const scep_srv_conf_t *sc)
+static int admitted(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     if (scep_ota_challenge_require_tls(sc) && !over_tls(r)
         && !from_loopback(r)) {
@@ -115,7 +115,7 @@ static int send_answer(request_rec *r, int status, scep_ndes_format_t fmt,
 /* The user holds as many unused challenges as SCEPChallengeCacheSize:
  * HTML says so (with 200, as NDES does); JSON and text get 429 and a
  * Retry-After. */
-static int cache_full(request_rec *r, const scep_srv_conf_t *sc,
+static int cache_full(request_rec *r, const scep_ota_srv_conf_t *sc,
                       scep_store_t *st, scep_ndes_format_t fmt)
 {
     apr_interval_time_t wait;
@@ -146,7 +146,7 @@ static int cache_full(request_rec *r, const scep_srv_conf_t *sc,
 }
 
 /* Issues one challenge for r->user, bound as asked, and answers it. */
-static int issue(request_rec *r, const scep_srv_conf_t *sc,
+static int issue(request_rec *r, const scep_ota_srv_conf_t *sc,
                  scep_ndes_format_t fmt, const char *bound)
 {
     scep_challenge_spec_t spec;
@@ -241,7 +241,7 @@ static int read_query(request_rec *r, scep_ndes_format_t *fmt,
 
 int scep_ota_challenge_handler(request_rec *r)
 {
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     scep_ndes_format_t fmt;
     const char *bound;
     int rc;

@@ -22,35 +22,35 @@
 
 void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
-    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    scep_ota_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
 
     (void)s;
-    /* pointers NULL = unset; numbers SCEP_UNSET */
-    sc->lifetime_days = SCEP_UNSET;
-    sc->approval_manual = SCEP_UNSET;
-    sc->allow_legacy = SCEP_UNSET;
-    sc->max_request = SCEP_UNSET;
-    sc->min_key_size = SCEP_UNSET;
-    sc->renewal_days = SCEP_UNSET;
-    sc->renewal_percent = SCEP_UNSET;
-    sc->revoke_superseded = SCEP_UNSET;
-    sc->revoke_previous = SCEP_UNSET;
-    sc->max_clock_skew = SCEP_UNSET;
-    sc->challenge_lifetime = SCEP_UNSET;
-    sc->challenge_cache = SCEP_UNSET;
-    sc->challenge_require_tls = SCEP_UNSET;
-    sc->expiry_warning_days = SCEP_UNSET;
-    sc->crl_validity = SCEP_UNSET;
+    /* pointers NULL = unset; numbers SCEP_OTA_UNSET */
+    sc->lifetime_days = SCEP_OTA_UNSET;
+    sc->approval_manual = SCEP_OTA_UNSET;
+    sc->allow_legacy = SCEP_OTA_UNSET;
+    sc->max_request = SCEP_OTA_UNSET;
+    sc->min_key_size = SCEP_OTA_UNSET;
+    sc->renewal_days = SCEP_OTA_UNSET;
+    sc->renewal_percent = SCEP_OTA_UNSET;
+    sc->revoke_superseded = SCEP_OTA_UNSET;
+    sc->revoke_previous = SCEP_OTA_UNSET;
+    sc->max_clock_skew = SCEP_OTA_UNSET;
+    sc->challenge_lifetime = SCEP_OTA_UNSET;
+    sc->challenge_cache = SCEP_OTA_UNSET;
+    sc->challenge_require_tls = SCEP_OTA_UNSET;
+    sc->expiry_warning_days = SCEP_OTA_UNSET;
+    sc->crl_validity = SCEP_OTA_UNSET;
     return sc;
 }
 
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
-#define MERGE_VAL(f) (add->f != SCEP_UNSET ? add->f : base->f)
+#define MERGE_VAL(f) (add->f != SCEP_OTA_UNSET ? add->f : base->f)
 
 /* A file and what it loaded travel together: the CA and RA material, the
  * next CA, and the delegated OCSP signer (its certificate with its key). */
-static void merge_files(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
-                        const scep_srv_conf_t *add)
+static void merge_files(scep_ota_srv_conf_t *sc, const scep_ota_srv_conf_t *base,
+                        const scep_ota_srv_conf_t *add)
 {
     sc->material.ca_cert_file = MERGE_PTR(material.ca_cert_file);
     sc->material.ca_certs = MERGE_PTR(material.ca_certs);
@@ -69,8 +69,8 @@ static void merge_files(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
 }
 
 /* What the SCEP, challenge, CRL and OCSP handlers are told. */
-static void merge_scep(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
-                       const scep_srv_conf_t *add)
+static void merge_scep(scep_ota_srv_conf_t *sc, const scep_ota_srv_conf_t *base,
+                       const scep_ota_srv_conf_t *add)
 {
     sc->caps = MERGE_PTR(caps);
     sc->caps_line = MERGE_PTR(caps_line);
@@ -100,8 +100,8 @@ static void merge_scep(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
     sc->audit_log = MERGE_PTR(audit_log);
 }
 
-static void merge_ota(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
-                      const scep_srv_conf_t *add)
+static void merge_ota(scep_ota_srv_conf_t *sc, const scep_ota_srv_conf_t *base,
+                      const scep_ota_srv_conf_t *add)
 {
     sc->ota_sign_cert_file = MERGE_PTR(ota_sign_cert_file);
     sc->ota_sign_key_file = MERGE_PTR(ota_sign_key_file);
@@ -125,7 +125,7 @@ static void merge_ota(scep_srv_conf_t *sc, const scep_srv_conf_t *base,
 }
 
 /* Computed per server at startup, never inherited. */
-static void merge_computed(scep_srv_conf_t *sc)
+static void merge_computed(scep_ota_srv_conf_t *sc)
 {
     sc->ca = NULL;
     sc->caps_body = NULL;
@@ -149,8 +149,8 @@ static void merge_computed(scep_srv_conf_t *sc)
  * (tools/check-config-fields.sh checks that none is left out). */
 void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
-    const scep_srv_conf_t *base = basev, *add = addv;
-    scep_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    const scep_ota_srv_conf_t *base = basev, *add = addv;
+    scep_ota_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
 
     merge_files(sc, base, add);
     merge_scep(sc, base, add);
@@ -159,7 +159,7 @@ void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     return sc;
 }
 
-scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s)
+scep_ota_srv_conf_t *scep_ota_srv_conf(const server_rec *s)
 {
     return ap_get_module_config(s->module_config, &scep_ota_module);
 }
@@ -173,7 +173,7 @@ typedef enum {
 } file_kind_t;
 
 /* Where a file of that kind and what it loaded are kept. */
-static void put_pki_file(scep_srv_conf_t *sc, file_kind_t kind,
+static void put_pki_file(scep_ota_srv_conf_t *sc, file_kind_t kind,
                          const char *path, apr_array_header_t *items)
 {
     switch (kind) {
@@ -224,7 +224,7 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
     if ((kind == FILE_RA_CERT || kind == FILE_RA_KEY)
         && !strcasecmp(arg, "none")) {
         /* no RA here, whatever the main server has */
-        path = SCEP_NONE;
+        path = SCEP_OTA_NONE;
         items = apr_array_make(cmd->pool, 1, sizeof(void *));
         rv = APR_SUCCESS;
     }
@@ -249,7 +249,7 @@ static const char *set_pki_file(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_caps(cmd_parms *cmd, void *dc, const char *word)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -269,7 +269,7 @@ static const char *set_caps(cmd_parms *cmd, void *dc, const char *word)
 
 static const char *set_challenge(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -280,7 +280,7 @@ static const char *set_challenge(cmd_parms *cmd, void *dc, const char *arg)
         return "SCEPChallengePassword: the password must not be empty";
     }
     /* "none" switches off an inherited password */
-    sc->challenge = strcasecmp(arg, "none") ? arg : SCEP_NONE;
+    sc->challenge = strcasecmp(arg, "none") ? arg : SCEP_OTA_NONE;
     return NULL;
 }
 
@@ -306,45 +306,45 @@ static const char *parse_range(cmd_parms *cmd, const char *arg,
 /* A whole-number directive: its bounds and the field it sets. */
 typedef struct {
     apr_int64_t min, max;
-    apr_size_t offset;           /* of an int in scep_srv_conf_t */
+    apr_size_t offset;           /* of an int in scep_ota_srv_conf_t */
 } bounded_int_t;
 
 static const bounded_int_t lifetime_days = {
-    SCEP_MIN_LIFETIME_DAYS, SCEP_MAX_LIFETIME_DAYS,
-    APR_OFFSETOF(scep_srv_conf_t, lifetime_days)
+    SCEP_OTA_MIN_LIFETIME_DAYS, SCEP_OTA_MAX_LIFETIME_DAYS,
+    APR_OFFSETOF(scep_ota_srv_conf_t, lifetime_days)
 };
 static const bounded_int_t max_request = {
-    SCEP_MIN_MAX_REQUEST, SCEP_MAX_MAX_REQUEST,
-    APR_OFFSETOF(scep_srv_conf_t, max_request)
+    SCEP_OTA_MIN_MAX_REQUEST, SCEP_OTA_MAX_MAX_REQUEST,
+    APR_OFFSETOF(scep_ota_srv_conf_t, max_request)
 };
 static const bounded_int_t max_clock_skew = {
-    0, SCEP_MAX_CLOCK_SKEW, APR_OFFSETOF(scep_srv_conf_t, max_clock_skew)
+    0, SCEP_OTA_MAX_CLOCK_SKEW, APR_OFFSETOF(scep_ota_srv_conf_t, max_clock_skew)
 };
 static const bounded_int_t min_key_size = {
-    SCEP_MIN_MIN_KEY_SIZE, SCEP_MAX_MIN_KEY_SIZE,
-    APR_OFFSETOF(scep_srv_conf_t, min_key_size)
+    SCEP_OTA_MIN_MIN_KEY_SIZE, SCEP_OTA_MAX_MIN_KEY_SIZE,
+    APR_OFFSETOF(scep_ota_srv_conf_t, min_key_size)
 };
 static const bounded_int_t challenge_lifetime = {
     SCEP_CHALLENGE_LIFETIME_MIN, SCEP_CHALLENGE_LIFETIME_MAX,
-    APR_OFFSETOF(scep_srv_conf_t, challenge_lifetime)
+    APR_OFFSETOF(scep_ota_srv_conf_t, challenge_lifetime)
 };
 static const bounded_int_t crl_validity = {
     SCEP_CRL_VALIDITY_MIN, SCEP_CRL_VALIDITY_MAX,
-    APR_OFFSETOF(scep_srv_conf_t, crl_validity)
+    APR_OFFSETOF(scep_ota_srv_conf_t, crl_validity)
 };
 static const bounded_int_t challenge_cache = {
     0, SCEP_CHALLENGE_CACHE_MAX,
-    APR_OFFSETOF(scep_srv_conf_t, challenge_cache)
+    APR_OFFSETOF(scep_ota_srv_conf_t, challenge_cache)
 };
 
 static const bounded_int_t expiry_warning = {
-    0, SCEP_MAX_EXPIRY_WARNING_DAYS,
-    APR_OFFSETOF(scep_srv_conf_t, expiry_warning_days)
+    0, SCEP_OTA_MAX_EXPIRY_WARNING_DAYS,
+    APR_OFFSETOF(scep_ota_srv_conf_t, expiry_warning_days)
 };
 
 static const char *set_bounded_int(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const bounded_int_t *b = cmd->info;
     const char *err;
     apr_int64_t v;
@@ -360,7 +360,7 @@ static const char *set_bounded_int(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_approval(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -381,7 +381,7 @@ static const char *set_approval(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_legacy(cmd_parms *cmd, void *dc, int flag)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -395,7 +395,7 @@ static const char *set_legacy(cmd_parms *cmd, void *dc, int flag)
 static const char *set_allow_san(cmd_parms *cmd, void *dc, const char *type,
                                  const char *pattern)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     scep_san_rule_t rule;
     const char *err;
 
@@ -418,7 +418,7 @@ static const char *set_allow_san(cmd_parms *cmd, void *dc, const char *type,
 static const char *set_renewal_window(cmd_parms *cmd, void *dc,
                                       const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     apr_size_t n = strlen(arg);
     const char *err;
     apr_int64_t v;
@@ -434,7 +434,7 @@ static const char *set_renewal_window(cmd_parms *cmd, void *dc,
         sc->renewal_days = 0;
     }
     else {
-        err = parse_range(cmd, arg, 1, SCEP_MAX_RENEWAL_DAYS, &v);
+        err = parse_range(cmd, arg, 1, SCEP_OTA_MAX_RENEWAL_DAYS, &v);
         sc->renewal_days = (int)v;
         sc->renewal_percent = 0;
     }
@@ -455,7 +455,7 @@ static const char *set_revoke_previous(cmd_parms *cmd, void *dc, int flag)
 
 static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -470,7 +470,7 @@ static const char *set_revoke_superseded(cmd_parms *cmd, void *dc, int flag)
  * is built once per CA at startup. */
 static const char *set_crl_dp(cmd_parms *cmd, void *dc, const char *url)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -506,7 +506,7 @@ static const char *set_audit_log(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_ocsp_url(cmd_parms *cmd, void *dc, const char *url)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -525,7 +525,7 @@ static const char *set_ocsp_url(cmd_parms *cmd, void *dc, const char *url)
 
 static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -540,7 +540,7 @@ static const char *set_challenge_tls(cmd_parms *cmd, void *dc, int flag)
  * pgsql:PARAMS or dbd */
 static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *driver, *params, *err, *path;
 
     (void)dc;
@@ -567,13 +567,13 @@ static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
 /* OTA directives                                                      */
 
 typedef enum {
-    OTA_SIGN_CERT, OTA_SIGN_KEY, OTA_DEVICE_CA, OTA_PROFILE
-} ota_file_t;
+    SCEP_OTA_SIGN_CERT, SCEP_OTA_SIGN_KEY, SCEP_OTA_DEVICE_CA, SCEP_OTA_PROFILE
+} scep_ota_file_t;
 
 static const char *set_ota_file(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
-    ota_file_t kind = (ota_file_t)(apr_uintptr_t)cmd->info;
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_file_t kind = (scep_ota_file_t)(apr_uintptr_t)cmd->info;
     apr_array_header_t *items;
     const char *err, *path;
     apr_status_t rv = APR_SUCCESS;
@@ -588,18 +588,18 @@ static const char *set_ota_file(cmd_parms *cmd, void *dc, const char *arg)
                            arg, "'", NULL);
     }
     switch (kind) {
-    case OTA_SIGN_CERT:   /* loaded with its key at startup; checked now */
+    case SCEP_OTA_SIGN_CERT:   /* loaded with its key at startup; checked now */
         rv = scep_load_certs(cmd->pool, path, &items, &err);
         sc->ota_sign_cert_file = path;
         break;
-    case OTA_SIGN_KEY:
+    case SCEP_OTA_SIGN_KEY:
         rv = scep_load_keys(cmd->pool, path, &items, &err);
         sc->ota_sign_key_file = path;
         break;
-    case OTA_DEVICE_CA:
+    case SCEP_OTA_DEVICE_CA:
         rv = ota_anchors_load(cmd->pool, path, &sc->ota_set.device_cas, &err);
         break;
-    case OTA_PROFILE:
+    case SCEP_OTA_PROFILE:
         rv = ota_profile_load(cmd->pool, path, &sc->ota_set.profile, &err);
         break;
     }
@@ -610,9 +610,9 @@ static const char *set_ota_file(cmd_parms *cmd, void *dc, const char *arg)
 }
 
 typedef enum {
-    OTA_URL, OTA_SUBJECT, OTA_KEY_SIZE, OTA_ORG, OTA_IDENT, OTA_NAME,
-    OTA_SCEP_NAME, OTA_CIPHER, OTA_RETRIES, OTA_RETRY_DELAY, OTA_TTL
-} ota_arg_t;
+    SCEP_OTA_URL, SCEP_OTA_SUBJECT, SCEP_OTA_KEY_SIZE, SCEP_OTA_ORG, SCEP_OTA_IDENT, SCEP_OTA_NAME,
+    SCEP_OTA_SCEP_NAME, SCEP_OTA_CIPHER, SCEP_OTA_RETRIES, SCEP_OTA_RETRY_DELAY, SCEP_OTA_TTL
+} scep_ota_arg_t;
 
 /* A count within [min, max] for the integer OTA settings. */
 static const char *set_ota_int(cmd_parms *cmd, const char *arg, int min,
@@ -629,7 +629,7 @@ static const char *set_ota_int(cmd_parms *cmd, const char *arg, int min,
 
 static const char *set_ota_arg(cmd_parms *cmd, void *dc, const char *arg)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     ota_settings_t *o = &sc->ota_set;
     const char *err = NULL;
     apr_status_t rv = APR_SUCCESS;
@@ -639,38 +639,38 @@ static const char *set_ota_arg(cmd_parms *cmd, void *dc, const char *arg)
     if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) {
         return err;
     }
-    switch ((ota_arg_t)(apr_uintptr_t)cmd->info) {
-    case OTA_URL:
+    switch ((scep_ota_arg_t)(apr_uintptr_t)cmd->info) {
+    case SCEP_OTA_URL:
         if (APR_SUCCESS == (rv = ota_url_check(cmd->pool, arg, &err))) {
             o->scep_url = arg;
         }
         break;
-    case OTA_SUBJECT:
+    case SCEP_OTA_SUBJECT:
         rv = ota_subject_parse(cmd->pool, arg, &o->subject, &err);
         break;
-    case OTA_KEY_SIZE:
+    case SCEP_OTA_KEY_SIZE:
         rv = ota_key_size_parse(cmd->pool, arg, &o->key_size, &err);
         break;
-    case OTA_CIPHER:
+    case SCEP_OTA_CIPHER:
         rv = ota_cipher_parse(cmd->pool, arg, &o->cipher_nid, &err);
         break;
-    case OTA_ORG:
+    case SCEP_OTA_ORG:
         o->organization = arg;
         break;
-    case OTA_IDENT:
+    case SCEP_OTA_IDENT:
         o->identifier = arg;
         break;
-    case OTA_NAME:
+    case SCEP_OTA_NAME:
         o->display_name = arg;
         break;
-    case OTA_SCEP_NAME:
+    case SCEP_OTA_SCEP_NAME:
         o->scep_name = arg;
         break;
-    case OTA_RETRIES:
+    case SCEP_OTA_RETRIES:
         return set_ota_int(cmd, arg, 1, 100, &o->retries);
-    case OTA_RETRY_DELAY:
+    case SCEP_OTA_RETRY_DELAY:
         return set_ota_int(cmd, arg, 1, 3600, &o->retry_delay);
-    case OTA_TTL:
+    case SCEP_OTA_TTL:
         if (!(err = set_ota_int(cmd, arg, 60, 30 * 86400, &secs))) {
             o->challenge_ttl = apr_time_from_sec(secs);
         }
@@ -685,7 +685,7 @@ static const char *set_ota_arg(cmd_parms *cmd, void *dc, const char *arg)
 static const char *set_ota_attribute(cmd_parms *cmd, void *dc,
                                      const char *word)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(cmd->server);
     const char *err;
 
     (void)dc;
@@ -705,9 +705,9 @@ static const char *set_ota_attribute(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
-#define OTA_FILE(name, kind, help) \
+#define SCEP_OTA_FILE(name, kind, help) \
     AP_INIT_TAKE1(name, set_ota_file, (void *)kind, RSRC_CONF, help)
-#define OTA_ARG(name, kind, help) \
+#define SCEP_OTA_ARG(name, kind, help) \
     AP_INIT_TAKE1(name, set_ota_arg, (void *)kind, RSRC_CONF, help)
 
 const command_rec scep_ota_cmds[] = {
@@ -802,7 +802,7 @@ const command_rec scep_ota_cmds[] = {
                   "days before the CA, an RA, the next CA or the OTA "
                   "signing certificate expires that the error log warns "
                   "about it, at start and daily (default "
-                  APR_STRINGIFY(SCEP_DEFAULT_EXPIRY_WARNING_DAYS) "; 0: off)"),
+                  APR_STRINGIFY(SCEP_OTA_DEFAULT_EXPIRY_WARNING_DAYS) "; 0: off)"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, RSRC_CONF,
                   "auto (default) or manual: PENDING until an admin runs "
                   "'scep-ota store approve'"),
@@ -811,7 +811,7 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_TAKE1("SCEPMaxRequestSize", set_bounded_int,
                   (void *)&max_request, RSRC_CONF,
                   "largest PKIOperation accepted, in bytes (default "
-                  APR_STRINGIFY(SCEP_DEFAULT_MAX_REQUEST) ")"),
+                  APR_STRINGIFY(SCEP_OTA_DEFAULT_MAX_REQUEST) ")"),
     AP_INIT_TAKE1("SCEPMinKeySize", set_bounded_int,
                   (void *)&min_key_size, RSRC_CONF,
                   "smallest RSA key certified, in bits (default "
@@ -819,42 +819,42 @@ const command_rec scep_ota_cmds[] = {
     AP_INIT_FLAG("OTARevokePrevious", set_revoke_previous, NULL, RSRC_CONF,
                  "when a device (UDID) enrolls again through OTA, revoke its "
                  "older certificates (reason superseded; default off)"),
-    OTA_FILE("OTASigningCertificateFile", OTA_SIGN_CERT,
+    SCEP_OTA_FILE("OTASigningCertificateFile", SCEP_OTA_SIGN_CERT,
              "the certificate that signs every profile served (further "
              "certificates in the file are sent as its chain)"),
-    OTA_FILE("OTASigningKeyFile", OTA_SIGN_KEY,
+    SCEP_OTA_FILE("OTASigningKeyFile", SCEP_OTA_SIGN_KEY,
              "the key of OTASigningCertificateFile"),
-    OTA_FILE("OTADeviceCACertificateFile", OTA_DEVICE_CA,
+    SCEP_OTA_FILE("OTADeviceCACertificateFile", SCEP_OTA_DEVICE_CA,
              "trust anchors for the device signatures of Phase 2 (Apple's "
              "iPhone Device CA)"),
-    OTA_FILE("OTAProfile", OTA_PROFILE,
+    SCEP_OTA_FILE("OTAProfile", SCEP_OTA_PROFILE,
              "the Configuration profile delivered, encrypted, in Phase 3"),
-    OTA_ARG("OTASCEPURL", OTA_URL,
+    SCEP_OTA_ARG("OTASCEPURL", SCEP_OTA_URL,
             "the SCEP URL written into the Phase 2 SCEP payload"),
-    OTA_ARG("OTASubject", OTA_SUBJECT,
+    SCEP_OTA_ARG("OTASubject", SCEP_OTA_SUBJECT,
             "subject of the device certificate, e.g. /O=Example/CN=%{UDID}"),
-    OTA_ARG("OTAKeySize", OTA_KEY_SIZE,
+    SCEP_OTA_ARG("OTAKeySize", SCEP_OTA_KEY_SIZE,
             "the key size the device generates: 1024, 2048 (default) or "
             "4096"),
-    OTA_ARG("OTAOrganization", OTA_ORG,
+    SCEP_OTA_ARG("OTAOrganization", SCEP_OTA_ORG,
             "PayloadOrganization of the profiles served"),
-    OTA_ARG("OTAProfileIdentifier", OTA_IDENT,
+    SCEP_OTA_ARG("OTAProfileIdentifier", SCEP_OTA_IDENT,
             "PayloadIdentifier prefix of the profiles served"),
-    OTA_ARG("OTAProfileDisplayName", OTA_NAME,
+    SCEP_OTA_ARG("OTAProfileDisplayName", SCEP_OTA_NAME,
             "PayloadDisplayName of the profiles served"),
-    OTA_ARG("OTASCEPPayloadName", OTA_SCEP_NAME,
+    SCEP_OTA_ARG("OTASCEPPayloadName", SCEP_OTA_SCEP_NAME,
             "the Name of the SCEP payload (sent by devices as GetCACert's "
             "message)"),
-    OTA_ARG("OTAPayloadCipher", OTA_CIPHER,
+    SCEP_OTA_ARG("OTAPayloadCipher", SCEP_OTA_CIPHER,
             "cipher of the Phase 3 EncryptedPayloadContent: 3DES (default), "
             "AES-128 or AES-256"),
-    OTA_ARG("OTASCEPRetries", OTA_RETRIES,
+    SCEP_OTA_ARG("OTASCEPRetries", SCEP_OTA_RETRIES,
             "Retries in the SCEP payload (polls while PENDING; default "
             APR_STRINGIFY(OTA_DEFAULT_RETRIES) ")"),
-    OTA_ARG("OTASCEPRetryDelay", OTA_RETRY_DELAY,
+    SCEP_OTA_ARG("OTASCEPRetryDelay", SCEP_OTA_RETRY_DELAY,
             "RetryDelay in the SCEP payload, seconds (default "
             APR_STRINGIFY(OTA_DEFAULT_RETRY_DELAY) ")"),
-    OTA_ARG("OTAChallengeLifetime", OTA_TTL,
+    SCEP_OTA_ARG("OTAChallengeLifetime", SCEP_OTA_TTL,
             "seconds a Phase 1 or SCEP one-time challenge stays valid "
             "(default 3600)"),
     AP_INIT_ITERATE("OTADeviceAttributes", set_ota_attribute, NULL, RSRC_CONF,
@@ -868,52 +868,52 @@ const command_rec scep_ota_cmds[] = {
     { NULL }
 };
 
-int scep_ota_approval_manual(const scep_srv_conf_t *sc)
+int scep_ota_approval_manual(const scep_ota_srv_conf_t *sc)
 {
     return sc->approval_manual == 1;
 }
 
-int scep_ota_allow_legacy(const scep_srv_conf_t *sc)
+int scep_ota_allow_legacy(const scep_ota_srv_conf_t *sc)
 {
     return sc->allow_legacy == 1;
 }
 
-apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc)
+apr_off_t scep_ota_max_request(const scep_ota_srv_conf_t *sc)
 {
-    return sc->max_request != SCEP_UNSET ? (apr_off_t)sc->max_request
-                                         : SCEP_DEFAULT_MAX_REQUEST;
+    return sc->max_request != SCEP_OTA_UNSET ? (apr_off_t)sc->max_request
+                                         : SCEP_OTA_DEFAULT_MAX_REQUEST;
 }
 
-int scep_ota_revoke_previous(const scep_srv_conf_t *sc)
+int scep_ota_revoke_previous(const scep_ota_srv_conf_t *sc)
 {
     return sc->revoke_previous == 1;
 }
 
-int scep_ota_revoke_superseded(const scep_srv_conf_t *sc)
+int scep_ota_revoke_superseded(const scep_ota_srv_conf_t *sc)
 {
     return sc->revoke_superseded == 1;
 }
 
-apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc)
+apr_interval_time_t scep_ota_challenge_lifetime(const scep_ota_srv_conf_t *sc)
 {
-    return apr_time_from_sec(sc->challenge_lifetime != SCEP_UNSET
+    return apr_time_from_sec(sc->challenge_lifetime != SCEP_OTA_UNSET
                              ? sc->challenge_lifetime
                              : SCEP_CHALLENGE_LIFETIME_DEFAULT);
 }
 
-int scep_ota_challenge_cache(const scep_srv_conf_t *sc)
+int scep_ota_challenge_cache(const scep_ota_srv_conf_t *sc)
 {
-    return sc->challenge_cache != SCEP_UNSET ? sc->challenge_cache
+    return sc->challenge_cache != SCEP_OTA_UNSET ? sc->challenge_cache
                                              : SCEP_CHALLENGE_CACHE_DEFAULT;
 }
 
-int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc)
+int scep_ota_challenge_require_tls(const scep_ota_srv_conf_t *sc)
 {
     return sc->challenge_require_tls != 0;
 }
 
-int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc)
+int scep_ota_expiry_warning_days(const scep_ota_srv_conf_t *sc)
 {
-    return sc->expiry_warning_days != SCEP_UNSET
-           ? sc->expiry_warning_days : SCEP_DEFAULT_EXPIRY_WARNING_DAYS;
+    return sc->expiry_warning_days != SCEP_OTA_UNSET
+           ? sc->expiry_warning_days : SCEP_OTA_DEFAULT_EXPIRY_WARNING_DAYS;
 }

@@ -18,30 +18,30 @@
  * renewal window and the OTA settings) take the core's default there,
  * defined once in its headers (SCEP_DEFAULT_LIFETIME_DAYS,
  * SCEP_DEFAULT_MIN_KEY_SIZE, SCEP_CRL_VALIDITY_DEFAULT, ...). */
-#define SCEP_MIN_LIFETIME_DAYS       1
-#define SCEP_MAX_LIFETIME_DAYS       (20 * 366)
-#define SCEP_DEFAULT_MAX_REQUEST     262144 /* 256 KiB */
-#define SCEP_MIN_MAX_REQUEST         (4 * 1024)
-#define SCEP_MAX_MAX_REQUEST         (16 * 1024 * 1024)
-#define SCEP_MIN_MIN_KEY_SIZE        1024
-#define SCEP_MAX_MIN_KEY_SIZE        16384
+#define SCEP_OTA_MIN_LIFETIME_DAYS       1
+#define SCEP_OTA_MAX_LIFETIME_DAYS       (20 * 366)
+#define SCEP_OTA_DEFAULT_MAX_REQUEST     262144 /* 256 KiB */
+#define SCEP_OTA_MIN_MAX_REQUEST         (4 * 1024)
+#define SCEP_OTA_MAX_MAX_REQUEST         (16 * 1024 * 1024)
+#define SCEP_OTA_MIN_MIN_KEY_SIZE        1024
+#define SCEP_OTA_MAX_MIN_KEY_SIZE        16384
 
-#define SCEP_MAX_RENEWAL_DAYS        3650
-#define SCEP_MAX_CLOCK_SKEW          (366 * 86400)
+#define SCEP_OTA_MAX_RENEWAL_DAYS        3650
+#define SCEP_OTA_MAX_CLOCK_SKEW          (366 * 86400)
 
 /* SCEPExpiryWarning: days before a certificate's end that it is
  * warned about */
-#define SCEP_DEFAULT_EXPIRY_WARNING_DAYS 30
-#define SCEP_MAX_EXPIRY_WARNING_DAYS     3650
+#define SCEP_OTA_DEFAULT_EXPIRY_WARNING_DAYS 30
+#define SCEP_OTA_MAX_EXPIRY_WARNING_DAYS     3650
 
-#define SCEP_UNSET (-1)
+#define SCEP_OTA_UNSET (-1)
 
 /* "none": the value that switches off an inherited file or password */
-#define SCEP_NONE ""
+#define SCEP_OTA_NONE ""
 
 /** Per-server (virtual host) configuration. Every field starts unset
  * (NULL) and merges "add if set, else base". */
-typedef struct scep_srv_conf_t {
+typedef struct scep_ota_srv_conf_t {
     scep_ca_material_t material; /* files named and loaded by directives */
     scep_caps_t *caps;           /* SCEPCACaps */
     const void *caps_line;       /* the directive that started caps */
@@ -97,24 +97,24 @@ typedef struct scep_srv_conf_t {
     int uses_ota_handler;        /* an "ota-profile" handler is mapped */
     const unsigned char *next_ca_body; /* GetNextCACert, or NULL */
     apr_size_t next_ca_len;
-} scep_srv_conf_t;
+} scep_ota_srv_conf_t;
 
 extern const command_rec scep_ota_cmds[];
 
 void *scep_ota_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *scep_ota_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 
-scep_srv_conf_t *scep_ota_srv_conf(const server_rec *s);
+scep_ota_srv_conf_t *scep_ota_srv_conf(const server_rec *s);
 
 /* Values in force: configured, else the named default. */
-int scep_ota_approval_manual(const scep_srv_conf_t *sc);
-int scep_ota_allow_legacy(const scep_srv_conf_t *sc);
-apr_off_t scep_ota_max_request(const scep_srv_conf_t *sc);
-int scep_ota_revoke_superseded(const scep_srv_conf_t *sc);
-int scep_ota_revoke_previous(const scep_srv_conf_t *sc);
-apr_interval_time_t scep_ota_challenge_lifetime(const scep_srv_conf_t *sc);
-int scep_ota_challenge_cache(const scep_srv_conf_t *sc);
-int scep_ota_challenge_require_tls(const scep_srv_conf_t *sc);
-int scep_ota_expiry_warning_days(const scep_srv_conf_t *sc);
+int scep_ota_approval_manual(const scep_ota_srv_conf_t *sc);
+int scep_ota_allow_legacy(const scep_ota_srv_conf_t *sc);
+apr_off_t scep_ota_max_request(const scep_ota_srv_conf_t *sc);
+int scep_ota_revoke_superseded(const scep_ota_srv_conf_t *sc);
+int scep_ota_revoke_previous(const scep_ota_srv_conf_t *sc);
+apr_interval_time_t scep_ota_challenge_lifetime(const scep_ota_srv_conf_t *sc);
+int scep_ota_challenge_cache(const scep_ota_srv_conf_t *sc);
+int scep_ota_challenge_require_tls(const scep_ota_srv_conf_t *sc);
+int scep_ota_expiry_warning_days(const scep_ota_srv_conf_t *sc);
 
 #endif /* MOD_SCEP_OTA_CONFIG_H */

@@ -22,7 +22,7 @@
 
 /* Validators: thisUpdate, and a strong ETag naming the CA and the
  * cRLNumber (one number is one CRL, in every process and node). */
-static void set_validators(request_rec *r, const scep_srv_conf_t *sc,
+static void set_validators(request_rec *r, const scep_ota_srv_conf_t *sc,
                            const scep_crl_rec_t *crl)
 {
     ap_update_mtime(r, crl->this_update);
@@ -34,7 +34,7 @@ static void set_validators(request_rec *r, const scep_srv_conf_t *sc,
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
 }
 
-static int serve(request_rec *r, const scep_srv_conf_t *sc)
+static int serve(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     const scep_crl_rec_t *crl;
     scep_store_t *store;
@@ -65,7 +65,7 @@ static int serve(request_rec *r, const scep_srv_conf_t *sc)
 
 int scep_ota_crl_handler(request_rec *r)
 {
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     int rc;
 
     if (!r->handler || strcmp(r->handler, CRL_HANDLER)) {

@@ -75,7 +75,7 @@ static void watch(apr_pool_t *p, apr_hash_t *seen, server_rec *s, int days,
 static void watch_servers(apr_pool_t *pconf, server_rec *base)
 {
     apr_hash_t *seen = apr_hash_make(pconf);
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     server_rec *s;
     int days, i;
 

@@ -120,7 +120,7 @@ static void expiry_gauges(request_rec *r, apr_array_header_t *g)
     const server_rec *s;
 
     for (s = ap_server_conf; s; s = s->next) {
-        const scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+        const scep_ota_srv_conf_t *sc = scep_ota_srv_conf(s);
         const char *v = vhost_label(r->pool, s);
         if (!sc->ca) {
             continue;
@@ -150,7 +150,7 @@ static void expiry_gauges(request_rec *r, apr_array_header_t *g)
 /* What waits in the store of this virtual host's CA. */
 static void store_gauges(request_rec *r, apr_array_header_t *g)
 {
-    const scep_srv_conf_t *sc = scep_ota_srv_conf(r->server);
+    const scep_ota_srv_conf_t *sc = scep_ota_srv_conf(r->server);
     const char *labels = apr_psprintf(r->pool, "vhost=\"%s\"",
                                       vhost_label(r->pool, r->server));
     apr_array_header_t *recs;

@@ -74,7 +74,7 @@ static int get_request(request_rec *r, const unsigned char **der,
     return HTTP_BAD_REQUEST;
 }
 
-static int respond(request_rec *r, const scep_srv_conf_t *sc,
+static int respond(request_rec *r, const scep_ota_srv_conf_t *sc,
                    const unsigned char *der, apr_size_t len)
 {
     scep_ocsp_answer_t ans;
@@ -112,7 +112,7 @@ static int method_not_allowed(request_rec *r)
 
 int scep_ota_ocsp_handler(request_rec *r)
 {
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     const unsigned char *der = NULL;
     apr_size_t len = 0;
     int rc;

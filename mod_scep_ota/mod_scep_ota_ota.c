@@ -17,7 +17,7 @@
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
 
-#define OTA_HANDLER "ota-profile"
+#define SCEP_OTA_OTA_HANDLER "ota-profile"
 
 /* The store of the request; without one, *out says so. */
 static int store_ready(request_rec *r, scep_store_t **store,
@@ -37,7 +37,7 @@ static int store_ready(request_rec *r, scep_store_t **store,
     return 0;
 }
 
-static void profile_headers(request_rec *r, const scep_srv_conf_t *sc)
+static void profile_headers(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     apr_table_setn(r->headers_out, "Content-Disposition",
                    apr_psprintf(r->pool, "attachment; filename=\"%s\"",
@@ -47,7 +47,7 @@ static void profile_headers(request_rec *r, const scep_srv_conf_t *sc)
 
 /* HEAD: the headers a GET would get, without storing a challenge or
  * signing a profile nobody will read. */
-static int phase1_head(request_rec *r, const scep_srv_conf_t *sc)
+static int phase1_head(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0300)
                   "OTA Phase 1: HEAD answered with headers only");
@@ -72,7 +72,7 @@ static void audit_ota(request_rec *r, int phase, const char *outcome,
 
 /* Phase 1: the signed Profile Service payload with a fresh challenge,
  * bound to the authenticated user when an auth module protects us. */
-static int phase1(request_rec *r, const scep_srv_conf_t *sc)
+static int phase1(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     scep_outcome_t out;
     scep_store_t *store;
@@ -126,7 +126,7 @@ static void phase23_done(request_rec *r, const ota_answer_t *ans)
 }
 
 /* Phase 2 or 3, told apart by who issued the signer. */
-static int phase23(request_rec *r, const scep_srv_conf_t *sc)
+static int phase23(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     const unsigned char *body;
     apr_size_t len;
@@ -156,10 +156,10 @@ static int phase23(request_rec *r, const scep_srv_conf_t *sc)
 
 int scep_ota_ota_handler(request_rec *r)
 {
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     int rc;
 
-    if (!r->handler || strcmp(r->handler, OTA_HANDLER)) {
+    if (!r->handler || strcmp(r->handler, SCEP_OTA_OTA_HANDLER)) {
         return DECLINED;
     }
     sc = scep_ota_srv_conf(r->server);

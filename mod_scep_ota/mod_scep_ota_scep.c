@@ -19,11 +19,11 @@
 #include "mod_scep_ota_http.h"
 #include "mod_scep_ota_metrics.h"
 
-#define SCEP_HANDLER "scep"
+#define SCEP_OTA_SCEP_HANDLER "scep"
 
 /* The PKIOperation message: the POST body, or (for GET, or a POST with an
  * empty body) the base64 message= parameter. */
-static int read_message(request_rec *r, const scep_srv_conf_t *sc,
+static int read_message(request_rec *r, const scep_ota_srv_conf_t *sc,
                         const scep_query_t *q, const unsigned char **msg,
                         apr_size_t *len)
 {
@@ -61,13 +61,13 @@ static int read_message(request_rec *r, const scep_srv_conf_t *sc,
     return OK;
 }
 
-static int do_getcacaps(request_rec *r, const scep_srv_conf_t *sc)
+static int do_getcacaps(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "GetCACaps");
     return scep_ota_send_static(r, "text/plain", sc->caps_body, sc->caps_len);
 }
 
-static int do_getcacert(request_rec *r, const scep_srv_conf_t *sc)
+static int do_getcacert(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "GetCACert: %s",
                   sc->ca->getcacert_type);
@@ -75,7 +75,7 @@ static int do_getcacert(request_rec *r, const scep_srv_conf_t *sc)
                        sc->ca->getcacert_len);
 }
 
-static int do_getnextcacert(request_rec *r, const scep_srv_conf_t *sc)
+static int do_getnextcacert(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     if (!sc->next_ca_body) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCEPLOGNO(0102)
@@ -149,7 +149,7 @@ static int store_ready(request_rec *r, scep_store_t **store,
     return 0;
 }
 
-static int do_pkioperation(request_rec *r, const scep_srv_conf_t *sc,
+static int do_pkioperation(request_rec *r, const scep_ota_srv_conf_t *sc,
                            const scep_query_t *q)
 {
     const unsigned char *msg = NULL;
@@ -208,7 +208,7 @@ static scep_metric_op_t metric_op(scep_op_t op)
 }
 
 /* PKIOperation, but never for HEAD: HEAD must not enroll anybody. */
-static int do_pkioperation_or_head(request_rec *r, const scep_srv_conf_t *sc,
+static int do_pkioperation_or_head(request_rec *r, const scep_ota_srv_conf_t *sc,
                                    const scep_query_t *q)
 {
     if (r->header_only) {
@@ -221,7 +221,7 @@ static int do_pkioperation_or_head(request_rec *r, const scep_srv_conf_t *sc,
 }
 
 /* The operation= parameter names one of the four operations. */
-static int do_operation(request_rec *r, const scep_srv_conf_t *sc,
+static int do_operation(request_rec *r, const scep_ota_srv_conf_t *sc,
                         const scep_query_t *q)
 {
     switch (q->op) {
@@ -253,11 +253,11 @@ static int do_operation(request_rec *r, const scep_srv_conf_t *sc,
 
 int scep_ota_scep_handler(request_rec *r)
 {
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     scep_query_t q;
     int rc;
 
-    if (!r->handler || strcmp(r->handler, SCEP_HANDLER)) {
+    if (!r->handler || strcmp(r->handler, SCEP_OTA_SCEP_HANDLER)) {
         return DECLINED;
     }
     sc = scep_ota_srv_conf(r->server);

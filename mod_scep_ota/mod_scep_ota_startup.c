@@ -88,7 +88,7 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
     server_rec *o;
 
     for (o = base; o && o != s; o = o->next) {
-        const scep_srv_conf_t *oc = scep_ota_srv_conf(o);
+        const scep_ota_srv_conf_t *oc = scep_ota_srv_conf(o);
         if (oc->ca && oc->material.ca_certs == m->ca_certs
             && oc->material.ca_keys == m->ca_keys
             && oc->material.ra_certs == m->ra_certs
@@ -104,7 +104,7 @@ static scep_ca_t *shared_ca(server_rec *base, server_rec *s)
 /* Certificates whose subjects no leaf may take: the CA, its chain, the RA
  * and the next CA. */
 static const apr_array_header_t *reserved_names(apr_pool_t *p,
-                                                const scep_srv_conf_t *sc)
+                                                const scep_ota_srv_conf_t *sc)
 {
     apr_array_header_t *r = apr_array_copy(p, sc->ca->chain);
 
@@ -119,7 +119,7 @@ static const apr_array_header_t *reserved_names(apr_pool_t *p,
 }
 
 /* What PKIOperation needs, fixed at startup; GetNextCACert signed once. */
-static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+static int setup_pkiop(apr_pool_t *pconf, server_rec *s, scep_ota_srv_conf_t *sc,
                        const scep_caps_t *caps)
 {
     scep_pkiop_cfg_t *c = &sc->pkiop;
@@ -191,7 +191,7 @@ static int first_time(apr_pool_t *pconf, const char *warning)
 
 /* Who signs OCSP responses: the delegated signer when both of its
  * files are set ("none" for neither), else the CA. */
-static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
+static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_ota_srv_conf_t *sc)
 {
     scep_ocsp_cfg_t *o = &sc->ocsp;
     const char *err = NULL, *warning = NULL;
@@ -230,7 +230,7 @@ static int setup_ocsp(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc)
 }
 
 /* Any OTA directive in force for this server. */
-static int ota_configured(const scep_srv_conf_t *sc)
+static int scep_ota_ota_configured(const scep_ota_srv_conf_t *sc)
 {
     const ota_settings_t *o = &sc->ota_set;
 
@@ -240,13 +240,13 @@ static int ota_configured(const scep_srv_conf_t *sc)
 
 /* The OTA service: needs the SCEP CA, since the device enrolls there and
  * Phase 3 trusts what it issued. */
-static int setup_ota(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+static int setup_ota(apr_pool_t *pconf, server_rec *s, scep_ota_srv_conf_t *sc,
                      const scep_caps_t *caps)
 {
     const char *err = NULL;
     apr_status_t rv;
 
-    if (!ota_configured(sc)) {
+    if (!scep_ota_ota_configured(sc)) {
         if (sc->uses_ota_handler) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(0020)
                          "the ota-profile handler is mapped (server %s) but "
@@ -288,7 +288,7 @@ static int setup_ota(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
 /* The configured list, else the default; a configured next CA is
  * advertised even when the list does not name it. */
 static const scep_caps_t *caps_in_force(apr_pool_t *pconf,
-                                        const scep_srv_conf_t *sc)
+                                        const scep_ota_srv_conf_t *sc)
 {
     scep_caps_t *caps;
     const char *err;
@@ -331,7 +331,7 @@ static const scep_ca_material_t *without_none(apr_pool_t *p,
 
 /* A server without CA material: refused when a handler that needs a CA
  * is mapped there. */
-static int check_no_ca(server_rec *s, const scep_srv_conf_t *sc)
+static int check_no_ca(server_rec *s, const scep_ota_srv_conf_t *sc)
 {
     if ((sc->uses_crl_handler || sc->uses_ocsp_handler)
         && !sc->uses_scep_handler && !sc->uses_challenge_handler) {
@@ -361,7 +361,7 @@ static int check_no_ca(server_rec *s, const scep_srv_conf_t *sc)
 
 /* The server's own CA, from its material, with the extensions that name
  * its CRL and OCSP responder. */
-static int build_ca(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
+static int build_ca(apr_pool_t *pconf, server_rec *s, scep_ota_srv_conf_t *sc,
                     const scep_ca_material_t *m)
 {
     const char *err, *warning;
@@ -402,7 +402,7 @@ static int build_ca(apr_pool_t *pconf, server_rec *s, scep_srv_conf_t *sc,
 /* The server's CA (shared with an earlier server of the same material, or
  * built), then what PKIOperation and OCSP need of it. */
 static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
-                    scep_srv_conf_t *sc, const scep_caps_t *caps)
+                    scep_ota_srv_conf_t *sc, const scep_caps_t *caps)
 {
     const scep_ca_material_t *m = without_none(pconf, &sc->material);
 
@@ -418,7 +418,7 @@ static int check_ca(apr_pool_t *pconf, server_rec *base, server_rec *s,
 
 static int check_server(apr_pool_t *pconf, server_rec *base, server_rec *s)
 {
-    scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+    scep_ota_srv_conf_t *sc = scep_ota_srv_conf(s);
     const scep_caps_t *caps = caps_in_force(pconf, sc);
 
     sc->caps_body = scep_caps_body(caps, pconf, &sc->caps_len);

@@ -60,7 +60,7 @@ static apr_hash_t *write_mutexes;
 
 const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s)
 {
-    const scep_srv_conf_t *sc = scep_ota_srv_conf(s);
+    const scep_ota_srv_conf_t *sc = scep_ota_srv_conf(s);
 
     if (sc && sc->store_uri) {
         return sc->store_uri;
@@ -407,7 +407,7 @@ static const char *store_owner(apr_pool_t *p, server_rec *base,
                                const char *uri)
 {
     const char *owner = NULL;
-    const scep_srv_conf_t *sc;
+    const scep_ota_srv_conf_t *sc;
     server_rec *s;
 
     for (s = base; s; s = s->next) {

@@ -28,7 +28,7 @@ for h in $(printf '%s\n' "$main" | grep -o '\bmerge_[a-z_]*(' | tr -d '(' | sort
 $body"
 done
 missing=""
-for f in $(fields "$hdr" scep_srv_conf_t); do
+for f in $(fields "$hdr" scep_ota_srv_conf_t); do
     case "$f" in material|ota_set) continue ;; esac
     printf '%s\n' "$merge" | grep -q "sc->$f\b" || missing="$missing $f"
 done

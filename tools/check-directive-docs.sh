@@ -4,7 +4,7 @@
 # documented there is unknown to the module.
 top="${top_srcdir:-.}"
 code=$(cat "$top"/mod_scep_ota/mod_scep_ota*.c \
-    | grep -oE '(AP_INIT_[A-Z0-9]+|OTA_FILE|OTA_ARG)\("(SCEP|OTA)[A-Za-z]+"' \
+    | grep -oE '(AP_INIT_[A-Z0-9]+|SCEP_OTA_FILE|SCEP_OTA_ARG)\("(SCEP|OTA)[A-Za-z]+"' \
     | grep -oE '"[A-Za-z]+"' | tr -d '"' | sort -u)
 rc=0
 for d in $code; do
