@@ -2,6 +2,7 @@
  * Phase 3 against a server, printing every exchange. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdarg.h>
@@ -15,12 +16,11 @@
 #include <apr_base64.h>
 #include <apr_tables.h>
 #include <apr_time.h>
-#include <openssl/asn1.h>
+#include <openssl/bn.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "scep_ota/ota_plist.h"
@@ -28,6 +28,7 @@
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_pkimsg.h"
+#include "scep-ota-client.h"
 #include "scep-ota-device.h"
 #include "scep-ota-http.h"
 
@@ -41,6 +42,10 @@ typedef struct {
     apr_pool_t *p;
     scep_http_t *http;
     const char *url;             /* Phase 1 */
+    const char *cert_file;       /* --identity */
+    const char *key_file;        /* --key */
+    const char *cafile;          /* --cacert */
+    int insecure;                /* --insecure */
     X509 *dev_cert;              /* --identity/--key: the device identity */
     EVP_PKEY *dev_key;
     apr_array_header_t *dev_chain;
@@ -71,49 +76,49 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "scep-ota device: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    scep_cli_vfail("device", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
     return 1;
 }
 
+static const char *const usage_text[] = {
+    "usage: scep-ota device URL --identity CERT --key KEY\n",
+    "           [--attr NAME=VALUE ...] [--ios 3|4|current]\n",
+    "           [--no-caps-array] [--cacert FILE] [--insecure]\n",
+    "           [--profile-ca FILE] [--save PREFIX] [-v]\n",
+    "           [--user NAME --password-file FILE]\n",
+    "\n",
+    "Plays an iPhone: GET URL (Phase 1), POST attributes signed with\n",
+    "the device identity CERT/KEY (Phase 2), SCEP enrollment with the\n",
+    "payload it gets, POST signed with the new identity (Phase 3),\n",
+    "and decrypts the final profile. Attributes the server asks for\n",
+    "default to UDID=<CN of CERT> VERSION=22C152 PRODUCT=iPhone17,1\n",
+    "SERIAL=F2LTESTDEVICE; IMEI, MEID and others only with --attr.\n",
+    "  --ios 3|4|current  GetCACaps behaviour when the payload has no\n",
+    "                     GetCACaps array: 3 asks twice, then GET/3DES/\n",
+    "                     SHA-1; 4 asks three times, then fails;\n",
+    "                     current (default) asks once\n",
+    "  --no-caps-array    ignore the payload's GetCACaps array\n",
+    "  --user NAME        HTTP Basic authentication as NAME for every\n",
+    "                     request to URL's host (Phase 1 behind an\n",
+    "                     auth module); never to another host\n",
+    "  --password-file FILE  the password: the first line of FILE,\n",
+    "                     which others may not read; never printed\n",
+    "  --cacert FILE      verify https servers with these CAs\n",
+    "  --insecure         do not verify https servers\n",
+    "  --profile-ca FILE  check that the signer of every profile\n",
+    "                     chains to a certificate of FILE (printed;\n",
+    "                     like a device, it goes on either way)\n",
+    "  --save PREFIX      write PREFIX.crt and PREFIX.key (the new\n",
+    "                     identity) and PREFIX.mobileconfig (Phase 3);\n",
+    "                     the key and the profile are made mode 0600\n",
+    NULL
+};
+
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: scep-ota device URL --identity CERT --key KEY\n"
-            "           [--attr NAME=VALUE ...] [--ios 3|4|current]\n"
-            "           [--no-caps-array] [--cacert FILE] [--insecure]\n"
-            "           [--profile-ca FILE] [--save PREFIX] [-v]\n"
-            "           [--user NAME --password-file FILE]\n"
-            "\n"
-            "Plays an iPhone: GET URL (Phase 1), POST attributes signed with\n"
-            "the device identity CERT/KEY (Phase 2), SCEP enrollment with the\n"
-            "payload it gets, POST signed with the new identity (Phase 3),\n"
-            "and decrypts the final profile. Attributes the server asks for\n"
-            "default to UDID=<CN of CERT> VERSION=22C152 PRODUCT=iPhone17,1\n"
-            "SERIAL=F2LTESTDEVICE; IMEI, MEID and others only with --attr.\n"
-            "  --ios 3|4|current  GetCACaps behaviour when the payload has no\n"
-            "                     GetCACaps array: 3 asks twice, then GET/3DES/\n"
-            "                     SHA-1; 4 asks three times, then fails;\n"
-            "                     current (default) asks once\n"
-            "  --no-caps-array    ignore the payload's GetCACaps array\n"
-            "  --user NAME        HTTP Basic authentication as NAME for every\n"
-            "                     request to URL's host (Phase 1 behind an\n"
-            "                     auth module); never to another host\n"
-            "  --password-file FILE  the password: the first line of FILE,\n"
-            "                     which others may not read; never printed\n"
-            "  --cacert FILE      verify https servers with these CAs\n"
-            "  --insecure         do not verify https servers\n"
-            "  --profile-ca FILE  check that the signer of every profile\n"
-            "                     chains to a certificate of FILE (printed;\n"
-            "                     like a device, it goes on either way)\n"
-            "  --save PREFIX      write PREFIX.crt and PREFIX.key (the new\n"
-            "                     identity) and PREFIX.mobileconfig (Phase 3);\n"
-            "                     the key and the profile are made mode 0600\n");
-    return 2;
+    return scep_cli_usage(stderr, usage_text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -129,18 +134,6 @@ static void trace(const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     fputc('\n', stdout);
-}
-
-static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
-{
-    char *out = apr_palloc(p, n * 3 + 1);
-    apr_size_t i;
-
-    out[0] = '\0';
-    for (i = 0; i < n; ++i) {
-        apr_snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", b[i]);
-    }
-    return out;
 }
 
 static const char *subject(apr_pool_t *p, X509 *x)
@@ -427,7 +420,7 @@ static void show_scep_payload(device_t *d)
     trace("   Key Type: %s   Key Usage: %d",
           ota_plist_str(d->p, d->scep, "Key Type"), (int)v);
     fp = ota_plist_data(d->p, d->scep, "CAFingerprint", &fp_len);
-    trace("   CAFingerprint: %s", fp ? hex(d->p, fp, fp_len) : "none");
+    trace("   CAFingerprint: %s", fp ? scep_cli_hex(d->p, fp, fp_len, ':') : "none");
     trace("   Challenge: %s", ota_plist_str(d->p, d->scep, "Challenge")
                               ? "(one-time, present)" : "none");
     printf("   GetCACaps:");
@@ -728,68 +721,41 @@ static X509_NAME *payload_name(device_t *d)
     return name;
 }
 
-static int add_ext_req(X509_REQ *req, apr_uint64_t usage)
-{
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    const char *ku = usage == 1 ? "critical,digitalSignature"
-                     : usage == 4 ? "critical,keyEncipherment"
-                     : "critical,digitalSignature,keyEncipherment";
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, ku);
-    int ok = ext && sk_X509_EXTENSION_push(exts, ext)
-             && X509_REQ_add_extensions(req, exts);
-
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    return ok;
-}
-
+/* The CSR: the payload's Subject, Challenge and Key Usage. */
 static const unsigned char *make_csr(device_t *d, X509_NAME *name,
                                      apr_size_t *len)
 {
-    X509_REQ *req = scep_track_req(d->p, X509_REQ_new());
-    const char *challenge = ota_plist_str(d->p, d->scep, "Challenge");
     apr_uint64_t usage = 1;
-    unsigned char *buf = NULL;
-    const unsigned char *der = NULL;
-    int n;
+    const char *exts[] = { "keyUsage", NULL, NULL };
+    scep_cli_csr_t s;
 
     ota_plist_uint(d->scep, "Key Usage", &usage);
-    if (req && X509_REQ_set_version(req, 0)
-        && X509_REQ_set_subject_name(req, name)
-        && X509_REQ_set_pubkey(req, d->key)
-        && (!challenge || X509_REQ_add1_attr_by_NID(
-                req, NID_pkcs9_challengePassword, MBSTRING_UTF8,
-                (const unsigned char *)challenge, -1))
-        && add_ext_req(req, usage)
-        && X509_REQ_sign(req, d->key, EVP_get_digestbynid(d->digest_nid))
-        && (n = i2d_X509_REQ(req, &buf)) > 0) {
-        der = apr_pmemdup(d->p, buf, (apr_size_t)n);
-        *len = (apr_size_t)n;
-        OPENSSL_free(buf);
-    }
-    return der;
+    exts[1] = usage == 1 ? "critical,digitalSignature"
+              : usage == 4 ? "critical,keyEncipherment"
+              : "critical,digitalSignature,keyEncipherment";
+    memset(&s, 0, sizeof(s));
+    s.subject = name;
+    s.key = d->key;
+    s.challenge = ota_plist_str(d->p, d->scep, "Challenge");
+    s.exts = exts;
+    s.md = EVP_get_digestbynid(d->digest_nid);
+    return scep_cli_csr_der(d->p, scep_cli_csr(d->p, &s), len);
 }
 
 /* The temporary self-signed identity that signs the request. */
 static X509 *self_signed(device_t *d, X509_NAME *name)
 {
-    X509 *x = scep_track_x509(d->p, X509_new());
-    unsigned char serial[8];
-    BIGNUM *bn;
+    scep_cli_cert_t s;
 
-    RAND_bytes(serial, sizeof(serial));
-    serial[0] &= 0x7f;
-    bn = BN_bin2bn(serial, sizeof(serial), NULL);
-    if (!x || !bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))
-        || !X509_set_version(x, 2) || !X509_set_subject_name(x, name)
-        || !X509_set_issuer_name(x, name)
-        || !X509_gmtime_adj(X509_getm_notBefore(x), -300)
-        || !X509_gmtime_adj(X509_getm_notAfter(x), 86400)
-        || !X509_set_pubkey(x, d->key)
-        || !X509_sign(x, d->key, EVP_get_digestbynid(d->digest_nid))) {
-        x = NULL;
-    }
-    BN_free(bn);
-    return x;
+    memset(&s, 0, sizeof(s));
+    s.subject = name;
+    s.key = d->key;
+    s.serial_bits = 63;
+    s.serial_top = BN_RAND_TOP_ANY;
+    s.not_before = -300;
+    s.not_after = 86400;
+    s.md = EVP_get_digestbynid(d->digest_nid);
+    return scep_cli_cert(d->p, &s);
 }
 
 static int make_key(device_t *d)
@@ -829,23 +795,18 @@ static int send_pkiop(device_t *d, const unsigned char *der, apr_size_t len,
 
 static int read_issued(device_t *d, scep_pkimsg_t *rep)
 {
-    const unsigned char *der;
-    PKCS7 *p7;
+    STACK_OF(X509) *certs = NULL;
+    STACK_OF(X509_CRL) *crls;
 
     if (APR_SUCCESS != scep_pkimsg_decrypt(d->p, rep, d->key, 0)) {
         return fail("cannot decrypt the CertRep envelope");
     }
-    der = rep->data;
-    p7 = d2i_PKCS7(NULL, &der, (long)rep->data_len);
-    if (!p7 || !PKCS7_type_is_signed(p7) || !p7->d.sign
-        || !p7->d.sign->cert || sk_X509_num(p7->d.sign->cert) < 1) {
-        PKCS7_free(p7);
+    if (APR_SUCCESS != scep_cli_certrep_content(d->p, rep, &certs, &crls)
+        || !certs || sk_X509_num(certs) < 1) {
         return fail("the CertRep holds no certificate");
     }
     /* iOS takes the first certificate */
-    d->cert = scep_track_x509(d->p, X509_dup(sk_X509_value(p7->d.sign->cert,
-                                                            0)));
-    PKCS7_free(p7);
+    d->cert = scep_track_x509(d->p, X509_dup(sk_X509_value(certs, 0)));
     if (!scep_key_matches_cert(d->key, d->cert)) {
         return fail("the issued certificate is not for our key");
     }
@@ -885,57 +846,14 @@ static int check_certrep(device_t *d, const scep_http_resp_t *r,
     return 0;
 }
 
-/* GetCertInitial's messageData: IssuerAndSubject ::= SEQUENCE { issuer
- * Name, subject Name }, through OpenSSL's SEQUENCE OF ANY. */
-static const unsigned char *issuer_and_subject(device_t *d, X509_NAME *subj,
-                                               apr_size_t *len)
-{
-    ASN1_SEQUENCE_ANY *seq = sk_ASN1_TYPE_new_null();
-    X509_NAME *names[2];
-    const unsigned char *out = NULL;
-    unsigned char *der;
-    int i, n;
-
-    names[0] = X509_get_subject_name(d->ca);
-    names[1] = subj;
-    for (i = 0; seq && i < 2; ++i) {
-        ASN1_STRING *str = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
-        ASN1_TYPE *t = ASN1_TYPE_new();
-        der = NULL;
-        if ((n = i2d_X509_NAME(names[i], &der)) <= 0 || !str || !t
-            || !ASN1_STRING_set(str, der, n)) {
-            ASN1_STRING_free(str);
-            ASN1_TYPE_free(t);
-            OPENSSL_free(der);
-            break;
-        }
-        OPENSSL_free(der);
-        ASN1_TYPE_set(t, V_ASN1_SEQUENCE, str);
-        sk_ASN1_TYPE_push(seq, t);
-    }
-    der = NULL;
-    if (i == 2 && (n = i2d_ASN1_SEQUENCE_ANY(seq, &der)) > 0) {
-        out = apr_pmemdup(d->p, der, (apr_size_t)n);
-        *len = (apr_size_t)n;
-    }
-    OPENSSL_free(der);
-    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
-    return out;
-}
-
 /* One request/CertRep round trip with a fresh senderNonce. */
 static int round_trip(device_t *d, scep_request_t *req, scep_pkimsg_t **rep)
 {
-    unsigned char nonce[SCEP_NONCE_LEN];
     const unsigned char *der;
     apr_size_t len = 0;
     scep_http_resp_t r;
 
-    RAND_bytes(nonce, sizeof(nonce));
-    req->sender_nonce = nonce;
-    req->sender_nonce_len = sizeof(nonce);
-    if (!req->data || !req->signer
-        || APR_SUCCESS != scep_request_build(d->p, req, &der, &len)) {
+    if (APR_SUCCESS != scep_cli_build_request(d->p, req, NULL, &der, &len)) {
         return fail("cannot build the %s",
                     scep_pkimsg_type_name(req->message_type));
     }
@@ -943,7 +861,8 @@ static int round_trip(device_t *d, scep_request_t *req, scep_pkimsg_t **rep)
           req->transaction_id);
     *rep = NULL;
     if (!send_pkiop(d, der, len, &r) || expect(&r, 200, NULL)
-        || check_certrep(d, &r, nonce, req->transaction_id, rep) || !*rep) {
+        || check_certrep(d, &r, req->sender_nonce, req->transaction_id, rep)
+        || !*rep) {
         return 1;
     }
     return 0;
@@ -960,7 +879,8 @@ static int poll_pending(device_t *d, scep_request_t *req, X509_NAME *name,
     ota_plist_uint(d->scep, "Retries", &retries);
     ota_plist_uint(d->scep, "RetryDelay", &delay);
     req->message_type = SCEP_MSG_CERTPOLL;
-    req->data = issuer_and_subject(d, name, &req->data_len);
+    req->data = scep_cli_issuer_and_subject(d->p, X509_get_subject_name(d->ca),
+                                            name, &req->data_len);
     for (i = 0; i < retries && (*rep)->pki_status == SCEP_STATUS_PENDING;
          ++i) {
         if (i > 0) {
@@ -1107,21 +1027,17 @@ static int phase3(device_t *d, plist_t *top)
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 
-static int load_identity(device_t *d, const char *cert, const char *key)
+static int load_identity(device_t *d)
 {
-    apr_array_header_t *certs, *keys;
+    apr_array_header_t *certs;
     const char *err = NULL;
     int i;
 
-    if (APR_SUCCESS != scep_load_certs(d->p, cert, &certs, &err)
-        || APR_SUCCESS != scep_load_keys(d->p, key, &keys, &err)) {
+    if (APR_SUCCESS != scep_cli_load_pair(d->p, d->cert_file, d->key_file,
+                                          &certs, &d->dev_key, &err)) {
         return fail("%s", err);
     }
     d->dev_cert = APR_ARRAY_IDX(certs, 0, X509 *);
-    d->dev_key = APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
-    if (!scep_key_matches_cert(d->dev_key, d->dev_cert)) {
-        return fail("the key in %s does not match %s", key, cert);
-    }
     d->dev_chain = apr_array_make(d->p, certs->nelts, sizeof(X509 *));
     for (i = 1; i < certs->nelts; ++i) {
         APR_ARRAY_PUSH(d->dev_chain, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
@@ -1129,62 +1045,106 @@ static int load_identity(device_t *d, const char *cert, const char *key)
     return 0;
 }
 
-static int parse_args(device_t *d, int argc, const char *const *argv,
-                      const char **cert, const char **key,
-                      const char **cafile, int *insecure)
+#define DEV_OPT(name, field) { name, NULL, offsetof(device_t, field) }
+
+static const scep_cli_opt_t device_opts[] = {
+    DEV_OPT("--identity", cert_file),
+    DEV_OPT("--key", key_file),
+    DEV_OPT("--cacert", cafile),
+    DEV_OPT("--save", save),
+    DEV_OPT("--user", user),
+    DEV_OPT("--password-file", password_file),
+    DEV_OPT("--profile-ca", profile_ca_file),
+    { NULL, NULL, 0 }
+};
+
+/* The options without a value; 0 when arg is none of them. */
+static int device_flag(device_t *d, const char *arg)
 {
-    int i;
-    const char *eq;
+    if (!strcmp(arg, "--no-caps-array")) {
+        return d->no_caps_array = 1;
+    }
+    if (!strcmp(arg, "--insecure") || !strcmp(arg, "-k")) {
+        return d->insecure = 1;
+    }
+    if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) {
+        return d->verbose = 1;
+    }
+    return 0;
+}
+
+/* --ios 3|4|current */
+static int set_ios(device_t *d, const char *v)
+{
+    if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "current")) {
+        return usage();
+    }
+    d->ios = !strcmp(v, "current") ? IOS_CURRENT : atoi(v);
+    return 0;
+}
+
+/* --attr NAME=VALUE */
+static int set_attr(device_t *d, const char *v)
+{
+    const char *eq = strchr(v, '=');
+
+    if (!eq || eq == v) {
+        return usage();
+    }
+    apr_table_set(d->given, apr_pstrmemdup(d->p, v, (apr_size_t)(eq - v)),
+                  eq + 1);
+    return 0;
+}
+
+/* An option with a value (v, never NULL): 0 taken, 1 unknown, else the
+ * exit status. */
+static int device_option(device_t *d, const char *a, const char *v)
+{
+    const char **slot = scep_cli_opt_slot(device_opts, d, a);
+
+    if (slot) {
+        *slot = v;
+        return 0;
+    }
+    if (!strcmp(a, "--ios")) {
+        return set_ios(d, v);
+    }
+    if (!strcmp(a, "--attr")) {
+        return set_attr(d, v);
+    }
+    return 1;
+}
+
+static int check_args(device_t *d)
+{
+    if (!d->url || !d->cert_file || !d->key_file
+        || !d->user != !d->password_file) {
+        return usage();
+    }
+    if (strchr(d->url, '@')) {
+        return fail("a URL with credentials in it is not accepted (the "
+                    "password would show): use --user and --password-file");
+    }
+    return 0;
+}
+
+static int parse_args(device_t *d, int argc, const char *const *argv)
+{
+    int i, rc;
 
     for (i = 1; i < argc; ++i) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--no-caps-array")) {
-            d->no_caps_array = 1;
+        if (device_flag(d, a)) {
+            continue;
         }
-        else if (!strcmp(a, "--insecure") || !strcmp(a, "-k")) {
-            *insecure = 1;
-        }
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            d->verbose = 1;
-        }
-        else if (a[0] == '-' && a[1] && !v) {
+        if (a[0] == '-' && a[1] && !v) {
             return usage();
         }
-        else if (!strcmp(a, "--identity")) {
-            *cert = argv[++i];
-        }
-        else if (!strcmp(a, "--key")) {
-            *key = argv[++i];
-        }
-        else if (!strcmp(a, "--cacert")) {
-            *cafile = argv[++i];
-        }
-        else if (!strcmp(a, "--save")) {
-            d->save = argv[++i];
-        }
-        else if (!strcmp(a, "--user")) {
-            d->user = argv[++i];
-        }
-        else if (!strcmp(a, "--password-file")) {
-            d->password_file = argv[++i];
-        }
-        else if (!strcmp(a, "--profile-ca")) {
-            d->profile_ca_file = argv[++i];
-        }
-        else if (!strcmp(a, "--ios")) {
+        if (v && (rc = device_option(d, a, v)) != 1) {
+            if (rc) {
+                return rc;
+            }
             ++i;
-            if (strcmp(v, "3") && strcmp(v, "4") && strcmp(v, "current")) {
-                return usage();
-            }
-            d->ios = !strcmp(v, "current") ? IOS_CURRENT : atoi(v);
-        }
-        else if (!strcmp(a, "--attr")) {
-            if (!(eq = strchr(argv[++i], '=')) || eq == v) {
-                return usage();
-            }
-            apr_table_set(d->given, apr_pstrmemdup(d->p, v,
-                                                   (apr_size_t)(eq - v)),
-                          eq + 1);
         }
         else if (a[0] != '-' && !d->url) {
             d->url = a;
@@ -1193,14 +1153,7 @@ static int parse_args(device_t *d, int argc, const char *const *argv,
             return usage();
         }
     }
-    if (!d->url || !*cert || !*key || !d->user != !d->password_file) {
-        return usage();
-    }
-    if (strchr(d->url, '@')) {
-        return fail("a URL with credentials in it is not accepted (the "
-                    "password would show): use --user and --password-file");
-    }
-    return 0;
+    return check_args(d);
 }
 
 /* The first line of a file that only its owner (and root) may read. */
@@ -1368,23 +1321,22 @@ static int load_profile_ca(device_t *d)
 int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
 {
     device_t d;
-    const char *cert = NULL, *key = NULL, *cafile = NULL;
-    int insecure = 0, rc;
+    int rc;
     plist_t final = NULL;
 
     memset(&d, 0, sizeof(d));
     d.p = p;
     d.ios = IOS_CURRENT;
     d.given = apr_table_make(p, 8);
-    if ((rc = parse_args(&d, argc, argv, &cert, &key, &cafile, &insecure))
-        || (rc = load_identity(&d, cert, key))
+    if ((rc = parse_args(&d, argc, argv)) || (rc = load_identity(&d))
         || (rc = load_profile_ca(&d))) {
         return rc;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    d.http = scep_http_make(p, cafile, insecure, apr_time_from_sec(45));
-    if ((rc = setup_auth(&d)) || (rc = phase1(&d)) || (rc = phase2(&d)) || (rc = enroll(&d))
-        || (rc = phase3(&d, &final)) || (rc = save_all(&d, final))) {
+    d.http = scep_http_make(p, d.cafile, d.insecure, apr_time_from_sec(45));
+    if ((rc = setup_auth(&d)) || (rc = phase1(&d)) || (rc = phase2(&d))
+        || (rc = enroll(&d)) || (rc = phase3(&d, &final))
+        || (rc = save_all(&d, final))) {
         return rc;
     }
     trace("\n== enrolled: %s (serial %s); final profile installed",
