@@ -14,16 +14,19 @@
 #include <apr_tables.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
+#include <openssl/bn.h>
 #include <openssl/x509v3.h>
 
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
+#include "scep-ota-client.h"
 #include "scep-ota-init.h"
 
 #define DEFAULT_BITS 3072
 #define DEFAULT_CA_DAYS 3650
 #define DEFAULT_LEAF_DAYS 730
+#define STR(n) #n
+#define NUMBER_TEXT(n) STR(n)
 #define DEFAULT_SUBJECT "/CN=SCEP CA"
 
 /* What a certificate of the set is for. */
@@ -33,25 +36,39 @@ typedef struct {
     role_t role;
     const char *name;            /* file stem in DIR */
     const char *cn_suffix;       /* appended to the CA's CN */
-    const char *const *exts;     /* extensions, openssl config syntax */
+    const scep_cli_ext_t *exts;  /* in the order they are added */
 } kind_t;
 
-static const char *const ca_exts[] = {
-    "critical,CA:TRUE",
+static const scep_cli_ext_t ca_exts[] = {
+    { NID_basic_constraints, "critical,CA:TRUE" },
     /* the CA does the CMS work when there is no RA */
-    "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign",
-    "hash", NULL
+    { NID_key_usage,
+      "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_undef, NULL }
 };
-static const char *const ra_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment",
-    "hash", NULL
+static const scep_cli_ext_t ra_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature,keyEncipherment" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_undef, NULL }
 };
-static const char *const ota_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature", "hash", NULL
+static const scep_cli_ext_t ota_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_undef, NULL }
 };
-static const char *const ocsp_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature", "hash", "OCSPSigning",
-    NULL
+static const scep_cli_ext_t ocsp_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_ext_key_usage, "OCSPSigning" },
+    { NID_id_pkix_OCSP_noCheck, "ignored" },
+    { NID_undef, NULL }
 };
 
 static const kind_t kinds[] = {
@@ -79,37 +96,40 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "scep-ota init: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    scep_cli_vfail("init", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
     return 1;
 }
 
+static const char *const usage_text[] = {
+    "usage: scep-ota init DIR [--ra] [--ota] [--ocsp]\n",
+    "           [--subject /O=Example/CN=Example SCEP CA] [--bits N]\n",
+    "           [--days N] [--leaf-days N]\n",
+    "       scep-ota init DIR --ca-cert FILE --ca-key FILE\n",
+    "           [--ra] [--ota] [--ocsp] [--leaf-days N]\n",
+    "\n",
+    "Creates in DIR (made 0700 if missing) an RSA CA (ca.pem, ca.key)\n",
+    "and, if asked, an RA pair (ra.pem, ra.key), an OTA profile\n",
+    "signing certificate (ota-signer.*) and a delegated OCSP signer\n",
+    "(ocsp-signer.*), each with the key usages mod_scep_ota checks,\n",
+    "keys mode 0600; then prints the directives that use them. With\n",
+    "--ca-cert/--ca-key the others are issued by that CA instead\n",
+    "(a company's own root or intermediate). No existing file is\n",
+    "ever overwritten.\n",
+    "  --bits N       RSA key size (default " NUMBER_TEXT(DEFAULT_BITS)
+    "; SCEP's key transport\n",
+    "                 needs RSA where the CA does the message layer)\n",
+    "  --days N       validity of the CA (default "
+    NUMBER_TEXT(DEFAULT_CA_DAYS) ")\n",
+    "  --leaf-days N  of the others (default " NUMBER_TEXT(DEFAULT_LEAF_DAYS)
+    ", never past the CA)\n",
+    NULL
+};
+
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: scep-ota init DIR [--ra] [--ota] [--ocsp]\n"
-            "           [--subject /O=Example/CN=Example SCEP CA] [--bits N]\n"
-            "           [--days N] [--leaf-days N]\n"
-            "       scep-ota init DIR --ca-cert FILE --ca-key FILE\n"
-            "           [--ra] [--ota] [--ocsp] [--leaf-days N]\n"
-            "\n"
-            "Creates in DIR (made 0700 if missing) an RSA CA (ca.pem, ca.key)\n"
-            "and, if asked, an RA pair (ra.pem, ra.key), an OTA profile\n"
-            "signing certificate (ota-signer.*) and a delegated OCSP signer\n"
-            "(ocsp-signer.*), each with the key usages mod_scep_ota checks,\n"
-            "keys mode 0600; then prints the directives that use them. With\n"
-            "--ca-cert/--ca-key the others are issued by that CA instead\n"
-            "(a company's own root or intermediate). No existing file is\n"
-            "ever overwritten.\n"
-            "  --bits N       RSA key size (default %d; SCEP's key transport\n"
-            "                 needs RSA where the CA does the message layer)\n"
-            "  --days N       validity of the CA (default %d)\n"
-            "  --leaf-days N  of the others (default %d, never past the CA)\n",
-            DEFAULT_BITS, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS);
-    return 2;
+    return scep_cli_usage(stderr, usage_text);
 }
 
 static int number(const char *v, int min, int max, int *out)
@@ -172,64 +192,6 @@ static int parse_args(init_t *in, int argc, const char *const *argv)
     return 0;
 }
 
-/* The fields of "/O=Example/CN=Example CA" (openssl's form; "\/" is a
- * slash), unescaped. */
-static apr_array_header_t *subject_fields(apr_pool_t *p, const char *text)
-{
-    apr_array_header_t *fields = apr_array_make(p, 4, sizeof(char *));
-    char *buf = apr_palloc(p, strlen(text) + 1), *w = buf, *start = buf;
-    const char *s;
-
-    for (s = text + 1; ; ++s) {
-        if (*s == '\\' && s[1]) {
-            *w++ = *++s;
-        }
-        else if (*s == '/' || !*s) {
-            *w++ = '\0';
-            APR_ARRAY_PUSH(fields, char *) = start;
-            start = w;
-            if (!*s) {
-                break;
-            }
-        }
-        else {
-            *w++ = *s;
-        }
-    }
-    return fields;
-}
-
-static X509_NAME *parse_subject(apr_pool_t *p, const char *text)
-{
-    apr_array_header_t *fields;
-    X509_NAME *name;
-    char *f, *eq;
-    int i;
-
-    if (*text != '/' || !(name = X509_NAME_new())) {
-        return NULL;
-    }
-    fields = subject_fields(p, text);
-    for (i = 0; i < fields->nelts; ++i) {
-        f = APR_ARRAY_IDX(fields, i, char *);
-        if (!(eq = strchr(f, '=')) || eq == f || !eq[1]) {
-            break;
-        }
-        *eq = '\0';
-        if (!X509_NAME_add_entry_by_txt(name, f, MBSTRING_UTF8,
-                                        (const unsigned char *)eq + 1, -1,
-                                        -1, 0)) {
-            break;
-        }
-    }
-    if (i < fields->nelts || X509_NAME_entry_count(name) == 0) {
-        X509_NAME_free(name);
-        ERR_clear_error();
-        return NULL;
-    }
-    return name;
-}
-
 /* The CA's CN followed by suffix, and its other fields: a name that
  * tells whose RA or signer it is. */
 static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
@@ -273,83 +235,53 @@ static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
     return name;
 }
 
-static int add_exts(X509 *x, X509 *issuer, const kind_t *k)
+/* The name of a certificate of kind k: --subject for the CA, else the
+ * CA's with the kind's suffix; NULL (said why) when it cannot be. */
+static X509_NAME *kind_name(init_t *in, const kind_t *k)
 {
-    int ok = scep_x509_add_ext(x, issuer, NID_basic_constraints, k->exts[0])
-             && scep_x509_add_ext(x, issuer, NID_key_usage, k->exts[1])
-             && scep_x509_add_ext(x, issuer, NID_subject_key_identifier,
-                                  k->exts[2])
-             && (k->role == ROLE_CA
-                 || scep_x509_add_ext(x, issuer,
-                                      NID_authority_key_identifier,
-                                      "keyid:always"));
+    X509_NAME *name;
 
-    if (ok && k->role == ROLE_OCSP) {
-        ok = scep_x509_add_ext(x, issuer, NID_ext_key_usage, k->exts[3])
-             && scep_x509_add_ext(x, issuer, NID_id_pkix_OCSP_noCheck,
-                                  "ignored");
+    if (k->role == ROLE_CA) {
+        if (!(name = scep_cli_subject(in->p, in->subject, 1))) {
+            fail("--subject '%s' is not of the form /O=Example/CN=Example "
+                 "CA (a CN of at most 64 characters)", in->subject);
+        }
+        return name;
     }
-    return ok;
-}
-
-static int set_serial(X509 *x)
-{
-    unsigned char b[16];
-    BIGNUM *bn;
-    int ok;
-
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        return 0;
+    if (!(name = leaf_name(X509_get_subject_name(in->ca), k->cn_suffix))) {
+        fail("the CN of the CA with \"%s\" after it is over 64 characters",
+             k->cn_suffix);
     }
-    b[0] &= 0x7f;
-    bn = BN_bin2bn(b, sizeof(b), NULL);
-    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-    BN_free(bn);
-    return ok;
+    return name;
 }
 
 /* A certificate of kind k for key, by the CA (or self-signed). */
 static X509 *make_cert(init_t *in, const kind_t *k, EVP_PKEY *key)
 {
-    X509 *x = scep_track_x509(in->p, X509_new());
-    X509 *issuer = k->role == ROLE_CA ? x : in->ca;
-    EVP_PKEY *signer = k->role == ROLE_CA ? key : in->ca_key;
-    X509_NAME *name = k->role == ROLE_CA
-                      ? parse_subject(in->p, in->subject)
-                      : leaf_name(X509_get_subject_name(in->ca),
-                                  k->cn_suffix);
+    X509_NAME *name = kind_name(in, k);
     int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
-    int ok;
+    scep_cli_cert_t s;
+    X509 *x;
 
     if (!name) {
-        if (k->role == ROLE_CA) {
-            fail("--subject '%s' is not of the form /O=Example/CN=Example "
-                 "CA (a CN of at most 64 characters)", in->subject);
-        }
-        else {
-            fail("the CN of the CA with \"%s\" after it is over 64 "
-                 "characters", k->cn_suffix);
-        }
         return NULL;
     }
-    ok = x && X509_set_version(x, X509_VERSION_3) && set_serial(x)
-         && X509_set_subject_name(x, name)
-         && X509_set_issuer_name(x, k->role == ROLE_CA
-                                    ? name : X509_get_subject_name(in->ca))
-         && X509_gmtime_adj(X509_getm_notBefore(x), -300)
-         && X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)
-         && X509_set_pubkey(x, key);
+    memset(&s, 0, sizeof(s));
+    s.subject = name;
+    s.key = key;
+    s.issuer = k->role == ROLE_CA ? NULL : in->ca;
+    s.issuer_key = in->ca_key;
+    s.serial_bits = 127;
+    s.serial_top = BN_RAND_TOP_ANY;
+    s.not_before = -300;
+    s.not_after = (long)days * 86400;
+    s.not_after_max = s.issuer ? X509_get0_notAfter(in->ca) : NULL;
+    s.exts = k->exts;
+    x = scep_cli_cert(in->p, &s);
     X509_NAME_free(name);
-    if (ok && k->role != ROLE_CA
-        && X509_cmp_time(X509_get0_notAfter(in->ca),
-                         &(time_t){ time(NULL) + (time_t)days * 86400 }) < 0) {
-        ok = X509_set1_notAfter(x, X509_get0_notAfter(in->ca));
-    }
-    if (!ok || !add_exts(x, issuer, k)
-        || X509_sign(x, signer, EVP_sha256()) <= 0) {
+    if (!x) {
         fail("cannot build the %s certificate: %s", k->name,
              ERR_reason_error_string(ERR_get_error()));
-        return NULL;
     }
     return x;
 }
@@ -437,20 +369,15 @@ static int make_one(init_t *in, const kind_t *k)
 
 static int load_ca(init_t *in)
 {
-    apr_array_header_t *certs, *keys;
+    apr_array_header_t *certs;
     const char *err = NULL;
 
-    if (APR_SUCCESS != scep_load_certs(in->p, in->ca_cert_file, &certs, &err)
-        || APR_SUCCESS != scep_load_keys(in->p, in->ca_key_file, &keys,
-                                         &err)) {
+    if (APR_SUCCESS != scep_cli_load_pair(in->p, in->ca_cert_file,
+                                          in->ca_key_file, &certs,
+                                          &in->ca_key, &err)) {
         return fail("%s", err);
     }
     in->ca = APR_ARRAY_IDX(certs, 0, X509 *);
-    in->ca_key = APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
-    if (!scep_key_matches_cert(in->ca_key, in->ca)) {
-        return fail("the key in %s does not match %s", in->ca_key_file,
-                    in->ca_cert_file);
-    }
     if (!scep_cert_is_ca(in->ca)) {
         return fail("%s is not a CA certificate", in->ca_cert_file);
     }
