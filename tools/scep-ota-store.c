@@ -2,6 +2,7 @@
  * uses, found through the same httpd configuration. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_store_dbd.h"
 #include "httpd_conf.h"
+#include "scep-ota-client.h"
 #include "scep-ota-store.h"
 
 #define DEFAULT_CONF "/etc/apache2/apache2.conf"
@@ -62,74 +64,77 @@ typedef struct {
     const char *admin;           /* who runs the tool */
 } cli_t;
 
+static const char *const store_usage_text[] = {
+    "usage: scep-ota store [OPTIONS] COMMAND [ARGS]\n",
+    "\n",
+    "  list [--status valid|revoked|all|pending]\n",
+    "  show SERIAL\n",
+    "  approve TXID            let a pending request be issued\n",
+    "  reject TXID\n",
+    "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n",
+    "  crl [--days N]          the CA's published CRL (PEM), a new one\n",
+    "                          when revocations changed (N: its\n",
+    "                          validity, default SCEPCRLValidity)\n",
+    "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n",
+    "                          a one-time SCEP challenge (T: 3600, "
+    "90m, 24h, 7d;\n",
+    "                          default SCEPChallengeLifetime, else "
+    "1h);\n",
+    "                          with --for it enrolls exactly that "
+    "subject (/CN=x/O=y\n",
+    "                          or CN=x,O=y) and those "
+    "subjectAltNames (TYPE: dns,\n",
+    "                          email, uri, ip)\n",
+    "  challenge --list [--user NAME]\n",
+    "                          the unused, unexpired challenges "
+    "(never a secret),\n",
+    "                          per user of the challenge page\n",
+    "  challenge --revoke REF|user=NAME\n",
+    "                          revokes one (REF from --list) or "
+    "all of a user's\n",
+    "  export [--format json|csv]\n",
+    "                          csv: every cell quoted; a cell starting\n",
+    "                          with =, +, -, @, tab or CR gets a leading\n",
+    "                          ' so that spreadsheets show it as text,\n",
+    "                          never run it as a formula\n",
+    "\n",
+    "options:\n",
+    "  -f FILE         httpd config to read (default " DEFAULT_CONF
+    "),\n",
+    "                  read as httpd reads it: the last value of a\n",
+    "                  directive wins; <IfDefine>, <IfModule> and\n",
+    "                  <IfFile> are evaluated; Include, Define and\n",
+    "                  ${VAR} (from Define or the environment: for\n",
+    "                  Debian's ${APACHE_LOG_DIR} etc., source\n",
+    "                  /etc/apache2/envvars first); SCEPStore, the\n",
+    "                  CA or DBD directives inside <If> are refused\n",
+    "  -d DIR          ServerRoot until the config sets one (default:\n",
+    "                  FILE's directory), as httpd -d\n",
+    "  -D NAME         define NAME for <IfDefine>, as httpd -D: give\n",
+    "                  the -D options httpd runs with (APACHE_ARGUMENTS\n",
+    "                  from envvars is not read)\n",
+    "  --vhost NAME[:PORT]\n",
+    "                  the <VirtualHost> with that ServerName,\n",
+    "                  ServerAlias or address; needed when servers\n",
+    "                  that configure a CA use different stores or\n",
+    "                  CAs (default: the main server, or the one\n",
+    "                  server that configures a CA)\n",
+    "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
+    "instead of SCEPStore\n",
+    "  --ca FILE       the CA whose records to see, instead of "
+    "SCEPCACertificateFile\n",
+    "                  (a store may hold the records of several "
+    "CAs)\n",
+    "\n",
+    "<IfModule> knows the modules loaded by LoadModule above it and\n",
+    "those compiled into httpd ($APACHE_HTTPD -l, default\n",
+    "/usr/sbin/apache2 -l).\n",
+    NULL
+};
+
 static int store_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scep-ota store [OPTIONS] COMMAND [ARGS]\n"
-            "\n"
-            "  list [--status valid|revoked|all|pending]\n"
-            "  show SERIAL\n"
-            "  approve TXID            let a pending request be issued\n"
-            "  reject TXID\n"
-            "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n"
-            "  crl [--days N]          the CA's published CRL (PEM), a new one\n"
-            "                          when revocations changed (N: its\n"
-            "                          validity, default SCEPCRLValidity)\n"
-            "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n"
-            "                          a one-time SCEP challenge (T: 3600, "
-            "90m, 24h, 7d;\n"
-            "                          default SCEPChallengeLifetime, else "
-            "1h);\n"
-            "                          with --for it enrolls exactly that "
-            "subject (/CN=x/O=y\n"
-            "                          or CN=x,O=y) and those "
-            "subjectAltNames (TYPE: dns,\n"
-            "                          email, uri, ip)\n"
-            "  challenge --list [--user NAME]\n"
-            "                          the unused, unexpired challenges "
-            "(never a secret),\n"
-            "                          per user of the challenge page\n"
-            "  challenge --revoke REF|user=NAME\n"
-            "                          revokes one (REF from --list) or "
-            "all of a user's\n"
-            "  export [--format json|csv]\n"
-            "                          csv: every cell quoted; a cell starting\n"
-            "                          with =, +, -, @, tab or CR gets a leading\n"
-            "                          ' so that spreadsheets show it as text,\n"
-            "                          never run it as a formula\n"
-            "\n"
-            "options:\n"
-            "  -f FILE         httpd config to read (default " DEFAULT_CONF
-            "),\n"
-            "                  read as httpd reads it: the last value of a\n"
-            "                  directive wins; <IfDefine>, <IfModule> and\n"
-            "                  <IfFile> are evaluated; Include, Define and\n"
-            "                  ${VAR} (from Define or the environment: for\n"
-            "                  Debian's ${APACHE_LOG_DIR} etc., source\n"
-            "                  /etc/apache2/envvars first); SCEPStore, the\n"
-            "                  CA or DBD directives inside <If> are refused\n"
-            "  -d DIR          ServerRoot until the config sets one (default:\n"
-            "                  FILE's directory), as httpd -d\n"
-            "  -D NAME         define NAME for <IfDefine>, as httpd -D: give\n"
-            "                  the -D options httpd runs with (APACHE_ARGUMENTS\n"
-            "                  from envvars is not read)\n"
-            "  --vhost NAME[:PORT]\n"
-            "                  the <VirtualHost> with that ServerName,\n"
-            "                  ServerAlias or address; needed when servers\n"
-            "                  that configure a CA use different stores or\n"
-            "                  CAs (default: the main server, or the one\n"
-            "                  server that configures a CA)\n"
-            "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
-            "instead of SCEPStore\n"
-            "  --ca FILE       the CA whose records to see, instead of "
-            "SCEPCACertificateFile\n"
-            "                  (a store may hold the records of several "
-            "CAs)\n"
-            "\n"
-            "<IfModule> knows the modules loaded by LoadModule above it and\n"
-            "those compiled into httpd ($APACHE_HTTPD -l, default\n"
-            "/usr/sbin/apache2 -l).\n");
-    return out == stdout ? 0 : 2;
+    return scep_cli_usage(out, store_usage_text);
 }
 
 static int fail(const char *fmt, ...)
@@ -139,43 +144,30 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("scep-ota store: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    scep_cli_vfail("store", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 1;
 }
 
 /* ------------------------------------------------------------------ */
 /* arguments                                                            */
 
-static const char **opt_slot(cli_t *c, const char *opt)
-{
-    static const char *const names[] = {
-        "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format",
-        "--ca", "--revoke", "--user"
-    };
-    const char **slots[10];
-    apr_size_t i;
+#define STORE_OPT(name, field) { name, NULL, offsetof(cli_t, field) }
 
-    slots[0] = &c->conf_file;
-    slots[1] = &c->vhost;
-    slots[2] = &c->store_uri;
-    slots[3] = &c->status;
-    slots[4] = &c->ttl;
-    slots[5] = &c->for_name;
-    slots[6] = &c->format;
-    slots[7] = &c->ca_file;
-    slots[8] = &c->revoke;
-    slots[9] = &c->user;
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
-        if (!strcmp(opt, names[i])) {
-            return slots[i];
-        }
-    }
-    return NULL;
-}
+static const scep_cli_opt_t store_opts[] = {
+    STORE_OPT("-f", conf_file),
+    STORE_OPT("--vhost", vhost),
+    STORE_OPT("--store", store_uri),
+    STORE_OPT("--status", status),
+    STORE_OPT("--ttl", ttl),
+    STORE_OPT("--for", for_name),
+    STORE_OPT("--format", format),
+    STORE_OPT("--ca", ca_file),
+    STORE_OPT("--revoke", revoke),
+    STORE_OPT("--user", user),
+    { NULL, NULL, 0 }
+};
 
 /* -D NAME, -d DIR: as httpd's options */
 static void define_or_root(cli_t *c, char opt, const char *value)
@@ -188,56 +180,65 @@ static void define_or_root(cli_t *c, char opt, const char *value)
     }
 }
 
+/* The option argv[*i], with its value, if any, after it (*i moves past
+ * it). 0 when taken, else the exit status (+1000: help asked for). */
+static int store_option(cli_t *c, int argc, const char *const *argv, int *i)
+{
+    const char *a = argv[*i], **slot;
+
+    if (scep_cli_is_help(a)) {
+        return store_usage(stdout) + 1000;
+    }
+    if (!strcmp(a, "--list")) {
+        c->list = 1;
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        return store_usage(stderr);
+    }
+    ++*i;
+    if (!strcmp(a, "--days")) {
+        c->crl_days = atoi(argv[*i]);
+    }
+    else if (!strcmp(a, "--san")) {
+        APR_ARRAY_PUSH(c->sans, const char *) = argv[*i];
+    }
+    else if (!strcmp(a, "-D") || !strcmp(a, "-d")) {
+        define_or_root(c, a[1], argv[*i]);
+    }
+    else if ((slot = scep_cli_opt_slot(store_opts, c, a))) {
+        *slot = argv[*i];
+    }
+    else {
+        fprintf(stderr, "scep-ota store: unknown option %s\n", a);
+        return store_usage(stderr);
+    }
+    return 0;
+}
+
 /* Options may come before or after the command. */
 static int parse_args(cli_t *c, int argc, const char *const *argv)
 {
-    const char **slot;
-    int i;
+    int i, rc;
 
     c->args = apr_array_make(c->p, 4, sizeof(const char *));
     c->sans = apr_array_make(c->p, 2, sizeof(const char *));
     c->defines = apr_array_make(c->p, 2, sizeof(const char *));
     for (i = 1; i < argc; ++i) {
-        if (argv[i][0] == '-' && (argv[i][1] == 'D' || argv[i][1] == 'd')
-            && argv[i][2]) {     /* -DNAME, -dDIR */
-            define_or_root(c, argv[i][1], argv[i] + 2);
+        const char *a = argv[i];
+        if (a[0] == '-' && (a[1] == 'D' || a[1] == 'd') && a[2]) {
+            define_or_root(c, a[1], a + 2);      /* -DNAME, -dDIR */
         }
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-                return store_usage(stdout) + 1000;
+        else if (a[0] == '-' && a[1]) {
+            if ((rc = store_option(c, argc, argv, &i))) {
+                return rc;
             }
-            if (!strcmp(argv[i], "--list")) {
-                c->list = 1;
-                continue;
-            }
-            if (i + 1 >= argc) {
-                return store_usage(stderr);
-            }
-            if (!strcmp(argv[i], "--days")) {
-                c->crl_days = atoi(argv[++i]);
-                continue;
-            }
-            if (!strcmp(argv[i], "--san")) {
-                APR_ARRAY_PUSH(c->sans, const char *) = argv[++i];
-                continue;
-            }
-            if (!strcmp(argv[i], "-D") || !strcmp(argv[i], "-d")) {
-                define_or_root(c, argv[i][1], argv[i + 1]);
-                ++i;
-                continue;
-            }
-            if (!(slot = opt_slot(c, argv[i]))) {
-                fprintf(stderr, "scep-ota store: unknown option %s\n",
-                        argv[i]);
-                return store_usage(stderr);
-            }
-            *slot = argv[++i];
         }
         else if (!c->cmd) {
-            c->cmd = argv[i];
+            c->cmd = a;
         }
         else {
-            APR_ARRAY_PUSH(c->args, const char *) = argv[i];
+            APR_ARRAY_PUSH(c->args, const char *) = a;
         }
     }
     return c->cmd ? 0 : store_usage(stderr);
