@@ -141,12 +141,11 @@ static const char *subject(apr_pool_t *p, X509 *x)
     return scep_cert_subject(p, x);
 }
 
-/* One HTTP exchange, traced. Returns the status (0: no answer). */
-static int exchange(device_t *d, const char *method, const char *url,
-                    const char *ctype, const void *body, apr_size_t len,
-                    scep_http_resp_t *resp)
+/* ">> METHOD URL", a long URL (a GET PKIOperation) shortened. */
+static void trace_request(device_t *d, const char *method, const char *url,
+                          const char *ctype, const void *body, apr_size_t len)
 {
-    const char *err = NULL, *shown = url;
+    const char *shown = url;
 
     if (strlen(url) > 120) {    /* GET PKIOperation: a long message */
         shown = apr_psprintf(d->p, "%.100s...(%" APR_SIZE_T_FMT " characters)",
@@ -159,6 +158,16 @@ static int exchange(device_t *d, const char *method, const char *url,
     else {
         trace(">> %s %s", method, shown);
     }
+}
+
+/* One HTTP exchange, traced. Returns the status (0: no answer). */
+static int exchange(device_t *d, const char *method, const char *url,
+                    const char *ctype, const void *body, apr_size_t len,
+                    scep_http_resp_t *resp)
+{
+    const char *err = NULL;
+
+    trace_request(d, method, url, ctype, body, len);
     if (APR_SUCCESS != scep_http_request(d->http, d->p, method, url, ctype,
                                          body, len, resp, &err)) {
         trace("<< no answer: %s", err);
@@ -191,35 +200,55 @@ static int expect(const scep_http_resp_t *r, int status, const char *type)
 
 /* Whether the signer chains to --profile-ca, through the certificates the
  * profile carries: what a device shows as "Verified" or "Not Verified". */
+static int chains_to_profile_ca(device_t *d, X509 *signer,
+                                STACK_OF(X509) *certs, const char **why)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int ok = 0;
+
+    *why = "out of memory";
+    if (ctx && X509_STORE_CTX_init(ctx, d->profile_ca, signer, certs)) {
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+        ok = 1 == X509_verify_cert(ctx);
+        *why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    }
+    X509_STORE_CTX_free(ctx);
+    return ok;
+}
+
 static void trace_signer_trust(device_t *d, CMS_ContentInfo *cms,
                                X509 *signer)
 {
     STACK_OF(X509) *certs;
-    X509_STORE_CTX *ctx;
-    const char *why = "out of memory";
-    int ok = 0;
+    const char *why;
 
     if (!d->profile_ca) {
         trace("   signer chain: not checked (no --profile-ca)");
         return;
     }
     certs = CMS_get1_certs(cms);
-    ctx = X509_STORE_CTX_new();
-    if (ctx && X509_STORE_CTX_init(ctx, d->profile_ca, signer, certs)) {
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-        ok = 1 == X509_verify_cert(ctx);
-        why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
-    }
-    if (ok) {
+    if (chains_to_profile_ca(d, signer, certs, &why)) {
         trace("   signer chain: verified against %s", d->profile_ca_file);
     }
     else {
         trace("   signer chain: NOT verified against %s: %s",
               d->profile_ca_file, why);
     }
-    X509_STORE_CTX_free(ctx);
     sk_X509_pop_free(certs, X509_free);
     ERR_clear_error();
+}
+
+/* The verified content, a plist dictionary. */
+static int parse_signed_content(device_t *d, BIO *bio, plist_t *out)
+{
+    char *data;
+    long n = BIO_get_mem_data(bio, &data);
+
+    if (APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0, out)
+        || plist_get_node_type(*out) != PLIST_DICT) {
+        return fail("the signed content is not a plist dictionary");
+    }
+    return 0;
 }
 
 /* Verifies a signed profile with the signer certificate it carries and
@@ -230,9 +259,7 @@ static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
     CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &der, (long)r->len);
     BIO *bio = BIO_new(BIO_s_mem());
     STACK_OF(X509) *signers = NULL;
-    char *data;
-    long n;
-    int rc = 1;
+    int rc;
 
     if (cms && 1 == CMS_verify(cms, NULL, NULL, NULL, bio,
                                CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY)
@@ -240,16 +267,11 @@ static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
         trace("   signed by %s (signature OK)",
               subject(d->p, sk_X509_value(signers, 0)));
         trace_signer_trust(d, cms, sk_X509_value(signers, 0));
-        n = BIO_get_mem_data(bio, &data);
-        rc = APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0, out)
-             || plist_get_node_type(*out) != PLIST_DICT;
-        if (rc) {
-            fail("the signed content is not a plist dictionary");
-        }
+        rc = parse_signed_content(d, bio, out);
     }
     else {
         ERR_print_errors_fp(stderr);
-        fail("the answer is not a signed profile (CMS SignedData)");
+        rc = fail("the answer is not a signed profile (CMS SignedData)");
     }
     sk_X509_free(signers);
     BIO_free(bio);
@@ -258,21 +280,30 @@ static int open_signed(device_t *d, const scep_http_resp_t *r, plist_t *out)
     return rc;
 }
 
+/* The certificates to send beside the signer's. */
+static STACK_OF(X509) *chain_stack(const apr_array_header_t *chain)
+{
+    STACK_OF(X509) *extra = sk_X509_new_null();
+    int i;
+
+    for (i = 0; extra && chain && i < chain->nelts; ++i) {
+        sk_X509_push(extra, APR_ARRAY_IDX(chain, i, X509 *));
+    }
+    return extra;
+}
+
 /* SignedData over content, attached, with chain, like MCMachineInfo. */
 static int sign_content(device_t *d, X509 *cert, EVP_PKEY *key,
                         const apr_array_header_t *chain, const EVP_MD *md,
                         const char *content, const unsigned char **der,
                         apr_size_t *len)
 {
-    STACK_OF(X509) *extra = sk_X509_new_null();
+    STACK_OF(X509) *extra = chain_stack(chain);
     BIO *in = BIO_new_mem_buf(content, (int)strlen(content));
     CMS_ContentInfo *cms;
     unsigned char *buf = NULL;
-    int i, n = 0;
+    int n = 0;
 
-    for (i = 0; chain && i < chain->nelts; ++i) {
-        sk_X509_push(extra, APR_ARRAY_IDX(chain, i, X509 *));
-    }
     cms = CMS_sign(NULL, NULL, extra, NULL, CMS_BINARY | CMS_PARTIAL);
     if (cms && CMS_add1_signer(cms, cert, key, md, CMS_BINARY)
         && CMS_final(cms, in, NULL, CMS_BINARY)
@@ -304,7 +335,12 @@ static const char *cn_of(apr_pool_t *p, X509 *x)
 
 static const char *attr_value(device_t *d, const char *name)
 {
+    static const char *const defaults[][2] = {
+        { "VERSION", "22C152" }, { "PRODUCT", "iPhone17,1" },
+        { "SERIAL", "F2LTESTDEVICE" },
+    };
     const char *v = apr_table_get(d->given, name);
+    apr_size_t i;
 
     if (v) {
         return v;
@@ -312,14 +348,10 @@ static const char *attr_value(device_t *d, const char *name)
     if (!strcmp(name, "UDID")) {
         return cn_of(d->p, d->dev_cert);
     }
-    if (!strcmp(name, "VERSION")) {
-        return "22C152";
-    }
-    if (!strcmp(name, "PRODUCT")) {
-        return "iPhone17,1";
-    }
-    if (!strcmp(name, "SERIAL")) {
-        return "F2LTESTDEVICE";
+    for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); ++i) {
+        if (!strcmp(name, defaults[i][0])) {
+            return defaults[i][1];
+        }
     }
     return NULL;                 /* iOS omits what it does not have */
 }
@@ -346,15 +378,57 @@ static const char *attributes_xml(device_t *d, int with_challenge)
     return APR_SUCCESS == ota_plist_xml(d->p, dict, &xml, &len) ? xml : "";
 }
 
+/* Signs the attributes, POSTs them to the Profile Service and opens the
+ * signed answer. */
+static int post_attributes(device_t *d, X509 *cert, EVP_PKEY *key,
+                           const apr_array_header_t *chain, const EVP_MD *md,
+                           int with_challenge, plist_t *top)
+{
+    scep_http_resp_t r;
+    const unsigned char *der = NULL;
+    apr_size_t len = 0;
+
+    if (sign_content(d, cert, key, chain, md,
+                     attributes_xml(d, with_challenge), &der, &len)
+        || !exchange(d, "POST", d->service_url, OTA_CT_PKCS7_SIGNATURE, der,
+                     len, &r)
+        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, top)) {
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Phase 1 and Phase 2                                                 */
+
+/* "   LABEL: a b c" for an array of strings, without the line's end. */
+static void print_strings(const char *label, plist_t arr)
+{
+    uint32_t i;
+
+    printf("   %s:", label);
+    for (i = 0; arr && i < plist_array_get_size(arr); ++i) {
+        printf(" %s", plist_get_string_ptr(plist_array_get_item(arr, i),
+                                           NULL));
+    }
+}
+
+static void show_service(device_t *d, plist_t top)
+{
+    trace("   PayloadType: Profile Service  \"%s\"  (%s)",
+          ota_plist_str(d->p, top, "PayloadDisplayName"),
+          ota_plist_str(d->p, top, "PayloadIdentifier"));
+    trace("   URL: %s", d->service_url);
+    print_strings("DeviceAttributes", d->wanted);
+    trace("%s", "");
+    trace("   Challenge: %s", d->challenge ? "(one-time, present)" : "none");
+}
 
 static int phase1(device_t *d)
 {
     scep_http_resp_t r;
     plist_t top, content;
     const char *type;
-    uint32_t i;
 
     trace("== Phase 1: Profile Service");
     if (!exchange(d, "GET", d->url, NULL, NULL, 0, &r)
@@ -369,17 +443,7 @@ static int phase1(device_t *d)
     }
     d->wanted = ota_plist_get(content, "DeviceAttributes", PLIST_ARRAY);
     d->challenge = ota_plist_str(d->p, content, "Challenge");
-    trace("   PayloadType: Profile Service  \"%s\"  (%s)",
-          ota_plist_str(d->p, top, "PayloadDisplayName"),
-          ota_plist_str(d->p, top, "PayloadIdentifier"));
-    trace("   URL: %s", d->service_url);
-    printf("   DeviceAttributes:");
-    for (i = 0; d->wanted && i < plist_array_get_size(d->wanted); ++i) {
-        printf(" %s", plist_get_string_ptr(plist_array_get_item(d->wanted, i),
-                                           NULL));
-    }
-    trace("%s", "");
-    trace("   Challenge: %s", d->challenge ? "(one-time, present)" : "none");
+    show_service(d, top);
     return 0;
 }
 
@@ -401,63 +465,44 @@ static const char *subject_text(apr_pool_t *p, plist_t subj)
     return out;
 }
 
-static void show_scep_payload(device_t *d)
+static void show_scep_key(device_t *d)
 {
-    plist_t caps = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
-    const unsigned char *fp;
-    apr_size_t fp_len;
     apr_uint64_t v = 0;
-    uint32_t i;
 
-    trace("   SCEP URL: %s   Name: %s", d->scep_url,
-          ota_plist_str(d->p, d->scep, "Name"));
-    trace("   Subject: %s", subject_text(d->p, ota_plist_get(
-        d->scep, "Subject", PLIST_ARRAY)));
     ota_plist_uint(d->scep, "Keysize", &v);
     printf("   Keysize: %d", (int)v);
     v = 0;
     ota_plist_uint(d->scep, "Key Usage", &v);
     trace("   Key Type: %s   Key Usage: %d",
           ota_plist_str(d->p, d->scep, "Key Type"), (int)v);
+}
+
+static void show_scep_payload(device_t *d)
+{
+    plist_t caps = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
+    const unsigned char *fp;
+    apr_size_t fp_len;
+
+    trace("   SCEP URL: %s   Name: %s", d->scep_url,
+          ota_plist_str(d->p, d->scep, "Name"));
+    trace("   Subject: %s", subject_text(d->p, ota_plist_get(
+        d->scep, "Subject", PLIST_ARRAY)));
+    show_scep_key(d);
     fp = ota_plist_data(d->p, d->scep, "CAFingerprint", &fp_len);
-    trace("   CAFingerprint: %s", fp ? scep_cli_hex(d->p, fp, fp_len, ':') : "none");
+    trace("   CAFingerprint: %s", fp ? scep_cli_hex(d->p, fp, fp_len, ':')
+                                     : "none");
     trace("   Challenge: %s", ota_plist_str(d->p, d->scep, "Challenge")
                               ? "(one-time, present)" : "none");
-    printf("   GetCACaps:");
-    for (i = 0; caps && i < plist_array_get_size(caps); ++i) {
-        printf(" %s", plist_get_string_ptr(plist_array_get_item(caps, i),
-                                           NULL));
-    }
+    print_strings("GetCACaps", caps);
     trace("%s", caps ? (d->no_caps_array ? "  (ignored: --no-caps-array)" : "")
                      : " (absent)");
 }
 
-static int phase2(device_t *d)
+/* The one payload of Phase 2's profile: com.apple.security.scep. */
+static int read_scep_payload(device_t *d, plist_t payload)
 {
-    scep_http_resp_t r;
-    const unsigned char *der;
-    apr_size_t len;
-    plist_t top, list, payload;
-    const char *type;
+    const char *type = ota_plist_str(d->p, payload, "PayloadType");
 
-    trace("\n== Phase 2: device-signed attributes (signed by %s)",
-          subject(d->p, d->dev_cert));
-    if (sign_content(d, d->dev_cert, d->dev_key, d->dev_chain, EVP_sha1(),
-                     attributes_xml(d, 1), &der, &len)
-        || !exchange(d, "POST", d->service_url, OTA_CT_PKCS7_SIGNATURE, der,
-                     len, &r)
-        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, &top)) {
-        return 1;
-    }
-    type = ota_plist_str(d->p, top, "PayloadType");
-    list = ota_plist_get(top, "PayloadContent", PLIST_ARRAY);
-    if (!type || strcmp(type, "Configuration") || !list
-        || plist_array_get_size(list) != 1) {
-        return fail("OTA_SERVER_RETURNED_BAD_IDENTITY: not a Configuration "
-                    "profile with exactly one payload");
-    }
-    payload = plist_array_get_item(list, 0);
-    type = ota_plist_str(d->p, payload, "PayloadType");
     d->scep = ota_plist_get(payload, "PayloadContent", PLIST_DICT);
     trace("   PayloadType: Configuration with one %s payload",
           type ? type : "(untyped)");
@@ -468,6 +513,27 @@ static int phase2(device_t *d)
     }
     show_scep_payload(d);
     return 0;
+}
+
+static int phase2(device_t *d)
+{
+    plist_t top, list;
+    const char *type;
+
+    trace("\n== Phase 2: device-signed attributes (signed by %s)",
+          subject(d->p, d->dev_cert));
+    if (post_attributes(d, d->dev_cert, d->dev_key, d->dev_chain, EVP_sha1(),
+                        1, &top)) {
+        return 1;
+    }
+    type = ota_plist_str(d->p, top, "PayloadType");
+    list = ota_plist_get(top, "PayloadContent", PLIST_ARRAY);
+    if (!type || strcmp(type, "Configuration") || !list
+        || plist_array_get_size(list) != 1) {
+        return fail("OTA_SERVER_RETURNED_BAD_IDENTITY: not a Configuration "
+                    "profile with exactly one payload");
+    }
+    return read_scep_payload(d, plist_array_get_item(list, 0));
 }
 
 /* ------------------------------------------------------------------ */
@@ -503,6 +569,26 @@ static X509 *bundle_top(STACK_OF(X509) *certs)
     return NULL;
 }
 
+/* Takes note of a certificate of the RA bundle: the CA, or the RA's for
+ * encryption and for signatures. */
+static void note_ra_cert(device_t *d, X509 *x)
+{
+    unsigned int ku = scep_cert_key_usage(x);
+
+    trace("   certificate: %s%s", subject(d->p, x),
+          scep_cert_is_ca(x) ? " (CA)" : "");
+    if (scep_cert_is_ca(x)) {
+        d->ca = d->ca ? d->ca : x;
+        return;
+    }
+    if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
+        d->ra_enc = x;
+    }
+    if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
+        d->ra_sign = x;
+    }
+}
+
 static int read_ra_bundle(device_t *d, const scep_http_resp_t *r, X509 **top)
 {
     const unsigned char *der = r->body;
@@ -518,22 +604,8 @@ static int read_ra_bundle(device_t *d, const scep_http_resp_t *r, X509 **top)
     *top = bundle_top(certs);
     for (i = 0; i < sk_X509_num(certs); ++i) {
         X509 *x = scep_track_x509(d->p, X509_dup(sk_X509_value(certs, i)));
-        unsigned int ku = scep_cert_key_usage(x);
-        trace("   certificate: %s%s", subject(d->p, x),
-              scep_cert_is_ca(x) ? " (CA)" : "");
-        if (sk_X509_value(certs, i) == *top) {
-            *top = x;
-        }
-        if (scep_cert_is_ca(x)) {
-            d->ca = d->ca ? d->ca : x;
-            continue;
-        }
-        if (ku & SCEP_KU_KEY_ENCIPHERMENT) {
-            d->ra_enc = x;
-        }
-        if (ku & SCEP_KU_DIGITAL_SIGNATURE) {
-            d->ra_sign = x;
-        }
+        note_ra_cert(d, x);
+        *top = sk_X509_value(certs, i) == *top ? x : *top;
     }
     PKCS7_free(p7);
     if (!*top || !d->ra_enc || !d->ra_sign) {
@@ -564,34 +636,44 @@ static int check_fingerprint(device_t *d, X509 *top)
     return 0;
 }
 
+/* A GetCACert answer of one certificate: the CA does it all. */
+static int read_ca_cert(device_t *d, const scep_http_resp_t *r, X509 **top)
+{
+    const unsigned char *der = r->body;
+
+    *top = scep_track_x509(d->p, d2i_X509(NULL, &der, (long)r->len));
+    if (!*top) {
+        return fail("GetCACert: not a DER certificate");
+    }
+    trace("   CA: %s", subject(d->p, *top));
+    d->ca = d->ra_enc = d->ra_sign = *top;
+    return 0;
+}
+
 static int get_ca_cert(device_t *d)
 {
     scep_http_resp_t r;
-    const unsigned char *der;
+    const char *ct;
     X509 *top = NULL;
 
     if (!exchange(d, "GET", op_url(d, "GetCACert"), NULL, NULL, 0, &r)
         || expect(&r, 200, NULL)) {
         return 1;
     }
-    if (r.content_type && !strcmp(r.content_type, SCEP_CT_CA_CERT)) {
-        der = r.body;
-        top = scep_track_x509(d->p, d2i_X509(NULL, &der, (long)r.len));
-        if (!top) {
-            return fail("GetCACert: not a DER certificate");
+    ct = r.content_type;
+    if (ct && !strcmp(ct, SCEP_CT_CA_CERT)) {
+        if (read_ca_cert(d, &r, &top)) {
+            return 1;
         }
-        trace("   CA: %s", subject(d->p, top));
-        d->ca = d->ra_enc = d->ra_sign = top;
     }
-    else if (r.content_type && !strcmp(r.content_type, SCEP_CT_CA_RA_CERT)) {
+    else if (ct && !strcmp(ct, SCEP_CT_CA_RA_CERT)) {
         if (read_ra_bundle(d, &r, &top)) {
             return 1;
         }
     }
     else {
         return fail("The SCEP server configuration is not supported "
-                    "(GetCACert content type '%s')",
-                    r.content_type ? r.content_type : "(none)");
+                    "(GetCACert content type '%s')", ct ? ct : "(none)");
     }
     return check_fingerprint(d, top);
 }
@@ -623,22 +705,33 @@ static apr_array_header_t *split_caps(apr_pool_t *p, const scep_http_resp_t *r)
     return caps;
 }
 
+/* One GetCACaps; 1 when a 2xx answer came, *caps its words (NULL when
+ * empty: SHA-1 only). */
+static int ask_caps_once(device_t *d, apr_array_header_t **caps)
+{
+    scep_http_resp_t r;
+
+    if (exchange(d, "GET", op_url(d, "GetCACaps"), NULL, NULL, 0, &r) < 200
+        || r.status >= 300) {
+        return 0;
+    }
+    *caps = split_caps(d->p, &r);
+    trace("   GetCACaps: %s", apr_array_pstrcat(d->p, *caps, ' '));
+    if ((*caps)->nelts == 0) {
+        trace("   empty answer: assuming support for SHA-1 only");
+        *caps = NULL;
+    }
+    return 1;
+}
+
 /* Asks GetCACaps as the chosen iOS generation does; *caps NULL: use the
  * defaults (GET, 3DES, SHA-1). */
 static int ask_caps(device_t *d, apr_array_header_t **caps)
 {
     int tries = d->ios == 3 ? 2 : d->ios == 4 ? 3 : 1, i;
-    scep_http_resp_t r;
 
     for (i = 1; i <= tries; ++i) {
-        if (exchange(d, "GET", op_url(d, "GetCACaps"), NULL, NULL, 0, &r)
-            >= 200 && r.status < 300) {
-            *caps = split_caps(d->p, &r);
-            trace("   GetCACaps: %s", apr_array_pstrcat(d->p, *caps, ' '));
-            if ((*caps)->nelts == 0) {
-                trace("   empty answer: assuming support for SHA-1 only");
-                *caps = NULL;
-            }
+        if (ask_caps_once(d, caps)) {
             return 0;
         }
         trace("   GetCACaps attempt %d of %d: no usable answer", i, tries);
@@ -653,39 +746,54 @@ static int ask_caps(device_t *d, apr_array_header_t **caps)
                                     "enrollment");
 }
 
-static int choose_algorithms(device_t *d)
+/* The payload's GetCACaps array as words. */
+static apr_array_header_t *profile_caps(device_t *d, plist_t arr)
 {
-    plist_t arr = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
-    apr_array_header_t *caps = NULL;
+    apr_array_header_t *caps = apr_array_make(d->p, 8, sizeof(const char *));
     uint32_t i;
 
-    if (arr && !d->no_caps_array) {
-        caps = apr_array_make(d->p, 8, sizeof(const char *));
-        for (i = 0; i < plist_array_get_size(arr); ++i) {
-            const char *w = plist_get_string_ptr(plist_array_get_item(arr, i),
-                                                 NULL);
-            APR_ARRAY_PUSH(caps, const char *) = w ? w : "";
-        }
-        trace("   GetCACaps from the profile: no GetCACaps request");
+    for (i = 0; i < plist_array_get_size(arr); ++i) {
+        const char *w = plist_get_string_ptr(plist_array_get_item(arr, i),
+                                             NULL);
+        APR_ARRAY_PUSH(caps, const char *) = w ? w : "";
     }
-    else if (ask_caps(d, &caps)) {
-        return 1;
-    }
+    trace("   GetCACaps from the profile: no GetCACaps request");
+    return caps;
+}
+
+/* The algorithms iOS picks from the capabilities (NULL: none known). */
+static int pick_algorithms(device_t *d, const apr_array_header_t *caps)
+{
     if (!caps) {
         d->cipher_nid = NID_des_ede3_cbc;
         d->digest_nid = NID_sha1;
         d->use_post = 0;
+        return 0;
     }
-    else {
-        d->cipher_nid = has_cap(caps, "AES") ? NID_aes_128_cbc
-                                             : NID_des_ede3_cbc;
-        d->digest_nid = has_cap(caps, "SHA-512") ? NID_sha512
-                        : has_cap(caps, "SHA-256") ? NID_sha256
-                        : has_cap(caps, "SHA-1") ? NID_sha1 : NID_undef;
-        d->use_post = has_cap(caps, "POSTPKIOperation");
-        if (d->digest_nid == NID_undef) {
-            return fail("%s (no SHA-1, SHA-256 or SHA-512)", NO_CAPABILITY);
-        }
+    d->cipher_nid = has_cap(caps, "AES") ? NID_aes_128_cbc : NID_des_ede3_cbc;
+    d->digest_nid = has_cap(caps, "SHA-512") ? NID_sha512
+                    : has_cap(caps, "SHA-256") ? NID_sha256
+                    : has_cap(caps, "SHA-1") ? NID_sha1 : NID_undef;
+    d->use_post = has_cap(caps, "POSTPKIOperation");
+    if (d->digest_nid == NID_undef) {
+        return fail("%s (no SHA-1, SHA-256 or SHA-512)", NO_CAPABILITY);
+    }
+    return 0;
+}
+
+static int choose_algorithms(device_t *d)
+{
+    plist_t arr = ota_plist_get(d->scep, "GetCACaps", PLIST_ARRAY);
+    apr_array_header_t *caps = NULL;
+
+    if (arr && !d->no_caps_array) {
+        caps = profile_caps(d, arr);
+    }
+    else if (ask_caps(d, &caps)) {
+        return 1;
+    }
+    if (pick_algorithms(d, caps)) {
+        return 1;
     }
     trace("   using %s, %s, %s", d->use_post ? "POST" : "GET",
           OBJ_nid2sn(d->cipher_nid), OBJ_nid2sn(d->digest_nid));
@@ -695,28 +803,35 @@ static int choose_algorithms(device_t *d)
 /* ------------------------------------------------------------------ */
 /* SCEP: the request                                                   */
 
+/* One RDN of the payload's Subject: [[OID, value], ...]. */
+static void add_rdn(X509_NAME *name, plist_t set)
+{
+    uint32_t j;
+
+    for (j = 0; plist_get_node_type(set) == PLIST_ARRAY
+                && j < plist_array_get_size(set); ++j) {
+        plist_t pair = plist_array_get_item(set, j);
+        const char *oid = plist_get_string_ptr(plist_array_get_item(pair, 0),
+                                               NULL);
+        const char *val = plist_get_string_ptr(plist_array_get_item(pair, 1),
+                                               NULL);
+        if (oid && val && *val
+            && !X509_NAME_add_entry_by_txt(name, oid, MBSTRING_UTF8,
+                                           (const unsigned char *)val, -1,
+                                           -1, j ? -1 : 0)) {
+            trace("   Subject entry %s=%s refused", oid, val);
+        }
+    }
+}
+
 static X509_NAME *payload_name(device_t *d)
 {
     plist_t subj = ota_plist_get(d->scep, "Subject", PLIST_ARRAY);
     X509_NAME *name = X509_NAME_new();
-    uint32_t i, j;
+    uint32_t i;
 
     for (i = 0; subj && i < plist_array_get_size(subj); ++i) {
-        plist_t set = plist_array_get_item(subj, i);
-        for (j = 0; plist_get_node_type(set) == PLIST_ARRAY
-                    && j < plist_array_get_size(set); ++j) {
-            plist_t pair = plist_array_get_item(set, j);
-            const char *oid = plist_get_string_ptr(
-                plist_array_get_item(pair, 0), NULL);
-            const char *val = plist_get_string_ptr(
-                plist_array_get_item(pair, 1), NULL);
-            if (oid && val && *val
-                && !X509_NAME_add_entry_by_txt(name, oid, MBSTRING_UTF8,
-                                               (const unsigned char *)val, -1,
-                                               -1, j ? -1 : 0)) {
-                trace("   Subject entry %s=%s refused", oid, val);
-            }
-        }
+        add_rdn(name, plist_array_get_item(subj, i));
     }
     return name;
 }
@@ -816,6 +931,17 @@ static int read_issued(device_t *d, scep_pkimsg_t *rep)
     return 0;
 }
 
+static void trace_certrep(const scep_pkimsg_t *rep)
+{
+    int failed = rep->pki_status == SCEP_STATUS_FAILURE;
+
+    trace("   CertRep: %s%s%s, signed with %s",
+          scep_pkimsg_status_name(rep->pki_status),
+          failed ? " failInfo " : "",
+          failed ? scep_pkimsg_fail_name(rep->fail_info) : "",
+          scep_pkimsg_alg_name(rep->digest_nid));
+}
+
 static int check_certrep(device_t *d, const scep_http_resp_t *r,
                          const unsigned char *nonce, const char *txid,
                          scep_pkimsg_t **prep)
@@ -836,12 +962,7 @@ static int check_certrep(device_t *d, const scep_http_resp_t *r,
         return fail("the CertRep's transactionID or recipientNonce do not "
                     "match the request");
     }
-    trace("   CertRep: %s%s%s, signed with %s",
-          scep_pkimsg_status_name(rep->pki_status),
-          rep->pki_status == SCEP_STATUS_FAILURE ? " failInfo " : "",
-          rep->pki_status == SCEP_STATUS_FAILURE
-          ? scep_pkimsg_fail_name(rep->fail_info) : "",
-          scep_pkimsg_alg_name(rep->digest_nid));
+    trace_certrep(rep);
     *prep = rep;
     return 0;
 }
@@ -894,6 +1015,36 @@ static int poll_pending(device_t *d, scep_request_t *req, X509_NAME *name,
     return 0;
 }
 
+/* The PKCSReq: the payload's name for the new key, signed by a
+ * self-signed certificate, to the RA. */
+static void first_request(device_t *d, scep_request_t *req, X509_NAME *name)
+{
+    memset(req, 0, sizeof(*req));
+    req->message_type = SCEP_MSG_PKCSREQ;
+    req->transaction_id = scep_key_hash(d->p, d->key);
+    req->data = make_csr(d, name, &req->data_len);
+    req->signer = self_signed(d, name);
+    req->signer_key = d->key;
+    req->recipient = d->ra_enc;
+    req->cipher_nid = d->cipher_nid;
+    req->digest_nid = d->digest_nid;
+    req->key_transport = SCEP_KT_PKCS1;
+}
+
+/* What the last CertRep says. */
+static int enroll_result(device_t *d, scep_pkimsg_t *rep)
+{
+    if (rep->pki_status == SCEP_STATUS_PENDING) {
+        return fail("still PENDING after the payload's Retries; approve the "
+                    "request (scep-ota store approve) and run again");
+    }
+    if (rep->pki_status != SCEP_STATUS_SUCCESS) {
+        return fail("enrollment refused: %s", scep_pkimsg_fail_name(
+            rep->fail_info));
+    }
+    return read_issued(d, rep);
+}
+
 static int enroll(device_t *d)
 {
     scep_request_t req;
@@ -906,37 +1057,31 @@ static int enroll(device_t *d)
         return 1;
     }
     name = payload_name(d);
-    memset(&req, 0, sizeof(req));
-    req.message_type = SCEP_MSG_PKCSREQ;
-    req.transaction_id = scep_key_hash(d->p, d->key);
-    req.data = make_csr(d, name, &req.data_len);
-    req.signer = self_signed(d, name);
-    req.signer_key = d->key;
-    req.recipient = d->ra_enc;
-    req.cipher_nid = d->cipher_nid;
-    req.digest_nid = d->digest_nid;
-    req.key_transport = SCEP_KT_PKCS1;
+    first_request(d, &req, name);
     rc = round_trip(d, &req, &rep);
     if (!rc && rep && rep->pki_status == SCEP_STATUS_PENDING) {
         rc = poll_pending(d, &req, name, &rep);
     }
     X509_NAME_free(name);
-    if (rc || !rep) {
-        return 1;
-    }
-    if (rep->pki_status == SCEP_STATUS_PENDING) {
-        return fail("still PENDING after the payload's Retries; approve the "
-                    "request (scep-ota store approve) and run again");
-    }
-    if (rep->pki_status != SCEP_STATUS_SUCCESS) {
-        return fail("enrollment refused: %s", scep_pkimsg_fail_name(
-            rep->fail_info));
-    }
-    return read_issued(d, rep);
+    return rc || !rep ? 1 : enroll_result(d, rep);
 }
 
 /* ------------------------------------------------------------------ */
 /* Phase 3                                                             */
+
+/* The envelope's content encryption, as a device could show it. */
+static void trace_envelope(const unsigned char *env, apr_size_t len)
+{
+    const unsigned char *der = env;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &der, (long)len);
+
+    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped) {
+        trace("   EncryptedPayloadContent: EnvelopedData, %s",
+              OBJ_nid2sn(OBJ_obj2nid(
+                  p7->d.enveloped->enc_data->algorithm->algorithm)));
+    }
+    PKCS7_free(p7);
+}
 
 static plist_t decrypt_payloads(device_t *d, const unsigned char *env,
                                 apr_size_t len)
@@ -944,19 +1089,11 @@ static plist_t decrypt_payloads(device_t *d, const unsigned char *env,
     const unsigned char *der = env;
     CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &der, (long)len);
     BIO *out = BIO_new(BIO_s_mem());
-    PKCS7 *p7;
     plist_t node = NULL;
     char *data;
     long n;
 
-    der = env;
-    if ((p7 = d2i_PKCS7(NULL, &der, (long)len)) != NULL
-        && PKCS7_type_is_enveloped(p7) && p7->d.enveloped) {
-        trace("   EncryptedPayloadContent: EnvelopedData, %s",
-              OBJ_nid2sn(OBJ_obj2nid(
-                  p7->d.enveloped->enc_data->algorithm->algorithm)));
-    }
-    PKCS7_free(p7);
+    trace_envelope(env, len);
     if (cms && 1 == CMS_decrypt(cms, d->key, d->cert, NULL, out, CMS_BINARY)) {
         n = BIO_get_mem_data(out, &data);
         if (APR_SUCCESS != ota_plist_parse(d->p, data, (apr_size_t)n, 0,
@@ -988,20 +1125,31 @@ static void show_payloads(device_t *d, plist_t list)
     }
 }
 
-static int phase3(device_t *d, plist_t *top)
+/* The final profile's payloads: decrypted, or as they came. */
+static int final_payloads(device_t *d, plist_t top)
 {
-    scep_http_resp_t r;
-    const unsigned char *der, *env;
-    apr_size_t len, env_len;
-    const char *type;
+    const unsigned char *env;
+    apr_size_t env_len;
     plist_t list;
 
+    env = ota_plist_data(d->p, top, "EncryptedPayloadContent", &env_len);
+    list = env ? decrypt_payloads(d, env, env_len)
+               : ota_plist_get(top, "PayloadContent", PLIST_ARRAY);
+    if (!list || plist_get_node_type(list) != PLIST_ARRAY) {
+        return fail("cannot %s the payloads", env ? "decrypt" : "find");
+    }
+    trace("   %u payload(s)%s:", plist_array_get_size(list),
+          env ? ", decrypted with the new identity" : " (not encrypted)");
+    show_payloads(d, list);
+    return 0;
+}
+
+static int phase3(device_t *d, plist_t *top)
+{
+    const char *type;
+
     trace("\n== Phase 3: attributes signed by the new identity");
-    if (sign_content(d, d->cert, d->key, NULL, EVP_sha256(),
-                     attributes_xml(d, 0), &der, &len)
-        || !exchange(d, "POST", d->service_url, OTA_CT_PKCS7_SIGNATURE, der,
-                     len, &r)
-        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, top)) {
+    if (post_attributes(d, d->cert, d->key, NULL, EVP_sha256(), 0, top)) {
         return 1;
     }
     type = ota_plist_str(d->p, *top, "PayloadType");
@@ -1012,16 +1160,7 @@ static int phase3(device_t *d, plist_t *top)
     trace("   PayloadType: Configuration  \"%s\"  (%s)",
           ota_plist_str(d->p, *top, "PayloadDisplayName"),
           ota_plist_str(d->p, *top, "PayloadIdentifier"));
-    env = ota_plist_data(d->p, *top, "EncryptedPayloadContent", &env_len);
-    list = env ? decrypt_payloads(d, env, env_len)
-               : ota_plist_get(*top, "PayloadContent", PLIST_ARRAY);
-    if (!list || plist_get_node_type(list) != PLIST_ARRAY) {
-        return fail("cannot %s the payloads", env ? "decrypt" : "find");
-    }
-    trace("   %u payload(s)%s:", plist_array_get_size(list),
-          env ? ", decrypted with the new identity" : " (not encrypted)");
-    show_payloads(d, list);
-    return 0;
+    return final_payloads(d, *top);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1156,12 +1295,10 @@ static int parse_args(device_t *d, int argc, const char *const *argv)
     return check_args(d);
 }
 
-/* The first line of a file that only its owner (and root) may read. */
-static int read_password(device_t *d, const char **password)
+/* The password file opened, if only its owner (and root) may read it. */
+static int open_password_file(device_t *d, FILE **f)
 {
-    char buf[1024];
     struct stat sb;
-    FILE *f;
     int fd;
 
     if ((fd = open(d->password_file, O_RDONLY | O_CLOEXEC)) < 0
@@ -1177,10 +1314,22 @@ static int read_password(device_t *d, const char **password)
         return fail("--password-file %s: others may read it (chmod 600)",
                     d->password_file);
     }
-    if (!(f = fdopen(fd, "r"))) {
+    if (!(*f = fdopen(fd, "r"))) {
         close(fd);
         return fail("--password-file %s: %s", d->password_file,
                     strerror(errno));
+    }
+    return 0;
+}
+
+/* The first line of a file that only its owner (and root) may read. */
+static int read_password(device_t *d, const char **password)
+{
+    char buf[1024];
+    FILE *f;
+
+    if (open_password_file(d, &f)) {
+        return 1;
     }
     buf[0] = '\0';
     if (!fgets(buf, sizeof(buf), f)) {
@@ -1255,12 +1404,27 @@ static int save_pem(device_t *d, const char *suffix, X509 *x, EVP_PKEY *k)
     return ok ? 0 : fail("cannot write %s", path);
 }
 
-static int save_all(device_t *d, plist_t profile)
+/* PREFIX.mobileconfig: the decrypted payloads may hold secrets (Wi-Fi,
+ * VPN), so it is private. */
+static int save_profile(device_t *d, plist_t profile, const char *path)
 {
-    const char *xml, *path;
+    const char *xml;
     apr_size_t len;
     FILE *f;
     int ok;
+
+    if (APR_SUCCESS != ota_plist_xml(d->p, profile, &xml, &len)
+        || !(f = open_out(path, 1))) {
+        return fail("cannot write %s", path);
+    }
+    ok = fwrite(xml, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    return ok ? 0 : fail("cannot write %s", path);
+}
+
+static int save_all(device_t *d, plist_t profile)
+{
+    const char *path;
 
     if (!d->save) {
         return 0;
@@ -1269,16 +1433,9 @@ static int save_all(device_t *d, plist_t profile)
                                                        d->key)) {
         return 1;
     }
-    /* the decrypted payloads may hold secrets (Wi-Fi, VPN) */
     path = apr_pstrcat(d->p, d->save, ".mobileconfig", NULL);
-    if (APR_SUCCESS != ota_plist_xml(d->p, profile, &xml, &len)
-        || !(f = open_out(path, 1))) {
-        return fail("cannot write %s", path);
-    }
-    ok = fwrite(xml, 1, len, f) == len;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        return fail("cannot write %s", path);
+    if (save_profile(d, profile, path)) {
+        return 1;
     }
     trace("   saved %s.crt, %s.key, %s", d->save, d->save, path);
     return 0;
@@ -1300,8 +1457,7 @@ static int load_profile_ca(device_t *d)
     if (!d->profile_ca_file) {
         return 0;
     }
-    if (APR_SUCCESS != scep_load_certs(d->p, d->profile_ca_file, &certs,
-                                       &err)) {
+    if (!(certs = scep_cli_load_certs(d->p, d->profile_ca_file, &err))) {
         return fail("--profile-ca: %s", err);
     }
     if (!(d->profile_ca = X509_STORE_new())) {
@@ -1318,11 +1474,26 @@ static int load_profile_ca(device_t *d)
     return 0;
 }
 
+/* The phases, as a device goes through them. */
+static int run(device_t *d)
+{
+    plist_t final = NULL;
+    int rc;
+
+    if ((rc = setup_auth(d)) || (rc = phase1(d)) || (rc = phase2(d))
+        || (rc = enroll(d)) || (rc = phase3(d, &final))
+        || (rc = save_all(d, final))) {
+        return rc;
+    }
+    trace("\n== enrolled: %s (serial %s); final profile installed",
+          subject(d->p, d->cert), scep_cert_serial_hex(d->p, d->cert));
+    return 0;
+}
+
 int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
 {
     device_t d;
     int rc;
-    plist_t final = NULL;
 
     memset(&d, 0, sizeof(d));
     d.p = p;
@@ -1334,12 +1505,5 @@ int scep_cli_device(apr_pool_t *p, int argc, const char *const *argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     d.http = scep_http_make(p, d.cafile, d.insecure, apr_time_from_sec(45));
-    if ((rc = setup_auth(&d)) || (rc = phase1(&d)) || (rc = phase2(&d))
-        || (rc = enroll(&d)) || (rc = phase3(&d, &final))
-        || (rc = save_all(&d, final))) {
-        return rc;
-    }
-    trace("\n== enrolled: %s (serial %s); final profile installed",
-          subject(p, d.cert), scep_cert_serial_hex(p, d.cert));
-    return 0;
+    return run(&d);
 }
