@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ typedef struct {
     const char *name;            /* file stem in DIR */
     const char *cn_suffix;       /* appended to the CA's CN */
     const scep_cli_ext_t *exts;  /* in the order they are added */
+    const char *cert_directive;  /* the directives naming its files */
+    const char *key_directive;
 } kind_t;
 
 static const scep_cli_ext_t ca_exts[] = {
@@ -72,10 +75,14 @@ static const scep_cli_ext_t ocsp_exts[] = {
 };
 
 static const kind_t kinds[] = {
-    { ROLE_CA, "ca", NULL, ca_exts },
-    { ROLE_RA, "ra", " RA", ra_exts },
-    { ROLE_OTA, "ota-signer", " Profile Signing", ota_exts },
-    { ROLE_OCSP, "ocsp-signer", " OCSP Signing", ocsp_exts },
+    { ROLE_CA, "ca", NULL, ca_exts, "SCEPCACertificateFile",
+      "SCEPCAKeyFile" },
+    { ROLE_RA, "ra", " RA", ra_exts, "SCEPRACertificateFile",
+      "SCEPRAKeyFile" },
+    { ROLE_OTA, "ota-signer", " Profile Signing", ota_exts,
+      "OTASigningCertificateFile", "OTASigningKeyFile" },
+    { ROLE_OCSP, "ocsp-signer", " OCSP Signing", ocsp_exts,
+      "SCEPOCSPSigningCertificateFile", "SCEPOCSPSigningKeyFile" },
 };
 
 typedef struct {
@@ -144,43 +151,50 @@ static int number(const char *v, int min, int max, int *out)
     return 1;
 }
 
-static int parse_args(init_t *in, int argc, const char *const *argv)
-{
-    int i;
+#define INIT_OPT(name, field) { name, NULL, offsetof(init_t, field) }
 
-    for (i = 1; i < argc; ++i) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--ra") || !strcmp(a, "--ota")
-            || !strcmp(a, "--ocsp")) {
-            in->want[!strcmp(a, "--ra") ? ROLE_RA : !strcmp(a, "--ota")
-                     ? ROLE_OTA : ROLE_OCSP] = 1;
-            continue;
-        }
-        if (a[0] != '-' && !in->dir) {
-            in->dir = a;
-            continue;
-        }
-        if (!v) {
-            return usage();
-        }
-        ++i;
-        if (!strcmp(a, "--subject")) {
-            in->subject = v;
-        }
-        else if (!strcmp(a, "--ca-cert")) {
-            in->ca_cert_file = v;
-        }
-        else if (!strcmp(a, "--ca-key")) {
-            in->ca_key_file = v;
-        }
-        else if (!(!strcmp(a, "--bits") && number(v, 2048, 16384, &in->bits))
-                 && !(!strcmp(a, "--days")
-                      && number(v, 1, 36500, &in->ca_days))
-                 && !(!strcmp(a, "--leaf-days")
-                      && number(v, 1, 36500, &in->leaf_days))) {
-            return usage();
-        }
+static const scep_cli_opt_t init_opts[] = {
+    INIT_OPT("--subject", subject),
+    INIT_OPT("--ca-cert", ca_cert_file),
+    INIT_OPT("--ca-key", ca_key_file),
+    { NULL, NULL, 0 }
+};
+
+/* --ra, --ota, --ocsp; 0 when arg is none of them. */
+static int role_flag(init_t *in, const char *arg)
+{
+    if (!strcmp(arg, "--ra")) {
+        return in->want[ROLE_RA] = 1;
     }
+    if (!strcmp(arg, "--ota")) {
+        return in->want[ROLE_OTA] = 1;
+    }
+    if (!strcmp(arg, "--ocsp")) {
+        return in->want[ROLE_OCSP] = 1;
+    }
+    return 0;
+}
+
+/* An option and its value: 0 when taken, else the exit status. */
+static int init_option(init_t *in, const char *a, const char *v)
+{
+    const char **slot = scep_cli_opt_slot(init_opts, in, a);
+
+    if (slot) {
+        *slot = v;
+        return 0;
+    }
+    if ((!strcmp(a, "--bits") && number(v, 2048, 16384, &in->bits))
+        || (!strcmp(a, "--days") && number(v, 1, 36500, &in->ca_days))
+        || (!strcmp(a, "--leaf-days")
+            && number(v, 1, 36500, &in->leaf_days))) {
+        return 0;
+    }
+    return usage();
+}
+
+static int check_args(init_t *in)
+{
     if (!in->dir || !in->ca_cert_file != !in->ca_key_file) {
         return usage();
     }
@@ -192,45 +206,77 @@ static int parse_args(init_t *in, int argc, const char *const *argv)
     return 0;
 }
 
+static int parse_args(init_t *in, int argc, const char *const *argv)
+{
+    int i, rc;
+
+    for (i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        if (role_flag(in, a)) {
+            continue;
+        }
+        if (a[0] != '-' && !in->dir) {
+            in->dir = a;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            return usage();
+        }
+        if ((rc = init_option(in, a, argv[++i]))) {
+            return rc;
+        }
+    }
+    return check_args(in);
+}
+
+/* name with a CN of text at loc (-1: last), or NULL (name freed) when
+ * the CN is over 64 characters. */
+static X509_NAME *with_cn(X509_NAME *name, const char *text, int loc)
+{
+    if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                    (const unsigned char *)text, -1, loc,
+                                    0)) {
+        X509_NAME_free(name);
+        return NULL;
+    }
+    return name;
+}
+
+/* The UTF-8 text of cn with suffix after it (OPENSSL_free it), or NULL. */
+static char *cn_with_suffix(const ASN1_STRING *cn, const char *suffix)
+{
+    unsigned char *utf8 = NULL;
+    char *text = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, cn);
+
+    if (len >= 0
+        && (text = OPENSSL_malloc((size_t)len + strlen(suffix) + 1))) {
+        memcpy(text, utf8, (size_t)len);
+        strcpy(text + len, suffix);
+    }
+    OPENSSL_free(utf8);
+    return text;
+}
+
 /* The CA's CN followed by suffix, and its other fields: a name that
  * tells whose RA or signer it is. */
 static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
 {
     X509_NAME *name = X509_NAME_dup(ca);
     int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
-    const ASN1_STRING *cn;
-    unsigned char *utf8 = NULL;
     char *text;
-    int len;
 
-    if (!name) {
-        return NULL;
+    if (!name || i < 0) {
+        return name ? with_cn(name, suffix + 1, -1) : NULL;
     }
-    if (i < 0) {
-        if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                        (const unsigned char *)suffix + 1,
-                                        -1, -1, 0)) {
-            X509_NAME_free(name);
-            return NULL;
-        }
-        return name;
-    }
-    cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-    if ((len = ASN1_STRING_to_UTF8(&utf8, cn)) < 0
-        || !(text = OPENSSL_malloc((size_t)len + strlen(suffix) + 1))) {
-        OPENSSL_free(utf8);
+    text = cn_with_suffix(X509_NAME_ENTRY_get_data(
+                              X509_NAME_get_entry(name, i)), suffix);
+    if (!text) {
         X509_NAME_free(name);
         return NULL;
     }
-    memcpy(text, utf8, (size_t)len);
-    strcpy(text + len, suffix);
     X509_NAME_ENTRY_free(X509_NAME_delete_entry(name, i));
-    if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                    (unsigned char *)text, -1, i, 0)) {
-        X509_NAME_free(name); /* a CN over 64 characters */
-        name = NULL;
-    }
-    OPENSSL_free(utf8);
+    name = with_cn(name, text, i);
     OPENSSL_free(text);
     return name;
 }
@@ -390,24 +436,16 @@ static void print_directives(init_t *in)
                                       : path_of(in, &kinds[ROLE_CA], ".pem");
     const char *cakey = in->ca_key_file ? in->ca_key_file
                                         : path_of(in, &kinds[ROLE_CA], ".key");
+    apr_size_t i;
 
     printf("# mod_scep_ota: the files of %s\n", in->dir);
     printf("SCEPCACertificateFile %s\nSCEPCAKeyFile %s\n", ca, cakey);
-    if (in->want[ROLE_RA]) {
-        printf("SCEPRACertificateFile %s\nSCEPRAKeyFile %s\n",
-               path_of(in, &kinds[ROLE_RA], ".pem"),
-               path_of(in, &kinds[ROLE_RA], ".key"));
-    }
-    if (in->want[ROLE_OTA]) {
-        printf("OTASigningCertificateFile %s\nOTASigningKeyFile %s\n",
-               path_of(in, &kinds[ROLE_OTA], ".pem"),
-               path_of(in, &kinds[ROLE_OTA], ".key"));
-    }
-    if (in->want[ROLE_OCSP]) {
-        printf("SCEPOCSPSigningCertificateFile %s\n"
-               "SCEPOCSPSigningKeyFile %s\n",
-               path_of(in, &kinds[ROLE_OCSP], ".pem"),
-               path_of(in, &kinds[ROLE_OCSP], ".key"));
+    for (i = ROLE_RA; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        if (in->want[kinds[i].role]) {
+            printf("%s %s\n%s %s\n", kinds[i].cert_directive,
+                   path_of(in, &kinds[i], ".pem"), kinds[i].key_directive,
+                   path_of(in, &kinds[i], ".key"));
+        }
     }
 }
 
@@ -430,10 +468,20 @@ static int run(init_t *in)
     return 0;
 }
 
+/* Nothing half-made stays behind. */
+static void remove_written(init_t *in)
+{
+    int i;
+
+    for (i = 0; i < in->written->nelts; ++i) {
+        unlink(APR_ARRAY_IDX(in->written, i, const char *));
+    }
+}
+
 int scep_cli_init(apr_pool_t *p, int argc, const char *const *argv)
 {
     init_t in;
-    int rc, i;
+    int rc;
 
     memset(&in, 0, sizeof(in));
     in.p = p;
@@ -446,10 +494,7 @@ int scep_cli_init(apr_pool_t *p, int argc, const char *const *argv)
         return rc;
     }
     if ((rc = run(&in))) {
-        /* nothing half-made stays behind */
-        for (i = 0; i < in.written->nelts; ++i) {
-            unlink(APR_ARRAY_IDX(in.written, i, const char *));
-        }
+        remove_written(&in);
         return rc;
     }
     print_directives(&in);
