@@ -180,11 +180,35 @@ static void define_or_root(cli_t *c, char opt, const char *value)
     }
 }
 
+/* An option's value (argv[*i], taken): 0, else the exit status. */
+static int store_value(cli_t *c, const char *a, const char *v)
+{
+    const char **slot;
+
+    if (!strcmp(a, "--days")) {
+        c->crl_days = atoi(v);
+    }
+    else if (!strcmp(a, "--san")) {
+        APR_ARRAY_PUSH(c->sans, const char *) = v;
+    }
+    else if (!strcmp(a, "-D") || !strcmp(a, "-d")) {
+        define_or_root(c, a[1], v);
+    }
+    else if ((slot = scep_cli_opt_slot(store_opts, c, a))) {
+        *slot = v;
+    }
+    else {
+        fprintf(stderr, "scep-ota store: unknown option %s\n", a);
+        return store_usage(stderr);
+    }
+    return 0;
+}
+
 /* The option argv[*i], with its value, if any, after it (*i moves past
  * it). 0 when taken, else the exit status (+1000: help asked for). */
 static int store_option(cli_t *c, int argc, const char *const *argv, int *i)
 {
-    const char *a = argv[*i], **slot;
+    const char *a = argv[*i];
 
     if (scep_cli_is_help(a)) {
         return store_usage(stdout) + 1000;
@@ -197,23 +221,7 @@ static int store_option(cli_t *c, int argc, const char *const *argv, int *i)
         return store_usage(stderr);
     }
     ++*i;
-    if (!strcmp(a, "--days")) {
-        c->crl_days = atoi(argv[*i]);
-    }
-    else if (!strcmp(a, "--san")) {
-        APR_ARRAY_PUSH(c->sans, const char *) = argv[*i];
-    }
-    else if (!strcmp(a, "-D") || !strcmp(a, "-d")) {
-        define_or_root(c, a[1], argv[*i]);
-    }
-    else if ((slot = scep_cli_opt_slot(store_opts, c, a))) {
-        *slot = argv[*i];
-    }
-    else {
-        fprintf(stderr, "scep-ota store: unknown option %s\n", a);
-        return store_usage(stderr);
-    }
-    return 0;
+    return store_value(c, a, argv[*i]);
 }
 
 /* Options may come before or after the command. */
@@ -253,23 +261,31 @@ static const char *arg(const cli_t *c, int i)
 /* ------------------------------------------------------------------ */
 /* configuration and store                                              */
 
+/* The directory of file, ServerRoot until the config sets one (or -d). */
+static const char *default_root(cli_t *c, const char *file)
+{
+    const char *slash = strrchr(file, '/');
+
+    if (c->server_root) {
+        return c->server_root;
+    }
+    return slash ? apr_pstrmemdup(c->p, file, (apr_size_t)(slash - file))
+                 : ".";
+}
+
 /* The httpd configuration, and the server in it (main, or --vhost) whose
  * store (and CA, for ca_too) the command uses. */
 static int read_config(cli_t *c, int ca_too)
 {
     const char *file = c->conf_file ? c->conf_file : DEFAULT_CONF;
-    const char *err = NULL, *slash;
+    const char *err = NULL;
     hconf_opts_t o;
 
     if (!c->conf_file && c->store_uri && access(file, R_OK)) {
         return 0;                /* --store alone is enough */
     }
     memset(&o, 0, sizeof(o));
-    slash = strrchr(file, '/');
-    o.server_root = c->server_root ? c->server_root
-                  : slash ? apr_pstrmemdup(c->p, file,
-                                           (apr_size_t)(slash - file))
-                  : ".";
+    o.server_root = default_root(c, file);
     o.defines = c->defines;
     if (APR_SUCCESS != hconf_read(c->p, file, &o, &c->conf, &err)) {
         return fail("%s", err ? err : apr_pstrcat(c->p, "cannot read ", file,
@@ -338,32 +354,26 @@ static int ca_identity(cli_t *c, const char **id)
     return *id ? 0 : fail("cannot hash the CA certificate %s", file);
 }
 
-/* Run as the owner of the database file, so that files SQLite creates
- * beside it (-wal, -shm) stay writable by httpd's children, and so that
- * nothing the worker user plants in its directory is opened as root: the
- * path must be a regular file of its own (no link), and root stays root
- * only for a file of root's in a directory nobody else may write. */
-static int become_owner(apr_pool_t *p, const char *path)
+static const char *dir_of(apr_pool_t *p, const char *path)
 {
     const char *slash = strrchr(path, '/');
-    const char *dir = slash ? (slash == path ? "/"
-                               : apr_pstrmemdup(p, path,
-                                                (apr_size_t)(slash - path)))
-                            : ".";
-    struct stat sb, db;
 
-    if (lstat(path, &sb)) {
-        return fail("no store at %s (has httpd with mod_scep_ota started?)",
-                    path);
+    if (!slash) {
+        return ".";
     }
-    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-        return fail("%s is a link or not a regular file: refused", path);
-    }
-    if (geteuid() != 0) {
-        return 0;
-    }
-    if (sb.st_uid != 0) {
-        if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
+    return slash == path ? "/" : apr_pstrmemdup(p, path,
+                                                 (apr_size_t)(slash - path));
+}
+
+/* Root becomes the file's owner; or stays root for a file of root's in a
+ * directory nobody else may write. */
+static int drop_root(apr_pool_t *p, const char *path, const struct stat *sb)
+{
+    const char *dir = dir_of(p, path);
+    struct stat db;
+
+    if (sb->st_uid != 0) {
+        if (setgroups(0, NULL) || setgid(sb->st_gid) || setuid(sb->st_uid)) {
             return fail("cannot become the owner of %s", path);
         }
         return 0;
@@ -376,10 +386,71 @@ static int become_owner(apr_pool_t *p, const char *path)
     return 0;
 }
 
+/* Run as the owner of the database file, so that files SQLite creates
+ * beside it (-wal, -shm) stay writable by httpd's children, and so that
+ * nothing the worker user plants in its directory is opened as root: the
+ * path must be a regular file of its own (no link), and root stays root
+ * only for a file of root's in a directory nobody else may write. */
+static int become_owner(apr_pool_t *p, const char *path)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb)) {
+        return fail("no store at %s (has httpd with mod_scep_ota started?)",
+                    path);
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        return fail("%s is a link or not a regular file: refused", path);
+    }
+    return geteuid() != 0 ? 0 : drop_root(p, path, &sb);
+}
+
 static apr_status_t close_pipe(void *pipe)
 {
     pclose(pipe);
     return APR_SUCCESS;
+}
+
+/* The user who started the tool (the one sudo names, for root). */
+static const char *admin_name(apr_pool_t *p)
+{
+    const char *sudo = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(getuid());
+
+    return getuid() == 0 && sudo && *sudo
+           ? apr_pstrdup(p, sudo)
+           : apr_pstrdup(p, pw ? pw->pw_name : "?");
+}
+
+/* "|program": started now, as the user who runs the tool (root, as
+ * httpd's parent starts it), and ended when the tool ends. */
+static int open_audit_pipe(cli_t *c, const char *spec)
+{
+    c->audit_cmd = spec + 1 + (spec[1] == '$'); /* popen: a shell */
+    if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
+        return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
+    }
+    /* a program that ends early must not end the tool mid-command */
+    signal(SIGPIPE, SIG_IGN);
+    apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
+                              apr_pool_cleanup_null);
+    return 0;
+}
+
+static int open_audit_file(cli_t *c, const char *spec)
+{
+    const char *path = *spec == '/' || !c->conf->server_root
+                       ? spec
+                       : apr_pstrcat(c->p, c->conf->server_root, "/", spec,
+                                     NULL);
+
+    c->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
+                       | O_CLOEXEC, 0640);
+    if (c->audit_fd < 0) {
+        return fail("SCEPAuditLog: cannot open %s: %s", path,
+                    strerror(errno));
+    }
+    return 0;
 }
 
 /* The audit log of the config, opened with the rights the tool was
@@ -389,38 +460,14 @@ static int open_audit(cli_t *c)
 {
     const char *spec = c->conf ? hconf_get(c->conf, c->v, "scepauditlog")
                                : NULL;
-    const char *path, *sudo = getenv("SUDO_USER");
-    struct passwd *pw = getpwuid(getuid());
 
     c->audit_fd = -1;
-    c->admin = getuid() == 0 && sudo && *sudo
-               ? apr_pstrdup(c->p, sudo)
-               : apr_pstrdup(c->p, pw ? pw->pw_name : "?");
+    c->admin = admin_name(c->p);
     if (!spec || !*spec) {
         return 0;
     }
-    if (*spec == '|') {
-        /* started now, as the user who runs the tool (root, as httpd's
-         * parent starts it), and ended when the tool ends */
-        c->audit_cmd = spec + 1 + (spec[1] == '$'); /* popen: a shell */
-        if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
-            return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
-        }
-        /* a program that ends early must not end the tool mid-command */
-        signal(SIGPIPE, SIG_IGN);
-        apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
-                                  apr_pool_cleanup_null);
-        return 0;
-    }
-    path = *spec == '/' || !c->conf->server_root ? spec
-           : apr_pstrcat(c->p, c->conf->server_root, "/", spec, NULL);
-    c->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
-                       | O_CLOEXEC, 0640);
-    if (c->audit_fd < 0) {
-        return fail("SCEPAuditLog: cannot open %s: %s", path,
-                    strerror(errno));
-    }
-    return 0;
+    return *spec == '|' ? open_audit_pipe(c, spec)
+                        : open_audit_file(c, spec);
 }
 
 static int open_store(cli_t *c)
@@ -651,6 +698,19 @@ static void show_more(cli_t *c, const scep_cert_rec_t *r)
     }
 }
 
+static void show_dates(const cli_t *c, const scep_cert_rec_t *r)
+{
+    printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
+           "not before:     %s\nnot after:      %s\n",
+           r->serial, r->subject,
+           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
+           when(c->p, r->not_before), when(c->p, r->not_after));
+    if (r->status == SCEP_CERT_REVOKED) {
+        printf("revoked at:     %s\nreason:         %s\n",
+               when(c->p, r->revoked_at), reason_name(r->revocation_reason));
+    }
+}
+
 static int cmd_show(cli_t *c)
 {
     scep_cert_rec_t *r;
@@ -666,15 +726,7 @@ static int cmd_show(cli_t *c)
                     ? "no certificate with serial" : "cannot look up",
                     arg(c, 0));
     }
-    printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
-           "not before:     %s\nnot after:      %s\n",
-           r->serial, r->subject,
-           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
-           when(c->p, r->not_before), when(c->p, r->not_after));
-    if (r->status == SCEP_CERT_REVOKED) {
-        printf("revoked at:     %s\nreason:         %s\n",
-               when(c->p, r->revoked_at), reason_name(r->revocation_reason));
-    }
+    show_dates(c, r);
     printf("transaction id: %s\nkey sha-256:    %s\n",
            r->request_txid ? r->request_txid
            : r->transaction_id ? r->transaction_id : "-",
@@ -713,10 +765,30 @@ static void audit(cli_t *c, scep_audit_t *ev)
     }
 }
 
+static const char *pending_state(scep_pending_state_t s)
+{
+    return (unsigned)s < 4 ? pending_states[s] : "?";
+}
+
+static void audit_decision(cli_t *c, const scep_pending_rec_t *r,
+                           scep_pending_state_t to)
+{
+    scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = pending_states[to];
+    ev.transaction_id = arg(c, 0);
+    ev.subject = r->subject;
+    audit(c, &ev);
+    printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
+           pending_states[to], r->subject && *r->subject ? r->subject
+                                                         : "(empty)",
+           plan_sans(c->p, r), csr_key_text(c->p, r));
+}
+
 /* approve and reject: only a waiting request changes */
 static int decide(cli_t *c, scep_pending_state_t to)
 {
-    scep_audit_t ev;
     scep_pending_rec_t *r;
     apr_status_t rv;
 
@@ -730,21 +802,13 @@ static int decide(cli_t *c, scep_pending_state_t to)
     }
     if (r->state != SCEP_PENDING_WAITING) {
         return fail("request %s is %s already", arg(c, 0),
-                    (unsigned)r->state < 4 ? pending_states[r->state] : "?");
+                    pending_state(r->state));
     }
     if (APR_SUCCESS != c->st->ops->pending_set_state(c->st, c->p, arg(c, 0),
                                                      to, NULL)) {
         return fail("cannot update %s", arg(c, 0));
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.event = pending_states[to];
-    ev.transaction_id = arg(c, 0);
-    ev.subject = r->subject;
-    audit(c, &ev);
-    printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
-           pending_states[to], r->subject && *r->subject ? r->subject
-                                                         : "(empty)",
-           plan_sans(c->p, r), csr_key_text(c->p, r));
+    audit_decision(c, r, to);
     return 0;
 }
 
@@ -756,6 +820,17 @@ static int cmd_approve(cli_t *c)
 static int cmd_reject(cli_t *c)
 {
     return decide(c, SCEP_PENDING_REJECTED);
+}
+
+static int revoke_failed(apr_status_t rv, const char *serial)
+{
+    if (rv == APR_NOTFOUND) {
+        return fail("no certificate with serial %s", serial);
+    }
+    if (rv == APR_EEXIST) {
+        return fail("%s is revoked already", serial);
+    }
+    return fail("cannot revoke %s", serial);
 }
 
 static int cmd_revoke(cli_t *c)
@@ -774,14 +849,8 @@ static int cmd_revoke(cli_t *c)
     }
     serial = norm_serial(c->p, arg(c, 0));
     rv = c->st->ops->cert_revoke(c->st, c->p, serial, reason, apr_time_now());
-    if (rv == APR_NOTFOUND) {
-        return fail("no certificate with serial %s", serial);
-    }
-    if (rv == APR_EEXIST) {
-        return fail("%s is revoked already", serial);
-    }
     if (APR_SUCCESS != rv) {
-        return fail("cannot revoke %s", serial);
+        return revoke_failed(rv, serial);
     }
     memset(&ev, 0, sizeof(ev));
     ev.event = "revoked";
@@ -908,29 +977,23 @@ static apr_int64_t challenge_ttl(const cli_t *c)
                                        : SCEP_CHALLENGE_LIFETIME_DEFAULT;
 }
 
-static int list_challenges(cli_t *c)
+static void print_challenge(const cli_t *c, const scep_challenge_rec_t *r)
 {
-    apr_array_header_t *recs;
+    printf("%-12s %-16s %-4s %-20s %-20s %s\n", r->ref ? r->ref : "-",
+           r->created_by ? r->created_by : "-", r->via ? r->via : "-",
+           when(c->p, r->created), when(c->p, r->expires),
+           r->purpose == SCEP_CHALLENGE_SCEP
+           ? scep_challenge_binding_text(c->p, r->bound_to)
+           : "(OTA Phase 1)");
+}
+
+/* per user (the list is ordered by user): how many each holds */
+static void count_per_user(const apr_array_header_t *recs)
+{
     const scep_challenge_rec_t *r;
     const char *last = NULL, *user;
     int i, n = 0;
 
-    if (APR_SUCCESS != c->st->ops->challenge_list(c->st, c->p, c->user,
-                                                  &recs)) {
-        return fail("cannot list challenges");
-    }
-    printf("%-12s %-16s %-4s %-20s %-20s %s\n", "REF", "USER", "VIA",
-           "CREATED", "EXPIRES", "BINDING");
-    for (i = 0; i < recs->nelts; ++i) {
-        r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
-        printf("%-12s %-16s %-4s %-20s %-20s %s\n", r->ref ? r->ref : "-",
-               r->created_by ? r->created_by : "-", r->via ? r->via : "-",
-               when(c->p, r->created), when(c->p, r->expires),
-               r->purpose == SCEP_CHALLENGE_SCEP
-               ? scep_challenge_binding_text(c->p, r->bound_to)
-               : "(OTA Phase 1)");
-    }
-    /* per user (the list is ordered by user): how many each holds */
     for (i = 0; i < recs->nelts; ++i) {
         r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
         user = r->created_by ? r->created_by : "-";
@@ -944,6 +1007,24 @@ static int list_challenges(cli_t *c)
     if (last) {
         fprintf(stderr, "%s: %d outstanding\n", last, n);
     }
+}
+
+static int list_challenges(cli_t *c)
+{
+    apr_array_header_t *recs;
+    int i;
+
+    if (APR_SUCCESS != c->st->ops->challenge_list(c->st, c->p, c->user,
+                                                  &recs)) {
+        return fail("cannot list challenges");
+    }
+    printf("%-12s %-16s %-4s %-20s %-20s %s\n", "REF", "USER", "VIA",
+           "CREATED", "EXPIRES", "BINDING");
+    for (i = 0; i < recs->nelts; ++i) {
+        print_challenge(c, APR_ARRAY_IDX(recs, i,
+                                         const scep_challenge_rec_t *));
+    }
+    count_per_user(recs);
     return 0;
 }
 
@@ -973,11 +1054,40 @@ static int revoke_challenges(cli_t *c)
     return 0;
 }
 
-static int cmd_challenge(cli_t *c)
+/* A new one-time SCEP challenge, as the challenge page issues them. */
+static int issue_challenge(cli_t *c, apr_int64_t ttl, const char *bound,
+                           const char **clear, scep_challenge_rec_t **rec)
+{
+    scep_challenge_spec_t spec;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.format = SCEP_CHALLENGE_TOKEN192;
+    spec.purpose = SCEP_CHALLENGE_SCEP;
+    spec.bound_to = bound;
+    spec.via = SCEP_VIA_CLI;
+    spec.lifetime = apr_time_from_sec(ttl);
+    if (APR_SUCCESS != scep_challenge_issue(c->p, c->st, &spec, clear,
+                                            rec)) {
+        return fail("cannot store the challenge");
+    }
+    return 0;
+}
+
+static void audit_challenge(cli_t *c, const scep_challenge_rec_t *rec,
+                            const char *bound)
 {
     scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "challenge";
+    ev.reason = apr_pstrcat(c->p, "ref ", rec->ref, ", ",
+                            scep_challenge_binding_text(c->p, bound), NULL);
+    audit(c, &ev);
+}
+
+static int cmd_challenge(cli_t *c)
+{
     apr_int64_t ttl = challenge_ttl(c);
-    scep_challenge_spec_t spec;
     scep_challenge_rec_t *rec;
     const char *bound, *clear;
 
@@ -991,24 +1101,11 @@ static int cmd_challenge(cli_t *c)
         return fail("--ttl %s: use seconds, or a number with m, h or d",
                     c->ttl);
     }
-    if (challenge_binding(c, &bound)) {
+    if (challenge_binding(c, &bound)
+        || issue_challenge(c, ttl, bound, &clear, &rec)) {
         return 1;
     }
-    memset(&spec, 0, sizeof(spec));
-    spec.format = SCEP_CHALLENGE_TOKEN192;
-    spec.purpose = SCEP_CHALLENGE_SCEP;
-    spec.bound_to = bound;
-    spec.via = SCEP_VIA_CLI;
-    spec.lifetime = apr_time_from_sec(ttl);
-    if (APR_SUCCESS != scep_challenge_issue(c->p, c->st, &spec, &clear,
-                                            &rec)) {
-        return fail("cannot store the challenge");
-    }
-    memset(&ev, 0, sizeof(ev));
-    ev.event = "challenge";
-    ev.reason = apr_pstrcat(c->p, "ref ", rec->ref, ", ",
-                            scep_challenge_binding_text(c->p, bound), NULL);
-    audit(c, &ev);
+    audit_challenge(c, rec, bound);
     printf("%s\n", clear);
     fprintf(stderr, "one-time SCEP challenge %s%s%s, valid until %s\n",
             rec->ref, bound ? " for " : "",
@@ -1062,41 +1159,53 @@ typedef struct {
     const char *value;
 } field_t;
 
-static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
-                       int first)
+/* The columns of a certificate record, as export writes them. */
+static void export_fields(const cli_t *c, const scep_cert_rec_t *r,
+                          field_t *f)
 {
-    field_t f[9];
     char *der = apr_palloc(c->p, (apr_size_t)apr_base64_encode_len(
                                      (int)r->der_len));
-    int i;
+    int revoked = r->status == SCEP_CERT_REVOKED;
 
     apr_base64_encode_binary(der, r->der, (int)r->der_len);
     f[0].name = "serial";         f[0].value = r->serial;
     f[1].name = "subject";        f[1].value = r->subject;
-    f[2].name = "status";
-    f[2].value = r->status == SCEP_CERT_REVOKED ? "revoked" : "valid";
+    f[2].name = "status";         f[2].value = revoked ? "revoked" : "valid";
     f[3].name = "not_before";     f[3].value = when(c->p, r->not_before);
     f[4].name = "not_after";      f[4].value = when(c->p, r->not_after);
     f[5].name = "revoked_at";
     f[5].value = r->revoked_at ? when(c->p, r->revoked_at) : NULL;
     f[6].name = "reason";
-    f[6].value = r->status == SCEP_CERT_REVOKED
-                 ? reason_name(r->revocation_reason) : NULL;
+    f[6].value = revoked ? reason_name(r->revocation_reason) : NULL;
     f[7].name = "transaction_id"; f[7].value = r->transaction_id;
     f[8].name = "der_base64";     f[8].value = der;
+}
+
+static void json_field(const field_t *f, int i, int first)
+{
+    printf("%s", i ? ", " : first ? "  {" : ",\n  {");
+    json_str(f->name);
+    fputs(": ", stdout);
+    json_str(f->value);
+}
+
+/* One record: a JSON object, or a CSV row (first < 0: the header). */
+static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
+                       int first)
+{
+    field_t f[9];
+    int i;
+
+    export_fields(c, r, f);
     for (i = 0; i < 9; ++i) {
         if (json) {
-            printf("%s", i ? ", " : first ? "  {" : ",\n  {");
-            json_str(f[i].name);
-            fputs(": ", stdout);
-            json_str(f[i].value);
+            json_field(&f[i], i, first);
+            continue;
         }
-        else {
-            if (i) {
-                putchar(',');
-            }
-            csv_str(first < 0 ? f[i].name : f[i].value);
+        if (i) {
+            putchar(',');
         }
+        csv_str(first < 0 ? f[i].name : f[i].value);
     }
     fputs(json ? "}" : "\n", stdout);
 }
@@ -1147,31 +1256,37 @@ static const struct {
     { "export", cmd_export },
 };
 
-static int run(cli_t *c)
+/* Configuration, CA and store for store_cmds[i], then the command. */
+static int run_command(cli_t *c, apr_size_t i)
 {
     scep_ca_t *ca = NULL;
     const char *ca_id = NULL;
-    apr_size_t i;
     int rc;
 
+    if ((rc = read_config(c, !store_cmds[i].fn))
+        || (rc = ca_identity(c, &ca_id))) {
+        return rc;
+    }
+    /* the CA key may be readable by root only: load it before
+     * open_store() gives up root for the database's owner */
+    if (!store_cmds[i].fn && (rc = load_ca(c, &ca))) {
+        return rc;
+    }
+    if ((rc = open_store(c))) {
+        return rc;
+    }
+    c->st = scep_store_scoped(c->p, c->st, ca_id);
+    return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
+}
+
+static int run(cli_t *c)
+{
+    apr_size_t i;
+
     for (i = 0; i < sizeof(store_cmds) / sizeof(store_cmds[0]); ++i) {
-        if (strcmp(c->cmd, store_cmds[i].name)) {
-            continue;
+        if (!strcmp(c->cmd, store_cmds[i].name)) {
+            return run_command(c, i);
         }
-        if ((rc = read_config(c, !store_cmds[i].fn))
-            || (rc = ca_identity(c, &ca_id))) {
-            return rc;
-        }
-        /* the CA key may be readable by root only: load it before
-         * open_store() gives up root for the database's owner */
-        if (!store_cmds[i].fn && (rc = load_ca(c, &ca))) {
-            return rc;
-        }
-        if ((rc = open_store(c))) {
-            return rc;
-        }
-        c->st = scep_store_scoped(c->p, c->st, ca_id);
-        return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
     }
     fprintf(stderr, "scep-ota store: unknown command '%s'\n", c->cmd);
     return store_usage(stderr);
