@@ -79,34 +79,14 @@ static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
     return key;
 }
 
-static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
+/* Prints what the bytes are; 1 (said why) when none of what it knows. */
+static int print_decoded(apr_pool_t *p, const char *path,
+                         const unsigned char *data, apr_size_t len,
+                         EVP_PKEY *key)
 {
-    unsigned char *data;
-    apr_size_t len;
-    EVP_PKEY *key = NULL;
-    const char *path;
-    BIO *out;
-    apr_status_t rv;
+    BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
+    apr_status_t rv = scep_pkimsg_print(p, out, data, len, key);
 
-    if (argc == 4 && !strcmp(argv[1], "--key")) {
-        if (!(key = decode_key(p, argv[2]))) {
-            return 1;
-        }
-        path = argv[3];
-    }
-    else if (argc == 2) {
-        path = argv[1];
-    }
-    else {
-        return usage(stderr);
-    }
-    if (APR_SUCCESS != scep_cli_read(p, path, SCEP_OTA_MAX_INPUT, &data,
-                                      &len)) {
-        fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
-        return 1;
-    }
-    out = BIO_new_fp(stdout, BIO_NOCLOSE);
-    rv = scep_pkimsg_print(p, out, data, len, key);
     BIO_free(out);
     if (APR_SUCCESS != rv) {
         fprintf(stderr, "scep-ota decode: %s is not a SCEP message, "
@@ -114,6 +94,29 @@ static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
         return 1;
     }
     return 0;
+}
+
+static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
+{
+    unsigned char *data;
+    apr_size_t len;
+    EVP_PKEY *key = NULL;
+    const char *path = argv[argc - 1];
+
+    if (argc == 4 && !strcmp(argv[1], "--key")) {
+        if (!(key = decode_key(p, argv[2]))) {
+            return 1;
+        }
+    }
+    else if (argc != 2) {
+        return usage(stderr);
+    }
+    if (APR_SUCCESS != scep_cli_read(p, path, SCEP_OTA_MAX_INPUT, &data,
+                                      &len)) {
+        fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
+        return 1;
+    }
+    return print_decoded(p, path, data, len, key);
 }
 
 static int cmd_caps(apr_pool_t *p, int argc, const char *const *argv)
@@ -149,27 +152,33 @@ static const struct {
     { "init", scep_cli_init },
 };
 
+/* The command of argv[1], or -1 when there is none of that name. */
+static int dispatch(apr_pool_t *p, int argc, const char *const *argv)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            return commands[i].fn(p, argc - 1, argv + 1);
+        }
+    }
+    return -1;
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *p;
-    apr_size_t i;
-    int rc = -1;
+    int rc;
 
     if (argc < 2) {
         return usage(stderr);
     }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    if (scep_cli_is_help(argv[1])) {
         return usage(stdout);
     }
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_create(&p, NULL);
-    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i) {
-        if (!strcmp(argv[1], commands[i].name)) {
-            rc = commands[i].fn(p, argc - 1, argv + 1);
-            break;
-        }
-    }
-    if (rc < 0) {
+    if ((rc = dispatch(p, argc, argv)) < 0) {
         fprintf(stderr, "scep-ota: unknown command '%s'\n", argv[1]);
         rc = usage(stderr);
     }
