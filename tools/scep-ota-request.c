@@ -338,10 +338,9 @@ static int set_signing_time(req_t *rq)
     return 0;
 }
 
-/* --type, --cipher, --digest, --oaep, --keyid, --signing-time */
-static int set_algorithms(req_t *rq)
+/* --type, --cipher, --digest */
+static int set_type(req_t *rq)
 {
-    const char *err = NULL;
     scep_request_t *r = &rq->r;
 
     if ((rq->type = r->message_type = message_type(rq->o.type)) < 0) {
@@ -356,6 +355,18 @@ static int set_algorithms(req_t *rq)
     if (r->digest_nid == NID_undef) {
         return scep_cli_fail(C_REQ, "--digest: unknown '%s'", rq->o.digest);
     }
+    return 0;
+}
+
+/* ... and --oaep, --keyid, --signing-time */
+static int set_algorithms(req_t *rq)
+{
+    const char *err = NULL;
+    scep_request_t *r = &rq->r;
+
+    if (set_type(rq)) {
+        return 1;
+    }
     r->key_transport = rq->o.oaep ? SCEP_KT_OAEP : SCEP_KT_PKCS1;
     r->recipient_keyid = rq->o.keyid;
     if (set_signing_time(rq)) {
@@ -369,12 +380,29 @@ static int set_algorithms(req_t *rq)
     return 0;
 }
 
+/* --issuer, else the recipient: whose name GetCert, GetCRL and
+ * CertPoll carry. */
+static int load_issuer(req_t *rq)
+{
+    apr_array_header_t *certs;
+    const char *err = NULL;
+    X509 *issuer = rq->r.recipient;
+
+    if (rq->o.issuer) {
+        if (!(certs = scep_cli_load_certs(rq->p, rq->o.issuer, &err))) {
+            return scep_cli_fail(C_REQ, "--issuer %s: %s", rq->o.issuer, err);
+        }
+        issuer = APR_ARRAY_IDX(certs, 0, X509 *);
+    }
+    rq->issuer_name = X509_get_subject_name(issuer);
+    return 0;
+}
+
 /* --recipient, --key, --issuer */
 static int load_material(req_t *rq)
 {
     apr_array_header_t *certs;
     const char *err = NULL;
-    X509 *issuer = NULL;
 
     if (!(certs = scep_cli_load_certs(rq->p, rq->o.recipient, &err))
         || !(rq->r.recipient = scep_cli_pick_recipient(certs))) {
@@ -385,15 +413,7 @@ static int load_material(req_t *rq)
                                                          &err))) {
         return scep_cli_fail(C_REQ, "--key %s: %s", rq->o.key, err);
     }
-    if (rq->o.issuer) {
-        if (!(certs = scep_cli_load_certs(rq->p, rq->o.issuer, &err))) {
-            return scep_cli_fail(C_REQ, "--issuer %s: %s", rq->o.issuer, err);
-        }
-        issuer = APR_ARRAY_IDX(certs, 0, X509 *);
-    }
-    rq->issuer_name = X509_get_subject_name(issuer ? issuer
-                                                   : rq->r.recipient);
-    return 0;
+    return load_issuer(rq);
 }
 
 /* A type given by number carries a CSR unless --serial says it asks
@@ -426,27 +446,26 @@ static int build_csr(req_t *rq)
     return 0;
 }
 
-/* The CSR: --csr, or built from --subject, or none. */
-static int make_csr(req_t *rq)
+/* --subject, parsed; freed with the pool. */
+static int read_subject(req_t *rq)
 {
     const char *subject = rq->o.subject;
 
-    if (subject && !(rq->subject = scep_cli_subject(rq->p, subject, 0))) {
+    if (!subject) {
+        return 0;
+    }
+    if (!(rq->subject = scep_cli_subject(rq->p, subject, 0))) {
         return scep_cli_fail(C_REQ, "--subject: '%s' is not of the form "
                              "/CN=x/O=y", subject);
     }
-    if (rq->subject) {
-        apr_pool_cleanup_register(rq->p, rq->subject, name_cleanup,
-                                  apr_pool_cleanup_null);
-    }
-    if (rq->o.csr) {
-        rq->req = read_csr(rq->p, rq->o.csr);
-        return rq->req ? 0 : scep_cli_fail(C_REQ, "--csr %s: not a PKCS#10 "
-                                           "request", rq->o.csr);
-    }
-    if (needs_csr(rq) && rq->subject) {
-        return build_csr(rq);
-    }
+    apr_pool_cleanup_register(rq->p, rq->subject, name_cleanup,
+                              apr_pool_cleanup_null);
+    return 0;
+}
+
+/* Neither --csr nor a CSR to build: only for a type that needs none. */
+static int without_csr(const req_t *rq)
+{
     if (needs_csr(rq) && rq->type != SCEP_MSG_CERTPOLL) {
         return scep_cli_fail(C_REQ, "--type %s needs --csr or --subject",
                              rq->o.type);
@@ -456,6 +475,23 @@ static int make_csr(req_t *rq)
                              "--subject (the subject polled for)");
     }
     return 0;
+}
+
+/* The CSR: --csr, or built from --subject, or none. */
+static int make_csr(req_t *rq)
+{
+    if (read_subject(rq)) {
+        return 1;
+    }
+    if (rq->o.csr) {
+        rq->req = read_csr(rq->p, rq->o.csr);
+        return rq->req ? 0 : scep_cli_fail(C_REQ, "--csr %s: not a PKCS#10 "
+                                           "request", rq->o.csr);
+    }
+    if (needs_csr(rq) && rq->subject) {
+        return build_csr(rq);
+    }
+    return without_csr(rq);
 }
 
 /* --cert, or a self-signed certificate for the CSR's subject. */
@@ -733,32 +769,43 @@ static int open_content(apr_pool_t *p, const scep_pkimsg_t *m,
     return ok;
 }
 
+/* The argument argv[*i] (and its value after it): 0 taken, else the exit
+ * status (-1: help, exit 0). */
+static int certrep_arg(int argc, const char *const *argv, int *i,
+                       rep_opts_t *o)
+{
+    const char *a = argv[*i], **slot;
+
+    if (scep_cli_is_help(a)) {
+        return scep_cli_usage(stdout, certrep_usage_text) - 1;
+    }
+    if ((slot = scep_cli_opt_slot(certrep_opts, o, a))) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "scep-ota certrep: %s needs a value\n", a);
+            return 2;
+        }
+        *slot = argv[++*i];
+    }
+    else if (!o->path && (a[0] != '-' || !strcmp(a, "-"))) {
+        o->path = a;
+    }
+    else {
+        fprintf(stderr, "scep-ota certrep: unexpected '%s'\n", a);
+        return scep_cli_usage(stderr, certrep_usage_text);
+    }
+    return 0;
+}
+
 /* 0: go on; -1: done (help), exit 0; else the exit status. */
 static int parse_certrep_opts(int argc, const char *const *argv,
                               rep_opts_t *o)
 {
-    const char **slot;
-    int i;
+    int i, rc;
 
     memset(o, 0, sizeof(*o));
     for (i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (scep_cli_is_help(a)) {
-            return scep_cli_usage(stdout, certrep_usage_text) - 1;
-        }
-        if ((slot = scep_cli_opt_slot(certrep_opts, o, a))) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "scep-ota certrep: %s needs a value\n", a);
-                return 2;
-            }
-            *slot = argv[++i];
-        }
-        else if (!o->path && (a[0] != '-' || !strcmp(a, "-"))) {
-            o->path = a;
-        }
-        else {
-            fprintf(stderr, "scep-ota certrep: unexpected '%s'\n", a);
-            return scep_cli_usage(stderr, certrep_usage_text);
+        if ((rc = certrep_arg(argc, argv, &i, o))) {
+            return rc;
         }
     }
     return o->path ? 0 : scep_cli_usage(stderr, certrep_usage_text);
@@ -851,6 +898,19 @@ static int load_client_key(apr_pool_t *p, const char *path, EVP_PKEY **key)
     return 0;
 }
 
+/* What the envelope holds, and with --key its content. */
+static int read_envelope(apr_pool_t *p, scep_pkimsg_t *m, EVP_PKEY *key,
+                         const rep_opts_t *o)
+{
+    if (!m->envelope) {
+        kv("envelope", "none");
+        return 0;
+    }
+    printf("envelope=%s %s\n", scep_pkimsg_alg_name(m->cipher_nid),
+           m->key_transport == SCEP_KT_OAEP ? "oaep" : "pkcs1");
+    return key ? decrypt_envelope(p, m, key, o) : 0;
+}
+
 int scep_cli_certrep(apr_pool_t *p, int argc, const char *const *argv)
 {
     rep_opts_t o;
@@ -867,11 +927,5 @@ int scep_cli_certrep(apr_pool_t *p, int argc, const char *const *argv)
     }
     print_status(m);
     print_signed(p, m);
-    if (!m->envelope) {
-        kv("envelope", "none");
-        return 0;
-    }
-    printf("envelope=%s %s\n", scep_pkimsg_alg_name(m->cipher_nid),
-           m->key_transport == SCEP_KT_OAEP ? "oaep" : "pkcs1");
-    return key ? decrypt_envelope(p, m, key, &o) : 0;
+    return read_envelope(p, m, key, &o);
 }
