@@ -169,15 +169,12 @@ int scep_cli_unhex(apr_pool_t *p, const char *s, unsigned char **out,
     apr_size_t n = strlen(s), i;
     unsigned char *b;
 
-    if (n == 0 || n % 2) {
+    if (n == 0 || n % 2 || strspn(s, "0123456789abcdefABCDEF") != n) {
         return 0;
     }
     b = apr_palloc(p, n / 2);
     for (i = 0; i < n / 2; ++i) {
         char two[3] = { s[2 * i], s[2 * i + 1], '\0' };
-        if (!apr_isxdigit(two[0]) || !apr_isxdigit(two[1])) {
-            return 0;
-        }
         b[i] = (unsigned char)strtoul(two, NULL, 16);
     }
     *out = b;
@@ -226,6 +223,15 @@ static int add_field(X509_NAME *name, char *field, int strict)
                                       0);
 }
 
+/* The fields to take: not strict, a last empty one ("/CN=x/", "/") is
+ * no field. */
+static int field_count(const apr_array_header_t *fields, int strict)
+{
+    int n = fields->nelts;
+
+    return !strict && !*APR_ARRAY_IDX(fields, n - 1, char *) ? n - 1 : n;
+}
+
 X509_NAME *scep_cli_subject(apr_pool_t *p, const char *text, int strict)
 {
     apr_array_header_t *fields;
@@ -236,10 +242,7 @@ X509_NAME *scep_cli_subject(apr_pool_t *p, const char *text, int strict)
         return NULL;
     }
     fields = subject_fields(p, text);
-    n = fields->nelts;
-    if (!strict && !*APR_ARRAY_IDX(fields, n - 1, char *)) {
-        --n;                     /* "/CN=x/" and "/" */
-    }
+    n = field_count(fields, strict);
     for (i = 0; i < n; ++i) {
         if (!add_field(name, APR_ARRAY_IDX(fields, i, char *), strict)) {
             break;
@@ -466,18 +469,16 @@ static ASN1_INTEGER *hex_serial(const char *serial_hex)
     return ser;
 }
 
-const unsigned char *scep_cli_issuer_and_serial(apr_pool_t *p,
-                                                const X509_NAME *issuer,
-                                                const char *serial_hex,
-                                                apr_size_t *len)
+/* IssuerAndSerialNumber of issuer and ser (taken), DER; NULL on failure. */
+static const unsigned char *ias_der(apr_pool_t *p, const X509_NAME *issuer,
+                                    ASN1_INTEGER *ser, apr_size_t *len)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
-    ASN1_INTEGER *ser = hex_serial(serial_hex);
     unsigned char *buf = NULL;
     const unsigned char *out = NULL;
     int n;
 
-    if (ias && ser && X509_NAME_set(&ias->issuer, issuer)) {
+    if (ias && X509_NAME_set(&ias->issuer, issuer)) {
         ASN1_INTEGER_free(ias->serial);
         ias->serial = ser;
         ser = NULL;
@@ -490,6 +491,16 @@ const unsigned char *scep_cli_issuer_and_serial(apr_pool_t *p,
     ASN1_INTEGER_free(ser);
     PKCS7_ISSUER_AND_SERIAL_free(ias);
     return out;
+}
+
+const unsigned char *scep_cli_issuer_and_serial(apr_pool_t *p,
+                                                const X509_NAME *issuer,
+                                                const char *serial_hex,
+                                                apr_size_t *len)
+{
+    ASN1_INTEGER *ser = hex_serial(serial_hex);
+
+    return ser ? ias_der(p, issuer, ser, len) : NULL;
 }
 
 X509 *scep_cli_pick_recipient(const apr_array_header_t *certs)
@@ -506,26 +517,36 @@ X509 *scep_cli_pick_recipient(const apr_array_header_t *certs)
     return certs->nelts ? APR_ARRAY_IDX(certs, 0, X509 *) : NULL;
 }
 
-apr_status_t scep_cli_build_request(apr_pool_t *p, scep_request_t *req,
-                              const char *nonce_hex,
-                              const unsigned char **der, apr_size_t *len)
+/* The senderNonce: the bytes of hex, else 16 random ones. */
+static apr_status_t sender_nonce(apr_pool_t *p, const char *hex,
+                                 scep_request_t *req)
 {
     unsigned char *nonce;
-    apr_size_t nlen = SCEP_NONCE_LEN;
+    apr_size_t len = SCEP_NONCE_LEN;
 
-    if (nonce_hex) {
-        if (!scep_cli_unhex(p, nonce_hex, &nonce, &nlen)) {
+    if (hex) {
+        if (!scep_cli_unhex(p, hex, &nonce, &len)) {
             return APR_EINVAL;
         }
     }
-    else {
-        nonce = apr_palloc(p, nlen);
-        if (RAND_bytes(nonce, (int)nlen) != 1) {
-            return APR_EGENERAL;
-        }
+    else if (RAND_bytes(nonce = apr_palloc(p, len), (int)len) != 1) {
+        return APR_EGENERAL;
     }
     req->sender_nonce = nonce;
-    req->sender_nonce_len = nlen;
+    req->sender_nonce_len = len;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_cli_build_request(apr_pool_t *p, scep_request_t *req,
+                                    const char *nonce_hex,
+                                    const unsigned char **der,
+                                    apr_size_t *len)
+{
+    apr_status_t rv = sender_nonce(p, nonce_hex, req);
+
+    if (APR_SUCCESS != rv) {
+        return rv;
+    }
     if (!req->data || !req->signer
         || APR_SUCCESS != scep_request_build(p, req, der, len)) {
         return APR_EGENERAL;
