@@ -989,16 +989,24 @@ static int round_trip(device_t *d, scep_request_t *req, scep_pkimsg_t **rep)
     return 0;
 }
 
+/* The payload's Retries and RetryDelay, else iOS's defaults. */
+static void retry_plan(device_t *d, apr_uint64_t *retries,
+                       apr_uint64_t *delay)
+{
+    *retries = OTA_DEFAULT_RETRIES;
+    *delay = OTA_DEFAULT_RETRY_DELAY;
+    ota_plist_uint(d->scep, "Retries", retries);
+    ota_plist_uint(d->scep, "RetryDelay", delay);
+}
+
 /* PENDING: GetCertInitial, Retries times, RetryDelay seconds apart (the
  * first retry at once), as iOS does. */
 static int poll_pending(device_t *d, scep_request_t *req, X509_NAME *name,
                         scep_pkimsg_t **rep)
 {
-    apr_uint64_t retries = OTA_DEFAULT_RETRIES, delay = OTA_DEFAULT_RETRY_DELAY;
-    apr_uint64_t i;
+    apr_uint64_t retries, delay, i;
 
-    ota_plist_uint(d->scep, "Retries", &retries);
-    ota_plist_uint(d->scep, "RetryDelay", &delay);
+    retry_plan(d, &retries, &delay);
     req->message_type = SCEP_MSG_CERTPOLL;
     req->data = scep_cli_issuer_and_subject(d->p, X509_get_subject_name(d->ca),
                                             name, &req->data_len);
@@ -1447,12 +1455,30 @@ static apr_status_t store_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* Every certificate of certs as an anchor, in a store freed with the
+ * pool. */
+static X509_STORE *anchor_store(apr_pool_t *p, apr_array_header_t *certs)
+{
+    X509_STORE *store = X509_STORE_new();
+    int i;
+
+    if (!store) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, store, store_cleanup, apr_pool_cleanup_null);
+    for (i = 0; i < certs->nelts; ++i) {
+        if (!X509_STORE_add_cert(store, APR_ARRAY_IDX(certs, i, X509 *))) {
+            ERR_clear_error();
+        }
+    }
+    return store;
+}
+
 /* --profile-ca: every certificate of the file is an anchor. */
 static int load_profile_ca(device_t *d)
 {
     apr_array_header_t *certs;
     const char *err = NULL;
-    int i;
 
     if (!d->profile_ca_file) {
         return 0;
@@ -1460,16 +1486,8 @@ static int load_profile_ca(device_t *d)
     if (!(certs = scep_cli_load_certs(d->p, d->profile_ca_file, &err))) {
         return fail("--profile-ca: %s", err);
     }
-    if (!(d->profile_ca = X509_STORE_new())) {
+    if (!(d->profile_ca = anchor_store(d->p, certs))) {
         return fail("out of memory");
-    }
-    apr_pool_cleanup_register(d->p, d->profile_ca, store_cleanup,
-                              apr_pool_cleanup_null);
-    for (i = 0; i < certs->nelts; ++i) {
-        if (!X509_STORE_add_cert(d->profile_ca,
-                                 APR_ARRAY_IDX(certs, i, X509 *))) {
-            ERR_clear_error();
-        }
     }
     return 0;
 }
