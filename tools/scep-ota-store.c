@@ -301,11 +301,27 @@ static int read_config(cli_t *c, int ca_too)
     return 0;
 }
 
+/* SCEPStore dbd: mod_dbd's DBDriver and DBDParams, or NULL. */
+static const char *dbd_uri(cli_t *c)
+{
+    const char *drv = hconf_get(c->conf, c->v, "dbdriver");
+    const char *params = hconf_get(c->conf, c->v, "dbdparams");
+
+    return drv && params ? apr_pstrcat(c->p, drv, ":", params, NULL) : NULL;
+}
+
+/* A sqlite3: path relative to ServerRoot. */
+static const char *sqlite_uri(cli_t *c, const char *path)
+{
+    return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf, path),
+                       NULL);
+}
+
 /* --store, else SCEPStore ("dbd": mod_dbd's DBDriver and DBDParams), else
  * the module's default file. */
 static const char *store_uri(cli_t *c)
 {
-    const char *uri, *drv, *params;
+    const char *uri;
 
     if (c->store_uri) {
         return c->store_uri;
@@ -315,20 +331,12 @@ static const char *store_uri(cli_t *c)
     }
     uri = hconf_get(c->conf, c->v, "scepstore");
     if (!uri) {
-        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
-                           SCEP_STORE_DEFAULT_SQLITE), NULL);
+        return sqlite_uri(c, SCEP_STORE_DEFAULT_SQLITE);
     }
     if (!strcasecmp(uri, "dbd")) {
-        drv = hconf_get(c->conf, c->v, "dbdriver");
-        params = hconf_get(c->conf, c->v, "dbdparams");
-        return drv && params ? apr_pstrcat(c->p, drv, ":", params, NULL)
-                             : NULL;
+        return dbd_uri(c);
     }
-    if (!strncmp(uri, "sqlite3:", 8)) {
-        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
-                           uri + 8), NULL);
-    }
-    return uri;
+    return strncmp(uri, "sqlite3:", 8) ? uri : sqlite_uri(c, uri + 8);
 }
 
 /* The CA whose records the commands see: --ca, else the configuration's
@@ -645,18 +653,23 @@ static int list_pending(cli_t *c)
     return 0;
 }
 
+/* --status: a certificate status, -1 for all, -2 when unknown. */
+static int cert_status(const char *s)
+{
+    return !strcmp(s, "valid") ? SCEP_CERT_VALID
+           : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
+           : !strcmp(s, "all") ? -1 : -2;
+}
+
 static int cmd_list(cli_t *c)
 {
     apr_array_header_t *recs;
     const char *s = c->status ? c->status : "all";
-    int status, i;
+    int status = cert_status(s), i;
 
     if (!strcmp(s, "pending")) {
         return list_pending(c);
     }
-    status = !strcmp(s, "valid") ? SCEP_CERT_VALID
-           : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
-           : !strcmp(s, "all") ? -1 : -2;
     if (status == -2) {
         return fail("--status %s: use valid, revoked, all or pending", s);
     }
@@ -671,8 +684,8 @@ static int cmd_list(cli_t *c)
     return 0;
 }
 
-/* What the certificate says besides its subject, and how it came. */
-static void show_more(cli_t *c, const scep_cert_rec_t *r)
+/* subjectAltName and key of the certificate's DER */
+static void show_cert_names(cli_t *c, const scep_cert_rec_t *r)
 {
     const unsigned char *d = r->der;
     X509 *x = d ? d2i_X509(NULL, &d, (long)r->der_len) : NULL;
@@ -685,6 +698,12 @@ static void show_more(cli_t *c, const scep_cert_rec_t *r)
     printf("subjectAltName: %s\nkey:            %s\n", join_sans(c->p, sans),
            key_text(c->p, x ? X509_get0_pubkey(x) : NULL));
     X509_free(x);
+}
+
+/* What the certificate says besides its subject, and how it came. */
+static void show_more(cli_t *c, const scep_cert_rec_t *r)
+{
+    show_cert_names(c, r);
     if (r->udid) {
         printf("device (UDID):  %s\n", r->udid);
     }
@@ -736,22 +755,10 @@ static int cmd_show(cli_t *c)
     return 0;
 }
 
-/* The admin's decision in the audit trail of the configuration
- * (SCEPAuditLog), one line in one write. Nothing when none is
- * configured. */
-static void audit(cli_t *c, scep_audit_t *ev)
+static void audit_write(cli_t *c, const char *line)
 {
-    const char *line;
-    apr_size_t len;
+    apr_size_t len = strlen(line);
 
-    if (c->audit_fd < 0 && !c->audit_pipe) {
-        return;
-    }
-    ev->client = "cli";
-    ev->user = c->admin;
-    ev->vhost = c->vhost;
-    line = scep_audit_line(c->p, ev);
-    len = strlen(line);
     if (c->audit_pipe) {
         if (fwrite(line, 1, len, c->audit_pipe) != len
             || fflush(c->audit_pipe)) {
@@ -763,6 +770,20 @@ static void audit(cli_t *c, scep_audit_t *ev)
         fprintf(stderr, "scep-ota store: SCEPAuditLog: cannot write: %s\n",
                 strerror(errno));
     }
+}
+
+/* The admin's decision in the audit trail of the configuration
+ * (SCEPAuditLog), one line in one write. Nothing when none is
+ * configured. */
+static void audit(cli_t *c, scep_audit_t *ev)
+{
+    if (c->audit_fd < 0 && !c->audit_pipe) {
+        return;
+    }
+    ev->client = "cli";
+    ev->user = c->admin;
+    ev->vhost = c->vhost;
+    audit_write(c, scep_audit_line(c->p, ev));
 }
 
 static const char *pending_state(scep_pending_state_t s)
@@ -909,6 +930,16 @@ static int print_crl(cli_t *c, scep_ca_t *ca)
     return 0;
 }
 
+/* The seconds of a unit: s, m, h, d; 0 for anything else. */
+static apr_int64_t unit_seconds(const char *unit)
+{
+    static const char units[] = "smhd";
+    static const apr_int64_t seconds[] = { 1, 60, 3600, 86400 };
+    const char *u = *unit && !unit[1] ? strchr(units, *unit) : NULL;
+
+    return u ? seconds[u - units] : 0;
+}
+
 /* "3600", "90m", "24h", "7d" -> seconds; 0 when malformed */
 static apr_int64_t parse_ttl(const char *s)
 {
@@ -918,23 +949,7 @@ static apr_int64_t parse_ttl(const char *s)
     if (n <= 0) {
         return 0;
     }
-    if (!*end) {
-        return n;
-    }
-    if (end[1]) {
-        return 0;
-    }
-    switch (*end) {
-    case 's':
-        return n;
-    case 'm':
-        return n * 60;
-    case 'h':
-        return n * 3600;
-    case 'd':
-        return n * 86400;
-    }
-    return 0;
+    return *end ? n * unit_seconds(end) : n;
 }
 
 /* --for subject=DN and --san: the names the challenge enrolls, exactly
@@ -1028,17 +1043,27 @@ static int list_challenges(cli_t *c)
     return 0;
 }
 
-static int revoke_challenges(cli_t *c)
+/* --revoke REF or --revoke user=NAME: one of *ref and *user; 0 when
+ * empty. */
+static int revoke_target(const cli_t *c, const char **ref, const char **user)
 {
     static const char user_eq[] = "user=";
-    const char *user = NULL, *ref = c->revoke;
+
+    *ref = c->revoke;
+    *user = NULL;
+    if (!strncmp(c->revoke, user_eq, sizeof(user_eq) - 1)) {
+        *user = c->revoke + sizeof(user_eq) - 1;
+        *ref = NULL;
+    }
+    return !((*user && !**user) || (*ref && !**ref));
+}
+
+static int revoke_challenges(cli_t *c)
+{
+    const char *user, *ref;
     int n = 0;
 
-    if (!strncmp(c->revoke, user_eq, sizeof(user_eq) - 1)) {
-        user = c->revoke + sizeof(user_eq) - 1;
-        ref = NULL;
-    }
-    if ((user && !*user) || (ref && !*ref)) {
+    if (!revoke_target(c, &ref, &user)) {
         return fail("--revoke REF or --revoke user=NAME");
     }
     if (APR_SUCCESS != c->st->ops->challenge_revoke(c->st, c->p, ref, user,
@@ -1210,18 +1235,10 @@ static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
     fputs(json ? "}" : "\n", stdout);
 }
 
-static int cmd_export(cli_t *c)
+static void export_all(cli_t *c, const apr_array_header_t *recs, int json)
 {
-    apr_array_header_t *recs;
-    const char *fmt = c->format ? c->format : "json";
-    int json = !strcmp(fmt, "json"), i;
+    int i;
 
-    if (!json && strcmp(fmt, "csv")) {
-        return fail("--format %s: use json or csv", fmt);
-    }
-    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
-        return fail("cannot list certificates");
-    }
     if (json) {
         fputs("[\n", stdout);
     }
@@ -1235,6 +1252,21 @@ static int cmd_export(cli_t *c)
     if (json) {
         fputs(recs->nelts ? "\n]\n" : "]\n", stdout);
     }
+}
+
+static int cmd_export(cli_t *c)
+{
+    apr_array_header_t *recs;
+    const char *fmt = c->format ? c->format : "json";
+    int json = !strcmp(fmt, "json");
+
+    if (!json && strcmp(fmt, "csv")) {
+        return fail("--format %s: use json or csv", fmt);
+    }
+    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
+        return fail("cannot list certificates");
+    }
+    export_all(c, recs, json);
     return 0;
 }
 
