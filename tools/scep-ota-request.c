@@ -494,22 +494,29 @@ static int make_csr(req_t *rq)
     return without_csr(rq);
 }
 
-/* --cert, or a self-signed certificate for the CSR's subject. */
-static int make_signer(req_t *rq)
+/* --cert, with --key its key. */
+static int given_signer(req_t *rq)
 {
     apr_array_header_t *certs;
     const char *err = NULL;
+
+    if (!(certs = scep_cli_load_certs(rq->p, rq->o.cert, &err))) {
+        return scep_cli_fail(C_REQ, "--cert %s: %s", rq->o.cert, err);
+    }
+    rq->r.signer = APR_ARRAY_IDX(certs, 0, X509 *);
+    if (!scep_key_matches_cert(rq->key, rq->r.signer)) {
+        return scep_cli_fail(C_REQ, "--key does not belong to --cert");
+    }
+    return 0;
+}
+
+/* --cert, or a self-signed certificate for the CSR's subject. */
+static int make_signer(req_t *rq)
+{
     const X509_NAME *name;
 
     if (rq->o.cert) {
-        if (!(certs = scep_cli_load_certs(rq->p, rq->o.cert, &err))) {
-            return scep_cli_fail(C_REQ, "--cert %s: %s", rq->o.cert, err);
-        }
-        rq->r.signer = APR_ARRAY_IDX(certs, 0, X509 *);
-        if (!scep_key_matches_cert(rq->key, rq->r.signer)) {
-            return scep_cli_fail(C_REQ, "--key does not belong to --cert");
-        }
-        return 0;
+        return given_signer(rq);
     }
     name = rq->req ? X509_REQ_get_subject_name(rq->req) : rq->subject;
     rq->r.signer = self_signed(rq->p, rq->key,
@@ -621,6 +628,20 @@ static void print_request(const req_t *rq)
     printf("length=%lu\n", (unsigned long)rq->dlen);
 }
 
+/* The steps of a request, in order: the first that fails ends it. */
+static int make_request(req_t *rq)
+{
+    int rc;
+
+    if ((rc = set_algorithms(rq)) || (rc = load_material(rq))
+        || (rc = make_csr(rq)) || (rc = make_signer(rq))
+        || (rc = message_data(rq)) || (rc = transaction_id(rq))
+        || (rc = build_message(rq)) || (rc = write_request(rq))) {
+        return rc;
+    }
+    return 0;
+}
+
 int scep_cli_request(apr_pool_t *p, int argc, const char *const *argv)
 {
     req_t rq;
@@ -631,10 +652,7 @@ int scep_cli_request(apr_pool_t *p, int argc, const char *const *argv)
     if ((rc = parse_request_opts(argc, argv, &rq.o))) {
         return rc < 0 ? 0 : rc;
     }
-    if ((rc = set_algorithms(&rq)) || (rc = load_material(&rq))
-        || (rc = make_csr(&rq)) || (rc = make_signer(&rq))
-        || (rc = message_data(&rq)) || (rc = transaction_id(&rq))
-        || (rc = build_message(&rq)) || (rc = write_request(&rq))) {
+    if ((rc = make_request(&rq))) {
         return rc;
     }
     if (strcmp(rq.o.out, "-")) {
@@ -862,16 +880,10 @@ static void print_signed(apr_pool_t *p, const scep_pkimsg_t *m)
     printf("certificates=%d\n", m->certs->nelts);
 }
 
-/* With --key: the envelope opened, its content written. */
-static int decrypt_envelope(apr_pool_t *p, scep_pkimsg_t *m, EVP_PKEY *key,
-                            const rep_opts_t *o)
+/* The opened envelope's content: --out-content, and a CertRep's
+ * certificates and CRLs. */
+static int read_content(apr_pool_t *p, scep_pkimsg_t *m, const rep_opts_t *o)
 {
-    if (APR_SUCCESS != scep_pkimsg_decrypt(p, m, key, 1)) {
-        kv("decrypted", "no");
-        scep_cli_fail(C_REP, "the envelope cannot be opened with %s", o->key);
-        return 3;
-    }
-    kv("decrypted", "yes");
     if (o->out_content && !scep_cli_write(o->out_content, m->data,
                                           m->data_len)) {
         return scep_cli_fail(C_REP, "cannot write %s", o->out_content);
@@ -884,6 +896,19 @@ static int decrypt_envelope(apr_pool_t *p, scep_pkimsg_t *m, EVP_PKEY *key,
                              "content");
     }
     return 0;
+}
+
+/* With --key: the envelope opened, its content written. */
+static int decrypt_envelope(apr_pool_t *p, scep_pkimsg_t *m, EVP_PKEY *key,
+                            const rep_opts_t *o)
+{
+    if (APR_SUCCESS != scep_pkimsg_decrypt(p, m, key, 1)) {
+        kv("decrypted", "no");
+        scep_cli_fail(C_REP, "the envelope cannot be opened with %s", o->key);
+        return 3;
+    }
+    kv("decrypted", "yes");
+    return read_content(p, m, o);
 }
 
 static int load_client_key(apr_pool_t *p, const char *path, EVP_PKEY **key)
