@@ -301,28 +301,36 @@ static X509_NAME *kind_name(init_t *in, const kind_t *k)
     return name;
 }
 
+/* What a certificate of kind k for key is made of. */
+static void cert_spec(init_t *in, const kind_t *k, EVP_PKEY *key,
+                      const X509_NAME *name, scep_cli_cert_t *s)
+{
+    int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
+
+    memset(s, 0, sizeof(*s));
+    s->subject = name;
+    s->key = key;
+    s->issuer = k->role == ROLE_CA ? NULL : in->ca;
+    s->issuer_key = in->ca_key;
+    s->serial_bits = 127;
+    s->serial_top = BN_RAND_TOP_ANY;
+    s->not_before = -300;
+    s->not_after = (long)days * 86400;
+    s->not_after_max = s->issuer ? X509_get0_notAfter(in->ca) : NULL;
+    s->exts = k->exts;
+}
+
 /* A certificate of kind k for key, by the CA (or self-signed). */
 static X509 *make_cert(init_t *in, const kind_t *k, EVP_PKEY *key)
 {
     X509_NAME *name = kind_name(in, k);
-    int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
     scep_cli_cert_t s;
     X509 *x;
 
     if (!name) {
         return NULL;
     }
-    memset(&s, 0, sizeof(s));
-    s.subject = name;
-    s.key = key;
-    s.issuer = k->role == ROLE_CA ? NULL : in->ca;
-    s.issuer_key = in->ca_key;
-    s.serial_bits = 127;
-    s.serial_top = BN_RAND_TOP_ANY;
-    s.not_before = -300;
-    s.not_after = (long)days * 86400;
-    s.not_after_max = s.issuer ? X509_get0_notAfter(in->ca) : NULL;
-    s.exts = k->exts;
+    cert_spec(in, k, key, name, &s);
     x = scep_cli_cert(in->p, &s);
     X509_NAME_free(name);
     if (!x) {
@@ -390,6 +398,18 @@ static int check_free(init_t *in)
     return 0;
 }
 
+/* KIND.key (private) and KIND.pem, both new. */
+static int write_pair(init_t *in, const kind_t *k, EVP_PKEY *key, X509 *x)
+{
+    int rc;
+
+    if ((rc = write_new(in, path_of(in, k, ".key"), 0600, put_key, key))
+        || (rc = write_new(in, path_of(in, k, ".pem"), 0644, put_cert, x))) {
+        return rc;
+    }
+    return 0;
+}
+
 static int make_one(init_t *in, const kind_t *k)
 {
     EVP_PKEY *key = scep_track_pkey(in->p, EVP_RSA_gen((unsigned)in->bits));
@@ -402,8 +422,7 @@ static int make_one(init_t *in, const kind_t *k)
     if (!(x = make_cert(in, k, key))) {
         return 1;
     }
-    if ((rc = write_new(in, path_of(in, k, ".key"), 0600, put_key, key))
-        || (rc = write_new(in, path_of(in, k, ".pem"), 0644, put_cert, x))) {
+    if ((rc = write_pair(in, k, key, x))) {
         return rc;
     }
     if (k->role == ROLE_CA) {
@@ -478,18 +497,23 @@ static void remove_written(init_t *in)
     }
 }
 
+static void init_defaults(init_t *in, apr_pool_t *p)
+{
+    memset(in, 0, sizeof(*in));
+    in->p = p;
+    in->subject = DEFAULT_SUBJECT;
+    in->bits = DEFAULT_BITS;
+    in->ca_days = DEFAULT_CA_DAYS;
+    in->leaf_days = DEFAULT_LEAF_DAYS;
+    in->written = apr_array_make(p, 8, sizeof(const char *));
+}
+
 int scep_cli_init(apr_pool_t *p, int argc, const char *const *argv)
 {
     init_t in;
     int rc;
 
-    memset(&in, 0, sizeof(in));
-    in.p = p;
-    in.subject = DEFAULT_SUBJECT;
-    in.bits = DEFAULT_BITS;
-    in.ca_days = DEFAULT_CA_DAYS;
-    in.leaf_days = DEFAULT_LEAF_DAYS;
-    in.written = apr_array_make(p, 8, sizeof(const char *));
+    init_defaults(&in, p);
     if ((rc = parse_args(&in, argc, argv))) {
         return rc;
     }
