@@ -424,19 +424,12 @@ static void show_service(device_t *d, plist_t top)
     trace("   Challenge: %s", d->challenge ? "(one-time, present)" : "none");
 }
 
-static int phase1(device_t *d)
+/* The Profile Service payload: its URL, DeviceAttributes, Challenge. */
+static int read_service(device_t *d, plist_t top)
 {
-    scep_http_resp_t r;
-    plist_t top, content;
-    const char *type;
+    const char *type = ota_plist_str(d->p, top, "PayloadType");
+    plist_t content = ota_plist_get(top, "PayloadContent", PLIST_DICT);
 
-    trace("== Phase 1: Profile Service");
-    if (!exchange(d, "GET", d->url, NULL, NULL, 0, &r)
-        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, &top)) {
-        return 1;
-    }
-    type = ota_plist_str(d->p, top, "PayloadType");
-    content = ota_plist_get(top, "PayloadContent", PLIST_DICT);
     if (!type || strcmp(type, "Profile Service") || !content
         || !(d->service_url = ota_plist_str(d->p, content, "URL"))) {
         return fail("not a Profile Service payload with a URL");
@@ -445,6 +438,19 @@ static int phase1(device_t *d)
     d->challenge = ota_plist_str(d->p, content, "Challenge");
     show_service(d, top);
     return 0;
+}
+
+static int phase1(device_t *d)
+{
+    scep_http_resp_t r;
+    plist_t top;
+
+    trace("== Phase 1: Profile Service");
+    if (!exchange(d, "GET", d->url, NULL, NULL, 0, &r)
+        || expect(&r, 200, OTA_CT_ASPEN_CONFIG) || open_signed(d, &r, &top)) {
+        return 1;
+    }
+    return read_service(d, top);
 }
 
 static const char *subject_text(apr_pool_t *p, plist_t subj)
@@ -650,30 +656,30 @@ static int read_ca_cert(device_t *d, const scep_http_resp_t *r, X509 **top)
     return 0;
 }
 
+/* The GetCACert answer by its content type: one CA certificate, or an
+ * RA bundle. */
+static int read_ca_answer(device_t *d, const scep_http_resp_t *r, X509 **top)
+{
+    const char *ct = r->content_type;
+
+    if (ct && !strcmp(ct, SCEP_CT_CA_CERT)) {
+        return read_ca_cert(d, r, top);
+    }
+    if (ct && !strcmp(ct, SCEP_CT_CA_RA_CERT)) {
+        return read_ra_bundle(d, r, top);
+    }
+    return fail("The SCEP server configuration is not supported "
+                "(GetCACert content type '%s')", ct ? ct : "(none)");
+}
+
 static int get_ca_cert(device_t *d)
 {
     scep_http_resp_t r;
-    const char *ct;
     X509 *top = NULL;
 
     if (!exchange(d, "GET", op_url(d, "GetCACert"), NULL, NULL, 0, &r)
-        || expect(&r, 200, NULL)) {
+        || expect(&r, 200, NULL) || read_ca_answer(d, &r, &top)) {
         return 1;
-    }
-    ct = r.content_type;
-    if (ct && !strcmp(ct, SCEP_CT_CA_CERT)) {
-        if (read_ca_cert(d, &r, &top)) {
-            return 1;
-        }
-    }
-    else if (ct && !strcmp(ct, SCEP_CT_CA_RA_CERT)) {
-        if (read_ra_bundle(d, &r, &top)) {
-            return 1;
-        }
-    }
-    else {
-        return fail("The SCEP server configuration is not supported "
-                    "(GetCACert content type '%s')", ct ? ct : "(none)");
     }
     return check_fingerprint(d, top);
 }
@@ -908,20 +914,28 @@ static int send_pkiop(device_t *d, const unsigned char *der, apr_size_t len,
         scep_http_escape(d->p, b64), NULL), NULL, NULL, 0, r);
 }
 
-static int read_issued(device_t *d, scep_pkimsg_t *rep)
+/* The first certificate of the decrypted CertRep (iOS takes that one). */
+static int first_issued(device_t *d, scep_pkimsg_t *rep)
 {
     STACK_OF(X509) *certs = NULL;
     STACK_OF(X509_CRL) *crls;
 
-    if (APR_SUCCESS != scep_pkimsg_decrypt(d->p, rep, d->key, 0)) {
-        return fail("cannot decrypt the CertRep envelope");
-    }
     if (APR_SUCCESS != scep_cli_certrep_content(d->p, rep, &certs, &crls)
         || !certs || sk_X509_num(certs) < 1) {
         return fail("the CertRep holds no certificate");
     }
-    /* iOS takes the first certificate */
     d->cert = scep_track_x509(d->p, X509_dup(sk_X509_value(certs, 0)));
+    return 0;
+}
+
+static int read_issued(device_t *d, scep_pkimsg_t *rep)
+{
+    if (APR_SUCCESS != scep_pkimsg_decrypt(d->p, rep, d->key, 0)) {
+        return fail("cannot decrypt the CertRep envelope");
+    }
+    if (first_issued(d, rep)) {
+        return 1;
+    }
     if (!scep_key_matches_cert(d->key, d->cert)) {
         return fail("the issued certificate is not for our key");
     }
@@ -942,6 +956,15 @@ static void trace_certrep(const scep_pkimsg_t *rep)
           scep_pkimsg_alg_name(rep->digest_nid));
 }
 
+/* The CertRep answers our request: its transactionID and our nonce. */
+static int answers(const scep_pkimsg_t *rep, const unsigned char *nonce,
+                   const char *txid)
+{
+    return rep->transaction_id && !strcmp(rep->transaction_id, txid)
+           && rep->recipient_nonce_len == SCEP_NONCE_LEN
+           && !memcmp(rep->recipient_nonce, nonce, SCEP_NONCE_LEN);
+}
+
 static int check_certrep(device_t *d, const scep_http_resp_t *r,
                          const unsigned char *nonce, const char *txid,
                          scep_pkimsg_t **prep)
@@ -956,9 +979,7 @@ static int check_certrep(device_t *d, const scep_http_resp_t *r,
     if (!rep->signer || X509_cmp(rep->signer, d->ra_sign)) {
         return fail("the CertRep is not signed by the RA/CA of GetCACert");
     }
-    if (!rep->transaction_id || strcmp(rep->transaction_id, txid)
-        || rep->recipient_nonce_len != SCEP_NONCE_LEN
-        || memcmp(rep->recipient_nonce, nonce, SCEP_NONCE_LEN)) {
+    if (!answers(rep, nonce, txid)) {
         return fail("the CertRep's transactionID or recipientNonce do not "
                     "match the request");
     }
