@@ -51,6 +51,19 @@ scep_http_t *scep_http_make(apr_pool_t *p, const char *cafile, int insecure,
     return h;
 }
 
+/* How servers are verified: not at all (--insecure), or against the
+ * CA file or the system's CAs. 0 when the CAs cannot be loaded. */
+static int set_verify(scep_http_t *h)
+{
+    if (h->insecure) {
+        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_NONE, NULL);
+        return 1;
+    }
+    SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
+    return h->cafile ? SSL_CTX_load_verify_locations(h->ssl, h->cafile, NULL)
+                     : SSL_CTX_set_default_verify_paths(h->ssl);
+}
+
 static SSL_CTX *tls_context(scep_http_t *h, apr_pool_t *p)
 {
     if (h->ssl) {
@@ -61,18 +74,7 @@ static SSL_CTX *tls_context(scep_http_t *h, apr_pool_t *p)
     }
     apr_pool_cleanup_register(p, h->ssl, ssl_cleanup, apr_pool_cleanup_null);
     SSL_CTX_set_options(h->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (h->insecure) {
-        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_NONE, NULL);
-    }
-    else {
-        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
-        if (!(h->cafile ? SSL_CTX_load_verify_locations(h->ssl, h->cafile,
-                                                        NULL)
-                        : SSL_CTX_set_default_verify_paths(h->ssl))) {
-            return NULL;
-        }
-    }
-    return h->ssl;
+    return set_verify(h) ? h->ssl : NULL;
 }
 
 /* After "http://" or "https://" (u->tls says which), or NULL. */
@@ -308,6 +310,18 @@ static apr_size_t read_all(apr_pool_t *p, BIO *b, char **out)
     return n;
 }
 
+/* A header's value: from v, white space skipped, to the line's end. */
+static const char *header_value(apr_pool_t *p, const char *v)
+{
+    const char *end;
+
+    while (*v == ' ' || *v == '\t') {
+        ++v;
+    }
+    end = strstr(v, "\r\n");
+    return apr_pstrmemdup(p, v, end ? (apr_size_t)(end - v) : strlen(v));
+}
+
 static const char *header(apr_pool_t *p, const char *head, const char *name)
 {
     const char *line = head;
@@ -316,13 +330,7 @@ static const char *header(apr_pool_t *p, const char *head, const char *name)
     while ((line = strstr(line, "\r\n")) != NULL) {
         line += 2;
         if (!strncasecmp(line, name, nlen) && line[nlen] == ':') {
-            const char *v = line + nlen + 1, *end;
-            while (*v == ' ' || *v == '\t') {
-                ++v;
-            }
-            end = strstr(v, "\r\n");
-            return apr_pstrmemdup(p, v, end ? (apr_size_t)(end - v)
-                                            : strlen(v));
+            return header_value(p, line + nlen + 1);
         }
     }
     return NULL;
