@@ -91,7 +91,8 @@ static unsigned char *read_stream(apr_pool_t *p, FILE *f, apr_size_t max,
 }
 
 apr_status_t scep_cli_read(apr_pool_t *p, const char *path, apr_size_t max,
-                           unsigned char **data, apr_size_t *len)
+                           int strict, unsigned char **data,
+                           apr_size_t *len)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     apr_size_t n;
@@ -101,7 +102,7 @@ apr_status_t scep_cli_read(apr_pool_t *p, const char *path, apr_size_t max,
         return APR_ENOENT;
     }
     *data = read_stream(p, f, max, &n);
-    bad = ferror(f) || n >= max;
+    bad = (strict && ferror(f)) || n >= max;
     if (f != stdin) {
         fclose(f);
     }

@@ -49,9 +49,12 @@ int scep_cli_is_help(const char *arg);
 /* ------------------------------------------------------------------ */
 /* files and text                                                      */
 
-/** A whole file, or standard input for "-", shorter than max bytes. */
+/** A whole file, or standard input for "-", shorter than max bytes.
+ * strict: an error while reading fails (else what came before it is the
+ * content, as for a directory: none). */
 apr_status_t scep_cli_read(apr_pool_t *p, const char *path, apr_size_t max,
-                           unsigned char **data, apr_size_t *len);
+                           int strict, unsigned char **data,
+                           apr_size_t *len);
 
 /** Writes bytes to path ("-": standard output); 1 on success. */
 int scep_cli_write(const char *path, const void *data, apr_size_t len);
@@ -160,8 +163,9 @@ X509 *scep_cli_pick_recipient(const apr_array_header_t *certs);
  * APR_EINVAL when nonce_hex is no hex, APR_EGENERAL when the message
  * cannot be built (or no randomness). */
 apr_status_t scep_cli_build_request(apr_pool_t *p, scep_request_t *req,
-                              const char *nonce_hex,
-                              const unsigned char **der, apr_size_t *len);
+                                    const char *nonce_hex,
+                                    const unsigned char **der,
+                                    apr_size_t *len);
 
 /** The certificates and CRLs of a decrypted CertRep's degenerate
  * SignedData (freed with the pool; either may be NULL), or APR_EINVAL

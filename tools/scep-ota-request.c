@@ -207,7 +207,7 @@ static X509_REQ *read_csr(apr_pool_t *p, const char *path)
     apr_size_t len;
     const unsigned char *d;
 
-    if (APR_SUCCESS != scep_cli_read(p, path, REQ_MAX_INPUT, &data, &len)) {
+    if (APR_SUCCESS != scep_cli_read(p, path, REQ_MAX_INPUT, 0, &data, &len)) {
         return NULL;
     }
     d = data;
@@ -582,8 +582,8 @@ static int transaction_id(req_t *rq)
 
 static int build_message(req_t *rq)
 {
-    apr_status_t rv = scep_cli_build_request(rq->p, &rq->r, rq->o.nonce, &rq->der,
-                                       &rq->dlen);
+    apr_status_t rv = scep_cli_build_request(rq->p, &rq->r, rq->o.nonce,
+                                             &rq->der, &rq->dlen);
 
     if (rv == APR_EINVAL) {
         return scep_cli_fail(C_REQ, "--nonce: not hex");
@@ -836,7 +836,7 @@ static int read_message(apr_pool_t *p, const char *path, scep_pkimsg_t **m)
     const unsigned char *msg;
     apr_size_t len;
 
-    if (APR_SUCCESS != scep_cli_read(p, path, REQ_MAX_INPUT, &data, &len)) {
+    if (APR_SUCCESS != scep_cli_read(p, path, REQ_MAX_INPUT, 0, &data, &len)) {
         return scep_cli_fail(C_REP, "cannot read %s", path);
     }
     msg = data;

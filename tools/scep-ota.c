@@ -111,7 +111,7 @@ static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
     else if (argc != 2) {
         return usage(stderr);
     }
-    if (APR_SUCCESS != scep_cli_read(p, path, SCEP_OTA_MAX_INPUT, &data,
+    if (APR_SUCCESS != scep_cli_read(p, path, SCEP_OTA_MAX_INPUT, 1, &data,
                                       &len)) {
         fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
         return 1;
