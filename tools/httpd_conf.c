@@ -133,43 +133,64 @@ static apr_status_t fail(reader_t *rd, apr_status_t rv, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* modules                                                              */
 
-/* "mod_foo.c" or "foo_module": both names httpd's <IfModule> accepts. */
-static void add_module(reader_t *rd, const char *name)
+/* The identifier of a module file: mod_foo.c -> foo_module, an MPM's
+ * event.c -> mpm_event_module. */
+static const char *ident_of_file(apr_pool_t *p, const char *name)
 {
-    const char *file = NULL, *ident = NULL;
-    apr_size_t i, n = strlen(name);
+    apr_size_t n = strlen(name);
+
+    if (!strncmp(name, "mod_", 4)) {
+        return apr_pstrcat(p, apr_pstrmemdup(p, name + 4, n - 6), "_module",
+                           NULL);
+    }
+    return apr_pstrcat(p, "mpm_", apr_pstrmemdup(p, name, n - 2), "_module",
+                       NULL);
+}
+
+/* The file of a module identifier; an MPM's file is event.c, not
+ * mod_mpm_event.c. */
+static const char *file_of_ident(apr_pool_t *p, const char *name)
+{
+    apr_size_t n = strlen(name);
+
+    if (!strncmp(name, "mpm_", 4)) {
+        return apr_pstrcat(p, apr_pstrmemdup(p, name + 4, n - 11), ".c",
+                           NULL);
+    }
+    return apr_pstrcat(p, "mod_", apr_pstrmemdup(p, name, n - 7), ".c", NULL);
+}
+
+/* A pair of module_names[] holding name; 0 when none does. */
+static int known_module(const char *name, const char **file,
+                        const char **ident)
+{
+    apr_size_t i;
+    int found = 0;
 
     for (i = 0; i < N_MODULE_NAMES; ++i) {
         if (!strcmp(name, module_names[i].file)
             || !strcmp(name, module_names[i].ident)) {
-            file = module_names[i].file;
-            ident = module_names[i].ident;
+            *file = module_names[i].file;
+            *ident = module_names[i].ident;
+            found = 1;
         }
     }
-    if (file) {
+    return found;
+}
+
+/* "mod_foo.c" or "foo_module": both names httpd's <IfModule> accepts. */
+static void add_module(reader_t *rd, const char *name)
+{
+    const char *file = name, *ident = name;
+
+    if (known_module(name, &file, &ident)) {
         /* known pair */
     }
     else if (has_suffix(name, ".c")) {
-        file = name;
-        ident = !strncmp(name, "mod_", 4)
-                ? apr_pstrcat(rd->p, apr_pstrmemdup(rd->p, name + 4, n - 6),
-                              "_module", NULL)
-                : apr_pstrcat(rd->p, "mpm_", apr_pstrmemdup(rd->p, name,
-                                                            n - 2),
-                              "_module", NULL);
+        ident = ident_of_file(rd->p, name);
     }
     else if (has_suffix(name, "_module")) {
-        ident = name;
-        /* an MPM's file is event.c, not mod_mpm_event.c */
-        file = !strncmp(name, "mpm_", 4)
-               ? apr_pstrcat(rd->p, apr_pstrmemdup(rd->p, name + 4, n - 11),
-                             ".c", NULL)
-               : apr_pstrcat(rd->p, "mod_", apr_pstrmemdup(rd->p, name,
-                                                           n - 7),
-                             ".c", NULL);
-    }
-    else {
-        file = ident = name;
+        file = file_of_ident(rd->p, name);
     }
     apr_hash_set(rd->modules, file, APR_HASH_KEY_STRING, "");
     apr_hash_set(rd->modules, ident, APR_HASH_KEY_STRING, "");
@@ -198,42 +219,55 @@ static const char *find_httpd(const reader_t *rd)
     return NULL;
 }
 
+/* `bin -l` started, its output piped; 0 when it cannot be. */
+static int start_httpd_l(reader_t *rd, const char *bin, apr_proc_t *proc)
+{
+    const char *argv[3];
+    apr_procattr_t *attr;
+
+    argv[0] = bin;
+    argv[1] = "-l";
+    argv[2] = NULL;
+    return APR_SUCCESS == apr_procattr_create(&attr, rd->p)
+           && APR_SUCCESS == apr_procattr_io_set(attr, APR_NO_PIPE,
+                                                 APR_FULL_BLOCK, APR_NO_PIPE)
+           && APR_SUCCESS == apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV)
+           && APR_SUCCESS == apr_proc_create(proc, bin, argv, NULL, attr,
+                                             rd->p);
+}
+
+/* A line of `httpd -l`: 1 when it names a module file (added). */
+static int listed_module(reader_t *rd, char *buf)
+{
+    char *s = buf, *e = buf + strlen(buf);
+
+    while (apr_isspace(*s)) {
+        ++s;
+    }
+    while (e > s && apr_isspace(e[-1])) {
+        *--e = '\0';
+    }
+    if (has_suffix(s, ".c") && !strchr(s, ' ')) {
+        add_module(rd, apr_pstrdup(rd->p, s));
+        return 1;
+    }
+    return 0;
+}
+
 /* The modules `httpd -l` lists; 0 when it cannot be run. */
 static int ask_httpd(reader_t *rd)
 {
-    const char *bin = find_httpd(rd), *argv[3];
-    apr_procattr_t *attr;
+    const char *bin = find_httpd(rd);
     apr_proc_t proc;
     char buf[256];
     int found = 0, code;
     apr_exit_why_e why;
 
-    if (!bin) {
-        return 0;
-    }
-    argv[0] = bin;
-    argv[1] = "-l";
-    argv[2] = NULL;
-    if (APR_SUCCESS != apr_procattr_create(&attr, rd->p)
-        || APR_SUCCESS != apr_procattr_io_set(attr, APR_NO_PIPE,
-                                              APR_FULL_BLOCK, APR_NO_PIPE)
-        || APR_SUCCESS != apr_procattr_cmdtype_set(attr, APR_PROGRAM_ENV)
-        || APR_SUCCESS != apr_proc_create(&proc, bin, argv, NULL, attr,
-                                          rd->p)) {
+    if (!bin || !start_httpd_l(rd, bin, &proc)) {
         return 0;
     }
     while (APR_SUCCESS == apr_file_gets(buf, sizeof(buf), proc.out)) {
-        char *s = buf, *e = buf + strlen(buf);
-        while (apr_isspace(*s)) {
-            ++s;
-        }
-        while (e > s && apr_isspace(e[-1])) {
-            *--e = '\0';
-        }
-        if (has_suffix(s, ".c") && !strchr(s, ' ')) {
-            add_module(rd, apr_pstrdup(rd->p, s));
-            ++found;
-        }
+        found += listed_module(rd, buf);
     }
     apr_file_close(proc.out);
     apr_proc_wait(&proc, &code, &why, APR_WAIT);
@@ -295,12 +329,32 @@ static const char *expand(reader_t *rd, const char *s)
     return apr_pstrcat(rd->p, out, s, NULL);
 }
 
+/* Copies a word from *s up to its end (the quote, or white space),
+ * escapes removed inside quotes. */
+static const char *copy_word(apr_pool_t *p, const char **s, char quote)
+{
+    const char *in = *s;
+    char *w = apr_palloc(p, strlen(in) + 1), *o = w;
+
+    while (*in && (quote ? *in != quote : !apr_isspace(*in))) {
+        if (quote && *in == '\\' && (in[1] == quote || in[1] == '\\')) {
+            ++in;
+        }
+        *o++ = *in++;
+    }
+    if (quote && *in) {
+        ++in;
+    }
+    *o = '\0';
+    *s = in;
+    return w;
+}
+
 /* The next word of a line, quotes removed ("..." or '...', with \ escapes
  * inside); NULL at the end. */
 static const char *next_word(apr_pool_t *p, const char **line)
 {
     const char *s = *line;
-    char *w, *o;
     char quote = 0;
 
     while (*s && apr_isspace(*s)) {
@@ -313,19 +367,23 @@ static const char *next_word(apr_pool_t *p, const char **line)
     if (*s == '"' || *s == '\'') {
         quote = *s++;
     }
-    w = o = apr_palloc(p, strlen(s) + 1);
-    while (*s && (quote ? *s != quote : !apr_isspace(*s))) {
-        if (quote && *s == '\\' && (s[1] == quote || s[1] == '\\')) {
-            ++s;
-        }
-        *o++ = *s++;
-    }
-    if (quote && *s) {
-        ++s;
-    }
-    *o = '\0';
     *line = s;
-    return w;
+    return copy_word(p, line, quote);
+}
+
+/* line without the white space around it */
+static const char *trim(apr_pool_t *p, const char *line)
+{
+    apr_size_t n;
+
+    while (apr_isspace(*line)) {
+        ++line;
+    }
+    n = strlen(line);
+    while (n && apr_isspace(line[n - 1])) {
+        --n;
+    }
+    return apr_pstrmemdup(p, line, n);
 }
 
 /* One physical line, trimmed, however long; APR_EOF at the end. */
@@ -352,14 +410,7 @@ static apr_status_t physical_line(reader_t *rd, cfile_t *cf, const char **out)
         return rv;
     }
     ++cf->next;
-    while (apr_isspace(*line)) {
-        ++line;
-    }
-    n = strlen(line);
-    while (n && apr_isspace(line[n - 1])) {
-        --n;
-    }
-    *out = apr_pstrmemdup(rd->p, line, n);
+    *out = trim(rd->p, line);
     return APR_SUCCESS;
 }
 
@@ -443,13 +494,27 @@ static apr_status_t refuse(reader_t *rd, const cfile_t *cf, const char *dir,
                 sec_file, sec_line, why[kind]);
 }
 
+/* Inside a <Macro>: a directive the CLI needs is refused. */
+static apr_status_t macro_line(reader_t *rd, const cfile_t *cf,
+                               const char *name, const char *line, int start)
+{
+    const char *rest = line, *w = next_word(rd->p, &rest);
+
+    if (w && in_list(needed, lower(rd->p, w))) {
+        return fail(rd, APR_EINVAL, "%s:%d: %s inside %s> (%s:%d): scep-ota "
+                    "does not expand macros; move it out of the macro",
+                    cf->name, cf->line, w, name, cf->name, start);
+    }
+    return APR_SUCCESS;
+}
+
 /* Skips a section whose condition is false, up to its end tag, as httpd
  * does (nothing inside is read). check: refuse a needed directive inside
  * (a <Macro> body, which the CLI does not expand). */
 static apr_status_t skip_section(reader_t *rd, cfile_t *cf, const char *name,
                                  int check)
 {
-    const char *open = section_word(rd->p, name), *line, *w, *rest;
+    const char *open = section_word(rd->p, name), *line;
     int depth = 0, start = cf->line;
     apr_status_t rv;
 
@@ -463,12 +528,8 @@ static apr_status_t skip_section(reader_t *rd, cfile_t *cf, const char *name,
         else if (line[0] == '<') {
             ++depth;
         }
-        else if (check && (rest = line, w = next_word(rd->p, &rest))
-                 && in_list(needed, lower(rd->p, w))) {
-            return fail(rd, APR_EINVAL, "%s:%d: %s inside %s> (%s:%d): "
-                        "scep-ota does not expand macros; move it out of "
-                        "the macro", cf->name, cf->line, w, name, cf->name,
-                        start);
+        else if (check && macro_line(rd, cf, name, line, start)) {
+            return APR_EINVAL;
         }
     }
     return fail(rd, APR_EINVAL, "%s:%d: %s> has no end before the end of "
@@ -529,48 +590,75 @@ static void vhost_begin(reader_t *rd, const cfile_t *cf, const char *args)
     rd->server = v;
 }
 
+/* <IfDefine>, <IfModule>, <IfFile>: *yes when the section is read. */
+static apr_status_t evaluate(reader_t *rd, const cfile_t *cf,
+                             const char *name, const char *sec,
+                             const char *args, int *yes)
+{
+    const char *arg = next_word(rd->p, &args);
+
+    if (!arg) {
+        return fail(rd, APR_EINVAL, "%s:%d: %s> needs an argument",
+                    cf->name, cf->line, name);
+    }
+    *yes = condition(rd, sec, arg);
+    return APR_SUCCESS;
+}
+
+/* <VirtualHost args>: in the main server, outside any section the CLI
+ * cannot place. */
+static apr_status_t vhost_open(reader_t *rd, const cfile_t *cf,
+                               const char *name, const char *args)
+{
+    const section_t *e = enclosing(rd);
+
+    if (rd->server != rd->c->main) {
+        return fail(rd, APR_EINVAL, "%s:%d: <VirtualHost> inside "
+                    "<VirtualHost> (%s:%d)", cf->name, cf->line,
+                    rd->server->file, rd->server->line);
+    }
+    if (e) {
+        return refuse(rd, cf, name, e->name, e->file, e->line, e->kind);
+    }
+    vhost_begin(rd, cf, args);
+    return APR_SUCCESS;
+}
+
+static sec_kind_t push_section(reader_t *rd, const cfile_t *cf,
+                               const char *name, const char *sec)
+{
+    section_t *s = apr_array_push(rd->sections);
+
+    s->name = name;
+    s->file = cf->name;
+    s->line = cf->line;
+    s->kind = kind_of(sec);
+    return s->kind;
+}
+
 /* "<Name args>": evaluated, skipped, or entered. */
 static apr_status_t section_open(reader_t *rd, cfile_t *cf, const char *name,
                                  const char *rest)
 {
     const char *sec = lower(rd->p, name), *gt = strrchr(rest, '>');
-    const char *args, *arg;
-    section_t *s;
+    const char *args;
+    apr_status_t rv;
+    int yes = 1;
 
     if (!gt) {
         return fail(rd, APR_EINVAL, "%s:%d: %s> is not closed with >",
                     cf->name, cf->line, name);
     }
     args = apr_pstrmemdup(rd->p, rest, (apr_size_t)(gt - rest));
-    if (!strcmp(sec, "<ifdefine") || !strcmp(sec, "<ifmodule")
-        || !strcmp(sec, "<iffile")) {
-        if (!(arg = next_word(rd->p, &args))) {
-            return fail(rd, APR_EINVAL, "%s:%d: %s> needs an argument",
-                        cf->name, cf->line, name);
-        }
-        if (!condition(rd, sec, arg)) {
-            return skip_section(rd, cf, name, 0);
-        }
+    if (kind_of(sec) == SEC_PLAIN
+        && APR_SUCCESS != (rv = evaluate(rd, cf, name, sec, args, &yes))) {
+        return rv;
     }
-    else if (!strcmp(sec, "<macro")) {
-        return skip_section(rd, cf, name, 1);
+    if (!yes || !strcmp(sec, "<macro")) {
+        return skip_section(rd, cf, name, yes);
     }
-    s = apr_array_push(rd->sections);
-    s->name = name;
-    s->file = cf->name;
-    s->line = cf->line;
-    s->kind = kind_of(sec);
-    if (s->kind == SEC_VHOST) {
-        const section_t *e = enclosing(rd);
-        if (rd->server != rd->c->main) {
-            return fail(rd, APR_EINVAL, "%s:%d: <VirtualHost> inside "
-                        "<VirtualHost> (%s:%d)", cf->name, cf->line,
-                        rd->server->file, rd->server->line);
-        }
-        if (e) {
-            return refuse(rd, cf, name, e->name, e->file, e->line, e->kind);
-        }
-        vhost_begin(rd, cf, args);
+    if (push_section(rd, cf, name, sec) == SEC_VHOST) {
+        return vhost_open(rd, cf, name, args);
     }
     return APR_SUCCESS;
 }
@@ -601,10 +689,33 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The entries of a directory (but . and ..), as paths, sorted. */
+static apr_array_header_t *dir_entries(reader_t *rd, const char *path,
+                                       apr_status_t *rv)
+{
+    apr_array_header_t *names;
+    apr_dir_t *dir;
+    apr_finfo_t fi;
+
+    if (APR_SUCCESS != (*rv = apr_dir_open(&dir, path, rd->p))) {
+        fail(rd, *rv, "cannot read the directory %s", path);
+        return NULL;
+    }
+    names = apr_array_make(rd->p, 8, sizeof(const char *));
+    while (APR_SUCCESS == apr_dir_read(&fi, APR_FINFO_NAME, dir)) {
+        if (strcmp(fi.name, ".") && strcmp(fi.name, "..")) {
+            APR_ARRAY_PUSH(names, const char *) = apr_pstrcat(
+                rd->p, path, "/", fi.name, NULL);
+        }
+    }
+    apr_dir_close(dir);
+    qsort(names->elts, (size_t)names->nelts, sizeof(const char *), by_name);
+    return names;
+}
+
 /* A file, or a directory with everything below it (sorted), as httpd. */
 static apr_status_t include_path(reader_t *rd, const char *path, int depth)
 {
-    apr_dir_t *dir;
     apr_finfo_t fi;
     apr_array_header_t *names;
     apr_status_t rv;
@@ -616,44 +727,23 @@ static apr_status_t include_path(reader_t *rd, const char *path, int depth)
     if (fi.filetype != APR_DIR) {
         return read_file(rd, path, depth + 1);
     }
-    if (APR_SUCCESS != (rv = apr_dir_open(&dir, path, rd->p))) {
-        return fail(rd, rv, "cannot read the directory %s", path);
+    if (!(names = dir_entries(rd, path, &rv))) {
+        return rv;
     }
-    names = apr_array_make(rd->p, 8, sizeof(const char *));
-    while (APR_SUCCESS == apr_dir_read(&fi, APR_FINFO_NAME, dir)) {
-        if (strcmp(fi.name, ".") && strcmp(fi.name, "..")) {
-            APR_ARRAY_PUSH(names, const char *) = apr_pstrcat(
-                rd->p, path, "/", fi.name, NULL);
-        }
-    }
-    apr_dir_close(dir);
-    qsort(names->elts, (size_t)names->nelts, sizeof(const char *), by_name);
-    for (i = 0, rv = APR_SUCCESS; i < names->nelts && APR_SUCCESS == rv;
-         ++i) {
+    for (i = 0; i < names->nelts && APR_SUCCESS == rv; ++i) {
         rv = include_path(rd, APR_ARRAY_IDX(names, i, const char *), depth);
     }
     return rv;
 }
 
-/* Include and IncludeOptional: relative to the ServerRoot of the moment;
- * a wildcard that matches nothing, or a missing file, fails Include only. */
-static apr_status_t include(reader_t *rd, const cfile_t *cf, const char *arg,
-                            int optional, int depth)
+/* A wildcard's matches, in order; none fails Include only. */
+static apr_status_t include_glob(reader_t *rd, const cfile_t *cf,
+                                 const char *pattern, int optional, int depth)
 {
-    const char *pattern = hconf_path(rd->p, rd->c, arg);
-    struct stat sb;
     glob_t g;
     apr_status_t rv = APR_SUCCESS;
     size_t i;
 
-    if (!strpbrk(pattern, "*?[")) {
-        if (stat(pattern, &sb)) {
-            return optional ? APR_SUCCESS
-                   : fail(rd, APR_ENOENT, "%s:%d: Include %s: no such file "
-                          "or directory", cf->name, cf->line, pattern);
-        }
-        return include_path(rd, pattern, depth);
-    }
     memset(&g, 0, sizeof(g));
     if (glob(pattern, 0, NULL, &g)) {
         globfree(&g);
@@ -668,8 +758,38 @@ static apr_status_t include(reader_t *rd, const cfile_t *cf, const char *arg,
     return rv;
 }
 
+/* Include and IncludeOptional: relative to the ServerRoot of the moment;
+ * a wildcard that matches nothing, or a missing file, fails Include only. */
+static apr_status_t include(reader_t *rd, const cfile_t *cf, const char *arg,
+                            int optional, int depth)
+{
+    const char *pattern = hconf_path(rd->p, rd->c, arg);
+    struct stat sb;
+
+    if (strpbrk(pattern, "*?[")) {
+        return include_glob(rd, cf, pattern, optional, depth);
+    }
+    if (stat(pattern, &sb)) {
+        return optional ? APR_SUCCESS
+               : fail(rd, APR_ENOENT, "%s:%d: Include %s: no such file or "
+                      "directory", cf->name, cf->line, pattern);
+    }
+    return include_path(rd, pattern, depth);
+}
+
 /* ------------------------------------------------------------------ */
 /* directives                                                           */
+
+/* Define NAME [VALUE] */
+static void define(reader_t *rd, const char *name, const char *rest)
+{
+    const char *val = next_word(rd->p, &rest);
+
+    apr_hash_set(rd->defined, name, APR_HASH_KEY_STRING, "");
+    if (val) {
+        apr_table_set(rd->vars, name, val);
+    }
+}
 
 /* The directives httpd runs while reading: wherever they are. */
 static apr_status_t read_time(reader_t *rd, cfile_t *cf, const char *name,
@@ -682,11 +802,7 @@ static apr_status_t read_time(reader_t *rd, cfile_t *cf, const char *name,
         return include(rd, cf, arg, name[7] == 'o', depth);
     }
     if (!strcmp(name, "define")) {
-        const char *val = next_word(rd->p, &rest);
-        apr_hash_set(rd->defined, arg, APR_HASH_KEY_STRING, "");
-        if (val) {
-            apr_table_set(rd->vars, arg, val);
-        }
+        define(rd, arg, rest);
     }
     else if (!strcmp(name, "undefine")) {
         apr_hash_set(rd->defined, arg, APR_HASH_KEY_STRING, NULL);
@@ -725,30 +841,29 @@ static void server_directive(reader_t *rd, const cfile_t *cf,
     }
 }
 
-/* One logical line, variables expanded. */
-static apr_status_t directive(reader_t *rd, cfile_t *cf, const char *line,
-                              int depth)
+/* "<Else>", "<IfDefine X>": the ">" of the first word moved to the
+ * rest. */
+static apr_status_t tag(reader_t *rd, cfile_t *cf, const char *word,
+                        const char *rest)
 {
-    const char *rest = line, *word = next_word(rd->p, &rest), *name, *arg;
-    const section_t *e;
+    const char *gt = strchr(word, '>');
 
-    if (!word || word[0] == '#') {
-        return APR_SUCCESS;
+    if (gt) {
+        rest = apr_pstrcat(rd->p, gt, rest, NULL);
+        word = apr_pstrmemdup(rd->p, word, (apr_size_t)(gt - word));
     }
-    if (word[0] == '<' && word[1] == '/') {
-        return section_close(rd, cf, line);
-    }
-    if (word[0] == '<') {        /* "<Else>", "<IfDefine X>" */
-        const char *gt = strchr(word, '>');
-        if (gt) {
-            rest = apr_pstrcat(rd->p, gt, rest, NULL);
-            word = apr_pstrmemdup(rd->p, word, (apr_size_t)(gt - word));
-        }
-        return section_open(rd, cf, word, rest);
-    }
-    name = lower(rd->p, word);
-    arg = next_word(rd->p, &rest);
-    e = enclosing(rd);
+    return section_open(rd, cf, word, rest);
+}
+
+/* A directive (not a section tag): run while reading, kept for the
+ * server, or ignored. */
+static apr_status_t plain_directive(reader_t *rd, cfile_t *cf,
+                                    const char *word, const char *rest,
+                                    int depth)
+{
+    const char *name = lower(rd->p, word), *arg = next_word(rd->p, &rest);
+    const section_t *e = enclosing(rd);
+
     if (in_list(on_read, name)) {
         if (e && e->kind == SEC_COND) {
             return refuse(rd, cf, word, e->name, e->file, e->line, e->kind);
@@ -767,10 +882,54 @@ static apr_status_t directive(reader_t *rd, cfile_t *cf, const char *line,
     return APR_SUCCESS;
 }
 
+/* One logical line, variables expanded. */
+static apr_status_t directive(reader_t *rd, cfile_t *cf, const char *line,
+                              int depth)
+{
+    const char *rest = line, *word = next_word(rd->p, &rest);
+
+    if (!word || word[0] == '#') {
+        return APR_SUCCESS;
+    }
+    if (word[0] == '<' && word[1] == '/') {
+        return section_close(rd, cf, line);
+    }
+    if (word[0] == '<') {
+        return tag(rd, cf, word, rest);
+    }
+    return plain_directive(rd, cf, word, rest, depth);
+}
+
+/* After the last line: a section of this file still open is an error. */
+static apr_status_t sections_closed(reader_t *rd, const cfile_t *cf)
+{
+    const section_t *s;
+
+    if (rd->sections->nelts <= cf->base) {
+        return APR_SUCCESS;
+    }
+    s = &APR_ARRAY_IDX(rd->sections, rd->sections->nelts - 1, section_t);
+    return fail(rd, APR_EINVAL, "%s:%d: %s> has no end before the end of the "
+                "file", s->file, s->line, s->name);
+}
+
+static apr_status_t read_lines(reader_t *rd, cfile_t *cf, int depth)
+{
+    const char *line;
+    apr_status_t rv;
+
+    while (APR_SUCCESS == (rv = logical_line(rd, cf, &line))) {
+        if (APR_SUCCESS != (rv = directive(rd, cf, expand(rd, line),
+                                           depth))) {
+            break;
+        }
+    }
+    return rv;
+}
+
 static apr_status_t read_file(reader_t *rd, const char *file, int depth)
 {
     cfile_t cf;
-    const char *line;
     apr_status_t rv;
 
     if (depth > HCONF_MAX_DEPTH) {
@@ -784,24 +943,35 @@ static apr_status_t read_file(reader_t *rd, const char *file, int depth)
     if (APR_SUCCESS != rv) {
         return fail(rd, rv, "cannot read %s", file);
     }
-    while (APR_SUCCESS == (rv = logical_line(rd, &cf, &line))) {
-        if (APR_SUCCESS != (rv = directive(rd, &cf, expand(rd, line),
-                                           depth))) {
-            break;
-        }
-    }
+    rv = read_lines(rd, &cf, depth);
     apr_file_close(cf.f);
     if (!APR_STATUS_IS_EOF(rv)) {
         return rd->err ? rv : fail(rd, rv, "cannot read %s", file);
     }
-    if (rd->sections->nelts > cf.base) {
-        const section_t *s = &APR_ARRAY_IDX(rd->sections,
-                                            rd->sections->nelts - 1,
-                                            section_t);
-        return fail(rd, APR_EINVAL, "%s:%d: %s> has no end before the end "
-                    "of the file", s->file, s->line, s->name);
+    return sections_closed(rd, &cf);
+}
+
+static void reader_init(reader_t *rd, apr_pool_t *p, const hconf_opts_t *o)
+{
+    int i;
+
+    memset(rd, 0, sizeof(*rd));
+    rd->p = p;
+    rd->o = o;
+    rd->c = apr_pcalloc(p, sizeof(*rd->c));
+    rd->c->server_root = o->server_root;
+    rd->c->main = apr_pcalloc(p, sizeof(*rd->c->main));
+    rd->c->main->dirs = apr_hash_make(p);
+    rd->c->vhosts = apr_array_make(p, 4, sizeof(hconf_server_t *));
+    rd->server = rd->c->main;
+    rd->defined = apr_hash_make(p);
+    rd->vars = apr_table_make(p, 8);
+    rd->modules = apr_hash_make(p);
+    rd->sections = apr_array_make(p, 8, sizeof(section_t));
+    for (i = 0; o->defines && i < o->defines->nelts; ++i) {
+        apr_hash_set(rd->defined, APR_ARRAY_IDX(o->defines, i, const char *),
+                     APR_HASH_KEY_STRING, "");
     }
-    return APR_SUCCESS;
 }
 
 apr_status_t hconf_read(apr_pool_t *p, const char *file,
@@ -810,26 +980,8 @@ apr_status_t hconf_read(apr_pool_t *p, const char *file,
 {
     reader_t rd;
     apr_status_t rv;
-    int i;
 
-    memset(&rd, 0, sizeof(rd));
-    rd.p = p;
-    rd.o = opts;
-    rd.c = apr_pcalloc(p, sizeof(*rd.c));
-    rd.c->server_root = opts->server_root;
-    rd.c->main = apr_pcalloc(p, sizeof(*rd.c->main));
-    rd.c->main->dirs = apr_hash_make(p);
-    rd.c->vhosts = apr_array_make(p, 4, sizeof(hconf_server_t *));
-    rd.server = rd.c->main;
-    rd.defined = apr_hash_make(p);
-    rd.vars = apr_table_make(p, 8);
-    rd.modules = apr_hash_make(p);
-    rd.sections = apr_array_make(p, 8, sizeof(section_t));
-    for (i = 0; opts->defines && i < opts->defines->nelts; ++i) {
-        apr_hash_set(rd.defined, APR_ARRAY_IDX(opts->defines, i,
-                                               const char *),
-                     APR_HASH_KEY_STRING, "");
-    }
+    reader_init(&rd, p, opts);
     rv = read_file(&rd, file, 0);
     *conf = rd.c;
     *err = rd.err;
@@ -866,20 +1018,29 @@ static const char *server_name_host(apr_pool_t *p, const char *name)
     return host;
 }
 
-static int vhost_matches(apr_pool_t *p, const hconf_server_t *v,
-                         const char *host, const char *port)
+/* ServerName or a ServerAlias (wildcards) is host. */
+static int vhost_named(apr_pool_t *p, const hconf_server_t *v,
+                       const char *host)
 {
-    int i, named = 0, on_port = !port;
+    int i;
 
     if (v->name && !strcasecmp(server_name_host(p, v->name), host)) {
-        named = 1;
+        return 1;
     }
     for (i = 0; i < v->aliases->nelts; ++i) {
         if (!fnmatch(APR_ARRAY_IDX(v->aliases, i, const char *), host,
                      FNM_CASEFOLD)) {
-            named = 1;
+            return 1;
         }
     }
+    return 0;
+}
+
+static int vhost_matches(apr_pool_t *p, const hconf_server_t *v,
+                         const char *host, const char *port)
+{
+    int i, named = vhost_named(p, v, host), on_port = !port;
+
     for (i = 0; i < v->addrs->nelts; ++i) {
         const char *ah, *ap;
         split_host_port(p, APR_ARRAY_IDX(v->addrs, i, const char *), &ah,
@@ -918,6 +1079,16 @@ static const char *signature(apr_pool_t *p, const hconf_t *c,
     return sig;
 }
 
+/* "\n  SERVER: SCEPStore ..., SCEPCACertificateFile ..." */
+static const char *describe_settings(apr_pool_t *p, const hconf_t *c,
+                                     const hconf_server_t *s)
+{
+    return apr_pstrcat(p, "\n  ", hconf_describe(p, s), ": ", "SCEPStore ",
+                       nz(hconf_get(c, s, "scepstore")),
+                       ", SCEPCACertificateFile ",
+                       nz(hconf_get(c, s, "scepcacertificatefile")), NULL);
+}
+
 /* Among the candidates, the first; an error when they disagree. */
 static apr_status_t agree(apr_pool_t *p, const hconf_t *c,
                           const apr_array_header_t *cand, unsigned what,
@@ -931,11 +1102,7 @@ static apr_status_t agree(apr_pool_t *p, const hconf_t *c,
     for (i = 0; i < cand->nelts; ++i) {
         const hconf_server_t *s = APR_ARRAY_IDX(cand, i, hconf_server_t *);
         differ |= strcmp(sig, signature(p, c, s, what)) != 0;
-        list = apr_pstrcat(p, list, "\n  ", hconf_describe(p, s), ": ",
-                           "SCEPStore ", nz(hconf_get(c, s, "scepstore")),
-                           ", SCEPCACertificateFile ",
-                           nz(hconf_get(c, s, "scepcacertificatefile")),
-                           NULL);
+        list = apr_pstrcat(p, list, describe_settings(p, c, s), NULL);
     }
     if (differ) {
         *err = apr_pstrcat(p, hint, list, NULL);
@@ -945,15 +1112,15 @@ static apr_status_t agree(apr_pool_t *p, const hconf_t *c,
     return APR_SUCCESS;
 }
 
-apr_status_t hconf_pick(apr_pool_t *p, const hconf_t *c, const char *want,
-                        unsigned what, const hconf_server_t **server,
-                        const char **err)
+/* The servers --vhost names, or without it those that configure a CA
+ * (the main server first). */
+static apr_array_header_t *candidates(apr_pool_t *p, const hconf_t *c,
+                                      const char *want)
 {
     apr_array_header_t *cand = apr_array_make(p, 4, sizeof(hconf_server_t *));
-    const char *host, *port;
+    const char *host = NULL, *port = NULL;
     int i;
 
-    *server = c->main;
     if (want) {
         split_host_port(p, want, &host, &port);
     }
@@ -968,6 +1135,16 @@ apr_status_t hconf_pick(apr_pool_t *p, const hconf_t *c, const char *want,
             APR_ARRAY_PUSH(cand, const hconf_server_t *) = v;
         }
     }
+    return cand;
+}
+
+apr_status_t hconf_pick(apr_pool_t *p, const hconf_t *c, const char *want,
+                        unsigned what, const hconf_server_t **server,
+                        const char **err)
+{
+    apr_array_header_t *cand = candidates(p, c, want);
+
+    *server = c->main;
     if (!cand->nelts) {
         *err = want ? apr_psprintf(p, "no <VirtualHost> has the name or "
                                    "address %s", want) : NULL;

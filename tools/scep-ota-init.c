@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,19 @@
 #include <apr_tables.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
+#include <openssl/bn.h>
 #include <openssl/x509v3.h>
 
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
+#include "scep-ota-client.h"
 #include "scep-ota-init.h"
 
 #define DEFAULT_BITS 3072
 #define DEFAULT_CA_DAYS 3650
 #define DEFAULT_LEAF_DAYS 730
+#define STR(n) #n
+#define NUMBER_TEXT(n) STR(n)
 #define DEFAULT_SUBJECT "/CN=SCEP CA"
 
 /* What a certificate of the set is for. */
@@ -33,32 +37,52 @@ typedef struct {
     role_t role;
     const char *name;            /* file stem in DIR */
     const char *cn_suffix;       /* appended to the CA's CN */
-    const char *const *exts;     /* extensions, openssl config syntax */
+    const scep_cli_ext_t *exts;  /* in the order they are added */
+    const char *cert_directive;  /* the directives naming its files */
+    const char *key_directive;
 } kind_t;
 
-static const char *const ca_exts[] = {
-    "critical,CA:TRUE",
+static const scep_cli_ext_t ca_exts[] = {
+    { NID_basic_constraints, "critical,CA:TRUE" },
     /* the CA does the CMS work when there is no RA */
-    "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign",
-    "hash", NULL
+    { NID_key_usage,
+      "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_undef, NULL }
 };
-static const char *const ra_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment",
-    "hash", NULL
+static const scep_cli_ext_t ra_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature,keyEncipherment" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_undef, NULL }
 };
-static const char *const ota_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature", "hash", NULL
+static const scep_cli_ext_t ota_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_undef, NULL }
 };
-static const char *const ocsp_exts[] = {
-    "critical,CA:FALSE", "critical,digitalSignature", "hash", "OCSPSigning",
-    NULL
+static const scep_cli_ext_t ocsp_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { NID_ext_key_usage, "OCSPSigning" },
+    { NID_id_pkix_OCSP_noCheck, "ignored" },
+    { NID_undef, NULL }
 };
 
 static const kind_t kinds[] = {
-    { ROLE_CA, "ca", NULL, ca_exts },
-    { ROLE_RA, "ra", " RA", ra_exts },
-    { ROLE_OTA, "ota-signer", " Profile Signing", ota_exts },
-    { ROLE_OCSP, "ocsp-signer", " OCSP Signing", ocsp_exts },
+    { ROLE_CA, "ca", NULL, ca_exts, "SCEPCACertificateFile",
+      "SCEPCAKeyFile" },
+    { ROLE_RA, "ra", " RA", ra_exts, "SCEPRACertificateFile",
+      "SCEPRAKeyFile" },
+    { ROLE_OTA, "ota-signer", " Profile Signing", ota_exts,
+      "OTASigningCertificateFile", "OTASigningKeyFile" },
+    { ROLE_OCSP, "ocsp-signer", " OCSP Signing", ocsp_exts,
+      "SCEPOCSPSigningCertificateFile", "SCEPOCSPSigningKeyFile" },
 };
 
 typedef struct {
@@ -79,37 +103,40 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "scep-ota init: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    scep_cli_vfail("init", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
     return 1;
 }
 
+static const char *const usage_text[] = {
+    "usage: scep-ota init DIR [--ra] [--ota] [--ocsp]\n",
+    "           [--subject /O=Example/CN=Example SCEP CA] [--bits N]\n",
+    "           [--days N] [--leaf-days N]\n",
+    "       scep-ota init DIR --ca-cert FILE --ca-key FILE\n",
+    "           [--ra] [--ota] [--ocsp] [--leaf-days N]\n",
+    "\n",
+    "Creates in DIR (made 0700 if missing) an RSA CA (ca.pem, ca.key)\n",
+    "and, if asked, an RA pair (ra.pem, ra.key), an OTA profile\n",
+    "signing certificate (ota-signer.*) and a delegated OCSP signer\n",
+    "(ocsp-signer.*), each with the key usages mod_scep_ota checks,\n",
+    "keys mode 0600; then prints the directives that use them. With\n",
+    "--ca-cert/--ca-key the others are issued by that CA instead\n",
+    "(a company's own root or intermediate). No existing file is\n",
+    "ever overwritten.\n",
+    "  --bits N       RSA key size (default " NUMBER_TEXT(DEFAULT_BITS)
+    "; SCEP's key transport\n",
+    "                 needs RSA where the CA does the message layer)\n",
+    "  --days N       validity of the CA (default "
+    NUMBER_TEXT(DEFAULT_CA_DAYS) ")\n",
+    "  --leaf-days N  of the others (default " NUMBER_TEXT(DEFAULT_LEAF_DAYS)
+    ", never past the CA)\n",
+    NULL
+};
+
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: scep-ota init DIR [--ra] [--ota] [--ocsp]\n"
-            "           [--subject /O=Example/CN=Example SCEP CA] [--bits N]\n"
-            "           [--days N] [--leaf-days N]\n"
-            "       scep-ota init DIR --ca-cert FILE --ca-key FILE\n"
-            "           [--ra] [--ota] [--ocsp] [--leaf-days N]\n"
-            "\n"
-            "Creates in DIR (made 0700 if missing) an RSA CA (ca.pem, ca.key)\n"
-            "and, if asked, an RA pair (ra.pem, ra.key), an OTA profile\n"
-            "signing certificate (ota-signer.*) and a delegated OCSP signer\n"
-            "(ocsp-signer.*), each with the key usages mod_scep_ota checks,\n"
-            "keys mode 0600; then prints the directives that use them. With\n"
-            "--ca-cert/--ca-key the others are issued by that CA instead\n"
-            "(a company's own root or intermediate). No existing file is\n"
-            "ever overwritten.\n"
-            "  --bits N       RSA key size (default %d; SCEP's key transport\n"
-            "                 needs RSA where the CA does the message layer)\n"
-            "  --days N       validity of the CA (default %d)\n"
-            "  --leaf-days N  of the others (default %d, never past the CA)\n",
-            DEFAULT_BITS, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS);
-    return 2;
+    return scep_cli_usage(stderr, usage_text);
 }
 
 static int number(const char *v, int min, int max, int *out)
@@ -124,43 +151,50 @@ static int number(const char *v, int min, int max, int *out)
     return 1;
 }
 
-static int parse_args(init_t *in, int argc, const char *const *argv)
-{
-    int i;
+#define INIT_OPT(name, field) { name, NULL, offsetof(init_t, field) }
 
-    for (i = 1; i < argc; ++i) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--ra") || !strcmp(a, "--ota")
-            || !strcmp(a, "--ocsp")) {
-            in->want[!strcmp(a, "--ra") ? ROLE_RA : !strcmp(a, "--ota")
-                     ? ROLE_OTA : ROLE_OCSP] = 1;
-            continue;
-        }
-        if (a[0] != '-' && !in->dir) {
-            in->dir = a;
-            continue;
-        }
-        if (!v) {
-            return usage();
-        }
-        ++i;
-        if (!strcmp(a, "--subject")) {
-            in->subject = v;
-        }
-        else if (!strcmp(a, "--ca-cert")) {
-            in->ca_cert_file = v;
-        }
-        else if (!strcmp(a, "--ca-key")) {
-            in->ca_key_file = v;
-        }
-        else if (!(!strcmp(a, "--bits") && number(v, 2048, 16384, &in->bits))
-                 && !(!strcmp(a, "--days")
-                      && number(v, 1, 36500, &in->ca_days))
-                 && !(!strcmp(a, "--leaf-days")
-                      && number(v, 1, 36500, &in->leaf_days))) {
-            return usage();
-        }
+static const scep_cli_opt_t init_opts[] = {
+    INIT_OPT("--subject", subject),
+    INIT_OPT("--ca-cert", ca_cert_file),
+    INIT_OPT("--ca-key", ca_key_file),
+    { NULL, NULL, 0 }
+};
+
+/* --ra, --ota, --ocsp; 0 when arg is none of them. */
+static int role_flag(init_t *in, const char *arg)
+{
+    if (!strcmp(arg, "--ra")) {
+        return in->want[ROLE_RA] = 1;
     }
+    if (!strcmp(arg, "--ota")) {
+        return in->want[ROLE_OTA] = 1;
+    }
+    if (!strcmp(arg, "--ocsp")) {
+        return in->want[ROLE_OCSP] = 1;
+    }
+    return 0;
+}
+
+/* An option and its value: 0 when taken, else the exit status. */
+static int init_option(init_t *in, const char *a, const char *v)
+{
+    const char **slot = scep_cli_opt_slot(init_opts, in, a);
+
+    if (slot) {
+        *slot = v;
+        return 0;
+    }
+    if ((!strcmp(a, "--bits") && number(v, 2048, 16384, &in->bits))
+        || (!strcmp(a, "--days") && number(v, 1, 36500, &in->ca_days))
+        || (!strcmp(a, "--leaf-days")
+            && number(v, 1, 36500, &in->leaf_days))) {
+        return 0;
+    }
+    return usage();
+}
+
+static int check_args(init_t *in)
+{
     if (!in->dir || !in->ca_cert_file != !in->ca_key_file) {
         return usage();
     }
@@ -172,62 +206,56 @@ static int parse_args(init_t *in, int argc, const char *const *argv)
     return 0;
 }
 
-/* The fields of "/O=Example/CN=Example CA" (openssl's form; "\/" is a
- * slash), unescaped. */
-static apr_array_header_t *subject_fields(apr_pool_t *p, const char *text)
+static int parse_args(init_t *in, int argc, const char *const *argv)
 {
-    apr_array_header_t *fields = apr_array_make(p, 4, sizeof(char *));
-    char *buf = apr_palloc(p, strlen(text) + 1), *w = buf, *start = buf;
-    const char *s;
+    int i, rc;
 
-    for (s = text + 1; ; ++s) {
-        if (*s == '\\' && s[1]) {
-            *w++ = *++s;
+    for (i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        if (role_flag(in, a)) {
+            continue;
         }
-        else if (*s == '/' || !*s) {
-            *w++ = '\0';
-            APR_ARRAY_PUSH(fields, char *) = start;
-            start = w;
-            if (!*s) {
-                break;
-            }
+        if (a[0] != '-' && !in->dir) {
+            in->dir = a;
+            continue;
         }
-        else {
-            *w++ = *s;
+        if (i + 1 >= argc) {
+            return usage();
+        }
+        if ((rc = init_option(in, a, argv[++i]))) {
+            return rc;
         }
     }
-    return fields;
+    return check_args(in);
 }
 
-static X509_NAME *parse_subject(apr_pool_t *p, const char *text)
+/* name with a CN of text at loc (-1: last), or NULL (name freed) when
+ * the CN is over 64 characters. */
+static X509_NAME *with_cn(X509_NAME *name, const char *text, int loc)
 {
-    apr_array_header_t *fields;
-    X509_NAME *name;
-    char *f, *eq;
-    int i;
-
-    if (*text != '/' || !(name = X509_NAME_new())) {
-        return NULL;
-    }
-    fields = subject_fields(p, text);
-    for (i = 0; i < fields->nelts; ++i) {
-        f = APR_ARRAY_IDX(fields, i, char *);
-        if (!(eq = strchr(f, '=')) || eq == f || !eq[1]) {
-            break;
-        }
-        *eq = '\0';
-        if (!X509_NAME_add_entry_by_txt(name, f, MBSTRING_UTF8,
-                                        (const unsigned char *)eq + 1, -1,
-                                        -1, 0)) {
-            break;
-        }
-    }
-    if (i < fields->nelts || X509_NAME_entry_count(name) == 0) {
+    if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                    (const unsigned char *)text, -1, loc,
+                                    0)) {
         X509_NAME_free(name);
-        ERR_clear_error();
         return NULL;
     }
     return name;
+}
+
+/* The UTF-8 text of cn with suffix after it (OPENSSL_free it), or NULL. */
+static char *cn_with_suffix(const ASN1_STRING *cn, const char *suffix)
+{
+    unsigned char *utf8 = NULL;
+    char *text = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, cn);
+
+    if (len >= 0
+        && (text = OPENSSL_malloc((size_t)len + strlen(suffix) + 1))) {
+        memcpy(text, utf8, (size_t)len);
+        strcpy(text + len, suffix);
+    }
+    OPENSSL_free(utf8);
+    return text;
 }
 
 /* The CA's CN followed by suffix, and its other fields: a name that
@@ -236,120 +264,78 @@ static X509_NAME *leaf_name(const X509_NAME *ca, const char *suffix)
 {
     X509_NAME *name = X509_NAME_dup(ca);
     int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
-    const ASN1_STRING *cn;
-    unsigned char *utf8 = NULL;
     char *text;
-    int len;
 
-    if (!name) {
-        return NULL;
+    if (!name || i < 0) {
+        return name ? with_cn(name, suffix + 1, -1) : NULL;
     }
-    if (i < 0) {
-        if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                        (const unsigned char *)suffix + 1,
-                                        -1, -1, 0)) {
-            X509_NAME_free(name);
-            return NULL;
-        }
-        return name;
-    }
-    cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-    if ((len = ASN1_STRING_to_UTF8(&utf8, cn)) < 0
-        || !(text = OPENSSL_malloc((size_t)len + strlen(suffix) + 1))) {
-        OPENSSL_free(utf8);
+    text = cn_with_suffix(X509_NAME_ENTRY_get_data(
+                              X509_NAME_get_entry(name, i)), suffix);
+    if (!text) {
         X509_NAME_free(name);
         return NULL;
     }
-    memcpy(text, utf8, (size_t)len);
-    strcpy(text + len, suffix);
     X509_NAME_ENTRY_free(X509_NAME_delete_entry(name, i));
-    if (!X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                    (unsigned char *)text, -1, i, 0)) {
-        X509_NAME_free(name); /* a CN over 64 characters */
-        name = NULL;
-    }
-    OPENSSL_free(utf8);
+    name = with_cn(name, text, i);
     OPENSSL_free(text);
     return name;
 }
 
-static int add_exts(X509 *x, X509 *issuer, const kind_t *k)
+/* The name of a certificate of kind k: --subject for the CA, else the
+ * CA's with the kind's suffix; NULL (said why) when it cannot be. */
+static X509_NAME *kind_name(init_t *in, const kind_t *k)
 {
-    int ok = scep_x509_add_ext(x, issuer, NID_basic_constraints, k->exts[0])
-             && scep_x509_add_ext(x, issuer, NID_key_usage, k->exts[1])
-             && scep_x509_add_ext(x, issuer, NID_subject_key_identifier,
-                                  k->exts[2])
-             && (k->role == ROLE_CA
-                 || scep_x509_add_ext(x, issuer,
-                                      NID_authority_key_identifier,
-                                      "keyid:always"));
+    X509_NAME *name;
 
-    if (ok && k->role == ROLE_OCSP) {
-        ok = scep_x509_add_ext(x, issuer, NID_ext_key_usage, k->exts[3])
-             && scep_x509_add_ext(x, issuer, NID_id_pkix_OCSP_noCheck,
-                                  "ignored");
+    if (k->role == ROLE_CA) {
+        if (!(name = scep_cli_subject(in->p, in->subject, 1))) {
+            fail("--subject '%s' is not of the form /O=Example/CN=Example "
+                 "CA (a CN of at most 64 characters)", in->subject);
+        }
+        return name;
     }
-    return ok;
+    if (!(name = leaf_name(X509_get_subject_name(in->ca), k->cn_suffix))) {
+        fail("the CN of the CA with \"%s\" after it is over 64 characters",
+             k->cn_suffix);
+    }
+    return name;
 }
 
-static int set_serial(X509 *x)
+/* What a certificate of kind k for key is made of. */
+static void cert_spec(init_t *in, const kind_t *k, EVP_PKEY *key,
+                      const X509_NAME *name, scep_cli_cert_t *s)
 {
-    unsigned char b[16];
-    BIGNUM *bn;
-    int ok;
+    int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
 
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        return 0;
-    }
-    b[0] &= 0x7f;
-    bn = BN_bin2bn(b, sizeof(b), NULL);
-    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-    BN_free(bn);
-    return ok;
+    memset(s, 0, sizeof(*s));
+    s->subject = name;
+    s->key = key;
+    s->issuer = k->role == ROLE_CA ? NULL : in->ca;
+    s->issuer_key = in->ca_key;
+    s->serial_bits = 127;
+    s->serial_top = BN_RAND_TOP_ANY;
+    s->not_before = -300;
+    s->not_after = (long)days * 86400;
+    s->not_after_max = s->issuer ? X509_get0_notAfter(in->ca) : NULL;
+    s->exts = k->exts;
 }
 
 /* A certificate of kind k for key, by the CA (or self-signed). */
 static X509 *make_cert(init_t *in, const kind_t *k, EVP_PKEY *key)
 {
-    X509 *x = scep_track_x509(in->p, X509_new());
-    X509 *issuer = k->role == ROLE_CA ? x : in->ca;
-    EVP_PKEY *signer = k->role == ROLE_CA ? key : in->ca_key;
-    X509_NAME *name = k->role == ROLE_CA
-                      ? parse_subject(in->p, in->subject)
-                      : leaf_name(X509_get_subject_name(in->ca),
-                                  k->cn_suffix);
-    int days = k->role == ROLE_CA ? in->ca_days : in->leaf_days;
-    int ok;
+    X509_NAME *name = kind_name(in, k);
+    scep_cli_cert_t s;
+    X509 *x;
 
     if (!name) {
-        if (k->role == ROLE_CA) {
-            fail("--subject '%s' is not of the form /O=Example/CN=Example "
-                 "CA (a CN of at most 64 characters)", in->subject);
-        }
-        else {
-            fail("the CN of the CA with \"%s\" after it is over 64 "
-                 "characters", k->cn_suffix);
-        }
         return NULL;
     }
-    ok = x && X509_set_version(x, X509_VERSION_3) && set_serial(x)
-         && X509_set_subject_name(x, name)
-         && X509_set_issuer_name(x, k->role == ROLE_CA
-                                    ? name : X509_get_subject_name(in->ca))
-         && X509_gmtime_adj(X509_getm_notBefore(x), -300)
-         && X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)
-         && X509_set_pubkey(x, key);
+    cert_spec(in, k, key, name, &s);
+    x = scep_cli_cert(in->p, &s);
     X509_NAME_free(name);
-    if (ok && k->role != ROLE_CA
-        && X509_cmp_time(X509_get0_notAfter(in->ca),
-                         &(time_t){ time(NULL) + (time_t)days * 86400 }) < 0) {
-        ok = X509_set1_notAfter(x, X509_get0_notAfter(in->ca));
-    }
-    if (!ok || !add_exts(x, issuer, k)
-        || X509_sign(x, signer, EVP_sha256()) <= 0) {
+    if (!x) {
         fail("cannot build the %s certificate: %s", k->name,
              ERR_reason_error_string(ERR_get_error()));
-        return NULL;
     }
     return x;
 }
@@ -412,6 +398,18 @@ static int check_free(init_t *in)
     return 0;
 }
 
+/* KIND.key (private) and KIND.pem, both new. */
+static int write_pair(init_t *in, const kind_t *k, EVP_PKEY *key, X509 *x)
+{
+    int rc;
+
+    if ((rc = write_new(in, path_of(in, k, ".key"), 0600, put_key, key))
+        || (rc = write_new(in, path_of(in, k, ".pem"), 0644, put_cert, x))) {
+        return rc;
+    }
+    return 0;
+}
+
 static int make_one(init_t *in, const kind_t *k)
 {
     EVP_PKEY *key = scep_track_pkey(in->p, EVP_RSA_gen((unsigned)in->bits));
@@ -424,8 +422,7 @@ static int make_one(init_t *in, const kind_t *k)
     if (!(x = make_cert(in, k, key))) {
         return 1;
     }
-    if ((rc = write_new(in, path_of(in, k, ".key"), 0600, put_key, key))
-        || (rc = write_new(in, path_of(in, k, ".pem"), 0644, put_cert, x))) {
+    if ((rc = write_pair(in, k, key, x))) {
         return rc;
     }
     if (k->role == ROLE_CA) {
@@ -437,20 +434,15 @@ static int make_one(init_t *in, const kind_t *k)
 
 static int load_ca(init_t *in)
 {
-    apr_array_header_t *certs, *keys;
+    apr_array_header_t *certs;
     const char *err = NULL;
 
-    if (APR_SUCCESS != scep_load_certs(in->p, in->ca_cert_file, &certs, &err)
-        || APR_SUCCESS != scep_load_keys(in->p, in->ca_key_file, &keys,
-                                         &err)) {
+    if (APR_SUCCESS != scep_cli_load_pair(in->p, in->ca_cert_file,
+                                          in->ca_key_file, &certs,
+                                          &in->ca_key, &err)) {
         return fail("%s", err);
     }
     in->ca = APR_ARRAY_IDX(certs, 0, X509 *);
-    in->ca_key = APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
-    if (!scep_key_matches_cert(in->ca_key, in->ca)) {
-        return fail("the key in %s does not match %s", in->ca_key_file,
-                    in->ca_cert_file);
-    }
     if (!scep_cert_is_ca(in->ca)) {
         return fail("%s is not a CA certificate", in->ca_cert_file);
     }
@@ -463,24 +455,16 @@ static void print_directives(init_t *in)
                                       : path_of(in, &kinds[ROLE_CA], ".pem");
     const char *cakey = in->ca_key_file ? in->ca_key_file
                                         : path_of(in, &kinds[ROLE_CA], ".key");
+    apr_size_t i;
 
     printf("# mod_scep_ota: the files of %s\n", in->dir);
     printf("SCEPCACertificateFile %s\nSCEPCAKeyFile %s\n", ca, cakey);
-    if (in->want[ROLE_RA]) {
-        printf("SCEPRACertificateFile %s\nSCEPRAKeyFile %s\n",
-               path_of(in, &kinds[ROLE_RA], ".pem"),
-               path_of(in, &kinds[ROLE_RA], ".key"));
-    }
-    if (in->want[ROLE_OTA]) {
-        printf("OTASigningCertificateFile %s\nOTASigningKeyFile %s\n",
-               path_of(in, &kinds[ROLE_OTA], ".pem"),
-               path_of(in, &kinds[ROLE_OTA], ".key"));
-    }
-    if (in->want[ROLE_OCSP]) {
-        printf("SCEPOCSPSigningCertificateFile %s\n"
-               "SCEPOCSPSigningKeyFile %s\n",
-               path_of(in, &kinds[ROLE_OCSP], ".pem"),
-               path_of(in, &kinds[ROLE_OCSP], ".key"));
+    for (i = ROLE_RA; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        if (in->want[kinds[i].role]) {
+            printf("%s %s\n%s %s\n", kinds[i].cert_directive,
+                   path_of(in, &kinds[i], ".pem"), kinds[i].key_directive,
+                   path_of(in, &kinds[i], ".key"));
+        }
     }
 }
 
@@ -503,26 +487,38 @@ static int run(init_t *in)
     return 0;
 }
 
+/* Nothing half-made stays behind. */
+static void remove_written(init_t *in)
+{
+    int i;
+
+    for (i = 0; i < in->written->nelts; ++i) {
+        unlink(APR_ARRAY_IDX(in->written, i, const char *));
+    }
+}
+
+static void init_defaults(init_t *in, apr_pool_t *p)
+{
+    memset(in, 0, sizeof(*in));
+    in->p = p;
+    in->subject = DEFAULT_SUBJECT;
+    in->bits = DEFAULT_BITS;
+    in->ca_days = DEFAULT_CA_DAYS;
+    in->leaf_days = DEFAULT_LEAF_DAYS;
+    in->written = apr_array_make(p, 8, sizeof(const char *));
+}
+
 int scep_cli_init(apr_pool_t *p, int argc, const char *const *argv)
 {
     init_t in;
-    int rc, i;
+    int rc;
 
-    memset(&in, 0, sizeof(in));
-    in.p = p;
-    in.subject = DEFAULT_SUBJECT;
-    in.bits = DEFAULT_BITS;
-    in.ca_days = DEFAULT_CA_DAYS;
-    in.leaf_days = DEFAULT_LEAF_DAYS;
-    in.written = apr_array_make(p, 8, sizeof(const char *));
+    init_defaults(&in, p);
     if ((rc = parse_args(&in, argc, argv))) {
         return rc;
     }
     if ((rc = run(&in))) {
-        /* nothing half-made stays behind */
-        for (i = 0; i < in.written->nelts; ++i) {
-            unlink(APR_ARRAY_IDX(in.written, i, const char *));
-        }
+        remove_written(&in);
         return rc;
     }
     print_directives(&in);

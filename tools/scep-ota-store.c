@@ -2,6 +2,7 @@
  * uses, found through the same httpd configuration. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_store_dbd.h"
 #include "httpd_conf.h"
+#include "scep-ota-client.h"
 #include "scep-ota-store.h"
 
 #define DEFAULT_CONF "/etc/apache2/apache2.conf"
@@ -62,74 +64,77 @@ typedef struct {
     const char *admin;           /* who runs the tool */
 } cli_t;
 
+static const char *const store_usage_text[] = {
+    "usage: scep-ota store [OPTIONS] COMMAND [ARGS]\n",
+    "\n",
+    "  list [--status valid|revoked|all|pending]\n",
+    "  show SERIAL\n",
+    "  approve TXID            let a pending request be issued\n",
+    "  reject TXID\n",
+    "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n",
+    "  crl [--days N]          the CA's published CRL (PEM), a new one\n",
+    "                          when revocations changed (N: its\n",
+    "                          validity, default SCEPCRLValidity)\n",
+    "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n",
+    "                          a one-time SCEP challenge (T: 3600, "
+    "90m, 24h, 7d;\n",
+    "                          default SCEPChallengeLifetime, else "
+    "1h);\n",
+    "                          with --for it enrolls exactly that "
+    "subject (/CN=x/O=y\n",
+    "                          or CN=x,O=y) and those "
+    "subjectAltNames (TYPE: dns,\n",
+    "                          email, uri, ip)\n",
+    "  challenge --list [--user NAME]\n",
+    "                          the unused, unexpired challenges "
+    "(never a secret),\n",
+    "                          per user of the challenge page\n",
+    "  challenge --revoke REF|user=NAME\n",
+    "                          revokes one (REF from --list) or "
+    "all of a user's\n",
+    "  export [--format json|csv]\n",
+    "                          csv: every cell quoted; a cell starting\n",
+    "                          with =, +, -, @, tab or CR gets a leading\n",
+    "                          ' so that spreadsheets show it as text,\n",
+    "                          never run it as a formula\n",
+    "\n",
+    "options:\n",
+    "  -f FILE         httpd config to read (default " DEFAULT_CONF
+    "),\n",
+    "                  read as httpd reads it: the last value of a\n",
+    "                  directive wins; <IfDefine>, <IfModule> and\n",
+    "                  <IfFile> are evaluated; Include, Define and\n",
+    "                  ${VAR} (from Define or the environment: for\n",
+    "                  Debian's ${APACHE_LOG_DIR} etc., source\n",
+    "                  /etc/apache2/envvars first); SCEPStore, the\n",
+    "                  CA or DBD directives inside <If> are refused\n",
+    "  -d DIR          ServerRoot until the config sets one (default:\n",
+    "                  FILE's directory), as httpd -d\n",
+    "  -D NAME         define NAME for <IfDefine>, as httpd -D: give\n",
+    "                  the -D options httpd runs with (APACHE_ARGUMENTS\n",
+    "                  from envvars is not read)\n",
+    "  --vhost NAME[:PORT]\n",
+    "                  the <VirtualHost> with that ServerName,\n",
+    "                  ServerAlias or address; needed when servers\n",
+    "                  that configure a CA use different stores or\n",
+    "                  CAs (default: the main server, or the one\n",
+    "                  server that configures a CA)\n",
+    "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
+    "instead of SCEPStore\n",
+    "  --ca FILE       the CA whose records to see, instead of "
+    "SCEPCACertificateFile\n",
+    "                  (a store may hold the records of several "
+    "CAs)\n",
+    "\n",
+    "<IfModule> knows the modules loaded by LoadModule above it and\n",
+    "those compiled into httpd ($APACHE_HTTPD -l, default\n",
+    "/usr/sbin/apache2 -l).\n",
+    NULL
+};
+
 static int store_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scep-ota store [OPTIONS] COMMAND [ARGS]\n"
-            "\n"
-            "  list [--status valid|revoked|all|pending]\n"
-            "  show SERIAL\n"
-            "  approve TXID            let a pending request be issued\n"
-            "  reject TXID\n"
-            "  revoke SERIAL [REASON]  REASON: a CRLReason name or number\n"
-            "  crl [--days N]          the CA's published CRL (PEM), a new one\n"
-            "                          when revocations changed (N: its\n"
-            "                          validity, default SCEPCRLValidity)\n"
-            "  challenge [--ttl T] [--for subject=DN [--san TYPE:VALUE]...]\n"
-            "                          a one-time SCEP challenge (T: 3600, "
-            "90m, 24h, 7d;\n"
-            "                          default SCEPChallengeLifetime, else "
-            "1h);\n"
-            "                          with --for it enrolls exactly that "
-            "subject (/CN=x/O=y\n"
-            "                          or CN=x,O=y) and those "
-            "subjectAltNames (TYPE: dns,\n"
-            "                          email, uri, ip)\n"
-            "  challenge --list [--user NAME]\n"
-            "                          the unused, unexpired challenges "
-            "(never a secret),\n"
-            "                          per user of the challenge page\n"
-            "  challenge --revoke REF|user=NAME\n"
-            "                          revokes one (REF from --list) or "
-            "all of a user's\n"
-            "  export [--format json|csv]\n"
-            "                          csv: every cell quoted; a cell starting\n"
-            "                          with =, +, -, @, tab or CR gets a leading\n"
-            "                          ' so that spreadsheets show it as text,\n"
-            "                          never run it as a formula\n"
-            "\n"
-            "options:\n"
-            "  -f FILE         httpd config to read (default " DEFAULT_CONF
-            "),\n"
-            "                  read as httpd reads it: the last value of a\n"
-            "                  directive wins; <IfDefine>, <IfModule> and\n"
-            "                  <IfFile> are evaluated; Include, Define and\n"
-            "                  ${VAR} (from Define or the environment: for\n"
-            "                  Debian's ${APACHE_LOG_DIR} etc., source\n"
-            "                  /etc/apache2/envvars first); SCEPStore, the\n"
-            "                  CA or DBD directives inside <If> are refused\n"
-            "  -d DIR          ServerRoot until the config sets one (default:\n"
-            "                  FILE's directory), as httpd -d\n"
-            "  -D NAME         define NAME for <IfDefine>, as httpd -D: give\n"
-            "                  the -D options httpd runs with (APACHE_ARGUMENTS\n"
-            "                  from envvars is not read)\n"
-            "  --vhost NAME[:PORT]\n"
-            "                  the <VirtualHost> with that ServerName,\n"
-            "                  ServerAlias or address; needed when servers\n"
-            "                  that configure a CA use different stores or\n"
-            "                  CAs (default: the main server, or the one\n"
-            "                  server that configures a CA)\n"
-            "  --store URI     sqlite3:/path/file.db or pgsql:PARAMS, "
-            "instead of SCEPStore\n"
-            "  --ca FILE       the CA whose records to see, instead of "
-            "SCEPCACertificateFile\n"
-            "                  (a store may hold the records of several "
-            "CAs)\n"
-            "\n"
-            "<IfModule> knows the modules loaded by LoadModule above it and\n"
-            "those compiled into httpd ($APACHE_HTTPD -l, default\n"
-            "/usr/sbin/apache2 -l).\n");
-    return out == stdout ? 0 : 2;
+    return scep_cli_usage(out, store_usage_text);
 }
 
 static int fail(const char *fmt, ...)
@@ -139,43 +144,30 @@ static int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("scep-ota store: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    scep_cli_vfail("store", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 1;
 }
 
 /* ------------------------------------------------------------------ */
 /* arguments                                                            */
 
-static const char **opt_slot(cli_t *c, const char *opt)
-{
-    static const char *const names[] = {
-        "-f", "--vhost", "--store", "--status", "--ttl", "--for", "--format",
-        "--ca", "--revoke", "--user"
-    };
-    const char **slots[10];
-    apr_size_t i;
+#define STORE_OPT(name, field) { name, NULL, offsetof(cli_t, field) }
 
-    slots[0] = &c->conf_file;
-    slots[1] = &c->vhost;
-    slots[2] = &c->store_uri;
-    slots[3] = &c->status;
-    slots[4] = &c->ttl;
-    slots[5] = &c->for_name;
-    slots[6] = &c->format;
-    slots[7] = &c->ca_file;
-    slots[8] = &c->revoke;
-    slots[9] = &c->user;
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
-        if (!strcmp(opt, names[i])) {
-            return slots[i];
-        }
-    }
-    return NULL;
-}
+static const scep_cli_opt_t store_opts[] = {
+    STORE_OPT("-f", conf_file),
+    STORE_OPT("--vhost", vhost),
+    STORE_OPT("--store", store_uri),
+    STORE_OPT("--status", status),
+    STORE_OPT("--ttl", ttl),
+    STORE_OPT("--for", for_name),
+    STORE_OPT("--format", format),
+    STORE_OPT("--ca", ca_file),
+    STORE_OPT("--revoke", revoke),
+    STORE_OPT("--user", user),
+    { NULL, NULL, 0 }
+};
 
 /* -D NAME, -d DIR: as httpd's options */
 static void define_or_root(cli_t *c, char opt, const char *value)
@@ -188,56 +180,73 @@ static void define_or_root(cli_t *c, char opt, const char *value)
     }
 }
 
+/* An option's value (argv[*i], taken): 0, else the exit status. */
+static int store_value(cli_t *c, const char *a, const char *v)
+{
+    const char **slot;
+
+    if (!strcmp(a, "--days")) {
+        c->crl_days = atoi(v);
+    }
+    else if (!strcmp(a, "--san")) {
+        APR_ARRAY_PUSH(c->sans, const char *) = v;
+    }
+    else if (!strcmp(a, "-D") || !strcmp(a, "-d")) {
+        define_or_root(c, a[1], v);
+    }
+    else if ((slot = scep_cli_opt_slot(store_opts, c, a))) {
+        *slot = v;
+    }
+    else {
+        fprintf(stderr, "scep-ota store: unknown option %s\n", a);
+        return store_usage(stderr);
+    }
+    return 0;
+}
+
+/* The option argv[*i], with its value, if any, after it (*i moves past
+ * it). 0 when taken, else the exit status (+1000: help asked for). */
+static int store_option(cli_t *c, int argc, const char *const *argv, int *i)
+{
+    const char *a = argv[*i];
+
+    if (scep_cli_is_help(a)) {
+        return store_usage(stdout) + 1000;
+    }
+    if (!strcmp(a, "--list")) {
+        c->list = 1;
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        return store_usage(stderr);
+    }
+    ++*i;
+    return store_value(c, a, argv[*i]);
+}
+
 /* Options may come before or after the command. */
 static int parse_args(cli_t *c, int argc, const char *const *argv)
 {
-    const char **slot;
-    int i;
+    int i, rc;
 
     c->args = apr_array_make(c->p, 4, sizeof(const char *));
     c->sans = apr_array_make(c->p, 2, sizeof(const char *));
     c->defines = apr_array_make(c->p, 2, sizeof(const char *));
     for (i = 1; i < argc; ++i) {
-        if (argv[i][0] == '-' && (argv[i][1] == 'D' || argv[i][1] == 'd')
-            && argv[i][2]) {     /* -DNAME, -dDIR */
-            define_or_root(c, argv[i][1], argv[i] + 2);
+        const char *a = argv[i];
+        if (a[0] == '-' && (a[1] == 'D' || a[1] == 'd') && a[2]) {
+            define_or_root(c, a[1], a + 2);      /* -DNAME, -dDIR */
         }
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-                return store_usage(stdout) + 1000;
+        else if (a[0] == '-' && a[1]) {
+            if ((rc = store_option(c, argc, argv, &i))) {
+                return rc;
             }
-            if (!strcmp(argv[i], "--list")) {
-                c->list = 1;
-                continue;
-            }
-            if (i + 1 >= argc) {
-                return store_usage(stderr);
-            }
-            if (!strcmp(argv[i], "--days")) {
-                c->crl_days = atoi(argv[++i]);
-                continue;
-            }
-            if (!strcmp(argv[i], "--san")) {
-                APR_ARRAY_PUSH(c->sans, const char *) = argv[++i];
-                continue;
-            }
-            if (!strcmp(argv[i], "-D") || !strcmp(argv[i], "-d")) {
-                define_or_root(c, argv[i][1], argv[i + 1]);
-                ++i;
-                continue;
-            }
-            if (!(slot = opt_slot(c, argv[i]))) {
-                fprintf(stderr, "scep-ota store: unknown option %s\n",
-                        argv[i]);
-                return store_usage(stderr);
-            }
-            *slot = argv[++i];
         }
         else if (!c->cmd) {
-            c->cmd = argv[i];
+            c->cmd = a;
         }
         else {
-            APR_ARRAY_PUSH(c->args, const char *) = argv[i];
+            APR_ARRAY_PUSH(c->args, const char *) = a;
         }
     }
     return c->cmd ? 0 : store_usage(stderr);
@@ -252,23 +261,31 @@ static const char *arg(const cli_t *c, int i)
 /* ------------------------------------------------------------------ */
 /* configuration and store                                              */
 
+/* The directory of file, ServerRoot until the config sets one (or -d). */
+static const char *default_root(cli_t *c, const char *file)
+{
+    const char *slash = strrchr(file, '/');
+
+    if (c->server_root) {
+        return c->server_root;
+    }
+    return slash ? apr_pstrmemdup(c->p, file, (apr_size_t)(slash - file))
+                 : ".";
+}
+
 /* The httpd configuration, and the server in it (main, or --vhost) whose
  * store (and CA, for ca_too) the command uses. */
 static int read_config(cli_t *c, int ca_too)
 {
     const char *file = c->conf_file ? c->conf_file : DEFAULT_CONF;
-    const char *err = NULL, *slash;
+    const char *err = NULL;
     hconf_opts_t o;
 
     if (!c->conf_file && c->store_uri && access(file, R_OK)) {
         return 0;                /* --store alone is enough */
     }
     memset(&o, 0, sizeof(o));
-    slash = strrchr(file, '/');
-    o.server_root = c->server_root ? c->server_root
-                  : slash ? apr_pstrmemdup(c->p, file,
-                                           (apr_size_t)(slash - file))
-                  : ".";
+    o.server_root = default_root(c, file);
     o.defines = c->defines;
     if (APR_SUCCESS != hconf_read(c->p, file, &o, &c->conf, &err)) {
         return fail("%s", err ? err : apr_pstrcat(c->p, "cannot read ", file,
@@ -284,11 +301,27 @@ static int read_config(cli_t *c, int ca_too)
     return 0;
 }
 
+/* SCEPStore dbd: mod_dbd's DBDriver and DBDParams, or NULL. */
+static const char *dbd_uri(cli_t *c)
+{
+    const char *drv = hconf_get(c->conf, c->v, "dbdriver");
+    const char *params = hconf_get(c->conf, c->v, "dbdparams");
+
+    return drv && params ? apr_pstrcat(c->p, drv, ":", params, NULL) : NULL;
+}
+
+/* A sqlite3: path relative to ServerRoot. */
+static const char *sqlite_uri(cli_t *c, const char *path)
+{
+    return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf, path),
+                       NULL);
+}
+
 /* --store, else SCEPStore ("dbd": mod_dbd's DBDriver and DBDParams), else
  * the module's default file. */
 static const char *store_uri(cli_t *c)
 {
-    const char *uri, *drv, *params;
+    const char *uri;
 
     if (c->store_uri) {
         return c->store_uri;
@@ -298,20 +331,12 @@ static const char *store_uri(cli_t *c)
     }
     uri = hconf_get(c->conf, c->v, "scepstore");
     if (!uri) {
-        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
-                           SCEP_STORE_DEFAULT_SQLITE), NULL);
+        return sqlite_uri(c, SCEP_STORE_DEFAULT_SQLITE);
     }
     if (!strcasecmp(uri, "dbd")) {
-        drv = hconf_get(c->conf, c->v, "dbdriver");
-        params = hconf_get(c->conf, c->v, "dbdparams");
-        return drv && params ? apr_pstrcat(c->p, drv, ":", params, NULL)
-                             : NULL;
+        return dbd_uri(c);
     }
-    if (!strncmp(uri, "sqlite3:", 8)) {
-        return apr_pstrcat(c->p, "sqlite3:", hconf_path(c->p, c->conf,
-                           uri + 8), NULL);
-    }
-    return uri;
+    return strncmp(uri, "sqlite3:", 8) ? uri : sqlite_uri(c, uri + 8);
 }
 
 /* The CA whose records the commands see: --ca, else the configuration's
@@ -337,32 +362,26 @@ static int ca_identity(cli_t *c, const char **id)
     return *id ? 0 : fail("cannot hash the CA certificate %s", file);
 }
 
-/* Run as the owner of the database file, so that files SQLite creates
- * beside it (-wal, -shm) stay writable by httpd's children, and so that
- * nothing the worker user plants in its directory is opened as root: the
- * path must be a regular file of its own (no link), and root stays root
- * only for a file of root's in a directory nobody else may write. */
-static int become_owner(apr_pool_t *p, const char *path)
+static const char *dir_of(apr_pool_t *p, const char *path)
 {
     const char *slash = strrchr(path, '/');
-    const char *dir = slash ? (slash == path ? "/"
-                               : apr_pstrmemdup(p, path,
-                                                (apr_size_t)(slash - path)))
-                            : ".";
-    struct stat sb, db;
 
-    if (lstat(path, &sb)) {
-        return fail("no store at %s (has httpd with mod_scep_ota started?)",
-                    path);
+    if (!slash) {
+        return ".";
     }
-    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-        return fail("%s is a link or not a regular file: refused", path);
-    }
-    if (geteuid() != 0) {
-        return 0;
-    }
-    if (sb.st_uid != 0) {
-        if (setgroups(0, NULL) || setgid(sb.st_gid) || setuid(sb.st_uid)) {
+    return slash == path ? "/" : apr_pstrmemdup(p, path,
+                                                 (apr_size_t)(slash - path));
+}
+
+/* Root becomes the file's owner; or stays root for a file of root's in a
+ * directory nobody else may write. */
+static int drop_root(apr_pool_t *p, const char *path, const struct stat *sb)
+{
+    const char *dir = dir_of(p, path);
+    struct stat db;
+
+    if (sb->st_uid != 0) {
+        if (setgroups(0, NULL) || setgid(sb->st_gid) || setuid(sb->st_uid)) {
             return fail("cannot become the owner of %s", path);
         }
         return 0;
@@ -375,10 +394,71 @@ static int become_owner(apr_pool_t *p, const char *path)
     return 0;
 }
 
+/* Run as the owner of the database file, so that files SQLite creates
+ * beside it (-wal, -shm) stay writable by httpd's children, and so that
+ * nothing the worker user plants in its directory is opened as root: the
+ * path must be a regular file of its own (no link), and root stays root
+ * only for a file of root's in a directory nobody else may write. */
+static int become_owner(apr_pool_t *p, const char *path)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb)) {
+        return fail("no store at %s (has httpd with mod_scep_ota started?)",
+                    path);
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        return fail("%s is a link or not a regular file: refused", path);
+    }
+    return geteuid() != 0 ? 0 : drop_root(p, path, &sb);
+}
+
 static apr_status_t close_pipe(void *pipe)
 {
     pclose(pipe);
     return APR_SUCCESS;
+}
+
+/* The user who started the tool (the one sudo names, for root). */
+static const char *admin_name(apr_pool_t *p)
+{
+    const char *sudo = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(getuid());
+
+    return getuid() == 0 && sudo && *sudo
+           ? apr_pstrdup(p, sudo)
+           : apr_pstrdup(p, pw ? pw->pw_name : "?");
+}
+
+/* "|program": started now, as the user who runs the tool (root, as
+ * httpd's parent starts it), and ended when the tool ends. */
+static int open_audit_pipe(cli_t *c, const char *spec)
+{
+    c->audit_cmd = spec + 1 + (spec[1] == '$'); /* popen: a shell */
+    if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
+        return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
+    }
+    /* a program that ends early must not end the tool mid-command */
+    signal(SIGPIPE, SIG_IGN);
+    apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
+                              apr_pool_cleanup_null);
+    return 0;
+}
+
+static int open_audit_file(cli_t *c, const char *spec)
+{
+    const char *path = *spec == '/' || !c->conf->server_root
+                       ? spec
+                       : apr_pstrcat(c->p, c->conf->server_root, "/", spec,
+                                     NULL);
+
+    c->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
+                       | O_CLOEXEC, 0640);
+    if (c->audit_fd < 0) {
+        return fail("SCEPAuditLog: cannot open %s: %s", path,
+                    strerror(errno));
+    }
+    return 0;
 }
 
 /* The audit log of the config, opened with the rights the tool was
@@ -388,38 +468,14 @@ static int open_audit(cli_t *c)
 {
     const char *spec = c->conf ? hconf_get(c->conf, c->v, "scepauditlog")
                                : NULL;
-    const char *path, *sudo = getenv("SUDO_USER");
-    struct passwd *pw = getpwuid(getuid());
 
     c->audit_fd = -1;
-    c->admin = getuid() == 0 && sudo && *sudo
-               ? apr_pstrdup(c->p, sudo)
-               : apr_pstrdup(c->p, pw ? pw->pw_name : "?");
+    c->admin = admin_name(c->p);
     if (!spec || !*spec) {
         return 0;
     }
-    if (*spec == '|') {
-        /* started now, as the user who runs the tool (root, as httpd's
-         * parent starts it), and ended when the tool ends */
-        c->audit_cmd = spec + 1 + (spec[1] == '$'); /* popen: a shell */
-        if (!(c->audit_pipe = popen(c->audit_cmd, "w"))) {
-            return fail("SCEPAuditLog: cannot start '%s'", c->audit_cmd);
-        }
-        /* a program that ends early must not end the tool mid-command */
-        signal(SIGPIPE, SIG_IGN);
-        apr_pool_cleanup_register(c->p, c->audit_pipe, close_pipe,
-                                  apr_pool_cleanup_null);
-        return 0;
-    }
-    path = *spec == '/' || !c->conf->server_root ? spec
-           : apr_pstrcat(c->p, c->conf->server_root, "/", spec, NULL);
-    c->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
-                       | O_CLOEXEC, 0640);
-    if (c->audit_fd < 0) {
-        return fail("SCEPAuditLog: cannot open %s: %s", path,
-                    strerror(errno));
-    }
-    return 0;
+    return *spec == '|' ? open_audit_pipe(c, spec)
+                        : open_audit_file(c, spec);
 }
 
 static int open_store(cli_t *c)
@@ -597,18 +653,23 @@ static int list_pending(cli_t *c)
     return 0;
 }
 
+/* --status: a certificate status, -1 for all, -2 when unknown. */
+static int cert_status(const char *s)
+{
+    return !strcmp(s, "valid") ? SCEP_CERT_VALID
+           : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
+           : !strcmp(s, "all") ? -1 : -2;
+}
+
 static int cmd_list(cli_t *c)
 {
     apr_array_header_t *recs;
     const char *s = c->status ? c->status : "all";
-    int status, i;
+    int status = cert_status(s), i;
 
     if (!strcmp(s, "pending")) {
         return list_pending(c);
     }
-    status = !strcmp(s, "valid") ? SCEP_CERT_VALID
-           : !strcmp(s, "revoked") ? SCEP_CERT_REVOKED
-           : !strcmp(s, "all") ? -1 : -2;
     if (status == -2) {
         return fail("--status %s: use valid, revoked, all or pending", s);
     }
@@ -623,8 +684,8 @@ static int cmd_list(cli_t *c)
     return 0;
 }
 
-/* What the certificate says besides its subject, and how it came. */
-static void show_more(cli_t *c, const scep_cert_rec_t *r)
+/* subjectAltName and key of the certificate's DER */
+static void show_cert_names(cli_t *c, const scep_cert_rec_t *r)
 {
     const unsigned char *d = r->der;
     X509 *x = d ? d2i_X509(NULL, &d, (long)r->der_len) : NULL;
@@ -637,6 +698,12 @@ static void show_more(cli_t *c, const scep_cert_rec_t *r)
     printf("subjectAltName: %s\nkey:            %s\n", join_sans(c->p, sans),
            key_text(c->p, x ? X509_get0_pubkey(x) : NULL));
     X509_free(x);
+}
+
+/* What the certificate says besides its subject, and how it came. */
+static void show_more(cli_t *c, const scep_cert_rec_t *r)
+{
+    show_cert_names(c, r);
     if (r->udid) {
         printf("device (UDID):  %s\n", r->udid);
     }
@@ -647,6 +714,19 @@ static void show_more(cli_t *c, const scep_cert_rec_t *r)
     }
     if (r->superseded_by) {
         printf("renewed by:     %s\n", r->superseded_by);
+    }
+}
+
+static void show_dates(const cli_t *c, const scep_cert_rec_t *r)
+{
+    printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
+           "not before:     %s\nnot after:      %s\n",
+           r->serial, r->subject,
+           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
+           when(c->p, r->not_before), when(c->p, r->not_after));
+    if (r->status == SCEP_CERT_REVOKED) {
+        printf("revoked at:     %s\nreason:         %s\n",
+               when(c->p, r->revoked_at), reason_name(r->revocation_reason));
     }
 }
 
@@ -665,15 +745,7 @@ static int cmd_show(cli_t *c)
                     ? "no certificate with serial" : "cannot look up",
                     arg(c, 0));
     }
-    printf("serial:         %s\nsubject:        %s\nstatus:         %s\n"
-           "not before:     %s\nnot after:      %s\n",
-           r->serial, r->subject,
-           r->status == SCEP_CERT_REVOKED ? "revoked" : "valid",
-           when(c->p, r->not_before), when(c->p, r->not_after));
-    if (r->status == SCEP_CERT_REVOKED) {
-        printf("revoked at:     %s\nreason:         %s\n",
-               when(c->p, r->revoked_at), reason_name(r->revocation_reason));
-    }
+    show_dates(c, r);
     printf("transaction id: %s\nkey sha-256:    %s\n",
            r->request_txid ? r->request_txid
            : r->transaction_id ? r->transaction_id : "-",
@@ -683,22 +755,10 @@ static int cmd_show(cli_t *c)
     return 0;
 }
 
-/* The admin's decision in the audit trail of the configuration
- * (SCEPAuditLog), one line in one write. Nothing when none is
- * configured. */
-static void audit(cli_t *c, scep_audit_t *ev)
+static void audit_write(cli_t *c, const char *line)
 {
-    const char *line;
-    apr_size_t len;
+    apr_size_t len = strlen(line);
 
-    if (c->audit_fd < 0 && !c->audit_pipe) {
-        return;
-    }
-    ev->client = "cli";
-    ev->user = c->admin;
-    ev->vhost = c->vhost;
-    line = scep_audit_line(c->p, ev);
-    len = strlen(line);
     if (c->audit_pipe) {
         if (fwrite(line, 1, len, c->audit_pipe) != len
             || fflush(c->audit_pipe)) {
@@ -712,10 +772,44 @@ static void audit(cli_t *c, scep_audit_t *ev)
     }
 }
 
+/* The admin's decision in the audit trail of the configuration
+ * (SCEPAuditLog), one line in one write. Nothing when none is
+ * configured. */
+static void audit(cli_t *c, scep_audit_t *ev)
+{
+    if (c->audit_fd < 0 && !c->audit_pipe) {
+        return;
+    }
+    ev->client = "cli";
+    ev->user = c->admin;
+    ev->vhost = c->vhost;
+    audit_write(c, scep_audit_line(c->p, ev));
+}
+
+static const char *pending_state(scep_pending_state_t s)
+{
+    return (unsigned)s < 4 ? pending_states[s] : "?";
+}
+
+static void audit_decision(cli_t *c, const scep_pending_rec_t *r,
+                           scep_pending_state_t to)
+{
+    scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = pending_states[to];
+    ev.transaction_id = arg(c, 0);
+    ev.subject = r->subject;
+    audit(c, &ev);
+    printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
+           pending_states[to], r->subject && *r->subject ? r->subject
+                                                         : "(empty)",
+           plan_sans(c->p, r), csr_key_text(c->p, r));
+}
+
 /* approve and reject: only a waiting request changes */
 static int decide(cli_t *c, scep_pending_state_t to)
 {
-    scep_audit_t ev;
     scep_pending_rec_t *r;
     apr_status_t rv;
 
@@ -729,21 +823,13 @@ static int decide(cli_t *c, scep_pending_state_t to)
     }
     if (r->state != SCEP_PENDING_WAITING) {
         return fail("request %s is %s already", arg(c, 0),
-                    (unsigned)r->state < 4 ? pending_states[r->state] : "?");
+                    pending_state(r->state));
     }
     if (APR_SUCCESS != c->st->ops->pending_set_state(c->st, c->p, arg(c, 0),
                                                      to, NULL)) {
         return fail("cannot update %s", arg(c, 0));
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.event = pending_states[to];
-    ev.transaction_id = arg(c, 0);
-    ev.subject = r->subject;
-    audit(c, &ev);
-    printf("%s %s: subject %s, subjectAltNames %s, key %s\n", arg(c, 0),
-           pending_states[to], r->subject && *r->subject ? r->subject
-                                                         : "(empty)",
-           plan_sans(c->p, r), csr_key_text(c->p, r));
+    audit_decision(c, r, to);
     return 0;
 }
 
@@ -755,6 +841,17 @@ static int cmd_approve(cli_t *c)
 static int cmd_reject(cli_t *c)
 {
     return decide(c, SCEP_PENDING_REJECTED);
+}
+
+static int revoke_failed(apr_status_t rv, const char *serial)
+{
+    if (rv == APR_NOTFOUND) {
+        return fail("no certificate with serial %s", serial);
+    }
+    if (rv == APR_EEXIST) {
+        return fail("%s is revoked already", serial);
+    }
+    return fail("cannot revoke %s", serial);
 }
 
 static int cmd_revoke(cli_t *c)
@@ -773,14 +870,8 @@ static int cmd_revoke(cli_t *c)
     }
     serial = norm_serial(c->p, arg(c, 0));
     rv = c->st->ops->cert_revoke(c->st, c->p, serial, reason, apr_time_now());
-    if (rv == APR_NOTFOUND) {
-        return fail("no certificate with serial %s", serial);
-    }
-    if (rv == APR_EEXIST) {
-        return fail("%s is revoked already", serial);
-    }
     if (APR_SUCCESS != rv) {
-        return fail("cannot revoke %s", serial);
+        return revoke_failed(rv, serial);
     }
     memset(&ev, 0, sizeof(ev));
     ev.event = "revoked";
@@ -839,6 +930,16 @@ static int print_crl(cli_t *c, scep_ca_t *ca)
     return 0;
 }
 
+/* The seconds of a unit: s, m, h, d; 0 for anything else. */
+static apr_int64_t unit_seconds(const char *unit)
+{
+    static const char units[] = "smhd";
+    static const apr_int64_t seconds[] = { 1, 60, 3600, 86400 };
+    const char *u = *unit && !unit[1] ? strchr(units, *unit) : NULL;
+
+    return u ? seconds[u - units] : 0;
+}
+
 /* "3600", "90m", "24h", "7d" -> seconds; 0 when malformed */
 static apr_int64_t parse_ttl(const char *s)
 {
@@ -848,23 +949,7 @@ static apr_int64_t parse_ttl(const char *s)
     if (n <= 0) {
         return 0;
     }
-    if (!*end) {
-        return n;
-    }
-    if (end[1]) {
-        return 0;
-    }
-    switch (*end) {
-    case 's':
-        return n;
-    case 'm':
-        return n * 60;
-    case 'h':
-        return n * 3600;
-    case 'd':
-        return n * 86400;
-    }
-    return 0;
+    return *end ? n * unit_seconds(end) : n;
 }
 
 /* --for subject=DN and --san: the names the challenge enrolls, exactly
@@ -907,29 +992,23 @@ static apr_int64_t challenge_ttl(const cli_t *c)
                                        : SCEP_CHALLENGE_LIFETIME_DEFAULT;
 }
 
-static int list_challenges(cli_t *c)
+static void print_challenge(const cli_t *c, const scep_challenge_rec_t *r)
 {
-    apr_array_header_t *recs;
+    printf("%-12s %-16s %-4s %-20s %-20s %s\n", r->ref ? r->ref : "-",
+           r->created_by ? r->created_by : "-", r->via ? r->via : "-",
+           when(c->p, r->created), when(c->p, r->expires),
+           r->purpose == SCEP_CHALLENGE_SCEP
+           ? scep_challenge_binding_text(c->p, r->bound_to)
+           : "(OTA Phase 1)");
+}
+
+/* per user (the list is ordered by user): how many each holds */
+static void count_per_user(const apr_array_header_t *recs)
+{
     const scep_challenge_rec_t *r;
     const char *last = NULL, *user;
     int i, n = 0;
 
-    if (APR_SUCCESS != c->st->ops->challenge_list(c->st, c->p, c->user,
-                                                  &recs)) {
-        return fail("cannot list challenges");
-    }
-    printf("%-12s %-16s %-4s %-20s %-20s %s\n", "REF", "USER", "VIA",
-           "CREATED", "EXPIRES", "BINDING");
-    for (i = 0; i < recs->nelts; ++i) {
-        r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
-        printf("%-12s %-16s %-4s %-20s %-20s %s\n", r->ref ? r->ref : "-",
-               r->created_by ? r->created_by : "-", r->via ? r->via : "-",
-               when(c->p, r->created), when(c->p, r->expires),
-               r->purpose == SCEP_CHALLENGE_SCEP
-               ? scep_challenge_binding_text(c->p, r->bound_to)
-               : "(OTA Phase 1)");
-    }
-    /* per user (the list is ordered by user): how many each holds */
     for (i = 0; i < recs->nelts; ++i) {
         r = APR_ARRAY_IDX(recs, i, const scep_challenge_rec_t *);
         user = r->created_by ? r->created_by : "-";
@@ -943,20 +1022,48 @@ static int list_challenges(cli_t *c)
     if (last) {
         fprintf(stderr, "%s: %d outstanding\n", last, n);
     }
+}
+
+static int list_challenges(cli_t *c)
+{
+    apr_array_header_t *recs;
+    int i;
+
+    if (APR_SUCCESS != c->st->ops->challenge_list(c->st, c->p, c->user,
+                                                  &recs)) {
+        return fail("cannot list challenges");
+    }
+    printf("%-12s %-16s %-4s %-20s %-20s %s\n", "REF", "USER", "VIA",
+           "CREATED", "EXPIRES", "BINDING");
+    for (i = 0; i < recs->nelts; ++i) {
+        print_challenge(c, APR_ARRAY_IDX(recs, i,
+                                         const scep_challenge_rec_t *));
+    }
+    count_per_user(recs);
     return 0;
+}
+
+/* --revoke REF or --revoke user=NAME: one of *ref and *user; 0 when
+ * empty. */
+static int revoke_target(const cli_t *c, const char **ref, const char **user)
+{
+    static const char user_eq[] = "user=";
+
+    *ref = c->revoke;
+    *user = NULL;
+    if (!strncmp(c->revoke, user_eq, sizeof(user_eq) - 1)) {
+        *user = c->revoke + sizeof(user_eq) - 1;
+        *ref = NULL;
+    }
+    return !((*user && !**user) || (*ref && !**ref));
 }
 
 static int revoke_challenges(cli_t *c)
 {
-    static const char user_eq[] = "user=";
-    const char *user = NULL, *ref = c->revoke;
+    const char *user, *ref;
     int n = 0;
 
-    if (!strncmp(c->revoke, user_eq, sizeof(user_eq) - 1)) {
-        user = c->revoke + sizeof(user_eq) - 1;
-        ref = NULL;
-    }
-    if ((user && !*user) || (ref && !*ref)) {
+    if (!revoke_target(c, &ref, &user)) {
         return fail("--revoke REF or --revoke user=NAME");
     }
     if (APR_SUCCESS != c->st->ops->challenge_revoke(c->st, c->p, ref, user,
@@ -972,11 +1079,40 @@ static int revoke_challenges(cli_t *c)
     return 0;
 }
 
-static int cmd_challenge(cli_t *c)
+/* A new one-time SCEP challenge, as the challenge page issues them. */
+static int issue_challenge(cli_t *c, apr_int64_t ttl, const char *bound,
+                           const char **clear, scep_challenge_rec_t **rec)
+{
+    scep_challenge_spec_t spec;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.format = SCEP_CHALLENGE_TOKEN192;
+    spec.purpose = SCEP_CHALLENGE_SCEP;
+    spec.bound_to = bound;
+    spec.via = SCEP_VIA_CLI;
+    spec.lifetime = apr_time_from_sec(ttl);
+    if (APR_SUCCESS != scep_challenge_issue(c->p, c->st, &spec, clear,
+                                            rec)) {
+        return fail("cannot store the challenge");
+    }
+    return 0;
+}
+
+static void audit_challenge(cli_t *c, const scep_challenge_rec_t *rec,
+                            const char *bound)
 {
     scep_audit_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = "challenge";
+    ev.reason = apr_pstrcat(c->p, "ref ", rec->ref, ", ",
+                            scep_challenge_binding_text(c->p, bound), NULL);
+    audit(c, &ev);
+}
+
+static int cmd_challenge(cli_t *c)
+{
     apr_int64_t ttl = challenge_ttl(c);
-    scep_challenge_spec_t spec;
     scep_challenge_rec_t *rec;
     const char *bound, *clear;
 
@@ -990,24 +1126,11 @@ static int cmd_challenge(cli_t *c)
         return fail("--ttl %s: use seconds, or a number with m, h or d",
                     c->ttl);
     }
-    if (challenge_binding(c, &bound)) {
+    if (challenge_binding(c, &bound)
+        || issue_challenge(c, ttl, bound, &clear, &rec)) {
         return 1;
     }
-    memset(&spec, 0, sizeof(spec));
-    spec.format = SCEP_CHALLENGE_TOKEN192;
-    spec.purpose = SCEP_CHALLENGE_SCEP;
-    spec.bound_to = bound;
-    spec.via = SCEP_VIA_CLI;
-    spec.lifetime = apr_time_from_sec(ttl);
-    if (APR_SUCCESS != scep_challenge_issue(c->p, c->st, &spec, &clear,
-                                            &rec)) {
-        return fail("cannot store the challenge");
-    }
-    memset(&ev, 0, sizeof(ev));
-    ev.event = "challenge";
-    ev.reason = apr_pstrcat(c->p, "ref ", rec->ref, ", ",
-                            scep_challenge_binding_text(c->p, bound), NULL);
-    audit(c, &ev);
+    audit_challenge(c, rec, bound);
     printf("%s\n", clear);
     fprintf(stderr, "one-time SCEP challenge %s%s%s, valid until %s\n",
             rec->ref, bound ? " for " : "",
@@ -1061,57 +1184,61 @@ typedef struct {
     const char *value;
 } field_t;
 
-static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
-                       int first)
+/* The columns of a certificate record, as export writes them. */
+static void export_fields(const cli_t *c, const scep_cert_rec_t *r,
+                          field_t *f)
 {
-    field_t f[9];
     char *der = apr_palloc(c->p, (apr_size_t)apr_base64_encode_len(
                                      (int)r->der_len));
-    int i;
+    int revoked = r->status == SCEP_CERT_REVOKED;
 
     apr_base64_encode_binary(der, r->der, (int)r->der_len);
     f[0].name = "serial";         f[0].value = r->serial;
     f[1].name = "subject";        f[1].value = r->subject;
-    f[2].name = "status";
-    f[2].value = r->status == SCEP_CERT_REVOKED ? "revoked" : "valid";
+    f[2].name = "status";         f[2].value = revoked ? "revoked" : "valid";
     f[3].name = "not_before";     f[3].value = when(c->p, r->not_before);
     f[4].name = "not_after";      f[4].value = when(c->p, r->not_after);
     f[5].name = "revoked_at";
     f[5].value = r->revoked_at ? when(c->p, r->revoked_at) : NULL;
     f[6].name = "reason";
-    f[6].value = r->status == SCEP_CERT_REVOKED
-                 ? reason_name(r->revocation_reason) : NULL;
+    f[6].value = revoked ? reason_name(r->revocation_reason) : NULL;
     f[7].name = "transaction_id"; f[7].value = r->transaction_id;
     f[8].name = "der_base64";     f[8].value = der;
+}
+
+static void json_field(const field_t *f, int i, int first)
+{
+    printf("%s", i ? ", " : first ? "  {" : ",\n  {");
+    json_str(f->name);
+    fputs(": ", stdout);
+    json_str(f->value);
+}
+
+/* One record: a JSON object, or a CSV row (first < 0: the header). */
+static void export_one(const cli_t *c, const scep_cert_rec_t *r, int json,
+                       int first)
+{
+    field_t f[9];
+    int i;
+
+    export_fields(c, r, f);
     for (i = 0; i < 9; ++i) {
         if (json) {
-            printf("%s", i ? ", " : first ? "  {" : ",\n  {");
-            json_str(f[i].name);
-            fputs(": ", stdout);
-            json_str(f[i].value);
+            json_field(&f[i], i, first);
+            continue;
         }
-        else {
-            if (i) {
-                putchar(',');
-            }
-            csv_str(first < 0 ? f[i].name : f[i].value);
+        if (i) {
+            putchar(',');
         }
+        csv_str(first < 0 ? f[i].name : f[i].value);
     }
     fputs(json ? "}" : "\n", stdout);
 }
 
-static int cmd_export(cli_t *c)
+static void export_all(cli_t *c, const apr_array_header_t *recs, int json)
 {
-    apr_array_header_t *recs;
-    const char *fmt = c->format ? c->format : "json";
-    int json = !strcmp(fmt, "json"), i;
+    int i;
 
-    if (!json && strcmp(fmt, "csv")) {
-        return fail("--format %s: use json or csv", fmt);
-    }
-    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
-        return fail("cannot list certificates");
-    }
     if (json) {
         fputs("[\n", stdout);
     }
@@ -1125,6 +1252,21 @@ static int cmd_export(cli_t *c)
     if (json) {
         fputs(recs->nelts ? "\n]\n" : "]\n", stdout);
     }
+}
+
+static int cmd_export(cli_t *c)
+{
+    apr_array_header_t *recs;
+    const char *fmt = c->format ? c->format : "json";
+    int json = !strcmp(fmt, "json");
+
+    if (!json && strcmp(fmt, "csv")) {
+        return fail("--format %s: use json or csv", fmt);
+    }
+    if (APR_SUCCESS != c->st->ops->cert_list(c->st, c->p, -1, &recs)) {
+        return fail("cannot list certificates");
+    }
+    export_all(c, recs, json);
     return 0;
 }
 
@@ -1146,31 +1288,37 @@ static const struct {
     { "export", cmd_export },
 };
 
-static int run(cli_t *c)
+/* Configuration, CA and store for store_cmds[i], then the command. */
+static int run_command(cli_t *c, apr_size_t i)
 {
     scep_ca_t *ca = NULL;
     const char *ca_id = NULL;
-    apr_size_t i;
     int rc;
 
+    if ((rc = read_config(c, !store_cmds[i].fn))
+        || (rc = ca_identity(c, &ca_id))) {
+        return rc;
+    }
+    /* the CA key may be readable by root only: load it before
+     * open_store() gives up root for the database's owner */
+    if (!store_cmds[i].fn && (rc = load_ca(c, &ca))) {
+        return rc;
+    }
+    if ((rc = open_store(c))) {
+        return rc;
+    }
+    c->st = scep_store_scoped(c->p, c->st, ca_id);
+    return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
+}
+
+static int run(cli_t *c)
+{
+    apr_size_t i;
+
     for (i = 0; i < sizeof(store_cmds) / sizeof(store_cmds[0]); ++i) {
-        if (strcmp(c->cmd, store_cmds[i].name)) {
-            continue;
+        if (!strcmp(c->cmd, store_cmds[i].name)) {
+            return run_command(c, i);
         }
-        if ((rc = read_config(c, !store_cmds[i].fn))
-            || (rc = ca_identity(c, &ca_id))) {
-            return rc;
-        }
-        /* the CA key may be readable by root only: load it before
-         * open_store() gives up root for the database's owner */
-        if (!store_cmds[i].fn && (rc = load_ca(c, &ca))) {
-            return rc;
-        }
-        if ((rc = open_store(c))) {
-            return rc;
-        }
-        c->st = scep_store_scoped(c->p, c->st, ca_id);
-        return store_cmds[i].fn ? store_cmds[i].fn(c) : print_crl(c, ca);
     }
     fprintf(stderr, "scep-ota store: unknown command '%s'\n", c->cmd);
     return store_usage(stderr);

@@ -20,6 +20,7 @@
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_pkimsg.h"
 #include "scep_ota/scep_version.h"
+#include "scep-ota-client.h"
 #include "scep-ota-store.h"
 #include "scep-ota-request.h"
 #include "scep-ota-device.h"
@@ -29,83 +30,45 @@
 
 typedef int cmd_fn(apr_pool_t *p, int argc, const char *const *argv);
 
+static const char *const usage_text[] = {
+    "usage: scep-ota COMMAND [ARGS]\n",
+    "\n",
+    "commands:\n",
+    "  decode [--key KEY] FILE|-\n",
+    "                  print a SCEP request or CertRep (type, status,\n",
+    "                  failInfo, nonces, transactionID, signer), a\n",
+    "                  certificate, certs-only PKCS#7 bundle or CSR,\n",
+    "                  DER or base64/PEM; with KEY (the RA/CA key for\n",
+    "                  a request, the client's for a CertRep) the\n",
+    "                  envelope is decrypted and its content printed\n",
+    "  store ...       list, approve, revoke, CRL, challenges, export\n",
+    "                  (the store and CA httpd.conf gives mod_scep_ota,\n",
+    "                  read with httpd's rules; scep-ota store -h)\n",
+    "  device URL ...  play an iPhone through OTA Phase 1, 2, SCEP and\n",
+    "                  Phase 3 (scep-ota device -h)\n",
+    "  request ...     build a SCEP request offline (scep-ota request -h)\n",
+    "  init DIR ...    create a CA (and RA, OTA and OCSP signers) with\n",
+    "                  the key usages the module checks (scep-ota init)\n",
+    "  certrep [--key KEY] FILE\n",
+    "                  read a CertRep; with KEY write what it carries\n",
+    "  caps            list the capability words SCEPCACaps knows\n",
+    "  version         print the version\n",
+    NULL
+};
+
 static int usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scep-ota COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  decode [--key KEY] FILE|-\n"
-            "                  print a SCEP request or CertRep (type, status,\n"
-            "                  failInfo, nonces, transactionID, signer), a\n"
-            "                  certificate, certs-only PKCS#7 bundle or CSR,\n"
-            "                  DER or base64/PEM; with KEY (the RA/CA key for\n"
-            "                  a request, the client's for a CertRep) the\n"
-            "                  envelope is decrypted and its content printed\n"
-            "  store ...       list, approve, revoke, CRL, challenges, export\n"
-            "                  (the store and CA httpd.conf gives mod_scep_ota,\n"
-            "                  read with httpd's rules; scep-ota store -h)\n"
-            "  device URL ...  play an iPhone through OTA Phase 1, 2, SCEP and\n"
-            "                  Phase 3 (scep-ota device -h)\n"
-            "  request ...     build a SCEP request offline (scep-ota request -h)\n"
-            "  init DIR ...    create a CA (and RA, OTA and OCSP signers) with\n"
-            "                  the key usages the module checks (scep-ota init)\n"
-            "  certrep [--key KEY] FILE\n"
-            "                  read a CertRep; with KEY write what it carries\n"
-            "  caps            list the capability words SCEPCACaps knows\n"
-            "  version         print the version\n");
-    return out == stdout ? 0 : 2;
-}
-
-/* Reads a whole file, or standard input for "-". */
-static apr_status_t read_input(apr_pool_t *p, const char *path,
-                               unsigned char **data, apr_size_t *len)
-{
-    apr_file_t *f;
-    apr_status_t rv;
-    apr_size_t cap = 64 * 1024, n = 0, got;
-    unsigned char *buf = apr_palloc(p, cap);
-
-    rv = strcmp(path, "-") ? apr_file_open(&f, path, APR_FOPEN_READ,
-                                           APR_FPROT_OS_DEFAULT, p)
-                           : apr_file_open_stdin(&f, p);
-    if (APR_SUCCESS != rv) {
-        return rv;
-    }
-    for (;;) {
-        if (n == cap) {
-            unsigned char *bigger;
-            if (cap >= SCEP_OTA_MAX_INPUT) {
-                return APR_ENOSPC;
-            }
-            bigger = apr_palloc(p, cap * 2);
-            memcpy(bigger, buf, n);
-            buf = bigger;
-            cap *= 2;
-        }
-        got = cap - n;
-        rv = apr_file_read(f, buf + n, &got);
-        n += got;
-        if (APR_STATUS_IS_EOF(rv)) {
-            break;
-        }
-        if (APR_SUCCESS != rv) {
-            return rv;
-        }
-    }
-    *data = buf;
-    *len = n;
-    return APR_SUCCESS;
+    return scep_cli_usage(out, usage_text);
 }
 
 /* Loads the private key for --key (and the legacy provider, so that a
  * single DES envelope can be opened). */
 static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
 {
-    apr_array_header_t *keys;
+    EVP_PKEY *key;
     const char *err = NULL;
 
-    if (APR_SUCCESS != scep_load_keys(p, path, &keys, &err)) {
+    if (!(key = scep_cli_load_key(p, path, &err))) {
         fprintf(stderr, "scep-ota decode: --key: %s\n", err);
         return NULL;
     }
@@ -113,36 +76,17 @@ static EVP_PKEY *decode_key(apr_pool_t *p, const char *path)
         fprintf(stderr, "scep-ota decode: %s (single DES envelopes cannot "
                 "be opened)\n", err);
     }
-    return APR_ARRAY_IDX(keys, 0, EVP_PKEY *);
+    return key;
 }
 
-static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
+/* Prints what the bytes are; 1 (said why) when none of what it knows. */
+static int print_decoded(apr_pool_t *p, const char *path,
+                         const unsigned char *data, apr_size_t len,
+                         EVP_PKEY *key)
 {
-    unsigned char *data;
-    apr_size_t len;
-    EVP_PKEY *key = NULL;
-    const char *path;
-    BIO *out;
-    apr_status_t rv;
+    BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
+    apr_status_t rv = scep_pkimsg_print(p, out, data, len, key);
 
-    if (argc == 4 && !strcmp(argv[1], "--key")) {
-        if (!(key = decode_key(p, argv[2]))) {
-            return 1;
-        }
-        path = argv[3];
-    }
-    else if (argc == 2) {
-        path = argv[1];
-    }
-    else {
-        return usage(stderr);
-    }
-    if (APR_SUCCESS != read_input(p, path, &data, &len)) {
-        fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
-        return 1;
-    }
-    out = BIO_new_fp(stdout, BIO_NOCLOSE);
-    rv = scep_pkimsg_print(p, out, data, len, key);
     BIO_free(out);
     if (APR_SUCCESS != rv) {
         fprintf(stderr, "scep-ota decode: %s is not a SCEP message, "
@@ -150,6 +94,29 @@ static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
         return 1;
     }
     return 0;
+}
+
+static int cmd_decode(apr_pool_t *p, int argc, const char *const *argv)
+{
+    unsigned char *data;
+    apr_size_t len;
+    EVP_PKEY *key = NULL;
+    const char *path = argv[argc - 1];
+
+    if (argc == 4 && !strcmp(argv[1], "--key")) {
+        if (!(key = decode_key(p, argv[2]))) {
+            return 1;
+        }
+    }
+    else if (argc != 2) {
+        return usage(stderr);
+    }
+    if (APR_SUCCESS != scep_cli_read(p, path, SCEP_OTA_MAX_INPUT, 1, &data,
+                                      &len)) {
+        fprintf(stderr, "scep-ota decode: cannot read %s\n", path);
+        return 1;
+    }
+    return print_decoded(p, path, data, len, key);
 }
 
 static int cmd_caps(apr_pool_t *p, int argc, const char *const *argv)
@@ -185,27 +152,33 @@ static const struct {
     { "init", scep_cli_init },
 };
 
+/* The command of argv[1], or -1 when there is none of that name. */
+static int dispatch(apr_pool_t *p, int argc, const char *const *argv)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            return commands[i].fn(p, argc - 1, argv + 1);
+        }
+    }
+    return -1;
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *p;
-    apr_size_t i;
-    int rc = -1;
+    int rc;
 
     if (argc < 2) {
         return usage(stderr);
     }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    if (scep_cli_is_help(argv[1])) {
         return usage(stdout);
     }
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_create(&p, NULL);
-    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i) {
-        if (!strcmp(argv[1], commands[i].name)) {
-            rc = commands[i].fn(p, argc - 1, argv + 1);
-            break;
-        }
-    }
-    if (rc < 0) {
+    if ((rc = dispatch(p, argc, argv)) < 0) {
         fprintf(stderr, "scep-ota: unknown command '%s'\n", argv[1]);
         rc = usage(stderr);
     }

@@ -33,7 +33,7 @@ read -ra pkg_cflags <<<"$(pkg-config --cflags "${pc[@]}")"
 read -ra libs <<<"$(pkg-config --libs "${pc[@]}")"
 cflags=(-g -O1 -Wall -Wextra -Wno-unused-parameter
     -Werror=implicit-function-declaration -DHAVE_CONFIG_H -I"$build"
-    -I"$build/include" -I"$top/include" -I"$top/mod_scep_ota"
+    -I"$build/include" -I"$top/include" -I"$top/mod_scep_ota" -I"$top/tools"
     "-DFUZZ_TOP_SRCDIR=\"$top\"" "${pkg_cflags[@]}")
 san=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined
     -fno-omit-frame-pointer)
@@ -41,7 +41,7 @@ san=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined
 # the sources of libscepota.la, as Makefile.am lists them
 mapfile -t core < <(sed -n '/^mod_scep_ota_libscepota_la_SOURCES/,/^[^\t ]/p' \
     "$top/Makefile.am" | grep -o 'mod_scep_ota/[a-z_]*\.c')
-core+=(tests/fuzz/fuzz_common.c)
+core+=(tests/fuzz/fuzz_common.c tools/scep-ota-client.c)
 
 mkdir -p "$out/obj-fuzz" "$out/obj-plain"
 # compile DIR SOURCE... (extra flags in the array "extra"): JOBS at a

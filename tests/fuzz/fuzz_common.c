@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "fuzz.h"
+#include "scep-ota-client.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/ota_profile.h"
@@ -221,34 +222,27 @@ X509 *fuzz_client_issued(void)
 
 void fuzz_client_csr(const unsigned char **der, apr_size_t *len)
 {
-    X509_REQ *req;
     X509_NAME *name;
-    unsigned char *buf = NULL;
-    int n;
+    scep_cli_csr_t s;
 
     if (!client_csr) {
-        req = scep_track_req(root, X509_REQ_new());
         name = X509_NAME_new();
-        if (!req || !name
+        memset(&s, 0, sizeof(s));
+        s.subject = name;
+        s.key = fuzz_client_key();
+        s.challenge = FUZZ_ONETIME_CHALLENGE;
+        if (!name
             || !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                            (const unsigned char *)"scep-fuzz",
                                            -1, -1, 0)
             || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                            (const unsigned char *)"fuzz-client",
                                            -1, -1, 0)
-            || !X509_REQ_set_subject_name(req, name)
-            || !X509_REQ_set_pubkey(req, fuzz_client_key())
-            || !X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
-                                          MBSTRING_ASC, (const unsigned char *)
-                                          FUZZ_ONETIME_CHALLENGE, -1)
-            || X509_REQ_sign(req, fuzz_client_key(), EVP_sha256()) <= 0
-            || (n = i2d_X509_REQ(req, &buf)) <= 0) {
+            || !(client_csr = scep_cli_csr_der(root, scep_cli_csr(root, &s),
+                                               &client_csr_len))) {
             die("client CSR");
         }
         X509_NAME_free(name);
-        client_csr = apr_pmemdup(root, buf, (apr_size_t)n);
-        client_csr_len = (apr_size_t)n;
-        OPENSSL_free(buf);
     }
     *der = client_csr;
     *len = client_csr_len;

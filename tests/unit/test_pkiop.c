@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "testscep.h"
+#include "scep-ota-client.h"
 #include "scep_ota/scep_crypt.h"
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_pkiop.h"
@@ -978,23 +979,16 @@ END_TEST
 START_TEST(ca_subject_is_refused)
 {
     client_t c;
-    X509_REQ *req = X509_REQ_new();
-    unsigned char *der = NULL;
-    int n;
+    scep_cli_csr_t s;
 
     c.key = tu_key(2048, 4);
     c.self = ts_selfsigned(c.key, "tmp");
-    X509_REQ_set_subject_name(req, X509_get_subject_name(ts_ca()->cert));
-    X509_REQ_set_pubkey(req, c.key);
-    X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_ASC,
-                              (const unsigned char *)"peers-secret", -1);
-    ck_assert_int_gt(X509_REQ_sign(req, c.key, EVP_sha256()), 0);
-    n = i2d_X509_REQ(req, &der);
-    ck_assert_int_gt(n, 0);
-    c.csr = apr_pmemdup(tpool, der, (apr_size_t)n);
-    c.csr_len = (apr_size_t)n;
-    OPENSSL_free(der);
-    X509_REQ_free(req);
+    memset(&s, 0, sizeof(s));
+    s.subject = X509_get_subject_name(ts_ca()->cert);
+    s.key = c.key;
+    s.challenge = "peers-secret";
+    c.csr = scep_cli_csr_der(tpool, scep_cli_csr(tpool, &s), &c.csr_len);
+    ck_assert_ptr_nonnull(c.csr);
     cfg.names.reserved = ts_ca()->chain;
     ts_request(SCEP_MSG_PKCSREQ, "ca-dn-1", c.csr, c.csr_len, c.self, c.key,
                NID_aes_128_cbc, NID_sha256, &c.req, &c.req_len);

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include "testscep.h"
+#include "scep-ota-client.h"
 #include "scep_ota/scep_crypt.h"
 
 void ts_load_legacy(void)
@@ -91,11 +92,9 @@ scep_ca_t *ts_ca(void)
 void ts_csr(EVP_PKEY *key, const char *cn, const char *challenge,
             const char *exts[][2], const unsigned char **der, apr_size_t *len)
 {
-    X509_REQ *req = scep_track_req(tpool, X509_REQ_new());
     X509_NAME *name = X509_NAME_new();
-    STACK_OF(X509_EXTENSION) *sk = sk_X509_EXTENSION_new_null();
-    X509V3_CTX ctx;
-    unsigned char *buf = NULL;
+    const char **flat;
+    scep_cli_csr_t s;
     int i, n;
 
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
@@ -104,31 +103,21 @@ void ts_csr(EVP_PKEY *key, const char *cn, const char *challenge,
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                    (const unsigned char *)cn, -1, -1, 0);
     }
-    X509_REQ_set_subject_name(req, name);
+    for (n = 0; exts && exts[n][0]; ++n) {
+    }
+    flat = apr_pcalloc(tpool, sizeof(*flat) * (apr_size_t)(2 * n + 1));
+    for (i = 0; i < n; ++i) {
+        flat[2 * i] = exts[i][0];
+        flat[2 * i + 1] = exts[i][1];
+    }
+    memset(&s, 0, sizeof(s));
+    s.subject = name;
+    s.key = key;
+    s.challenge = challenge;
+    s.exts = flat;
+    *der = scep_cli_csr_der(tpool, scep_cli_csr(tpool, &s), len);
     X509_NAME_free(name);
-    X509_REQ_set_pubkey(req, key);
-    if (challenge) {
-        X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
-                                  MBSTRING_ASC,
-                                  (const unsigned char *)challenge, -1);
-    }
-    X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
-    for (i = 0; exts && exts[i][0]; ++i) {
-        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &ctx, exts[i][0],
-                                            exts[i][1]);
-        ck_assert_ptr_nonnull(e);
-        sk_X509_EXTENSION_push(sk, e);
-    }
-    if (sk_X509_EXTENSION_num(sk) > 0) {
-        X509_REQ_add_extensions(req, sk);
-    }
-    sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
-    ck_assert_int_gt(X509_REQ_sign(req, key, EVP_sha256()), 0);
-    n = i2d_X509_REQ(req, &buf);
-    ck_assert_int_gt(n, 0);
-    *der = apr_pmemdup(tpool, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
+    ck_assert_ptr_nonnull(*der);
 }
 
 X509 *ts_selfsigned(EVP_PKEY *key, const char *cn)

@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
@@ -9,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "testutil.h"
+#include "scep-ota-client.h"
 
 apr_pool_t *tpool;
 
@@ -35,48 +37,47 @@ EVP_PKEY *tu_key(int bits, int slot)
     return keys[slot];
 }
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+/* The keyUsage extension of the bits, in openssl's configuration syntax. */
+static const char *key_usage(unsigned int ku)
 {
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-
-    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    ck_assert_ptr_nonnull(ext);
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
+    return apr_pstrcat(tpool, "critical",
+                       ku & 0x80 ? ",digitalSignature" : "",
+                       ku & 0x40 ? ",nonRepudiation" : "",
+                       ku & 0x20 ? ",keyEncipherment" : "",
+                       ku & 0x04 ? ",keyCertSign" : "",
+                       ku & 0x02 ? ",cRLSign" : "", NULL);
 }
 
 X509 *tu_cert(const tu_cert_opts_t *o, EVP_PKEY *key, X509 *issuer,
               EVP_PKEY *issuer_key)
 {
     static long serial = 1;
-    X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
-    char ku[200] = "critical";
+    scep_cli_ext_t exts[3] = { { NID_basic_constraints, NULL },
+                               { NID_undef, NULL }, { NID_undef, NULL } };
+    scep_cli_cert_t s;
+    X509 *x;
 
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                (const unsigned char *)o->cn, -1, -1, 0);
-    X509_set_subject_name(x, name);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-    X509_NAME_free(name);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
-    X509_set_pubkey(x, key);
-    add_ext(x, issuer, NID_basic_constraints, o->ca ? "critical,CA:TRUE"
-                                                    : "critical,CA:FALSE");
+    exts[0].value = o->ca ? "critical,CA:TRUE" : "critical,CA:FALSE";
     if (o->ku) {
-        if (o->ku & 0x80) strcat(ku, ",digitalSignature");
-        if (o->ku & 0x40) strcat(ku, ",nonRepudiation");
-        if (o->ku & 0x20) strcat(ku, ",keyEncipherment");
-        if (o->ku & 0x04) strcat(ku, ",keyCertSign");
-        if (o->ku & 0x02) strcat(ku, ",cRLSign");
-        add_ext(x, issuer, NID_key_usage, ku);
+        exts[1].nid = NID_key_usage;
+        exts[1].value = key_usage(o->ku);
     }
-    ck_assert_int_gt(X509_sign(x, issuer_key ? issuer_key : key,
-                               EVP_sha256()), 0);
+    memset(&s, 0, sizeof(s));
+    s.subject = name;
+    s.key = key;
+    s.issuer = issuer;
+    s.issuer_key = issuer_key ? issuer_key : key;
+    s.serial = serial++;
+    s.not_before = -3600;
+    s.not_after = 86400L * 365;
+    s.exts = exts;
+    x = scep_cli_cert(tpool, &s);
+    X509_NAME_free(name);
+    ck_assert_ptr_nonnull(x);
+    X509_up_ref(x);             /* the caller's, beside the pool's */
     return x;
 }
 
