@@ -3,6 +3,7 @@
  * (transactionID, key) and per origin, atomic challenge consumption, and
  * every record scoped to its CA. */
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +135,7 @@ static void *find_by(const apr_array_header_t *arr, const scep_store_t *st,
 static scep_cert_rec_t *find_origin(mem_t *m, const scep_store_t *st,
                                     const char *origin)
 {
-    return find_by(m->certs, st, APR_OFFSETOF(scep_cert_rec_t, origin),
+    return find_by(m->certs, st, offsetof(scep_cert_rec_t, origin),
                    origin);
 }
 
@@ -142,13 +143,13 @@ static scep_pending_rec_t *find_pending(mem_t *m, const scep_store_t *st,
                                         const char *txid)
 {
     return find_by(m->pending, st,
-                   APR_OFFSETOF(scep_pending_rec_t, transaction_id), txid);
+                   offsetof(scep_pending_rec_t, transaction_id), txid);
 }
 
 static scep_device_rec_t *find_device(mem_t *m, const scep_store_t *st,
                                       const char *udid)
 {
-    return find_by(m->devices, st, APR_OFFSETOF(scep_device_rec_t, udid),
+    return find_by(m->devices, st, offsetof(scep_device_rec_t, udid),
                    udid);
 }
 
