@@ -396,6 +396,9 @@ static apr_status_t op_run_now(op_t *op, query_t q, const char **args,
         if (res) {
             *res = NULL;
         }
+        if (!op->conn) {
+            return APR_EGENERAL;   /* a new one could not be had */
+        }
         if ((rc = prepared(op, q, &stmt))) {
             if (!op_failed(op, q, op->why, 0)) {
                 return APR_EGENERAL;
@@ -463,7 +466,20 @@ static int sql_ok(op_t *op, const char *sql)
                               sql);
 }
 
-/* The group in one transaction; 0 when it was rolled back. */
+/* 1 when no transaction is open on the connection: a BEGIN succeeds (and
+ * is ended at once). */
+static int no_transaction(op_t *op)
+{
+    if (!sql_ok(op, "BEGIN")) {
+        return 0;
+    }
+    sql_ok(op, "ROLLBACK");
+    return 1;
+}
+
+/* The group in one transaction: 1 committed; 0 rolled back; -1 when the
+ * transaction may still be open (the connection must go: it may hold
+ * SQLite's write lock). */
 static int run_together(op_t *op, entry_t *batch)
 {
     apr_dbd_prepared_t *stmt;
@@ -483,21 +499,42 @@ static int run_together(op_t *op, entry_t *batch)
     if (!e && sql_ok(op, "COMMIT")) {
         return 1;
     }
-    sql_ok(op, "ROLLBACK");
-    return 0;
+    return sql_ok(op, "ROLLBACK") || no_transaction(op) ? 0 : -1;
+}
+
+/* After a group was rolled back, each statement on its own, each with the
+ * one retry on a new connection it would have had alone; none when the
+ * transaction could not be ended. */
+static void run_each(op_t *op, entry_t *batch, int ended)
+{
+    int renewed = op->renewed;
+    entry_t *e;
+
+    if (!ended) {
+        op->state = SCEP_DBD_LOST;
+        op_end(op);
+        op_acquire(op);
+    }
+    for (e = batch; e; e = e->next) {
+        op->renewed = 0;
+        e->rv = ended && op->conn
+                ? op_run_now(op, e->q, e->args, e->nargs, &e->nrows, NULL, 0)
+                : APR_EGENERAL;
+    }
+    op->renewed = renewed;
 }
 
 static void run_group(op_t *op, entry_t *batch)
 {
-    entry_t *e;
+    int r = 0;
 
     /* PostgreSQL groups the commits of its sessions itself */
-    if (batch->next && !strcmp(apr_dbd_name(op->conn->driver), "sqlite3")
-        && run_together(op, batch)) {
-        return;
+    if (batch->next && op->conn
+        && !strcmp(apr_dbd_name(op->conn->driver), "sqlite3")) {
+        r = run_together(op, batch);
     }
-    for (e = batch; e; e = e->next) {
-        e->rv = op_run_now(op, e->q, e->args, e->nargs, &e->nrows, NULL, 0);
+    if (r <= 0) {
+        run_each(op, batch, r == 0);
     }
 }
 
