@@ -79,8 +79,14 @@ int scep_ota_answer(request_rec *r, const scep_outcome_t *out)
 {
     int status = scep_ota_outcome_status(out->kind);
 
-    if (out->kind == SCEP_OUTCOME_OK) {
+    if (out->kind == SCEP_OUTCOME_OK && out->body && out->content_type) {
         return scep_ota_send_bytes(r, out->content_type, out->body, out->len);
+    }
+    if (out->kind == SCEP_OUTCOME_OK) {
+        /* a zeroed outcome is not an answer */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(0116)
+                      "an answer without a body; answering 500");
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (out->retry_after > 0) {
         apr_table_setn(r->err_headers_out, "Retry-After",
