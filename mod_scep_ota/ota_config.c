@@ -319,29 +319,6 @@ apr_status_t ota_url_check(apr_pool_t *p, const char *url, const char **err)
 /* ------------------------------------------------------------------ */
 /* ota_create                                                          */
 
-static apr_status_t store_cleanup(void *data)
-{
-    X509_STORE_free(data);
-    return APR_SUCCESS;
-}
-
-static X509_STORE *make_store(apr_pool_t *p, const apr_array_header_t *certs)
-{
-    X509_STORE *store = X509_STORE_new();
-    int i;
-
-    if (!store) {
-        return NULL;
-    }
-    apr_pool_cleanup_register(p, store, store_cleanup, apr_pool_cleanup_null);
-    for (i = 0; i < certs->nelts; ++i) {
-        if (!X509_STORE_add_cert(store, APR_ARRAY_IDX(certs, i, X509 *))) {
-            ERR_clear_error();   /* a duplicate is harmless */
-        }
-    }
-    return store;
-}
-
 static apr_array_header_t *default_attributes(apr_pool_t *p)
 {
     apr_array_header_t *a = apr_array_make(p, 6, sizeof(const char *));
@@ -446,8 +423,8 @@ static apr_status_t precompute(ota_t *ota, apr_pool_t *p, const char **err)
 {
     unsigned int n = 0;
 
-    ota->device_store = make_store(p, ota->s.device_cas);
-    ota->ca_store = make_store(p, ota->ca->chain);
+    ota->device_store = scep_x509_store(p, ota->s.device_cas);
+    ota->ca_store = scep_x509_store(p, ota->ca->chain);
     if (!ota->device_store || !ota->ca_store
         || !X509_digest(ota->ca->top_cert, EVP_sha1(), ota->ca_fingerprint,
                         &n) || n != 20) {

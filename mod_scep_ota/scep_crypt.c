@@ -207,6 +207,29 @@ CMS_ContentInfo *scep_track_cms(apr_pool_t *p, CMS_ContentInfo *cms)
     return cms;
 }
 
+static apr_status_t store_cleanup(void *data)
+{
+    X509_STORE_free(data);
+    return APR_SUCCESS;
+}
+
+X509_STORE *scep_x509_store(apr_pool_t *p, const apr_array_header_t *certs)
+{
+    X509_STORE *store = X509_STORE_new();
+    int i;
+
+    if (!store) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, store, store_cleanup, apr_pool_cleanup_null);
+    for (i = 0; i < certs->nelts; ++i) {
+        if (!X509_STORE_add_cert(store, APR_ARRAY_IDX(certs, i, X509 *))) {
+            ERR_clear_error();   /* a duplicate is harmless */
+        }
+    }
+    return store;
+}
+
 X509 *scep_track_x509(apr_pool_t *p, X509 *x)
 {
     if (x) {

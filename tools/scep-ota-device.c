@@ -1470,31 +1470,6 @@ static int save_all(device_t *d, plist_t profile)
     return 0;
 }
 
-static apr_status_t store_cleanup(void *data)
-{
-    X509_STORE_free(data);
-    return APR_SUCCESS;
-}
-
-/* Every certificate of certs as an anchor, in a store freed with the
- * pool. */
-static X509_STORE *anchor_store(apr_pool_t *p, apr_array_header_t *certs)
-{
-    X509_STORE *store = X509_STORE_new();
-    int i;
-
-    if (!store) {
-        return NULL;
-    }
-    apr_pool_cleanup_register(p, store, store_cleanup, apr_pool_cleanup_null);
-    for (i = 0; i < certs->nelts; ++i) {
-        if (!X509_STORE_add_cert(store, APR_ARRAY_IDX(certs, i, X509 *))) {
-            ERR_clear_error();
-        }
-    }
-    return store;
-}
-
 /* --profile-ca: every certificate of the file is an anchor. */
 static int load_profile_ca(device_t *d)
 {
@@ -1507,7 +1482,7 @@ static int load_profile_ca(device_t *d)
     if (!(certs = scep_cli_load_certs(d->p, d->profile_ca_file, &err))) {
         return fail("--profile-ca: %s", err);
     }
-    if (!(d->profile_ca = anchor_store(d->p, certs))) {
+    if (!(d->profile_ca = scep_x509_store(d->p, certs))) {
         return fail("out of memory");
     }
     return 0;

@@ -22,6 +22,10 @@ X509_CRL *scep_track_crl(apr_pool_t *p, X509_CRL *crl);
 X509_REQ *scep_track_req(apr_pool_t *p, X509_REQ *req);
 CMS_ContentInfo *scep_track_cms(apr_pool_t *p, CMS_ContentInfo *cms);
 
+/** Every certificate of certs (X509 *) as a trust anchor, in a store freed
+ * with p; NULL when out of memory. */
+X509_STORE *scep_x509_store(apr_pool_t *p, const apr_array_header_t *certs);
+
 /** Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
 const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
 
