@@ -102,6 +102,11 @@ Group www-data"
             storeline="LoadModule dbd_module $mods/mod_dbd.so
 DBDriver pgsql
 DBDParams \"$(cat "$pgdir/params")\"
+# a connection for each thread, opened when the child starts: no
+# PostgreSQL backend is forked while the clock runs
+DBDMin 25
+DBDKeep 25
+DBDMax 25
 SCEPStore dbd" ;;
         *) storeline="SCEPStore $2" ;;
     esac
