@@ -87,9 +87,26 @@ static int do_getnextcacert(request_rec *r, const scep_ota_srv_conf_t *sc)
                        sc->next_ca_len);
 }
 
+/* The certificates a PKIOperation revoked as superseded, a line each. */
+static void audit_revoked(request_rec *r, const scep_pkiop_reply_t *reply)
+{
+    scep_audit_t ev;
+    int i;
+
+    for (i = 0; reply->revoked && i < reply->revoked->nelts; ++i) {
+        memset(&ev, 0, sizeof(ev));
+        ev.event = "revoked";
+        ev.transaction_id = reply->transaction_id;
+        ev.serial = APR_ARRAY_IDX(reply->revoked, i, const char *);
+        ev.udid = reply->udid;
+        ev.reason = "superseded";
+        scep_ota_audit(r, &ev);
+    }
+}
+
 /* The decisions of a PKIOperation in the audit trail: a certificate
- * issued or renewed, a request pending or refused. Answers that decide
- * nothing (a retry, GetCert, GetCRL) are left out. */
+ * issued or renewed (and those it revoked), a request pending or refused.
+ * Answers that decide nothing (a retry, GetCert, GetCRL) are left out. */
 static void audit_pkiop(request_rec *r, const scep_pkiop_reply_t *reply)
 {
     scep_audit_t ev;
@@ -112,6 +129,7 @@ static void audit_pkiop(request_rec *r, const scep_pkiop_reply_t *reply)
     ev.fail_info = reply->pki_status == SCEP_STATUS_FAILURE
                    ? scep_pkimsg_fail_name(reply->fail_info) : NULL;
     scep_ota_audit(r, &ev);
+    audit_revoked(r, reply);
 }
 
 /* The outcome of a PKIOperation: a CertRep, or a message that could not

@@ -32,7 +32,17 @@ typedef struct {
     const char *serial;
     X509 *cert;                  /* the certificate answered, if any */
     const char *udid;            /* the device it was issued for */
+    apr_array_header_t *revoked; /* serials it revoked as superseded */
 } op_t;
+
+/* A certificate this request revoked (superseded), for the audit trail. */
+static void note_revoked(op_t *op, const char *serial)
+{
+    if (!op->revoked) {
+        op->revoked = apr_array_make(op->p, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(op->revoked, const char *) = apr_pstrdup(op->p, serial);
+}
 
 /* ------------------------------------------------------------------ */
 /* outcomes                                                            */
@@ -204,6 +214,9 @@ static void supersede(op_t *op, const scep_grant_t *plan, const char *by)
         rv = op->store->ops->cert_revoke(op->store, op->p, old,
                                          SCEP_REASON_SUPERSEDED,
                                          apr_time_now());
+        if (APR_SUCCESS == rv) {
+            note_revoked(op, old);
+        }
     }
     if (APR_SUCCESS != rv && !APR_STATUS_IS_EEXIST(rv)) {
         scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, rv, op->p,
@@ -265,6 +278,7 @@ static void revoke_previous(op_t *op, const scep_grant_t *plan,
                                          SCEP_REASON_SUPERSEDED,
                                          apr_time_now());
         if (APR_SUCCESS == rv) {
+            note_revoked(op, r->serial);
             scep_log_perror(op->log, SCEP_LOG_MARK, SCEP_LOG_INFO, 0, op->p,
                             SCEPLOGNO(6151) "revoked certificate %s of device "
                             "%s: superseded by %s (OTARevokePrevious)",
@@ -1151,6 +1165,7 @@ static void summarize(op_t *op, scep_pkiop_reply_t *reply)
     reply->serial = op->serial;
     reply->tag = op->tag;
     reply->udid = op->udid;
+    reply->revoked = op->revoked;
     reply->reason = op->rep.pki_status == SCEP_STATUS_FAILURE
                     ? op->rep.fail_info_text : NULL;
     if (op->cert && op->rep.pki_status == SCEP_STATUS_SUCCESS) {

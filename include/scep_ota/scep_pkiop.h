@@ -72,6 +72,9 @@ typedef struct scep_pkiop_reply_t {
     const char *subject;           /* its subject (RFC 2253), or NULL */
     apr_array_header_t *sans;      /* its SANs (text form), or NULL */
     const char *udid;              /* the OTA device it was issued for */
+    /* serials of certificates this request revoked as superseded
+     * (SCEPRevokeSuperseded, OTARevokePrevious), or NULL */
+    const apr_array_header_t *revoked;
     const char *reason;            /* why a FAILURE, or NULL */
     /* one word: "issued", "renewed", "repeated" (idempotent retry),
      * "pending", "found" (GetCert/CertPoll), "crl", "failed", "invalid" */

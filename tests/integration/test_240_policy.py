@@ -15,6 +15,7 @@ One config, one SQLite store for all of it:
 """
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -50,8 +51,13 @@ def vhost(port, *body):
                       *("    " + b for b in body), "</VirtualHost>"])
 
 
-def snippet(pki, p):
+def audit_file(env):
+    return env.root.logs / f"audit-240-{env.mpm}.log"
+
+
+def snippet(pki, p, audit):
     return "\n".join([
+        f'SCEPAuditLog "{audit}"',
         scep_directives(pki.ca_chain_file, pki.issuing.key_file,
                         pki.ra.cert_file, pki.ra.key_file),
         f"SCEPChallengePassword {CHALLENGE}",
@@ -69,7 +75,7 @@ def snippet(pki, p):
 
 @pytest.fixture(autouse=True)
 def _server(env, pki):
-    env.ensure(snippet(pki, ports(env)))
+    env.ensure(snippet(pki, ports(env), audit_file(env)))
 
 
 def client(env, pki, keys, tmp, where="main"):
@@ -265,6 +271,14 @@ def test_240_011_renewal_keeps_names_once(env, pki, own_keys, tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert re.search(rf"Serial Number: 0*{old_serial}\b", crl, re.I)
     assert "Superseded" in crl
+    # the revocation is in the audit trail, once, beside the renewal
+    lines = [json.loads(l) for l in audit_file(env).read_text().splitlines()]
+    revoked = [l for l in lines if l["event"] == "revoked" and l.get("serial") == old_serial]
+    assert len(revoked) == 1, lines
+    assert revoked[0]["reason"] == "superseded"
+    assert revoked[0]["transaction_id"] == req.txid
+    assert any(l["event"] == "renewed" and l.get("serial") == format(rep.cert.serial_number, "X")
+               for l in lines), lines
 
 
 def test_240_012_replay_after_revocation(env, pki, own_keys, tmp_path):
@@ -443,7 +457,7 @@ def test_240_050_max_clock_skew(env, pki, own_keys, tmp_path):
     """SCEPMaxClockSkew on a virtual host: a signingTime an hour off gets
     FAILURE badTime there, and passes where it is not set (the default)."""
     port = scepenv.free_port()
-    env.ensure(snippet(pki, ports(env)) + "\n"
+    env.ensure(snippet(pki, ports(env), audit_file(env)) + "\n"
                + vhost(port, "SCEPMaxClockSkew 600"))
     skewed = own.OwnClient(scepenv.At(env, port), tmp_path / "skew",
                            recipient=pki.ra.cert_file, trust=pki.ca_chain_file,
