@@ -19,24 +19,6 @@
 
 #define SCEP_OTA_OTA_HANDLER "ota-profile"
 
-/* The store of the request; without one, *out says so. */
-static int store_ready(request_rec *r, scep_store_t **store,
-                       scep_outcome_t *out)
-{
-    apr_status_t rv = scep_ota_store_for_request(r, store);
-
-    if (APR_SUCCESS == rv) {
-        return 1;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0200)
-                  "OTA: the store is unavailable");
-    memset(out, 0, sizeof(*out));
-    out->kind = SCEP_OUTCOME_UNAVAILABLE;
-    out->reason = "the enrollment store is unavailable";
-    out->retry_after = SCEP_OTA_STORE_RETRY_AFTER;
-    return 0;
-}
-
 static void profile_headers(request_rec *r, const scep_ota_srv_conf_t *sc)
 {
     apr_table_setn(r->headers_out, "Content-Disposition",
@@ -81,7 +63,8 @@ static int phase1(request_rec *r, const scep_ota_srv_conf_t *sc)
     if (r->header_only) {
         return phase1_head(r, sc);
     }
-    if (!store_ready(r, &store, &out)) {
+    if (!scep_ota_store_ready(r, &store, &out, "OTA",
+                              "the enrollment store is unavailable")) {
         scep_metrics_ota(scep_ota_metrics(), 1, 0);
         return scep_ota_answer(r, &out);
     }
@@ -141,7 +124,8 @@ static int phase23(request_rec *r, const scep_ota_srv_conf_t *sc)
                                   ? "request too large"
                                   : "unreadable request body");
     }
-    if (!store_ready(r, &store, &ans.out)) {
+    if (!scep_ota_store_ready(r, &store, &ans.out, "OTA",
+                              "the enrollment store is unavailable")) {
         scep_metrics_ota(scep_ota_metrics(), 0, 0);
         return scep_ota_answer(r, &ans.out);
     }

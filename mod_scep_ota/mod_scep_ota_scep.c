@@ -149,24 +149,6 @@ static void pkiop_outcome(const scep_pkiop_reply_t *reply,
     out->len = reply->len;
 }
 
-/* The store of the request; without one, *out says so. */
-static int store_ready(request_rec *r, scep_store_t **store,
-                       scep_outcome_t *out)
-{
-    apr_status_t rv = scep_ota_store_for_request(r, store);
-
-    if (APR_SUCCESS == rv) {
-        return 1;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0112)
-                  "PKIOperation: the store is unavailable");
-    memset(out, 0, sizeof(*out));
-    out->kind = SCEP_OUTCOME_UNAVAILABLE;
-    out->reason = "the certificate store is unavailable";
-    out->retry_after = SCEP_OTA_STORE_RETRY_AFTER;
-    return 0;
-}
-
 static int do_pkioperation(request_rec *r, const scep_ota_srv_conf_t *sc,
                            const scep_query_t *q)
 {
@@ -186,7 +168,8 @@ static int do_pkioperation(request_rec *r, const scep_ota_srv_conf_t *sc,
                                ? "SCEP message too large"
                                : "no readable SCEP message");
     }
-    if (!store_ready(r, &store, &out)) {
+    if (!scep_ota_store_ready(r, &store, &out, "PKIOperation",
+                              "the certificate store is unavailable")) {
         return scep_ota_answer(r, &out);
     }
     rv = scep_pkiop_handle_from(r->pool, scep_ota_request_logger(r),

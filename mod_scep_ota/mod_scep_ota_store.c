@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 
 #include "mod_scep_ota_private.h"
 #include "mod_scep_ota_config.h"
+#include "mod_scep_ota_http.h"
 #include "mod_scep_ota_log.h"
 #include "mod_scep_ota_metrics.h"
 #include "mod_scep_ota_store.h"
@@ -932,6 +934,24 @@ apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store)
         return APR_EGENERAL;
     }
     return APR_SUCCESS;
+}
+
+int scep_ota_store_ready(request_rec *r, scep_store_t **store,
+                         scep_outcome_t *out, const char *who,
+                         const char *reason)
+{
+    apr_status_t rv = scep_ota_store_for_request(r, store);
+
+    if (APR_SUCCESS == rv) {
+        return 1;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SCEPLOGNO(0112)
+                  "%s: the store is unavailable", who);
+    memset(out, 0, sizeof(*out));
+    out->kind = SCEP_OUTCOME_UNAVAILABLE;
+    out->reason = reason;
+    out->retry_after = SCEP_OTA_STORE_RETRY_AFTER;
+    return 0;
 }
 
 void scep_ota_store_register_hooks(apr_pool_t *p)

@@ -9,6 +9,7 @@
 #include <httpd.h>
 #include <http_config.h>
 
+#include "scep_ota/scep_outcome.h"
 #include "scep_ota/scep_store.h"
 #include "scep_ota/scep_store_dbd.h"
 
@@ -22,6 +23,15 @@ void scep_ota_store_register_hooks(apr_pool_t *p);
  * FAILURE) and issues nothing.
  */
 apr_status_t scep_ota_store_for_request(request_rec *r, scep_store_t **store);
+
+/**
+ * The same for a handler: 1 with *store set; else 0, with the failure
+ * logged under who's name and *out the answer (unavailable, reason for
+ * the client, Retry-After).
+ */
+int scep_ota_store_ready(request_rec *r, scep_store_t **store,
+                         scep_outcome_t *out, const char *who,
+                         const char *reason);
 
 /** The store URI in force for a server (the default resolved), for logs. */
 const char *scep_ota_store_uri(apr_pool_t *p, server_rec *s);
