@@ -37,24 +37,15 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP / "tests" / "integration"))
+sys.path.insert(0, str(TOP / "bench"))
 
+import benchlib  # noqa: E402
 import otaenv  # noqa: E402
 import scepenv  # noqa: E402
 from scepclient_own import KeyBox  # noqa: E402
 from testpki import TestPKI  # noqa: E402
 
 PKCS7_SIG = "application/pkcs7-signature"
-
-
-def rsa_signs(seconds=2):
-    n = os.cpu_count() or 1
-    out = subprocess.run(["openssl", "speed", "-multi", str(n), "-seconds",
-                          str(seconds), "rsa2048"], capture_output=True,
-                         text=True, timeout=120).stdout
-    m = re.search(r"^rsa 2048 bits\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", out, re.M)
-    if not m:
-        raise SystemExit(f"bench: cannot read openssl speed's output:\n{out}")
-    return float(m.group(1))
 
 
 def wrk_static(url, conc, secs):
@@ -182,7 +173,7 @@ def main():
                 lists[(phase, c)] = lf
 
         print(f"bench: load before: {os.getloadavg()[0]:.2f}", flush=True)
-        s0 = rsa_signs()
+        s0 = benchlib.rsa2048_signs()
         rows = {}
         for c in levels:
             st = wrk_static(static_url, c, args.static_seconds)
@@ -191,7 +182,7 @@ def main():
             rows[c] = (st, p2, p3)
             print(f"c={c:<3} static {st:.0f}/s  phase2 {p2[0]:.0f}/s ({p2[3]}/{p2[4]} ok)"
                   f"  phase3 {p3[0]:.0f}/s ({p3[3]}/{p3[4]} ok)", flush=True)
-        s1 = rsa_signs()
+        s1 = benchlib.rsa2048_signs()
         print(f"bench: load after: {os.getloadavg()[0]:.2f}")
         bound = (s0 + s1) / 2
         print(f"\nRSA-2048 signs/s on {os.cpu_count()} processes: {s0:.0f} before, "

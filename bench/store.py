@@ -29,7 +29,6 @@ children then run as www-data) or as a user.
 
 import argparse
 import os
-import re
 import resource
 import shutil
 import signal
@@ -43,7 +42,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP / "tests" / "integration"))
+sys.path.insert(0, str(TOP / "bench"))
 
+import benchlib  # noqa: E402
 import scepenv  # noqa: E402
 import scepmsg  # noqa: E402
 import storeenv  # noqa: E402
@@ -54,14 +55,7 @@ STORES = ("baseline", "sqlite", "dbd", "pgsql")
 
 def crypto_bound(seconds=3):
     """(signs/s of RSA-2048 on all cores, that / 3)."""
-    n = os.cpu_count() or 1
-    out = subprocess.run(["openssl", "speed", "-multi", str(n), "-seconds",
-                          str(seconds), "rsa2048"], capture_output=True,
-                         text=True, timeout=120).stdout
-    m = re.search(r"^rsa 2048 bits\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", out, re.M)
-    if not m:
-        raise SystemExit(f"cannot read openssl speed's output:\n{out}")
-    signs = float(m.group(1))
+    signs = benchlib.rsa2048_signs(seconds)
     return signs, signs / 3
 
 
