@@ -201,11 +201,14 @@ def test_650_012_nonce_echoed_and_get(env, pki, server, clients):
     g = response_of(scepenv.http_request(env.port, "GET", f"/ocsp/{enc}"))
     assert g.certificate_status == ocsp.OCSPCertStatus.GOOD
     assert g.serial_number == rep.cert.serial_number
-    # and with the slashes of base64 as they are
+    # and with the slashes of base64 as they are, unless two meet: httpd
+    # merges "//" in a path (MergeSlashes), so such a request cannot be
+    # read back and only the encoded form above works
     raw = base64.b64encode(der).decode()
-    g2 = response_of(scepenv.http_request(env.port, "GET",
-                                          "/ocsp/" + raw.replace("+", "%2B")))
-    assert g2.certificate_status == ocsp.OCSPCertStatus.GOOD
+    if "//" not in raw:
+        g2 = response_of(scepenv.http_request(env.port, "GET",
+                                              "/ocsp/" + raw.replace("+", "%2B")))
+        assert g2.certificate_status == ocsp.OCSPCertStatus.GOOD
 
 
 def test_650_013_delegated_signer(env, pki, sqlite_store, delegated, clients, tmp_path):
