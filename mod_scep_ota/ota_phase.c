@@ -29,12 +29,13 @@ const char *ota_challenge_hash(apr_pool_t *p, const char *clear)
 }
 
 /* Creates and stores a challenge for the user of Phase 1 (who asked, as
- * the store lists it); *clear is what to hand out. */
+ * the store lists it), using up the Phase 1 challenge whose hash is
+ * replaces in the same transaction; *clear is what to hand out. */
 static apr_status_t issue_challenge(const ota_t *ota, apr_pool_t *p,
                                     scep_store_t *st,
                                     scep_challenge_purpose_t purpose,
                                     const char *bound_to, const char *user,
-                                    const char **clear)
+                                    const char *replaces, const char **clear)
 {
     scep_challenge_spec_t spec;
 
@@ -45,6 +46,8 @@ static apr_status_t issue_challenge(const ota_t *ota, apr_pool_t *p,
     spec.created_by = user;
     spec.via = SCEP_VIA_OTA;
     spec.lifetime = ota->s.challenge_ttl;
+    spec.replaces = replaces;
+    spec.replaces_purpose = SCEP_CHALLENGE_OTA_PHASE1;
     return scep_challenge_issue(p, st, &spec, clear, NULL);
 }
 
@@ -77,7 +80,7 @@ static apr_status_t phase1_issue(const ota_t *ota, apr_pool_t *p,
                                  const char *user, const char **challenge)
 {
     apr_status_t rv = issue_challenge(ota, p, st, SCEP_CHALLENGE_OTA_PHASE1,
-                                      user, user, challenge);
+                                      user, user, NULL, challenge);
 
     if (APR_SUCCESS != rv) {
         scep_log_perror(log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, p,
@@ -134,6 +137,7 @@ typedef struct {
     const scep_logger_t *log;
     const ota_device_req_t *req;
     const char *user;            /* who POSTs, or NULL */
+    const char *phase1;          /* the Phase 1 challenge's hash */
     const char *bound;           /* to whom Phase 1 gave the challenge */
     const ota_subject_t *dev;    /* the subject, filled in once */
     const char *dn;              /* the same, RFC 2253 */
@@ -162,46 +166,49 @@ static scep_outcome_kind_t phase2_subject(phase2_t *ph)
     return OUT_OK;
 }
 
-/* The store's look at the Phase 1 challenge, or its consumption. */
-static apr_status_t lookup_challenge(phase2_t *ph, const char *challenge,
-                                     int consume)
+/* The store's look at the Phase 1 challenge. */
+static apr_status_t lookup_challenge(phase2_t *ph, const char *challenge)
 {
-    const char *hash = challenge ? ota_challenge_hash(ph->p, challenge)
-                                 : NULL;
-
+    ph->phase1 = challenge ? ota_challenge_hash(ph->p, challenge) : NULL;
     ph->bound = NULL;
-    if (!hash) {
+    if (!ph->phase1) {
         return APR_NOTFOUND;
     }
-    return consume ? ph->st->ops->challenge_consume(
-                         ph->st, ph->p, hash, SCEP_CHALLENGE_OTA_PHASE1,
-                         NULL, &ph->bound)
-                   : ph->st->ops->challenge_peek(
-                         ph->st, ph->p, hash, SCEP_CHALLENGE_OTA_PHASE1,
-                         NULL, &ph->bound);
+    return ph->st->ops->challenge_peek(ph->st, ph->p, ph->phase1,
+                                       SCEP_CHALLENGE_OTA_PHASE1, NULL,
+                                       &ph->bound);
 }
 
-/* Looks at the Phase 1 challenge, or consumes it (strictly once: a
- * replayed Phase 2 gets nothing); ph->bound is the user Phase 1 handed it
- * to. */
-static scep_outcome_kind_t phase1_challenge(phase2_t *ph, int consume)
+/* A Phase 1 challenge that is not there to use (or, after a store
+ * failure, could not be looked at). */
+static scep_outcome_kind_t challenge_refused(phase2_t *ph, apr_status_t rv)
 {
     const char *challenge = apr_table_get(ph->req->attrs, "CHALLENGE");
-    apr_status_t rv = lookup_challenge(ph, challenge, consume);
 
-    if (APR_SUCCESS != rv && !APR_STATUS_IS_NOTFOUND(rv)) {
+    if (!APR_STATUS_IS_NOTFOUND(rv)) {
         scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, ph->p,
                         SCEPLOGNO(5013) "OTA Phase 2: the store failed while "
                         "consuming a challenge");
         return SCEP_OUTCOME_UNAVAILABLE;
     }
+    scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS,
+                    ph->p, SCEPLOGNO(5014) "OTA Phase 2 refused for UDID "
+                    "%s: the CHALLENGE is %s", ph->req->udid,
+                    challenge ? "wrong, expired or already used"
+                              : "missing");
+    return SCEP_OUTCOME_FORBIDDEN;
+}
+
+/* Looks at the Phase 1 challenge (used up later, strictly once, with the
+ * SCEP challenge's creation: a replayed Phase 2 gets nothing); ph->bound
+ * is the user Phase 1 handed it to. */
+static scep_outcome_kind_t phase1_challenge(phase2_t *ph)
+{
+    apr_status_t rv = lookup_challenge(ph, apr_table_get(ph->req->attrs,
+                                                         "CHALLENGE"));
+
     if (APR_SUCCESS != rv) {
-        scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS,
-                        ph->p, SCEPLOGNO(5014) "OTA Phase 2 refused for UDID "
-                        "%s: the CHALLENGE is %s", ph->req->udid,
-                        challenge ? "wrong, expired or already used"
-                                  : "missing");
-        return SCEP_OUTCOME_FORBIDDEN;
+        return challenge_refused(ph, rv);
     }
     if (ph->bound && ph->user && strcmp(ph->bound, ph->user)) {
         scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_WARNING, APR_SUCCESS,
@@ -214,7 +221,9 @@ static scep_outcome_kind_t phase1_challenge(phase2_t *ph, int consume)
 }
 
 /* The SCEP challenge, bound to exactly this subject, device and user, so
- * that the certificate says so and Phase 3 knows it. */
+ * that the certificate says so and Phase 3 knows it. It is stored in the
+ * transaction that uses up the Phase 1 challenge: a store failure leaves
+ * the device its retry, and of two racing requests one gets it. */
 static scep_outcome_kind_t scep_challenge(phase2_t *ph)
 {
     const char *owner = ph->bound ? ph->bound : ph->user;
@@ -225,7 +234,11 @@ static scep_outcome_kind_t scep_challenge(phase2_t *ph)
     g->udid = ph->req->udid;
     g->user = owner;
     rv = issue_challenge(ph->ota, ph->p, ph->st, SCEP_CHALLENGE_SCEP,
-                         scep_grant_format(ph->p, g), owner, &ph->challenge);
+                         scep_grant_format(ph->p, g), owner, ph->phase1,
+                         &ph->challenge);
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return challenge_refused(ph, rv);
+    }
     if (APR_SUCCESS != rv) {
         scep_log_perror(ph->log, SCEP_LOG_MARK, SCEP_LOG_ERR, rv, ph->p,
                         SCEPLOGNO(5017) "OTA Phase 2: cannot store the SCEP "
@@ -265,15 +278,13 @@ apr_status_t ota_phase2(const ota_t *ota, apr_pool_t *p, scep_store_t *st,
                         const scep_logger_t *log, const char *user,
                         const ota_device_req_t *req, scep_outcome_t *out)
 {
-    phase2_t ph = { ota, p, st, log, req, user, NULL, NULL, NULL, NULL };
+    phase2_t ph = { ota, p, st, log, req, user, NULL, NULL, NULL, NULL,
+                    NULL };
 
     memset(out, 0, sizeof(*out));
-    /* the Phase 1 challenge is used up only once the SCEP challenge is
-     * stored: a store failure leaves the device its retry */
     if (OUT_OK != (out->kind = phase2_subject(&ph))
-        || OUT_OK != (out->kind = phase1_challenge(&ph, 0))
+        || OUT_OK != (out->kind = phase1_challenge(&ph))
         || OUT_OK != (out->kind = scep_challenge(&ph))
-        || OUT_OK != (out->kind = phase1_challenge(&ph, 1))
         || OUT_OK != (out->kind = phase2_sign(&ph, out))) {
         return APR_EINVAL;
     }

@@ -110,7 +110,10 @@ apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
         rec->ref = hex(p, ref, sizeof(ref), "0123456789abcdef");
         rec->created = apr_time_now();
         rec->expires = rec->created + spec->lifetime;
-        rv = st->ops->challenge_issue(st, p, rec, spec->limit);
+        rv = spec->replaces
+             ? st->ops->challenge_exchange(st, p, spec->replaces,
+                                           spec->replaces_purpose, rec)
+             : st->ops->challenge_issue(st, p, rec, spec->limit);
     }
     if (APR_SUCCESS == rv && prec) {
         *prec = rec;

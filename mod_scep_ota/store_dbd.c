@@ -286,29 +286,30 @@ static int repeatable(query_t q)
     }
 }
 
-/* A statement failed. If the server still answers on the connection, it
- * is the statement's failure. Otherwise the connection is lost: the
- * provider must not lend it again as it is, and the statement runs once
- * more on another connection when it may. Returns 1 to run it again. */
-static int op_failed(op_t *op, query_t q, const char *why, int sent)
+/* What was sent on the connection failed. If the server still answers,
+ * it is the failure of what was sent (label). Otherwise the connection is
+ * lost: the provider must not lend it again as it is, and what was sent
+ * runs once more on another connection when it may (may_repeat). Returns
+ * 1 to run it again. */
+static int conn_failed(op_t *op, const char *label, const char *why,
+                       int may_repeat)
 {
     int again;
 
     if (scep_dbd_alive(op->conn, op->p)) {
         op->state = SCEP_DBD_FAILED;
         scep_log_perror(op->ds->log, SCEP_LOG_MARK, SCEP_LOG_ERR, 0, op->p,
-                        SCEPLOGNO(4011) "store: %s failed: %s",
-                        queries[q].label, why);
+                        SCEPLOGNO(4011) "store: %s failed: %s", label, why);
         return 0;
     }
     op->state = SCEP_DBD_LOST;
-    again = !op->renewed && (!sent || repeatable(q));
+    again = !op->renewed && may_repeat;
     scep_log_perror(op->ds->log, SCEP_LOG_MARK,
                     again ? SCEP_LOG_WARNING : SCEP_LOG_ERR, 0, op->p,
                     SCEPLOGNO(4050) "store: the connection to the database "
-                    "was lost (%s: %s)%s", queries[q].label, why,
+                    "was lost (%s: %s)%s", label, why,
                     again ? "; running it again on another connection"
-                    : (op->renewed || !sent ? ""
+                    : (op->renewed ? ""
                        : "; not run again, as it may have taken effect"));
     if (!again) {
         return 0;
@@ -316,6 +317,12 @@ static int op_failed(op_t *op, query_t q, const char *why, int sent)
     op->renewed = 1;
     op_end(op);
     return APR_SUCCESS == op_acquire(op);
+}
+
+/* A statement failed (sent: it reached the server). */
+static int op_failed(op_t *op, query_t q, const char *why, int sent)
+{
+    return conn_failed(op, queries[q].label, why, !sent || repeatable(q));
 }
 
 /* The statement prepared on this connection's session, prepared once per
@@ -458,12 +465,16 @@ struct group_t {
     int leading;                 /* a thread runs a group now */
 };
 
+/* 1 when sql ran; else op->why says why */
 static int sql_ok(op_t *op, const char *sql)
 {
     int nrows = 0;
+    int rc = apr_dbd_query(op->conn->driver, op->conn->handle, &nrows, sql);
 
-    return 0 == apr_dbd_query(op->conn->driver, op->conn->handle, &nrows,
-                              sql);
+    if (rc) {
+        op->why = apr_pstrcat(op->p, sql, ": ", driver_error(op, rc), NULL);
+    }
+    return !rc;
 }
 
 /* 1 when no transaction is open on the connection: a BEGIN succeeds (and
@@ -622,6 +633,117 @@ static int next_row(op_t *op, apr_dbd_results_t *res, apr_dbd_row_t **row)
 
 /* ------------------------------------------------------------------ */
 /* values in and out                                                    */
+
+/* ------------------------------------------------------------------ */
+/* statements that take effect together                                 */
+
+/* One statement of a transaction; it must change exactly one row. */
+typedef struct {
+    query_t q;
+    const char **args;
+    int nargs;
+} step_t;
+
+#define MAX_STEPS 2
+
+/* What the log calls the transaction: its statements' labels. */
+static const char *steps_label(apr_pool_t *p, const step_t *steps, int n)
+{
+    const char *label = "transaction";
+    int i;
+
+    for (i = 0; i < n; ++i) {
+        label = apr_pstrcat(p, label, i ? " + " : " ", queries[steps[i].q].label,
+                            NULL);
+    }
+    return label;
+}
+
+/* The steps in the open transaction: 0 when each changed one row, i + 1
+ * when step i changed none, -1 when one failed. */
+static int run_steps(op_t *op, const step_t *steps, int n,
+                     apr_dbd_prepared_t **stmts)
+{
+    int i, nrows, rc;
+
+    for (i = 0; i < n; ++i) {
+        nrows = 0;
+        rc = apr_dbd_pquery(op->conn->driver, op->p, op->conn->handle,
+                            &nrows, stmts[i], steps[i].nargs, steps[i].args);
+        if (rc) {
+            op->why = driver_error(op, rc);
+            return -1;
+        }
+        if (nrows != 1) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Ends the transaction without effect; a connection where that fails
+ * goes (it may hold the write lock of an open transaction). */
+static void roll_back(op_t *op)
+{
+    if (!sql_ok(op, "ROLLBACK") && !no_transaction(op)) {
+        op->state = SCEP_DBD_LOST;
+    }
+}
+
+/* One attempt at the transaction: APR_SUCCESS when it ran (*short_at is
+ * the step that changed nothing and undid it all, or -1: committed),
+ * APR_EAGAIN to try again on the new connection, else a failure. The
+ * statements are prepared first: a failed prepare inside a transaction
+ * would abort it on PostgreSQL. */
+static apr_status_t atomic_once(op_t *op, const step_t *steps, int n,
+                                int *short_at)
+{
+    apr_dbd_prepared_t *stmts[MAX_STEPS];
+    int i, r, committing = 0;
+
+    *short_at = -1;
+    for (i = 0; i < n; ++i) {
+        if (!op->conn) {
+            return APR_EGENERAL;   /* a new one could not be had */
+        }
+        if (prepared(op, steps[i].q, &stmts[i])) {
+            return op_failed(op, steps[i].q, op->why, 0) ? APR_EAGAIN
+                                                          : APR_EGENERAL;
+        }
+    }
+    if (sql_ok(op, strcmp(apr_dbd_name(op->conn->driver), "sqlite3")
+                   ? "BEGIN" : "BEGIN IMMEDIATE")) {
+        if (!(r = run_steps(op, steps, n, stmts))) {
+            committing = 1;
+            if (sql_ok(op, "COMMIT")) {
+                return APR_SUCCESS;
+            }
+        }
+        roll_back(op);
+        if (r > 0) {
+            *short_at = r - 1;
+            return APR_SUCCESS;
+        }
+    }
+    /* a transaction lost before its COMMIT took no effect */
+    return conn_failed(op, steps_label(op->p, steps, n), op->why,
+                       !committing) ? APR_EAGAIN : APR_EGENERAL;
+}
+
+/* The steps as one transaction under the write lock: all take effect or
+ * none does (see atomic_once). */
+static apr_status_t run_atomic(op_t *op, const step_t *steps, int n,
+                               int *short_at)
+{
+    int locked = op_lock(op);
+    apr_status_t rv;
+
+    while (APR_EAGAIN == (rv = atomic_once(op, steps, n, short_at))) {
+        continue;
+    }
+    op_unlock(op, locked);
+    return rv;
+}
 
 static const char *i64(apr_pool_t *p, apr_int64_t v)
 {
@@ -1067,13 +1189,30 @@ static apr_status_t dbd_challenge_peek(scep_store_t *st, apr_pool_t *p,
     return rv;
 }
 
+/* Q_CHAL_CONSUME's arguments */
+static const char **consume_args(scep_store_t *st, apr_pool_t *p,
+                                 const char *hash,
+                                 scep_challenge_purpose_t purpose,
+                                 const char *consumer)
+{
+    const char **args = apr_palloc(p, 6 * sizeof(*args));
+
+    args[0] = consumer;
+    args[1] = CA(st);
+    args[2] = hash;
+    args[3] = apr_itoa(p, (int)purpose);
+    args[4] = i64(p, apr_time_now());
+    args[5] = consumer;
+    return args;
+}
+
 static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
                                           const char *hash,
                                           scep_challenge_purpose_t purpose,
                                           const char *consumer,
                                           const char **bound_to)
 {
-    const char *args[6];
+    const char **args;
     op_t op;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
@@ -1083,12 +1222,7 @@ static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
     if (bound_to) {
         *bound_to = NULL;
     }
-    args[0] = consumer;
-    args[1] = CA(st);
-    args[2] = hash;
-    args[3] = apr_itoa(p, (int)purpose);
-    args[4] = i64(p, apr_time_now());
-    args[5] = consumer;
+    args = consume_args(st, p, hash, purpose, consumer);
     if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
         return rv;
     }
@@ -1133,21 +1267,12 @@ static apr_status_t challenge_count(scep_store_t *st, apr_pool_t *p,
     return rv;
 }
 
-static apr_status_t dbd_challenge_issue(scep_store_t *st, apr_pool_t *p,
-                                        const scep_challenge_rec_t *rec,
-                                        int limit)
+/* Q_CHAL_ISSUE's arguments */
+static const char **issue_args(scep_store_t *st, apr_pool_t *p,
+                               const scep_challenge_rec_t *rec, int limit)
 {
-    const char *args[15];
-    int nrows = 0, n;
-    apr_status_t rv;
+    const char **args = apr_palloc(p, 15 * sizeof(*args));
 
-    if (!rec->hash) {
-        return APR_EINVAL;
-    }
-    if (limit > 0 && (!rec->created_by || !rec->via)) {
-        limit = 0;               /* nobody to count */
-    }
-    purge_if_due(st->backend, st, p);
     args[0] = CA(st);
     args[1] = rec->hash;
     args[2] = apr_itoa(p, (int)rec->purpose);
@@ -1163,7 +1288,25 @@ static apr_status_t dbd_challenge_issue(scep_store_t *st, apr_pool_t *p,
     args[12] = rec->via;
     args[13] = args[5];
     args[14] = args[9];
-    rv = exec_one(st, p, Q_CHAL_ISSUE, args, 15, &nrows);
+    return args;
+}
+
+static apr_status_t dbd_challenge_issue(scep_store_t *st, apr_pool_t *p,
+                                        const scep_challenge_rec_t *rec,
+                                        int limit)
+{
+    int nrows = 0, n;
+    apr_status_t rv;
+
+    if (!rec->hash) {
+        return APR_EINVAL;
+    }
+    if (limit > 0 && (!rec->created_by || !rec->via)) {
+        limit = 0;               /* nobody to count */
+    }
+    purge_if_due(st->backend, st, p);
+    rv = exec_one(st, p, Q_CHAL_ISSUE, issue_args(st, p, rec, limit), 15,
+                  &nrows);
     if (APR_SUCCESS != rv || nrows == 1) {
         return rv;
     }
@@ -1178,6 +1321,37 @@ static apr_status_t dbd_challenge_issue(scep_store_t *st, apr_pool_t *p,
         }
     }
     return APR_EEXIST;
+}
+
+static apr_status_t dbd_challenge_exchange(scep_store_t *st, apr_pool_t *p,
+                                           const char *hash,
+                                           scep_challenge_purpose_t purpose,
+                                           const scep_challenge_rec_t *rec)
+{
+    step_t steps[2];
+    op_t op;
+    int short_at = -1;
+    apr_status_t rv;
+
+    if (!rec->hash) {
+        return APR_EINVAL;
+    }
+    purge_if_due(st->backend, st, p);
+    steps[0].q = Q_CHAL_CONSUME;
+    steps[0].args = consume_args(st, p, hash, purpose, NULL);
+    steps[0].nargs = 6;
+    steps[1].q = Q_CHAL_ISSUE;
+    steps[1].args = issue_args(st, p, rec, 0);
+    steps[1].nargs = 15;
+    if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
+        return rv;
+    }
+    rv = run_atomic(&op, steps, 2, &short_at);
+    op_end(&op);
+    if (APR_SUCCESS == rv && short_at >= 0) {
+        rv = short_at == 0 ? APR_NOTFOUND : APR_EEXIST;
+    }
+    return rv;
 }
 
 static apr_status_t dbd_challenge_find(scep_store_t *st, apr_pool_t *p,
@@ -1456,6 +1630,7 @@ static const scep_store_ops_t dbd_ops = {
     .challenge_peek = dbd_challenge_peek,
     .challenge_consume = dbd_challenge_consume,
     .challenge_issue = dbd_challenge_issue,
+    .challenge_exchange = dbd_challenge_exchange,
     .challenge_find = dbd_challenge_find,
     .challenge_list = dbd_challenge_list,
     .challenge_revoke = dbd_challenge_revoke,

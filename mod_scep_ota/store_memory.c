@@ -450,13 +450,31 @@ static scep_challenge_rec_t *copy_challenge(apr_pool_t *p,
     return c;
 }
 
+/* Adds rec unless its hash or ref is taken; m->lock is held. */
+static apr_status_t add_locked(mem_t *m, const scep_store_t *st,
+                               const scep_challenge_rec_t *rec)
+{
+    challenge_t *c;
+
+    if (find_challenge(m, rec->hash) || (rec->ref && ref_taken(m, st,
+                                                               rec->ref))) {
+        return APR_EEXIST;
+    }
+    c = apr_pcalloc(m->pool, sizeof(*c));
+    c->ca = apr_pstrdup(m->pool, scep_store_ca(st));
+    c->rec = *copy_challenge(m->pool, rec);
+    c->rec.created = apr_time_now();
+    c->rec.consumed = c->rec.revoked = 0;
+    APR_ARRAY_PUSH(m->challenges, challenge_t *) = c;
+    return APR_SUCCESS;
+}
+
 static apr_status_t challenge_issue(scep_store_t *st, apr_pool_t *p,
                                     const scep_challenge_rec_t *rec,
                                     int limit)
 {
     mem_t *m = MEM(st);
-    challenge_t *c;
-    apr_status_t rv = APR_EEXIST;
+    apr_status_t rv;
 
     (void)p;
     if (!rec->hash) {
@@ -467,15 +485,8 @@ static apr_status_t challenge_issue(scep_store_t *st, apr_pool_t *p,
         && count_made(m, st, rec->created_by, rec->via) >= limit) {
         rv = APR_ENOSPC;
     }
-    else if (!find_challenge(m, rec->hash)
-             && !(rec->ref && ref_taken(m, st, rec->ref))) {
-        c = apr_pcalloc(m->pool, sizeof(*c));
-        c->ca = apr_pstrdup(m->pool, scep_store_ca(st));
-        c->rec = *copy_challenge(m->pool, rec);
-        c->rec.created = apr_time_now();
-        c->rec.consumed = c->rec.revoked = 0;
-        APR_ARRAY_PUSH(m->challenges, challenge_t *) = c;
-        rv = APR_SUCCESS;
+    else {
+        rv = add_locked(m, st, rec);
     }
     apr_thread_mutex_unlock(m->lock);
     return rv;
@@ -549,6 +560,29 @@ static apr_status_t challenge_consume(scep_store_t *st, apr_pool_t *p,
     }
     apr_thread_mutex_unlock(m->lock);
     return c ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+static apr_status_t challenge_exchange(scep_store_t *st, apr_pool_t *p,
+                                       const char *hash,
+                                       scep_challenge_purpose_t purpose,
+                                       const scep_challenge_rec_t *rec)
+{
+    mem_t *m = MEM(st);
+    challenge_t *c;
+    apr_status_t rv = APR_NOTFOUND;
+
+    (void)p;
+    if (!rec->hash) {
+        return APR_EINVAL;
+    }
+    apr_thread_mutex_lock(m->lock);
+    if ((c = usable(m, st, hash, purpose, NULL))
+        && APR_SUCCESS == (rv = add_locked(m, st, rec))) {
+        c->rec.consumed = 1;
+        c->consumed_by = NULL;
+    }
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
 }
 
 static apr_status_t challenge_find(scep_store_t *st, apr_pool_t *p,
@@ -871,6 +905,7 @@ static const scep_store_ops_t memory_ops = {
     .challenge_peek = challenge_peek,
     .challenge_consume = challenge_consume,
     .challenge_issue = challenge_issue,
+    .challenge_exchange = challenge_exchange,
     .challenge_find = challenge_find,
     .challenge_list = challenge_list,
     .challenge_revoke = challenge_revoke,

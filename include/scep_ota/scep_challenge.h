@@ -62,13 +62,19 @@ typedef struct scep_challenge_spec_t {
     apr_interval_time_t lifetime;
     int limit;                      /* outstanding ones per created_by made
                                        the same way; <= 0: no limit */
+    const char *replaces;           /* the hash of a challenge of purpose
+                                       replaces_purpose that the new one
+                                       replaces (no limit then), or NULL */
+    scep_challenge_purpose_t replaces_purpose;
 } scep_challenge_spec_t;
 
 /**
  * Makes a challenge and stores it. *clear is the secret to show once,
  * *rec what was stored (with its ref). APR_ENOSPC when created_by holds
- * spec->limit outstanding challenges already; any other failure is the
- * store's.
+ * spec->limit outstanding challenges already. With spec->replaces, the
+ * challenge replaced is used up in the same transaction, and APR_NOTFOUND
+ * says it was not there to use up (wrong, expired or used already);
+ * nothing is stored then. Any other failure is the store's.
  */
 apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
                                   const scep_challenge_spec_t *spec,

@@ -206,6 +206,15 @@ typedef struct scep_store_ops_t {
     apr_status_t (*challenge_issue)(scep_store_t *st, apr_pool_t *p,
                                     const scep_challenge_rec_t *rec,
                                     int limit);
+    /* consumes the challenge hash of purpose for nobody (as
+     * challenge_consume with no consumer) and adds rec (as challenge_issue
+     * without a limit) in one transaction: both or neither, one commit.
+     * APR_NOTFOUND when there is no such challenge to consume, APR_EEXIST
+     * when rec's hash or ref is taken. */
+    apr_status_t (*challenge_exchange)(scep_store_t *st, apr_pool_t *p,
+                                       const char *hash,
+                                       scep_challenge_purpose_t purpose,
+                                       const scep_challenge_rec_t *rec);
     /* the challenge with that hash, whatever its state (for logs) */
     apr_status_t (*challenge_find)(scep_store_t *st, apr_pool_t *p,
                                    const char *hash,

@@ -665,6 +665,72 @@ START_TEST(challenge_issue_limit)
 }
 END_TEST
 
+/* Phase 2's one write: the Phase 1 challenge is used up and the SCEP
+ * challenge stored together, or neither is. */
+static apr_status_t exchange(const char *phase1, const char *hash,
+                             const char *ref)
+{
+    return st->ops->challenge_exchange(
+        st, tpool, phase1, SCEP_CHALLENGE_OTA_PHASE1,
+        page_rec(hash, ref, "alice", apr_time_now() + apr_time_from_sec(600)));
+}
+
+static void add_phase1(const char *hash, apr_time_t expires)
+{
+    ck_assert_int_eq(st->ops->challenge_add(st, tpool, hash,
+                                            SCEP_CHALLENGE_OTA_PHASE1,
+                                            "alice", expires), APR_SUCCESS);
+}
+
+static int phase1_usable(const char *hash)
+{
+    const char *bound;
+
+    return APR_SUCCESS == st->ops->challenge_peek(
+        st, tpool, hash, SCEP_CHALLENGE_OTA_PHASE1, NULL, &bound);
+}
+
+START_TEST(challenge_exchange_both_or_neither)
+{
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    scep_challenge_rec_t *rec;
+
+    st = scep_store_scoped(tpool, st, "this-ca");
+    add_phase1("p1", later);
+    ck_assert_int_eq(exchange("p1", "s1", "rs1"), APR_SUCCESS);
+    ck_assert(!phase1_usable("p1"));
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "s1", &rec),
+                     APR_SUCCESS);
+    ck_assert_int_eq(rec->purpose, SCEP_CHALLENGE_SCEP);
+    ck_assert(!rec->consumed);
+    /* used up: nothing is stored */
+    ck_assert_int_eq(exchange("p1", "s2", "rs2"), APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "s2", &rec),
+                     APR_NOTFOUND);
+    /* a taken hash or ref: the Phase 1 challenge stays usable */
+    add_phase1("p2", later);
+    ck_assert_int_eq(exchange("p2", "s1", "rs3"), APR_EEXIST);
+    ck_assert_int_eq(exchange("p2", "s3", "rs1"), APR_EEXIST);
+    ck_assert(phase1_usable("p2"));
+    /* expired, of another CA, or unknown: nothing is stored */
+    add_phase1("p3", apr_time_now() - 1);
+    ck_assert_int_eq(exchange("p3", "s4", "rs4"), APR_NOTFOUND);
+    st = scep_store_scoped(tpool, st, "other-ca");
+    ck_assert_int_eq(exchange("p2", "s5", "rs5"), APR_NOTFOUND);
+    ck_assert_int_eq(exchange("nope", "s6", "rs6"), APR_NOTFOUND);
+    st = scep_store_scoped(tpool, st, "this-ca");
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "s4", &rec),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "s5", &rec),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(st->ops->challenge_find(st, tpool, "s6", &rec),
+                     APR_NOTFOUND);
+    ck_assert(phase1_usable("p2"));
+    ck_assert_int_eq(exchange("p2", "s7", "rs7"), APR_SUCCESS);
+    ck_assert(!phase1_usable("p2"));
+}
+END_TEST
+
 START_TEST(challenge_list_find_revoke)
 {
     apr_time_t later = apr_time_now() + apr_time_from_sec(600);
@@ -1220,6 +1286,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, challenge_race);
     tcase_add_test(tc, challenge_race_processes);
     tcase_add_test(tc, challenge_issue_limit);
+    tcase_add_test(tc, challenge_exchange_both_or_neither);
     tcase_add_test(tc, challenge_list_find_revoke);
     tcase_add_test(tc, pending_lifecycle);
     tcase_add_test(tc, device_upsert);
@@ -1247,6 +1314,7 @@ static TCase *memory_tcase(void)
     tcase_add_test(tc, challenge_unbound_and_expired);
     tcase_add_test(tc, challenge_race);
     tcase_add_test(tc, challenge_issue_limit);
+    tcase_add_test(tc, challenge_exchange_both_or_neither);
     tcase_add_test(tc, challenge_list_find_revoke);
     return tc;
 }
