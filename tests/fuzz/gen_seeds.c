@@ -545,21 +545,18 @@ static const unsigned char *shared_arrays_bplist(int depth, apr_size_t *len)
     return b;
 }
 
-static void seeds_ota(void)
+/* Phase 2 and Phase 3 as POSTed, and their signed content alone. */
+static void seeds_ota_signed(void)
 {
     X509 *device = fuzz_load_cert("tests/fuzz/pki/device.pem");
     EVP_PKEY *device_key = fuzz_load_key("tests/fuzz/pki/device.key");
     X509 *devca = fuzz_load_cert("tests/fuzz/pki/device-ca.pem");
     X509 *identity = fuzz_load_cert("tests/fuzz/pki/identity.pem");
     EVP_PKEY *identity_key = fuzz_load_key("tests/fuzz/pki/identity.key");
-    plist_t d, a, deep;
-    const char *xml, *bin;
+    plist_t d = device_attrs(UDID, FUZZ_PHASE1_CHALLENGE, 0);
     apr_size_t n, bn;
-    int i;
+    const char *xml = plist_xml(d, &n), *bin = plist_bin(d, &bn);
 
-    d = device_attrs(UDID, FUZZ_PHASE1_CHALLENGE, 0);
-    xml = plist_xml(d, &n);
-    bin = plist_bin(d, &bn);
     plist_free(d);
     /* raw POST bodies */
     ota_signed("phase2.der", 0, device, device_key, devca, xml, n);
@@ -577,47 +574,79 @@ static void seeds_ota(void)
     put("ota", "phase3.xml", 2, xml, n);
     put("ota", "phase3.bplist", 2, bin, bn);
     put("ota", "foreign.xml", 3, xml, n);
-    d = device_attrs(UDID, FUZZ_PHASE1_CHALLENGE, 1);
-    xml = plist_xml(d, &n);
-    put("ota", "phase2-challenge-data.xml", 1, xml, n);
+}
+
+/* Phase 2 attributes as XML, under name. */
+static void put_attrs(const char *name, const char *udid,
+                      const char *challenge, int as_data)
+{
+    plist_t d = device_attrs(udid, challenge, as_data);
+    apr_size_t n;
+    const char *xml = plist_xml(d, &n);
+
+    put("ota", name, 1, xml, n);
     plist_free(d);
-    d = device_attrs(NULL, FUZZ_PHASE1_CHALLENGE, 0);
-    xml = plist_xml(d, &n);
-    put("ota", "phase2-no-udid.xml", 1, xml, n);
-    plist_free(d);
-    d = device_attrs("../../etc/passwd%00<script>", "wrong", 0);
-    xml = plist_xml(d, &n);
-    put("ota", "phase2-bad-udid.xml", 1, xml, n);
-    plist_free(d);
-    /* values of other types, nesting, many keys */
-    d = device_attrs(UDID, FUZZ_PHASE1_CHALLENGE, 0);
-    deep = plist_new_array();
-    a = deep;
+}
+
+/* An array eight deep. */
+static plist_t nested_arrays(void)
+{
+    plist_t deep = plist_new_array(), a = deep;
+    int i;
+
     for (i = 0; i < 8; ++i) {
         plist_t inner = plist_new_array();
         plist_array_append_item(a, inner);
         a = inner;
     }
-    plist_dict_set_item(d, "NESTED", deep);
+    return deep;
+}
+
+static void add_keys(plist_t d, int from, int to)
+{
+    int i;
+
+    for (i = from; i < to; ++i) {
+        plist_dict_set_item(d, apr_psprintf(p, "K%02d", i),
+                            plist_new_string("v"));
+    }
+}
+
+/* values of other types, nesting, many keys */
+static void seeds_ota_types(void)
+{
+    plist_t d = device_attrs(UDID, FUZZ_PHASE1_CHALLENGE, 0);
+    const char *xml, *bin;
+    apr_size_t n, bn;
+
+    plist_dict_set_item(d, "NESTED", nested_arrays());
     plist_dict_set_item(d, "COUNT", plist_new_uint(42));
     plist_dict_set_item(d, "FLAG", plist_new_bool(1));
     plist_dict_set_item(d, "REAL", plist_new_real(1.5));
     plist_dict_set_item(d, "WHEN", plist_new_date(0, 0));
-    for (i = 0; i < 50; ++i) {
-        plist_dict_set_item(d, apr_psprintf(p, "K%02d", i),
-                            plist_new_string("v"));
-    }
+    add_keys(d, 0, 50);
     xml = plist_xml(d, &n);
     bin = plist_bin(d, &bn);
     put("ota", "phase2-types.xml", 1, xml, n);
     put("ota", "phase2-types.bplist", 1, bin, bn);
-    for (i = 50; i < 70; ++i) {
-        plist_dict_set_item(d, apr_psprintf(p, "K%02d", i),
-                            plist_new_string("v"));
-    }
+    add_keys(d, 50, 70);
     xml = plist_xml(d, &n);
     put("ota", "phase2-too-many.xml", 1, xml, n);
     plist_free(d);
+}
+
+static void seeds_ota(void)
+{
+    plist_t a;
+    const char *xml, *bin;
+    apr_size_t n, bn;
+
+    seeds_ota_signed();
+    put_attrs("phase2-challenge-data.xml", UDID, FUZZ_PHASE1_CHALLENGE, 1);
+    put_attrs("phase2-no-udid.xml", NULL, FUZZ_PHASE1_CHALLENGE, 0);
+    put_attrs("phase2-bad-udid.xml", "../../etc/passwd%00<script>", "wrong",
+              0);
+    seeds_ota_types();
     a = plist_new_array();
     plist_array_append_item(a, plist_new_string(UDID));
     xml = plist_xml(a, &n);
@@ -652,23 +681,35 @@ static const char *const greedy[] = {
     NULL
 };
 
-static void seeds_scep(void)
+/* A DER blob. */
+typedef struct {
+    const unsigned char *d;
+    apr_size_t n;
+} blob_t;
+
+/* The CSRs the PKIOperation seeds carry. */
+typedef struct {
+    blob_t onetime;      /* with the one-time challenge */
+    blob_t sans;         /* static challenge, simple SANs */
+    blob_t nosubject;    /* the same without a subject */
+    blob_t greedy;       /* asks for CA powers, SHA-1 */
+    blob_t small;        /* RSA-1024 */
+    blob_t ias;          /* IssuerAndSerial of the issued certificate */
+} scep_seeds_t;
+
+/* the captured requests: POST, GET, decode, and their CSRs */
+static void seeds_captured(const scep_ca_t *ca)
 {
-    const scep_ca_t *ca = fuzz_captured_ca();
-    EVP_PKEY *client = fuzz_client_key();
-    X509 *self = fuzz_client_selfsigned(), *issued = fuzz_client_issued();
-    EVP_PKEY *small = rsa(1024), *ec = p256();
     static const char *const captured[] = {
         "sscep-pkcsreq.der", "certmonger-pkcsreq.der",
         "scepclient-pkcsreq.der", "micromdm-certrep-for-sscep.der"
     };
-    const unsigned char *d, *c, *c2, *c3, *c4, *c5, *ias_der, *r, *rep;
-    apr_size_t n, cn, cn2, cn3, cn4, cn5, ias_len, rn, repn;
+    const unsigned char *d;
+    apr_size_t n;
     scep_pkimsg_t *msg;
-    unsigned char *b;
+    const char *q;
     int i;
 
-    /* the captured requests: POST, GET, decode, and their CSRs */
     for (i = 0; i < 4; ++i) {
         read_file(apr_pstrcat(p, "tests/data/captured/", captured[i], NULL),
                   &d, &n);
@@ -681,209 +722,304 @@ static void seeds_scep(void)
                  0x03, 0x00, 0x20, msg->data, msg->data_len);
         }
         if (i == 1) {
-            const char *q = apr_pstrcat(p, "operation=PKIOperation&message=",
-                                        url_escape(b64(d, n)), NULL);
+            q = apr_pstrcat(p, "operation=PKIOperation&message=",
+                            url_escape(b64(d, n)), NULL);
             put("pkiop_get", "certmonger.query", -1, q, strlen(q));
         }
         if (i == 0) {
-            const char *q = apr_pstrcat(p, "operation=PKIOperation&message=",
-                                        b64_lines(b64(d, n)), NULL);
+            q = apr_pstrcat(p, "operation=PKIOperation&message=",
+                            b64_lines(b64(d, n)), NULL);
             put("pkiop_get", "sscep-lines.query", -1, q, strlen(q));
         }
     }
+}
 
-    /* CSRs */
+/* The CSRs of ss, each also written as a seed, and a few more. */
+static void seeds_csrs(scep_seeds_t *ss)
+{
+    EVP_PKEY *client = fuzz_client_key(), *small = rsa(1024), *ec = p256();
+    const unsigned char *d;
+    apr_size_t n;
+
     csr(client, "fuzz-client", FUZZ_ONETIME_CHALLENGE, NULL, EVP_sha256(),
-        &c, &cn);
+        &ss->onetime.d, &ss->onetime.n);
     csr(client, "fuzz-client", FUZZ_STATIC_CHALLENGE, sans_simple,
-        EVP_sha256(), &c2, &cn2);
+        EVP_sha256(), &ss->sans.d, &ss->sans.n);
     csr(client, NULL, FUZZ_STATIC_CHALLENGE, sans_simple, EVP_sha256(),
-        &c3, &cn3);
+        &ss->nosubject.d, &ss->nosubject.n);
     csr(client, "fuzz-client", FUZZ_STATIC_CHALLENGE, greedy, EVP_sha1(),
-        &c4, &cn4);
-    put("csr", "onetime.der", -1, c, cn);
+        &ss->greedy.d, &ss->greedy.n);
+    put("csr", "onetime.der", -1, ss->onetime.d, ss->onetime.n);
     csr(client, "fuzz-client", FUZZ_BOUND_CHALLENGE, NULL, EVP_sha256(), &d,
         &n);
     put2("pkiop_post", "wrap-pkcsreq-bound.der", 0x02, 0x00, 0x00, d, n);
     csr(client, "someone-else", FUZZ_BOUND_CHALLENGE, NULL, EVP_sha256(), &d,
         &n);
     put2("pkiop_post", "wrap-pkcsreq-bound-other.der", 0x02, 0x00, 0x20, d, n);
-    put("csr", "sans.der", -1, c2, cn2);
-    put("csr", "empty-subject.der", -1, c3, cn3);
-    put("csr", "greedy.der", -1, c4, cn4);
+    put("csr", "sans.der", -1, ss->sans.d, ss->sans.n);
+    put("csr", "empty-subject.der", -1, ss->nosubject.d, ss->nosubject.n);
+    put("csr", "greedy.der", -1, ss->greedy.d, ss->greedy.n);
     csr(ec, "fuzz-ec", "\xc3\xa9t\xc3\xa9", sans_simple, EVP_sha384(), &d, &n);
     put("csr", "ec-utf8-challenge.der", -1, d, n);
-    csr(small, "fuzz-small", FUZZ_STATIC_CHALLENGE, NULL, EVP_sha256(), &c5,
-        &cn5);
-    put("csr", "rsa1024.der", -1, c5, cn5);
-    {
-        /* dirName SANs need a section: built through a config */
-        CONF *conf = NCONF_new(NULL);
-        X509_REQ *req = scep_track_req(p, X509_REQ_new());
-        X509V3_CTX ctx;
-        STACK_OF(X509_EXTENSION) *sk = sk_X509_EXTENSION_new_null();
-        X509_EXTENSION *e;
-        unsigned char *buf = NULL;
-        long eline;
-        BIO *cb = BIO_new_mem_buf("[dir_sect]\nC=US\nO=Fuzz\nCN=dir\n", -1);
+    csr(small, "fuzz-small", FUZZ_STATIC_CHALLENGE, NULL, EVP_sha256(),
+        &ss->small.d, &ss->small.n);
+    put("csr", "rsa1024.der", -1, ss->small.d, ss->small.n);
+}
 
-        NCONF_load_bio(conf, cb, &eline);
-        BIO_free(cb);
-        X509_REQ_set_pubkey(req, client);
-        X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
-        X509V3_set_nconf(&ctx, conf);
-        if (!(e = X509V3_EXT_nconf(conf, &ctx, sans[0], sans[1]))) {
-            die("dirName");
-        }
-        sk_X509_EXTENSION_push(sk, e);
-        X509_REQ_add_extensions(req, sk);
-        {
-            /* a UTF8String challenge, as some clients send it */
-            ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+/* dirName SANs need a section: the extensions built through a config */
+static STACK_OF(X509_EXTENSION) *all_sans(CONF *conf, X509_REQ *req)
+{
+    STACK_OF(X509_EXTENSION) *sk = sk_X509_EXTENSION_new_null();
+    X509_EXTENSION *e;
+    X509V3_CTX ctx;
+    long eline;
+    BIO *cb = BIO_new_mem_buf("[dir_sect]\nC=US\nO=Fuzz\nCN=dir\n", -1);
 
-            ASN1_STRING_set(u, FUZZ_STATIC_CHALLENGE, -1);
-            X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
-                                      V_ASN1_UTF8STRING,
-                                      (const unsigned char *)u, -1);
-            ASN1_UTF8STRING_free(u);
-        }
-        X509_REQ_sign(req, client, EVP_sha256());
-        n = (apr_size_t)i2d_X509_REQ(req, &buf);
-        put("csr", "all-sans.der", -1, buf, n);
-        put2("pkiop_post", "wrap-all-sans.der", 0x02, 0x00, 0x20, buf, n);
-        OPENSSL_free(buf);
-        sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
-        NCONF_free(conf);
+    NCONF_load_bio(conf, cb, &eline);
+    BIO_free(cb);
+    X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+    X509V3_set_nconf(&ctx, conf);
+    if (!(e = X509V3_EXT_nconf(conf, &ctx, sans[0], sans[1]))) {
+        die("dirName");
     }
-    ias(ca->cert, issued, &ias_der, &ias_len);
+    sk_X509_EXTENSION_push(sk, e);
+    return sk;
+}
 
-    /* structured PKIOperations: [flags][alg][state] messageData */
-    put2("pkiop_post", "wrap-pkcsreq.der", 0x02, 0x00, 0x00, c, cn);
-    put2("pkiop_post", "wrap-pkcsreq-manual.der", 0x06, 0x00, 0x00, c, cn);
-    put2("pkiop_post", "wrap-pkcsreq-sans.der", 0x02, 0x10, 0x00, c2, cn2);
-    put2("pkiop_post", "wrap-pkcsreq-nosubject.der", 0x02, 0x20, 0x30, c3,
-         cn3);
-    put2("pkiop_post", "wrap-pkcsreq-greedy.der", 0x02, 0x40, 0x00, c4, cn4);
-    put2("pkiop_post", "wrap-pkcsreq-des-md5.der", 0x03, 0xf0, 0x00, c, cn);
-    put2("pkiop_post", "wrap-renewal.der", 0x02, 0x09, 0x00, c2, cn2);
-    put2("pkiop_post", "wrap-renewal-revoked.der", 0x02, 0x09, 0x08, c2, cn2);
-    put2("pkiop_post", "wrap-pkcsreq-pending.der", 0x02, 0x00, 0x01, c, cn);
+/* a UTF8String challenge, as some clients send it */
+static void utf8_challenge(X509_REQ *req)
+{
+    ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+
+    ASN1_STRING_set(u, FUZZ_STATIC_CHALLENGE, -1);
+    X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
+                              V_ASN1_UTF8STRING, (const unsigned char *)u,
+                              -1);
+    ASN1_UTF8STRING_free(u);
+}
+
+/* A CSR with every kind of SAN. */
+static void seeds_all_sans(void)
+{
+    EVP_PKEY *client = fuzz_client_key();
+    CONF *conf = NCONF_new(NULL);
+    X509_REQ *req = scep_track_req(p, X509_REQ_new());
+    STACK_OF(X509_EXTENSION) *sk;
+    unsigned char *buf = NULL;
+    apr_size_t n;
+
+    X509_REQ_set_pubkey(req, client);
+    sk = all_sans(conf, req);
+    X509_REQ_add_extensions(req, sk);
+    utf8_challenge(req);
+    X509_REQ_sign(req, client, EVP_sha256());
+    n = (apr_size_t)i2d_X509_REQ(req, &buf);
+    put("csr", "all-sans.der", -1, buf, n);
+    put2("pkiop_post", "wrap-all-sans.der", 0x02, 0x00, 0x20, buf, n);
+    OPENSSL_free(buf);
+    sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free);
+    NCONF_free(conf);
+}
+
+static void wrap(const char *name, int flags, int alg, int state,
+                 const blob_t *b)
+{
+    put2("pkiop_post", name, flags, alg, state, b->d, b->n);
+}
+
+/* structured PKIOperations: [flags][alg][state] messageData */
+static void seeds_wrapped(const scep_seeds_t *ss)
+{
+    int i;
+
+    wrap("wrap-pkcsreq.der", 0x02, 0x00, 0x00, &ss->onetime);
+    wrap("wrap-pkcsreq-manual.der", 0x06, 0x00, 0x00, &ss->onetime);
+    wrap("wrap-pkcsreq-sans.der", 0x02, 0x10, 0x00, &ss->sans);
+    wrap("wrap-pkcsreq-nosubject.der", 0x02, 0x20, 0x30, &ss->nosubject);
+    wrap("wrap-pkcsreq-greedy.der", 0x02, 0x40, 0x00, &ss->greedy);
+    wrap("wrap-pkcsreq-des-md5.der", 0x03, 0xf0, 0x00, &ss->onetime);
+    wrap("wrap-renewal.der", 0x02, 0x09, 0x00, &ss->sans);
+    wrap("wrap-renewal-revoked.der", 0x02, 0x09, 0x08, &ss->sans);
+    wrap("wrap-pkcsreq-pending.der", 0x02, 0x00, 0x01, &ss->onetime);
     for (i = 0; i < 4; ++i) {
-        put2("pkiop_post", apr_psprintf(p, "wrap-certpoll-%d.der", i), 0x02,
-             0x02, 0x01 | (i << 1), ias_der, ias_len);
+        wrap(apr_psprintf(p, "wrap-certpoll-%d.der", i), 0x02, 0x02,
+             0x01 | (i << 1), &ss->ias);
     }
-    put2("pkiop_post", "wrap-certpoll-issued.der", 0x02, 0x0a, 0x00, ias_der,
-         ias_len);
-    put2("pkiop_post", "wrap-getcert.der", 0x02, 0x03, 0x00, ias_der, ias_len);
-    put2("pkiop_post", "wrap-getcrl-revoked.der", 0x02, 0x04, 0x08, ias_der,
-         ias_len);
-    put2("pkiop_post", "wrap-certrep.der", 0x02, 0x05, 0x00, c, cn);
-    put2("pkiop_post", "wrap-resign-small.der", 0x02, 0x00, 0x60, c5, cn5);
+    wrap("wrap-certpoll-issued.der", 0x02, 0x0a, 0x00, &ss->ias);
+    wrap("wrap-getcert.der", 0x02, 0x03, 0x00, &ss->ias);
+    wrap("wrap-getcrl-revoked.der", 0x02, 0x04, 0x08, &ss->ias);
+    wrap("wrap-certrep.der", 0x02, 0x05, 0x00, &ss->onetime);
+    wrap("wrap-resign-small.der", 0x02, 0x00, 0x60, &ss->small);
+}
 
-    /* raw PKIOperations, and what the server answers to them */
-    request(SCEP_MSG_PKCSREQ, "fuzz-oaep", c, cn, self, client,
-            NID_aes_256_cbc, NID_sha512, SCEP_KT_OAEP, &r, &rn);
-    put("pkiop_post", "pkcsreq-oaep.der", 0x00, r, rn);
-    certrep(r, rn, 0, 0, 0, &rep, &repn);
-    put("decode", "certrep-success.der", 3, rep, repn);
-    put("decode", "certrep-success.pem", 3, pem("PKCS7", rep, repn),
-        strlen(pem("PKCS7", rep, repn)));
-    {
-        const char *q = apr_pstrcat(p, "operation=PKIOperation&message=",
-                                    b64url_nopad(b64(r, rn)), NULL);
-        put("pkiop_get", "oaep-b64url.query", -1, q, strlen(q));
-    }
-    request(SCEP_MSG_PKCSREQ, "fuzz-des", c2, cn2, self, client, NID_des_cbc,
-            NID_md5, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "pkcsreq-des-md5.der", 0x01, r, rn);
-    certrep(r, rn, 0, 0, 0, &rep, &repn);
-    put("decode", "certrep-badalg.der", 0, rep, repn);
-    request(SCEP_MSG_PKCSREQ, "fuzz-manual", c2, cn2, self, client,
-            NID_des_ede3_cbc, NID_sha1, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "pkcsreq-manual.der", 0x04, r, rn);
-    certrep(r, rn, 0, 1, 0, &rep, &repn);
-    put("decode", "certrep-pending.der", 0, rep, repn);
-    request(SCEP_MSG_RENEWALREQ, "fuzz-renew", c2, cn2, issued, client,
-            NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "renewal.der", 0x00, r, rn);
-    request(SCEP_MSG_CERTPOLL, FUZZ_TXID_PENDING, ias_der, ias_len, self,
-            client, NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "certpoll.der", 0x00, r, rn);
-    request(SCEP_MSG_GETCERT, "fuzz-getcert", ias_der, ias_len, issued,
-            client, NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "getcert.der", 0x00, r, rn);
-    request(SCEP_MSG_GETCRL, "fuzz-getcrl", ias_der, ias_len, issued, client,
-            NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "getcrl.der", 0x00, r, rn);
-    certrep(r, rn, 0, 0, 0x08, &rep, &repn);
-    put("decode", "certrep-crl.der", 3, rep, repn);
-    {
-        const char *q = apr_pstrcat(p, "message=", url_escape(b64(r, rn)),
-                                    "&operation=PKIOperation", NULL);
-        put("pkiop_get", "getcrl-reversed.query", -1, q, strlen(q));
-    }
-    request(99, "fuzz-unknown", c, cn, self, client, NID_aes_128_cbc,
-            NID_sha256, SCEP_KT_PKCS1, &r, &rn);
-    put("pkiop_post", "unknown-type.der", 0x00, r, rn);
-    certrep(r, rn, 0, 0, 0, &rep, &repn);
-    put("decode", "certrep-badrequest.der", 0, rep, repn);
+/* A PKIOperation of the fuzz client's key, signed with signer. */
+static void raw(int type, const char *txid, const blob_t *data, X509 *signer,
+                int cipher, int digest, int kt, blob_t *out)
+{
+    request(type, txid, data->d, data->n, signer, fuzz_client_key(), cipher,
+            digest, kt, &out->d, &out->n);
+}
 
-    /* other GET queries */
-    {
-        static const char *const qs[] = {
-            "operation=GetCACaps",
-            "operation=GetCACert&message=CA",
-            "operation=GetNextCACert",
-            "operation=%50KIOperation&message=MIAGCSqGSIb3DQEHAqCAMIACAQEx%0AAA",
-            "OPERATION=pkioperation&MESSAGE=MA%3D%3D&operation=GetCACaps",
-            "operation=PKIOperation&message=",
-            "operation=PKIOperation&message=%ZZ%",
-        };
-        for (i = 0; i < (int)(sizeof(qs) / sizeof(qs[0])); ++i) {
-            put("pkiop_get", "other.query", -1, qs[i], strlen(qs[i]));
-        }
-    }
+/* raw PKCSReqs, and what the server answers to them */
+static void seeds_raw_pkcsreq(const scep_seeds_t *ss, X509 *self)
+{
+    blob_t r, rep;
+    const char *q;
 
-    /* decode: certificates, CSRs, bundles, base64 */
-    der_of_cert(issued, &d, &n);
+    raw(SCEP_MSG_PKCSREQ, "fuzz-oaep", &ss->onetime, self, NID_aes_256_cbc,
+        NID_sha512, SCEP_KT_OAEP, &r);
+    put("pkiop_post", "pkcsreq-oaep.der", 0x00, r.d, r.n);
+    certrep(r.d, r.n, 0, 0, 0, &rep.d, &rep.n);
+    put("decode", "certrep-success.der", 3, rep.d, rep.n);
+    put("decode", "certrep-success.pem", 3, pem("PKCS7", rep.d, rep.n),
+        strlen(pem("PKCS7", rep.d, rep.n)));
+    q = apr_pstrcat(p, "operation=PKIOperation&message=",
+                    b64url_nopad(b64(r.d, r.n)), NULL);
+    put("pkiop_get", "oaep-b64url.query", -1, q, strlen(q));
+    raw(SCEP_MSG_PKCSREQ, "fuzz-des", &ss->sans, self, NID_des_cbc, NID_md5,
+        SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "pkcsreq-des-md5.der", 0x01, r.d, r.n);
+    certrep(r.d, r.n, 0, 0, 0, &rep.d, &rep.n);
+    put("decode", "certrep-badalg.der", 0, rep.d, rep.n);
+    raw(SCEP_MSG_PKCSREQ, "fuzz-manual", &ss->sans, self, NID_des_ede3_cbc,
+        NID_sha1, SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "pkcsreq-manual.der", 0x04, r.d, r.n);
+    certrep(r.d, r.n, 0, 1, 0, &rep.d, &rep.n);
+    put("decode", "certrep-pending.der", 0, rep.d, rep.n);
+}
+
+/* the other raw message types */
+static void seeds_raw_others(const scep_seeds_t *ss, X509 *self,
+                             X509 *issued)
+{
+    blob_t r, rep;
+    const char *q;
+
+    raw(SCEP_MSG_RENEWALREQ, "fuzz-renew", &ss->sans, issued,
+        NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "renewal.der", 0x00, r.d, r.n);
+    raw(SCEP_MSG_CERTPOLL, FUZZ_TXID_PENDING, &ss->ias, self,
+        NID_aes_128_cbc, NID_sha256, SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "certpoll.der", 0x00, r.d, r.n);
+    raw(SCEP_MSG_GETCERT, "fuzz-getcert", &ss->ias, issued, NID_aes_128_cbc,
+        NID_sha256, SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "getcert.der", 0x00, r.d, r.n);
+    raw(SCEP_MSG_GETCRL, "fuzz-getcrl", &ss->ias, issued, NID_aes_128_cbc,
+        NID_sha256, SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "getcrl.der", 0x00, r.d, r.n);
+    certrep(r.d, r.n, 0, 0, 0x08, &rep.d, &rep.n);
+    put("decode", "certrep-crl.der", 3, rep.d, rep.n);
+    q = apr_pstrcat(p, "message=", url_escape(b64(r.d, r.n)),
+                    "&operation=PKIOperation", NULL);
+    put("pkiop_get", "getcrl-reversed.query", -1, q, strlen(q));
+    raw(99, "fuzz-unknown", &ss->onetime, self, NID_aes_128_cbc, NID_sha256,
+        SCEP_KT_PKCS1, &r);
+    put("pkiop_post", "unknown-type.der", 0x00, r.d, r.n);
+    certrep(r.d, r.n, 0, 0, 0, &rep.d, &rep.n);
+    put("decode", "certrep-badrequest.der", 0, rep.d, rep.n);
+}
+
+/* other GET queries */
+static void seeds_queries(void)
+{
+    static const char *const qs[] = {
+        "operation=GetCACaps",
+        "operation=GetCACert&message=CA",
+        "operation=GetNextCACert",
+        "operation=%50KIOperation&message=MIAGCSqGSIb3DQEHAqCAMIACAQEx%0AAA",
+        "OPERATION=pkioperation&MESSAGE=MA%3D%3D&operation=GetCACaps",
+        "operation=PKIOperation&message=",
+        "operation=PKIOperation&message=%ZZ%",
+    };
+    int i;
+
+    for (i = 0; i < (int)(sizeof(qs) / sizeof(qs[0])); ++i) {
+        put("pkiop_get", "other.query", -1, qs[i], strlen(qs[i]));
+    }
+}
+
+/* decode: certificates, CSRs, bundles, base64 */
+static void seeds_decode(const scep_ca_t *ca, const scep_seeds_t *ss)
+{
+    const unsigned char *d;
+    apr_size_t n;
+
+    der_of_cert(fuzz_client_issued(), &d, &n);
     put("decode", "cert.der", 0, d, n);
     put("decode", "cert.pem", 0, pem("CERTIFICATE", d, n),
         strlen(pem("CERTIFICATE", d, n)));
-    put("decode", "csr.pem", 0, pem("CERTIFICATE REQUEST", c2, cn2),
-        strlen(pem("CERTIFICATE REQUEST", c2, cn2)));
-    put("decode", "csr.b64", 1, b64(c4, cn4), strlen(b64(c4, cn4)));
+    put("decode", "csr.pem", 0, pem("CERTIFICATE REQUEST", ss->sans.d,
+                                    ss->sans.n),
+        strlen(pem("CERTIFICATE REQUEST", ss->sans.d, ss->sans.n)));
+    put("decode", "csr.b64", 1, b64(ss->greedy.d, ss->greedy.n),
+        strlen(b64(ss->greedy.d, ss->greedy.n)));
     put("decode", "getcacert.der", 0, ca->getcacert_body, ca->getcacert_len);
+}
 
-    /* certificate files */
-    read_file("tests/data/captured/ca.pem", &d, &n);
-    put("cert", "ca.pem", -1, d, n);
+/* A file of the tree as a seed of the cert target. */
+static void put_file(const char *name, const char *rel)
+{
+    const unsigned char *d;
+    apr_size_t n;
+
+    read_file(rel, &d, &n);
+    put("cert", name, -1, d, n);
+}
+
+/* an RA certificate, alone and in a PEM file with other things */
+static void seeds_ra(const scep_ca_t *ca)
+{
+    X509 *ra = cert("scep-fuzz", "Fuzz RA", fuzz_client_key(), ca->cert,
+                    ca->key, 0, NULL, NULL, EVP_sha256(), 0x5001);
+    const unsigned char *rd;
+    apr_size_t rl;
+    char *mixed;
+
+    der_of_cert(ra, &rd, &rl);
+    put("cert", "ra.der", -1, rd, rl);
+    mixed = apr_pstrcat(p, "junk before\n", pem("CERTIFICATE", rd, rl),
+                        "# a comment\n", pem("X509 CRL", rd, 16), NULL);
+    put("cert", "mixed.pem", -1, mixed, strlen(mixed));
+}
+
+/* certificate files */
+static void seeds_cert_files(const scep_ca_t *ca)
+{
+    const unsigned char *d;
+    apr_size_t n;
+    unsigned char *b;
+
+    put_file("ca.pem", "tests/data/captured/ca.pem");
     der_of_cert(ca->cert, &d, &n);
     put("cert", "ca.der", -1, d, n);
-    read_file("tests/fuzz/pki/ota-signer.pem", &d, &n);
-    put("cert", "chain.pem", -1, d, n);
-    read_file("tests/fuzz/pki/device-ca.pem", &d, &n);
-    put("cert", "device-ca.pem", -1, d, n);
-    read_file("tests/fuzz/pki/csr-ca.key", &d, &n);
-    put("cert", "ec.key", -1, d, n);
-    read_file("tests/fuzz/pki/device.key", &d, &n);
-    put("cert", "rsa.key", -1, d, n);
-    {
-        X509 *ra = cert("scep-fuzz", "Fuzz RA", client, ca->cert, ca->key, 0,
-                        NULL, NULL, EVP_sha256(), 0x5001);
-        const unsigned char *rd;
-        apr_size_t rl;
-        char *mixed;
-
-        der_of_cert(ra, &rd, &rl);
-        put("cert", "ra.der", -1, rd, rl);
-        mixed = apr_pstrcat(p, "junk before\n", pem("CERTIFICATE", rd, rl),
-                            "# a comment\n", pem("X509 CRL", rd, 16), NULL);
-        put("cert", "mixed.pem", -1, mixed, strlen(mixed));
-    }
+    put_file("chain.pem", "tests/fuzz/pki/ota-signer.pem");
+    put_file("device-ca.pem", "tests/fuzz/pki/device-ca.pem");
+    put_file("ec.key", "tests/fuzz/pki/csr-ca.key");
+    put_file("rsa.key", "tests/fuzz/pki/device.key");
+    seeds_ra(ca);
     put("cert", "certs-only.der", -1, ca->getcacert_body, ca->getcacert_len);
     b = apr_palloc(p, 64);
     memset(b, 0, 64);
     put("cert", "zeros.bin", -1, b, 64);
+}
+
+static void seeds_scep(void)
+{
+    const scep_ca_t *ca = fuzz_captured_ca();
+    X509 *self = fuzz_client_selfsigned(), *issued = fuzz_client_issued();
+    scep_seeds_t ss;
+
+    memset(&ss, 0, sizeof(ss));
+    seeds_captured(ca);
+    seeds_csrs(&ss);
+    seeds_all_sans();
+    ias(ca->cert, issued, &ss.ias.d, &ss.ias.n);
+    seeds_wrapped(&ss);
+    seeds_raw_pkcsreq(&ss, self);
+    seeds_raw_others(&ss, self, issued);
+    seeds_queries();
+    seeds_decode(ca, &ss);
+    seeds_cert_files(ca);
 }
 
 int main(int argc, char **argv)

@@ -319,16 +319,11 @@ START_TEST(cert_origin_unique)
 END_TEST
 
 /* Two CAs on one store see their own records only (the compromise of a
- * key is everybody's business). */
-START_TEST(cas_apart)
+ * key is everybody's business): certificates, */
+static void certs_apart(scep_store_t *a, scep_store_t *b)
 {
-    scep_store_t *a = scep_store_scoped(tpool, st, "AAAA");
-    scep_store_t *b = scep_store_scoped(tpool, st, "BBBB");
     scep_cert_rec_t *got;
-    scep_pending_rec_t pend, *pgot;
-    scep_device_rec_t dev, *dgot;
     apr_array_header_t *recs;
-    const char *bound;
 
     ck_assert_int_eq(a->ops->cert_insert(a, tpool, cert("B01", "T", "k")),
                      APR_SUCCESS);
@@ -344,6 +339,13 @@ START_TEST(cas_apart)
                      APR_NOTFOUND);
     ck_assert_int_eq(b->ops->cert_list(b, tpool, -1, &recs), APR_SUCCESS);
     ck_assert_int_eq(recs->nelts, 1);
+}
+
+/* challenges, */
+static void challenges_apart(scep_store_t *a, scep_store_t *b)
+{
+    const char *bound;
+
     ck_assert_int_eq(a->ops->challenge_add(a, tpool, "hA", SCEP_CHALLENGE_SCEP,
                                            NULL, apr_time_now()
                                            + apr_time_from_sec(60)),
@@ -357,6 +359,13 @@ START_TEST(cas_apart)
     ck_assert_int_eq(a->ops->challenge_consume(a, tpool, "hA",
                                                SCEP_CHALLENGE_SCEP, NULL,
                                                NULL), APR_SUCCESS);
+}
+
+/* pending requests, */
+static void pending_apart(scep_store_t *a, scep_store_t *b)
+{
+    scep_pending_rec_t pend, *pgot;
+
     memset(&pend, 0, sizeof(pend));
     pend.transaction_id = "P1";
     pend.key_hash = "k";
@@ -370,6 +379,13 @@ START_TEST(cas_apart)
     ck_assert_int_eq(b->ops->pending_put(b, tpool, &pend), APR_SUCCESS);
     ck_assert_int_eq(a->ops->pending_get(a, tpool, "P1", &pgot), APR_SUCCESS);
     ck_assert_pstr_eq(pgot->plan, pend.plan);
+}
+
+/* and devices. */
+static void devices_apart(scep_store_t *a, scep_store_t *b)
+{
+    scep_device_rec_t dev, *dgot;
+
     memset(&dev, 0, sizeof(dev));
     dev.udid = "U1";
     dev.enrolled_by = "alice";
@@ -377,6 +393,17 @@ START_TEST(cas_apart)
     ck_assert_int_eq(b->ops->device_get(b, tpool, "U1", &dgot), APR_NOTFOUND);
     ck_assert_int_eq(a->ops->device_get(a, tpool, "U1", &dgot), APR_SUCCESS);
     ck_assert_pstr_eq(dgot->enrolled_by, "alice");
+}
+
+START_TEST(cas_apart)
+{
+    scep_store_t *a = scep_store_scoped(tpool, st, "AAAA");
+    scep_store_t *b = scep_store_scoped(tpool, st, "BBBB");
+
+    certs_apart(a, b);
+    challenges_apart(a, b);
+    pending_apart(a, b);
+    devices_apart(a, b);
     ck_assert_int_eq(a->ops->cert_revoke(a, tpool, "B01",
                                          SCEP_REASON_KEY_COMPROMISE,
                                          apr_time_now()), APR_SUCCESS);
@@ -731,15 +758,11 @@ START_TEST(challenge_exchange_both_or_neither)
 }
 END_TEST
 
-START_TEST(challenge_list_find_revoke)
+/* Five challenges of this CA made every way, and one of another CA. */
+static void challenges_of_two_cas(scep_store_t *other, apr_time_t later)
 {
-    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
-    scep_store_t *other = scep_store_scoped(tpool, st, "other-ca");
-    apr_array_header_t *recs;
-    scep_challenge_rec_t *r, *cli;
-    int n;
+    scep_challenge_rec_t *cli;
 
-    st = scep_store_scoped(tpool, st, "this-ca");
     ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
         "f1", "rf1", "bob", later), 0), APR_SUCCESS);
     ck_assert_int_eq(st->ops->challenge_issue(st, tpool, page_rec(
@@ -755,7 +778,13 @@ START_TEST(challenge_list_find_revoke)
                                             later), APR_SUCCESS);
     ck_assert_int_eq(other->ops->challenge_issue(other, tpool, page_rec(
         "f6", "rf6", "alice", later), 0), APR_SUCCESS);
-    /* what the store knows of one, whatever its state */
+}
+
+/* what the store knows of one, whatever its state */
+static void challenge_found(apr_time_t later)
+{
+    scep_challenge_rec_t *r;
+
     ck_assert_int_eq(st->ops->challenge_find(st, tpool, "f2", &r),
                      APR_SUCCESS);
     ck_assert_str_eq(r->ref, "rf2");
@@ -770,7 +799,14 @@ START_TEST(challenge_list_find_revoke)
                      APR_NOTFOUND);
     ck_assert_int_eq(st->ops->challenge_find(st, tpool, "nope", &r),
                      APR_NOTFOUND);
-    /* all outstanding, by creator (none first), never a hash */
+}
+
+/* all outstanding, by creator (none first), never a hash */
+static void challenges_listed(void)
+{
+    apr_array_header_t *recs;
+    int n;
+
     ck_assert_int_eq(st->ops->challenge_list(st, tpool, NULL, &recs),
                      APR_SUCCESS);
     ck_assert_int_eq(recs->nelts, 5);
@@ -787,7 +823,16 @@ START_TEST(challenge_list_find_revoke)
     ck_assert_int_eq(st->ops->challenge_list(st, tpool, "alice", &recs),
                      APR_SUCCESS);
     ck_assert_int_eq(recs->nelts, 2);
-    /* used ones leave the list; revoking a user's takes the rest */
+}
+
+/* used ones leave the list; revoking a user's takes the rest */
+static void challenges_used_and_revoked(void)
+{
+    apr_array_header_t *recs;
+    scep_challenge_rec_t *r;
+    const char *bound;
+    int n;
+
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "f2",
                                                 SCEP_CHALLENGE_SCEP, NULL,
                                                 NULL), APR_SUCCESS);
@@ -802,10 +847,24 @@ START_TEST(challenge_list_find_revoke)
     ck_assert(r->revoked);
     ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "f3",
                                              SCEP_CHALLENGE_SCEP, NULL,
-                                             &cli->bound_to), APR_NOTFOUND);
+                                             &bound), APR_NOTFOUND);
     ck_assert_int_eq(st->ops->challenge_list(st, tpool, "alice", &recs),
                      APR_SUCCESS);
     ck_assert_int_eq(recs->nelts, 0);
+}
+
+START_TEST(challenge_list_find_revoke)
+{
+    apr_time_t later = apr_time_now() + apr_time_from_sec(600);
+    scep_store_t *other = scep_store_scoped(tpool, st, "other-ca");
+    apr_array_header_t *recs;
+    int n;
+
+    st = scep_store_scoped(tpool, st, "this-ca");
+    challenges_of_two_cas(other, later);
+    challenge_found(later);
+    challenges_listed();
+    challenges_used_and_revoked();
     /* the other CA's alice keeps hers */
     ck_assert_int_eq(other->ops->challenge_list(other, tpool, "alice",
                                                 &recs), APR_SUCCESS);
@@ -924,33 +983,31 @@ static apr_status_t probe_unlock(void *baton)
     return APR_SUCCESS;
 }
 
-/* The lock is taken around each statement that writes, and only there. */
-START_TEST(write_lock_around_writes)
+/* The lock is taken around each statement that writes, and only there:
+ * a certificate's insert (while nobody else sees it yet), */
+static void cert_insert_locked(lock_probe_t *lp)
 {
-    lock_probe_t lp;
     scep_cert_rec_t *out;
-    scep_pending_rec_t pend, *pout;
-    scep_device_rec_t dev, *dout;
-    apr_array_header_t *recs;
-    const char *bound;
-    int before;
 
-    memset(&lp, 0, sizeof(lp));
-    lp.other = open_store();
-    lp.serial = "5A";
-    scep_store_dbd_write_lock(st, probe_lock, probe_unlock, &lp);
     ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5A", &out),
                      APR_NOTFOUND);
-    ck_assert_int_eq(lp.taken, 0);
+    ck_assert_int_eq(lp->taken, 0);
     ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5A", "tx-5",
                                                           "ab05")),
                      APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, 1);
-    ck_assert_int_eq(lp.given, 1);
-    ck_assert_int_eq(lp.seen_taken, 0);
-    ck_assert_int_eq(lp.seen_given, 1);
-    lp.serial = NULL;
-    /* reads take nothing */
+    ck_assert_int_eq(lp->taken, 1);
+    ck_assert_int_eq(lp->given, 1);
+    ck_assert_int_eq(lp->seen_taken, 0);
+    ck_assert_int_eq(lp->seen_given, 1);
+    lp->serial = NULL;
+}
+
+/* not the reads, */
+static void reads_unlocked(lock_probe_t *lp)
+{
+    scep_cert_rec_t *out;
+    apr_array_header_t *recs;
+
     ck_assert_int_eq(st->ops->cert_by_transaction(st, tpool, "tx-5", "ab05",
                                                   &out), APR_SUCCESS);
     ck_assert_int_eq(st->ops->cert_by_key(st, tpool, "ab05", &out),
@@ -958,27 +1015,45 @@ START_TEST(write_lock_around_writes)
     ck_assert_int_eq(st->ops->key_compromised(st, tpool, "ab05"),
                      APR_NOTFOUND);
     ck_assert_int_eq(st->ops->cert_list(st, tpool, -1, &recs), APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, 1);
-    /* each write takes it once */
-    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "5A", 1,
-                                          apr_time_now()), APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, 2);
-    before = lp.taken;
+    ck_assert_int_eq(lp->taken, 1);
+}
+
+/* each challenge write once (a purge may come first), the exchange's two
+ * statements once for both, */
+static int challenge_writes_locked(lock_probe_t *lp)
+{
+    const char *bound;
+    int before = lp->taken;
+
     ck_assert_int_eq(st->ops->challenge_add(st, tpool, "h5",
                                             SCEP_CHALLENGE_SCEP, NULL,
                                             apr_time_now()
                                             + apr_time_from_sec(60)),
                      APR_SUCCESS);
-    ck_assert_int_ge(lp.taken, before + 1);   /* a purge may come first */
-    before = lp.taken;
+    ck_assert_int_ge(lp->taken, before + 1);
+    before = lp->taken;
     ck_assert_int_eq(st->ops->challenge_peek(st, tpool, "h5",
                                              SCEP_CHALLENGE_SCEP, "r",
                                              &bound), APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, before);
+    ck_assert_int_eq(lp->taken, before);
     ck_assert_int_eq(st->ops->challenge_consume(st, tpool, "h5",
                                                 SCEP_CHALLENGE_SCEP, "r",
                                                 &bound), APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, before + 1);
+    ck_assert_int_eq(lp->taken, before + 1);
+    ck_assert_int_eq(st->ops->challenge_exchange(
+                         st, tpool, "h5", SCEP_CHALLENGE_SCEP,
+                         page_rec("h6", "r6", NULL, apr_time_now()
+                                  + apr_time_from_sec(60))), APR_NOTFOUND);
+    ck_assert_int_eq(lp->taken, before + 2);
+    return before + 2;
+}
+
+/* and each write of a pending request or a device. */
+static void pending_and_device_locked(lock_probe_t *lp, int before)
+{
+    scep_pending_rec_t pend, *pout;
+    scep_device_rec_t dev, *dout;
+
     memset(&pend, 0, sizeof(pend));
     pend.transaction_id = "tx-p5";
     pend.state = SCEP_PENDING_WAITING;
@@ -993,15 +1068,34 @@ START_TEST(write_lock_around_writes)
     ck_assert_int_eq(st->ops->device_upsert(st, tpool, &dev), APR_SUCCESS);
     ck_assert_int_eq(st->ops->device_get(st, tpool, "UDID-5", &dout),
                      APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, before + 4);
-    ck_assert_int_eq(lp.given, lp.taken);
+    ck_assert_int_eq(lp->taken, before + 3);
+    ck_assert_int_eq(lp->given, lp->taken);
+}
+
+START_TEST(write_lock_around_writes)
+{
+    lock_probe_t lp;
+    scep_cert_rec_t *out;
+    int before;
+
+    memset(&lp, 0, sizeof(lp));
+    lp.other = open_store();
+    lp.serial = "5A";
+    scep_store_dbd_write_lock(st, probe_lock, probe_unlock, &lp);
+    cert_insert_locked(&lp);
+    reads_unlocked(&lp);
+    ck_assert_int_eq(st->ops->cert_revoke(st, tpool, "5A", 1,
+                                          apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(lp.taken, 2);
+    before = challenge_writes_locked(&lp);
+    pending_and_device_locked(&lp, before);
     /* a lock that cannot be taken does not stop the write */
     lp.answer = APR_EGENERAL;
     ck_assert_int_eq(st->ops->cert_insert(st, tpool, cert("5B", "tx-6",
                                                           "ab06")),
                      APR_SUCCESS);
-    ck_assert_int_eq(lp.taken, before + 5);
-    ck_assert_int_eq(lp.given, before + 4);
+    ck_assert_int_eq(lp.taken, before + 4);
+    ck_assert_int_eq(lp.given, before + 3);
     ck_assert_int_eq(st->ops->cert_by_serial(st, tpool, "5B", &out),
                      APR_SUCCESS);
 }
