@@ -4,6 +4,8 @@
 
 #include <apr_strings.h>
 #include <apr_base64.h>
+#include <apr_escape.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
 
@@ -16,18 +18,13 @@
 #define REF_BYTES 6              /* 12 lower-case hex digits */
 #define ISSUE_TRIES 4
 
-static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n,
-                       const char *digits)
+/* The NDES form of a secret: upper-case hex. */
+static const char *upper_hex(apr_pool_t *p, const unsigned char *b,
+                             apr_size_t n)
 {
-    char *out = apr_palloc(p, 2 * n + 1);
-    apr_size_t i;
+    char *s = apr_palloc(p, 2 * n + 1);
 
-    for (i = 0; i < n; ++i) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-    return out;
+    return OPENSSL_buf2hexstr_ex(s, 2 * n + 1, NULL, b, n, '\0') ? s : NULL;
 }
 
 static apr_status_t random_bytes(unsigned char *b, apr_size_t n)
@@ -66,8 +63,8 @@ apr_status_t scep_challenge_make(apr_pool_t *p, scep_challenge_format_t fmt,
 
     if (fmt == SCEP_CHALLENGE_HEX64) {
         rv = random_bytes(raw, sizeof(raw));
-        *clear = APR_SUCCESS == rv ? hex(p, raw, sizeof(raw),
-                                         "0123456789ABCDEF") : NULL;
+        *clear = APR_SUCCESS == rv ? upper_hex(p, raw, sizeof(raw)) : NULL;
+        rv = APR_SUCCESS != rv || *clear ? rv : APR_EGENERAL;
     }
     else {
         rv = make_token(p, clear);
@@ -107,7 +104,7 @@ apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
             || APR_SUCCESS != (rv = random_bytes(ref, sizeof(ref)))) {
             return rv;
         }
-        rec->ref = hex(p, ref, sizeof(ref), "0123456789abcdef");
+        rec->ref = apr_pescape_hex(p, ref, sizeof(ref), 0);
         rec->created = apr_time_now();
         rec->expires = rec->created + spec->lifetime;
         rv = spec->replaces

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include <apr_escape.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <apr_file_info.h>
@@ -20,20 +21,6 @@
 /* ------------------------------------------------------------------ */
 /* hashes and names                                                    */
 
-static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *s = apr_palloc(p, n * 2 + 1);
-    apr_size_t i;
-
-    for (i = 0; i < n; ++i) {
-        s[2 * i] = digits[b[i] >> 4];
-        s[2 * i + 1] = digits[b[i] & 0x0f];
-    }
-    s[n * 2] = '\0';
-    return s;
-}
-
 const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -43,7 +30,7 @@ const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len)
         ERR_clear_error();
         return NULL;
     }
-    return hex(p, md, n);
+    return apr_pescape_hex(p, md, n, 0);
 }
 
 /* 1 when der is one SEQUENCE of two INTEGERs in DER, nothing after it:

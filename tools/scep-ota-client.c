@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_escape.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <openssl/asn1.h>
@@ -149,38 +150,20 @@ int scep_cli_write_csr(const char *path, X509_REQ *req)
 const char *scep_cli_hex(apr_pool_t *p, const unsigned char *b,
                          apr_size_t n, char sep)
 {
-    static const char digits[] = "0123456789ABCDEF";
-    char *out = apr_palloc(p, n * 3 + 1), *o = out;
-    apr_size_t i;
+    size_t size = n * 3 + 1;
+    char *out = apr_palloc(p, size);
 
-    for (i = 0; i < n; ++i) {
-        if (sep && i > 0) {
-            *o++ = sep;
-        }
-        *o++ = digits[b[i] >> 4];
-        *o++ = digits[b[i] & 15];
+    if (n == 0 || !OPENSSL_buf2hexstr_ex(out, size, NULL, b, n, sep)) {
+        *out = '\0';
     }
-    *o = '\0';
     return out;
 }
 
 int scep_cli_unhex(apr_pool_t *p, const char *s, unsigned char **out,
                    apr_size_t *len)
 {
-    apr_size_t n = strlen(s), i;
-    unsigned char *b;
-
-    if (n == 0 || n % 2 || strspn(s, "0123456789abcdefABCDEF") != n) {
-        return 0;
-    }
-    b = apr_palloc(p, n / 2);
-    for (i = 0; i < n / 2; ++i) {
-        char two[3] = { s[2 * i], s[2 * i + 1], '\0' };
-        b[i] = (unsigned char)strtoul(two, NULL, 16);
-    }
-    *out = b;
-    *len = n / 2;
-    return 1;
+    *out = *s ? (unsigned char *)apr_punescape_hex(p, s, 0, len) : NULL;
+    return *out != NULL;
 }
 
 /* The fields of "/O=Example/CN=Example CA", unescaped. */
