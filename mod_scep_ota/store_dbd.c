@@ -1333,7 +1333,7 @@ static apr_status_t dbd_challenge_exchange(scep_store_t *st, apr_pool_t *p,
     int short_at = -1;
     apr_status_t rv;
 
-    if (!rec->hash) {
+    if (!hash || !rec->hash) {
         return APR_EINVAL;
     }
     purge_if_due(st->backend, st, p);

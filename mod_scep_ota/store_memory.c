@@ -572,7 +572,7 @@ static apr_status_t challenge_exchange(scep_store_t *st, apr_pool_t *p,
     apr_status_t rv = APR_NOTFOUND;
 
     (void)p;
-    if (!rec->hash) {
+    if (!hash || !rec->hash) {
         return APR_EINVAL;
     }
     apr_thread_mutex_lock(m->lock);

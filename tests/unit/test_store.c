@@ -755,6 +755,9 @@ START_TEST(challenge_exchange_both_or_neither)
     ck_assert(phase1_usable("p2"));
     ck_assert_int_eq(exchange("p2", "s7", "rs7"), APR_SUCCESS);
     ck_assert(!phase1_usable("p2"));
+    ck_assert_int_eq(st->ops->challenge_exchange(
+                         st, tpool, NULL, SCEP_CHALLENGE_OTA_PHASE1,
+                         page_rec("s8", "rs8", "alice", later)), APR_EINVAL);
 }
 END_TEST
 
