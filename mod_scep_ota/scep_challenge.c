@@ -58,20 +58,22 @@ static apr_status_t make_token(apr_pool_t *p, const char **clear)
     return APR_SUCCESS;
 }
 
+static apr_status_t make_hex(apr_pool_t *p, const char **clear)
+{
+    unsigned char raw[HEX_BYTES];
+    apr_status_t rv = random_bytes(raw, sizeof(raw));
+
+    *clear = APR_SUCCESS == rv ? hex(p, raw, sizeof(raw),
+                                     "0123456789ABCDEF") : NULL;
+    return rv;
+}
+
 apr_status_t scep_challenge_make(apr_pool_t *p, scep_challenge_format_t fmt,
                                  const char **clear, const char **hash)
 {
-    unsigned char raw[HEX_BYTES];
-    apr_status_t rv;
+    apr_status_t rv = fmt == SCEP_CHALLENGE_HEX64 ? make_hex(p, clear)
+                                                  : make_token(p, clear);
 
-    if (fmt == SCEP_CHALLENGE_HEX64) {
-        rv = random_bytes(raw, sizeof(raw));
-        *clear = APR_SUCCESS == rv ? hex(p, raw, sizeof(raw),
-                                         "0123456789ABCDEF") : NULL;
-    }
-    else {
-        rv = make_token(p, clear);
-    }
     if (APR_SUCCESS != rv) {
         return rv;
     }
@@ -84,20 +86,29 @@ const char *scep_challenge_hash(apr_pool_t *p, const char *clear)
     return scep_sha256_hex(p, clear, strlen(clear));
 }
 
-apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
-                                  const scep_challenge_spec_t *spec,
-                                  const char **clear,
-                                  scep_challenge_rec_t **prec)
+/* A record of what spec says, still without its secret, ref and times. */
+static scep_challenge_rec_t *rec_of_spec(apr_pool_t *p,
+                                         const scep_challenge_spec_t *spec)
 {
     scep_challenge_rec_t *rec = apr_pcalloc(p, sizeof(*rec));
-    unsigned char ref[REF_BYTES];
-    apr_status_t rv = APR_EEXIST;
-    int tries;
 
     rec->purpose = spec->purpose;
     rec->bound_to = spec->bound_to;
     rec->created_by = spec->created_by;
     rec->via = spec->via;
+    return rec;
+}
+
+apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
+                                  const scep_challenge_spec_t *spec,
+                                  const char **clear,
+                                  scep_challenge_rec_t **prec)
+{
+    scep_challenge_rec_t *rec = rec_of_spec(p, spec);
+    unsigned char ref[REF_BYTES];
+    apr_status_t rv = APR_EEXIST;
+    int tries;
+
     /* a clash of 64 random bits (or of a ref) is not worth an error: the
      * next secret will do */
     for (tries = 0; tries < ISSUE_TRIES && APR_STATUS_IS_EEXIST(rv);
