@@ -11,29 +11,38 @@
 
 #define KU_BOTH (SCEP_KU_DIGITAL_SIGNATURE | SCEP_KU_KEY_ENCIPHERMENT)
 
+/* Why certificate i of the CA file is out of place, or NULL: each is a
+ * CA, and each after the first issued the one before it. */
+static const char *chain_link_problem(apr_pool_t *p,
+                                      const apr_array_header_t *c, int i)
+{
+    X509 *x = APR_ARRAY_IDX(c, i, X509 *);
+
+    if (!scep_cert_is_ca(x)) {
+        return apr_psprintf(p, "SCEPCACertificateFile: '%s' is not a CA "
+                            "certificate (it needs basicConstraints "
+                            "CA:TRUE and, with keyUsage, keyCertSign)",
+                            scep_cert_subject(p, x));
+    }
+    if (i > 0 && !scep_cert_issued_by(APR_ARRAY_IDX(c, i - 1, X509 *), x)) {
+        return apr_psprintf(p, "SCEPCACertificateFile: certificate %d "
+                            "('%s') did not issue certificate %d ('%s'); "
+                            "put the issuing CA first, then its issuers "
+                            "in order", i + 1, scep_cert_subject(p, x), i,
+                            scep_cert_subject(p, APR_ARRAY_IDX(c, i - 1,
+                                                               X509 *)));
+    }
+    return NULL;
+}
+
 /* The certificates after the first must be its issuers, in order. */
 static apr_status_t check_ca_chain(apr_pool_t *p, const scep_ca_material_t *m,
                                    const char **err)
 {
-    const apr_array_header_t *c = m->ca_certs;
     int i;
 
-    for (i = 0; i < c->nelts; ++i) {
-        X509 *x = APR_ARRAY_IDX(c, i, X509 *);
-        if (!scep_cert_is_ca(x)) {
-            *err = apr_psprintf(p, "SCEPCACertificateFile: '%s' is not a CA "
-                                "certificate (it needs basicConstraints "
-                                "CA:TRUE and, with keyUsage, keyCertSign)",
-                                scep_cert_subject(p, x));
-            return APR_EINVAL;
-        }
-        if (i > 0 && !scep_cert_issued_by(APR_ARRAY_IDX(c, i - 1, X509 *), x)) {
-            *err = apr_psprintf(p, "SCEPCACertificateFile: certificate %d "
-                                "('%s') did not issue certificate %d ('%s'); "
-                                "put the issuing CA first, then its issuers "
-                                "in order", i + 1, scep_cert_subject(p, x), i,
-                                scep_cert_subject(p, APR_ARRAY_IDX(c, i - 1,
-                                                                   X509 *)));
+    for (i = 0; i < m->ca_certs->nelts; ++i) {
+        if ((*err = chain_link_problem(p, m->ca_certs, i))) {
             return APR_EINVAL;
         }
     }
