@@ -11,29 +11,38 @@
 
 #define KU_BOTH (SCEP_KU_DIGITAL_SIGNATURE | SCEP_KU_KEY_ENCIPHERMENT)
 
+/* Why certificate i of the CA file is out of place, or NULL: each is a
+ * CA, and each after the first issued the one before it. */
+static const char *chain_link_problem(apr_pool_t *p,
+                                      const apr_array_header_t *c, int i)
+{
+    X509 *x = APR_ARRAY_IDX(c, i, X509 *);
+
+    if (!scep_cert_is_ca(x)) {
+        return apr_psprintf(p, "SCEPCACertificateFile: '%s' is not a CA "
+                            "certificate (it needs basicConstraints "
+                            "CA:TRUE and, with keyUsage, keyCertSign)",
+                            scep_cert_subject(p, x));
+    }
+    if (i > 0 && !scep_cert_issued_by(APR_ARRAY_IDX(c, i - 1, X509 *), x)) {
+        return apr_psprintf(p, "SCEPCACertificateFile: certificate %d "
+                            "('%s') did not issue certificate %d ('%s'); "
+                            "put the issuing CA first, then its issuers "
+                            "in order", i + 1, scep_cert_subject(p, x), i,
+                            scep_cert_subject(p, APR_ARRAY_IDX(c, i - 1,
+                                                               X509 *)));
+    }
+    return NULL;
+}
+
 /* The certificates after the first must be its issuers, in order. */
 static apr_status_t check_ca_chain(apr_pool_t *p, const scep_ca_material_t *m,
                                    const char **err)
 {
-    const apr_array_header_t *c = m->ca_certs;
     int i;
 
-    for (i = 0; i < c->nelts; ++i) {
-        X509 *x = APR_ARRAY_IDX(c, i, X509 *);
-        if (!scep_cert_is_ca(x)) {
-            *err = apr_psprintf(p, "SCEPCACertificateFile: '%s' is not a CA "
-                                "certificate (it needs basicConstraints "
-                                "CA:TRUE and, with keyUsage, keyCertSign)",
-                                scep_cert_subject(p, x));
-            return APR_EINVAL;
-        }
-        if (i > 0 && !scep_cert_issued_by(APR_ARRAY_IDX(c, i - 1, X509 *), x)) {
-            *err = apr_psprintf(p, "SCEPCACertificateFile: certificate %d "
-                                "('%s') did not issue certificate %d ('%s'); "
-                                "put the issuing CA first, then its issuers "
-                                "in order", i + 1, scep_cert_subject(p, x), i,
-                                scep_cert_subject(p, APR_ARRAY_IDX(c, i - 1,
-                                                                   X509 *)));
+    for (i = 0; i < m->ca_certs->nelts; ++i) {
+        if ((*err = chain_link_problem(p, m->ca_certs, i))) {
             return APR_EINVAL;
         }
     }
@@ -110,18 +119,40 @@ static const char *ra_role(apr_pool_t *p, const scep_ca_t *ca, X509 *x,
     return NULL;
 }
 
+/* Gives each RA certificate its roles; why one cannot have them, or NULL. */
+static const char *ra_roles(apr_pool_t *p, const scep_ca_t *ca,
+                            const scep_ca_material_t *m, X509 **sign,
+                            X509 **enc)
+{
+    const char *why = NULL;
+    int i;
+
+    for (i = 0; !why && i < m->ra_certs->nelts; ++i) {
+        why = ra_role(p, ca, APR_ARRAY_IDX(m->ra_certs, i, X509 *), sign, enc);
+    }
+    return why;
+}
+
+/* Finds the keys of the RA certificates that sign and decrypt; the
+ * certificate whose key is not among keys, or NULL. */
+static X509 *find_ra_keys(scep_ca_t *ca, apr_array_header_t *keys)
+{
+    if (!(ca->sign_key = find_key(keys, ca->sign_cert))) {
+        return ca->sign_cert;
+    }
+    if (!(ca->decrypt_key = find_key(keys, ca->decrypt_cert))) {
+        return ca->decrypt_cert;
+    }
+    return NULL;
+}
+
 static apr_status_t assemble_ra(scep_ca_t *ca, apr_pool_t *p,
                                 const scep_ca_material_t *m, const char **err)
 {
-    X509 *sign = NULL, *enc = NULL;
-    int i;
+    X509 *sign = NULL, *enc = NULL, *keyless;
 
-    for (i = 0; i < m->ra_certs->nelts; ++i) {
-        *err = ra_role(p, ca, APR_ARRAY_IDX(m->ra_certs, i, X509 *), &sign,
-                       &enc);
-        if (*err) {
-            return APR_EINVAL;
-        }
+    if ((*err = ra_roles(p, ca, m, &sign, &enc))) {
+        return APR_EINVAL;
     }
     if (!sign || !enc) {
         *err = apr_psprintf(p, "SCEPRACertificateFile: '%s' has no RA "
@@ -134,11 +165,10 @@ static apr_status_t assemble_ra(scep_ca_t *ca, apr_pool_t *p,
     }
     ca->sign_cert = sign;
     ca->decrypt_cert = enc;
-    if (!(ca->sign_key = find_key(m->ra_keys, sign))
-        || !(ca->decrypt_key = find_key(m->ra_keys, enc))) {
+    if ((keyless = find_ra_keys(ca, m->ra_keys))) {
         *err = apr_psprintf(p, "SCEPRAKeyFile: no key in '%s' matches the RA "
                             "certificate '%s'", m->ra_key_file,
-                            scep_cert_subject(p, ca->sign_key ? enc : sign));
+                            scep_cert_subject(p, keyless));
         return APR_EINVAL;
     }
     ca->has_ra = 1;
@@ -207,11 +237,8 @@ static const char *material_missing(const scep_ca_material_t *m)
     return NULL;
 }
 
-/* What is computed once from the certificates: the top certificate, its
- * fingerprint, the store identity, the extensions of issued certificates
- * and the GetCACert answer. */
-static apr_status_t compute_fixed(scep_ca_t *ca, apr_pool_t *p,
-                                  const char **err)
+/* The certificate a device pins, and its fingerprint. */
+static void choose_top_cert(scep_ca_t *ca, apr_pool_t *p)
 {
     /* without an RA GetCACert sends the CA alone, so a device can only
      * check its fingerprint against that one certificate */
@@ -219,6 +246,15 @@ static apr_status_t compute_fixed(scep_ca_t *ca, apr_pool_t *p,
                    ? APR_ARRAY_IDX(ca->chain, ca->chain->nelts - 1, X509 *)
                    : ca->cert;
     ca->fingerprint_sha1 = scep_cert_fingerprint(p, ca->top_cert, "SHA1");
+}
+
+/* What is computed once from the certificates: the top certificate, its
+ * fingerprint, the store identity, the extensions of issued certificates
+ * and the GetCACert answer. */
+static apr_status_t compute_fixed(scep_ca_t *ca, apr_pool_t *p,
+                                  const char **err)
+{
+    choose_top_cert(ca, p);
     if (!(ca->id = scep_ca_id(p, ca->cert))) {
         *err = "cannot compute the CA's identity";
         return APR_EGENERAL;
@@ -234,6 +270,35 @@ static apr_status_t compute_fixed(scep_ca_t *ca, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* Who signs and decrypts SCEP messages: the RA when there is one, else the
+ * CA itself (with a warning when its keyUsage does not allow both). */
+static apr_status_t assemble_cms_keys(scep_ca_t *ca, apr_pool_t *p,
+                                      const scep_ca_material_t *m,
+                                      const char **err, const char **warning)
+{
+    if (m->ra_certs) {
+        return assemble_ra(ca, p, m, err);
+    }
+    ca->sign_cert = ca->decrypt_cert = ca->cert;
+    ca->sign_key = ca->decrypt_key = ca->key;
+    *warning = check_cms_usage(p, ca->cert);
+    return APR_SUCCESS;
+}
+
+/* SCEP clients encrypt their requests with RSA only. */
+static apr_status_t check_decrypt_key_rsa(const scep_ca_t *ca, apr_pool_t *p,
+                                          const char **err)
+{
+    if (EVP_PKEY_get_base_id(ca->decrypt_key) == EVP_PKEY_RSA) {
+        return APR_SUCCESS;
+    }
+    *err = apr_psprintf(p, "the key that decrypts SCEP requests ('%s') is "
+                        "not RSA; SCEP clients encrypt with RSA, so use an "
+                        "RSA RA (SCEPRACertificateFile)",
+                        scep_cert_subject(p, ca->decrypt_cert));
+    return APR_EINVAL;
+}
+
 apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
                               const scep_ca_material_t *m,
                               const char **err, const char **warning)
@@ -245,28 +310,10 @@ apr_status_t scep_ca_assemble(scep_ca_t **pca, apr_pool_t *p,
     if ((*err = material_missing(m))) {
         return APR_EINVAL;
     }
-    if (APR_SUCCESS != (rv = assemble_ca(ca, p, m, err))) {
-        return rv;
-    }
-    if (m->ra_certs) {
-        rv = assemble_ra(ca, p, m, err);
-    }
-    else {
-        ca->sign_cert = ca->decrypt_cert = ca->cert;
-        ca->sign_key = ca->decrypt_key = ca->key;
-        *warning = check_cms_usage(p, ca->cert);
-    }
-    if (APR_SUCCESS != rv) {
-        return rv;
-    }
-    if (EVP_PKEY_get_base_id(ca->decrypt_key) != EVP_PKEY_RSA) {
-        *err = apr_psprintf(p, "the key that decrypts SCEP requests ('%s') is "
-                            "not RSA; SCEP clients encrypt with RSA, so use an "
-                            "RSA RA (SCEPRACertificateFile)",
-                            scep_cert_subject(p, ca->decrypt_cert));
-        return APR_EINVAL;
-    }
-    if (APR_SUCCESS != (rv = compute_fixed(ca, p, err))) {
+    if (APR_SUCCESS != (rv = assemble_ca(ca, p, m, err))
+        || APR_SUCCESS != (rv = assemble_cms_keys(ca, p, m, err, warning))
+        || APR_SUCCESS != (rv = check_decrypt_key_rsa(ca, p, err))
+        || APR_SUCCESS != (rv = compute_fixed(ca, p, err))) {
         return rv;
     }
     *pca = ca;
@@ -279,18 +326,15 @@ const char *scep_ca_id(apr_pool_t *p, X509 *cert)
     int nlen = i2d_X509_NAME(X509_get_subject_name(cert), &name);
     int klen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int n = 0, i;
-    char *hex = NULL;
+    unsigned int n = 0;
+    const char *hex = NULL;
 
     if (nlen > 0 && klen > 0 && ctx
         && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
         && EVP_DigestUpdate(ctx, name, (size_t)nlen)
         && EVP_DigestUpdate(ctx, spki, (size_t)klen)
         && EVP_DigestFinal_ex(ctx, md, &n)) {
-        hex = apr_palloc(p, n * 2 + 1);
-        for (i = 0; i < n; ++i) {
-            apr_snprintf(hex + 2 * i, 3, "%02X", md[i]);
-        }
+        hex = scep_upper_hex(p, md, n);
     }
     EVP_MD_CTX_free(ctx);
     OPENSSL_free(name);
@@ -336,6 +380,16 @@ static apr_status_t free_ext(void *ext)
     return APR_SUCCESS;
 }
 
+/* The pool frees ext; APR_ENOMEM when it could not be built. */
+static apr_status_t pool_owns_ext(apr_pool_t *p, X509_EXTENSION *ext)
+{
+    if (!ext) {
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, ext, free_ext, apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
 static GENERAL_NAME *uri_name(const char *url)
 {
     GENERAL_NAME *gn = GENERAL_NAME_new();
@@ -350,26 +404,43 @@ static GENERAL_NAME *uri_name(const char *url)
     return gn;
 }
 
+/* Adds url to names as a URI; 0 when it cannot. */
+static int push_uri_name(GENERAL_NAMES *names, const char *url)
+{
+    GENERAL_NAME *gn = uri_name(url);
+
+    if (!gn || !sk_GENERAL_NAME_push(names, gn)) {
+        GENERAL_NAME_free(gn);
+        return 0;
+    }
+    return 1;
+}
+
+/* A DistributionPoint with an empty fullName, or NULL. */
+static DIST_POINT *full_name_dp(void)
+{
+    DIST_POINT *dp = DIST_POINT_new();
+
+    if (!dp || !(dp->distpoint = DIST_POINT_NAME_new())
+        || !(dp->distpoint->name.fullname = GENERAL_NAMES_new())) {
+        DIST_POINT_free(dp);
+        return NULL;
+    }
+    dp->distpoint->type = 0; /* fullName */
+    return dp;
+}
+
 /* One DistributionPoint: every URL is a place of the same CRL. */
 static X509_EXTENSION *crl_dp_ext(const apr_array_header_t *urls)
 {
     CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
-    DIST_POINT *dp = DIST_POINT_new();
+    DIST_POINT *dp = full_name_dp();
     X509_EXTENSION *ext = NULL;
-    GENERAL_NAME *gn;
-    int i, ok;
+    int i, ok = dps && dp;
 
-    ok = dps && dp && (dp->distpoint = DIST_POINT_NAME_new())
-         && (dp->distpoint->name.fullname = GENERAL_NAMES_new());
-    if (ok) {
-        dp->distpoint->type = 0; /* fullName */
-    }
     for (i = 0; ok && i < urls->nelts; ++i) {
-        ok = (gn = uri_name(APR_ARRAY_IDX(urls, i, const char *)))
-             && sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn);
-        if (!ok) {
-            GENERAL_NAME_free(gn);
-        }
+        ok = push_uri_name(dp->distpoint->name.fullname,
+                           APR_ARRAY_IDX(urls, i, const char *));
     }
     if (ok && sk_DIST_POINT_push(dps, dp)) {
         dp = NULL;
@@ -388,12 +459,8 @@ apr_status_t scep_ca_set_crl_dps(scep_ca_t *ca, apr_pool_t *p,
     if (!urls || urls->nelts == 0) {
         return APR_SUCCESS;
     }
-    if (!(ca->crl_dp = crl_dp_ext(urls))) {
-        return APR_ENOMEM;
-    }
-    apr_pool_cleanup_register(p, ca->crl_dp, free_ext,
-                              apr_pool_cleanup_null);
-    return APR_SUCCESS;
+    ca->crl_dp = crl_dp_ext(urls);
+    return pool_owns_ext(p, ca->crl_dp);
 }
 
 apr_status_t scep_ocsp_url_check(apr_pool_t *p, const char *url,
@@ -431,19 +498,27 @@ static ACCESS_DESCRIPTION *ocsp_access(const char *url)
     return ad;
 }
 
+/* Adds an id-ad-ocsp access description of url to aia; 0 when it cannot. */
+static int push_ocsp_access(AUTHORITY_INFO_ACCESS *aia, const char *url)
+{
+    ACCESS_DESCRIPTION *ad = ocsp_access(url);
+
+    if (!ad || !sk_ACCESS_DESCRIPTION_push(aia, ad)) {
+        ACCESS_DESCRIPTION_free(ad);
+        return 0;
+    }
+    return 1;
+}
+
 /* One id-ad-ocsp access description per URL. */
 static X509_EXTENSION *ocsp_aia_ext(const apr_array_header_t *urls)
 {
     AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
-    ACCESS_DESCRIPTION *ad;
     X509_EXTENSION *ext = NULL;
     int i, ok = aia != NULL;
 
     for (i = 0; ok && i < urls->nelts; ++i) {
-        ad = ocsp_access(APR_ARRAY_IDX(urls, i, const char *));
-        if (!(ok = ad && sk_ACCESS_DESCRIPTION_push(aia, ad))) {
-            ACCESS_DESCRIPTION_free(ad);
-        }
+        ok = push_ocsp_access(aia, APR_ARRAY_IDX(urls, i, const char *));
     }
     if (ok) {
         ext = X509V3_EXT_i2d(NID_info_access, 0, aia);
@@ -460,10 +535,6 @@ apr_status_t scep_ca_set_ocsp_urls(scep_ca_t *ca, apr_pool_t *p,
     if (!urls || urls->nelts == 0) {
         return APR_SUCCESS;
     }
-    if (!(ca->ocsp_aia = ocsp_aia_ext(urls))) {
-        return APR_ENOMEM;
-    }
-    apr_pool_cleanup_register(p, ca->ocsp_aia, free_ext,
-                              apr_pool_cleanup_null);
-    return APR_SUCCESS;
+    ca->ocsp_aia = ocsp_aia_ext(urls);
+    return pool_owns_ext(p, ca->ocsp_aia);
 }

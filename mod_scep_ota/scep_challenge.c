@@ -5,7 +5,6 @@
 #include <apr_strings.h>
 #include <apr_base64.h>
 #include <apr_escape.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
 
@@ -17,15 +16,6 @@
 #define HEX_BYTES 8              /* 16 hex digits */
 #define REF_BYTES 6              /* 12 lower-case hex digits */
 #define ISSUE_TRIES 4
-
-/* The NDES form of a secret: upper-case hex. */
-static const char *upper_hex(apr_pool_t *p, const unsigned char *b,
-                             apr_size_t n)
-{
-    char *s = apr_palloc(p, 2 * n + 1);
-
-    return OPENSSL_buf2hexstr_ex(s, 2 * n + 1, NULL, b, n, '\0') ? s : NULL;
-}
 
 static apr_status_t random_bytes(unsigned char *b, apr_size_t n)
 {
@@ -55,20 +45,22 @@ static apr_status_t make_token(apr_pool_t *p, const char **clear)
     return APR_SUCCESS;
 }
 
+/* The NDES form of a secret: upper-case hex. */
+static apr_status_t make_hex(apr_pool_t *p, const char **clear)
+{
+    unsigned char raw[HEX_BYTES];
+    apr_status_t rv = random_bytes(raw, sizeof(raw));
+
+    *clear = APR_SUCCESS == rv ? scep_upper_hex(p, raw, sizeof(raw)) : NULL;
+    return APR_SUCCESS != rv || *clear ? rv : APR_EGENERAL;
+}
+
 apr_status_t scep_challenge_make(apr_pool_t *p, scep_challenge_format_t fmt,
                                  const char **clear, const char **hash)
 {
-    unsigned char raw[HEX_BYTES];
-    apr_status_t rv;
+    apr_status_t rv = fmt == SCEP_CHALLENGE_HEX64 ? make_hex(p, clear)
+                                                  : make_token(p, clear);
 
-    if (fmt == SCEP_CHALLENGE_HEX64) {
-        rv = random_bytes(raw, sizeof(raw));
-        *clear = APR_SUCCESS == rv ? upper_hex(p, raw, sizeof(raw)) : NULL;
-        rv = APR_SUCCESS != rv || *clear ? rv : APR_EGENERAL;
-    }
-    else {
-        rv = make_token(p, clear);
-    }
     if (APR_SUCCESS != rv) {
         return rv;
     }
@@ -81,20 +73,29 @@ const char *scep_challenge_hash(apr_pool_t *p, const char *clear)
     return scep_sha256_hex(p, clear, strlen(clear));
 }
 
-apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
-                                  const scep_challenge_spec_t *spec,
-                                  const char **clear,
-                                  scep_challenge_rec_t **prec)
+/* A record of what spec says, still without its secret, ref and times. */
+static scep_challenge_rec_t *rec_of_spec(apr_pool_t *p,
+                                         const scep_challenge_spec_t *spec)
 {
     scep_challenge_rec_t *rec = apr_pcalloc(p, sizeof(*rec));
-    unsigned char ref[REF_BYTES];
-    apr_status_t rv = APR_EEXIST;
-    int tries;
 
     rec->purpose = spec->purpose;
     rec->bound_to = spec->bound_to;
     rec->created_by = spec->created_by;
     rec->via = spec->via;
+    return rec;
+}
+
+apr_status_t scep_challenge_issue(apr_pool_t *p, scep_store_t *st,
+                                  const scep_challenge_spec_t *spec,
+                                  const char **clear,
+                                  scep_challenge_rec_t **prec)
+{
+    scep_challenge_rec_t *rec = rec_of_spec(p, spec);
+    unsigned char ref[REF_BYTES];
+    apr_status_t rv = APR_EEXIST;
+    int tries;
+
     /* a clash of 64 random bits (or of a ref) is not worth an error: the
      * next secret will do */
     for (tries = 0; tries < ISSUE_TRIES && APR_STATUS_IS_EEXIST(rv);

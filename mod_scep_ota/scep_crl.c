@@ -172,6 +172,17 @@ static const char *mark_of(apr_pool_t *p, const apr_array_header_t *recs)
 /* ------------------------------------------------------------------ */
 /* publishing                                                          */
 
+/* The number and the validity, from now, of the CRL that follows last (or
+ * of the first). */
+static void number_and_dates(scep_crl_rec_t *rec, const scep_crl_rec_t *last,
+                             int validity_days)
+{
+    rec->number = last ? last->number + 1 : 1;
+    rec->this_update = apr_time_from_sec(apr_time_sec(apr_time_now()));
+    rec->next_update = rec->this_update
+        + apr_time_from_sec((apr_int64_t)validity_days * 86400);
+}
+
 /* Builds the CRL that follows last (or the first) from the revocations
  * the store holds now, and publishes it. APR_EEXIST: another process
  * published that number first. */
@@ -191,10 +202,7 @@ static apr_status_t publish_next(apr_pool_t *p, const scep_logger_t *log,
     if (APR_SUCCESS != rv) {
         return rv;
     }
-    rec->number = last ? last->number + 1 : 1;
-    rec->this_update = apr_time_from_sec(apr_time_sec(apr_time_now()));
-    rec->next_update = rec->this_update
-        + apr_time_from_sec((apr_int64_t)validity_days * 86400);
+    number_and_dates(rec, last, validity_days);
     rec->revocations = mark_of(p, recs);
     rv = scep_crl_sign(p, ca, recs, rec->number, rec->this_update,
                        rec->next_update, &crl);

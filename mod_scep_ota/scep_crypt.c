@@ -21,6 +21,14 @@
 /* ------------------------------------------------------------------ */
 /* hashes and names                                                    */
 
+const char *scep_upper_hex(apr_pool_t *p, const unsigned char *b,
+                           apr_size_t n)
+{
+    char *s = apr_palloc(p, 2 * n + 1);
+
+    return OPENSSL_buf2hexstr_ex(s, 2 * n + 1, NULL, b, n, '\0') ? s : NULL;
+}
+
 const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -412,12 +420,10 @@ const char *scep_cert_subject(apr_pool_t *p, X509 *cert)
 /* ------------------------------------------------------------------ */
 /* encodings                                                           */
 
-apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
-                           const unsigned char **der, apr_size_t *len)
+/* The n bytes an i2d function wrote to buf, copied into p; frees buf. */
+static apr_status_t keep_der(apr_pool_t *p, unsigned char *buf, int n,
+                             const unsigned char **der, apr_size_t *len)
 {
-    unsigned char *buf = NULL;
-    int n = i2d_X509(cert, &buf);
-
     if (n <= 0) {
         ERR_clear_error();
         return APR_EGENERAL;
@@ -428,10 +434,34 @@ apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
     return APR_SUCCESS;
 }
 
+apr_status_t scep_cert_der(apr_pool_t *p, X509 *cert,
+                           const unsigned char **der, apr_size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = i2d_X509(cert, &buf);
+
+    return keep_der(p, buf, n, der, len);
+}
+
 apr_status_t scep_certs_only_der(apr_pool_t *p, const apr_array_header_t *certs,
                                  const unsigned char **der, apr_size_t *len)
 {
     return scep_degenerate_der(p, certs, NULL, der, len);
+}
+
+/* An empty signed-data to carry certificates and CRLs, or NULL. */
+static PKCS7 *degenerate_p7(void)
+{
+    PKCS7 *p7 = PKCS7_new();
+
+    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)) {
+        PKCS7_free(p7);
+        return NULL;
+    }
+    /* degenerate: inner content type "data" with the content absent */
+    ASN1_OBJECT_free(p7->d.sign->contents->type);
+    p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
+    return p7;
 }
 
 apr_status_t scep_degenerate_der(apr_pool_t *p,
@@ -439,17 +469,14 @@ apr_status_t scep_degenerate_der(apr_pool_t *p,
                                  const apr_array_header_t *crls,
                                  const unsigned char **der, apr_size_t *len)
 {
-    PKCS7 *p7 = PKCS7_new();
+    PKCS7 *p7 = degenerate_p7();
     unsigned char *buf = NULL;
     apr_status_t rv = APR_EGENERAL;
     int i, n;
 
-    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)) {
+    if (!p7) {
         goto leave;
     }
-    /* degenerate: inner content type "data" with the content absent */
-    ASN1_OBJECT_free(p7->d.sign->contents->type);
-    p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
     for (i = 0; certs && i < certs->nelts; ++i) {
         if (!PKCS7_add_certificate(p7, APR_ARRAY_IDX(certs, i, X509 *))) {
             goto leave;
@@ -460,13 +487,8 @@ apr_status_t scep_degenerate_der(apr_pool_t *p,
             goto leave;
         }
     }
-    if ((n = i2d_PKCS7(p7, &buf)) <= 0) {
-        goto leave;
-    }
-    *der = apr_pmemdup(p, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
-    rv = APR_SUCCESS;
+    n = i2d_PKCS7(p7, &buf);
+    rv = keep_der(p, buf, n, der, len);
 leave:
     ERR_clear_error();
     PKCS7_free(p7);
@@ -479,33 +501,20 @@ apr_status_t scep_cms_der(apr_pool_t *p, CMS_ContentInfo *cms,
     unsigned char *buf = NULL;
     int n = i2d_CMS_ContentInfo(cms, &buf);
 
-    if (n <= 0) {
-        ERR_clear_error();
-        return APR_EGENERAL;
-    }
-    *der = apr_pmemdup(p, buf, (apr_size_t)n);
-    *len = (apr_size_t)n;
-    OPENSSL_free(buf);
-    return APR_SUCCESS;
+    return keep_der(p, buf, n, der, len);
 }
 
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *cert, const char *md)
 {
     unsigned char buf[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
+    unsigned int n = 0;
     const EVP_MD *type = EVP_get_digestbyname(md);
-    char *hex;
 
     if (!type || !X509_digest(cert, type, buf, &n)) {
         ERR_clear_error();
         return NULL;
     }
-    hex = apr_palloc(p, n * 2 + 1);
-    for (i = 0; i < n; ++i) {
-        apr_snprintf(hex + 2 * i, 3, "%02X", buf[i]);
-    }
-    hex[n * 2] = '\0';
-    return hex;
+    return scep_upper_hex(p, buf, n);
 }
 
 /* ------------------------------------------------------------------ */

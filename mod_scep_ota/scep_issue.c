@@ -116,6 +116,16 @@ const char *scep_csr_challenge(apr_pool_t *p, X509_REQ *req)
     return out;
 }
 
+/* 1 for an EC key on P-256, P-384 or P-521; its group name into group. */
+static int accepted_ec(EVP_PKEY *key, char *group, size_t size)
+{
+    return EVP_PKEY_is_a(key, "EC")
+           && EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
+                                             group, size, NULL)
+           && (!strcmp(group, "prime256v1") || !strcmp(group, "secp384r1")
+               || !strcmp(group, "secp521r1"));
+}
+
 apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
                             const char **why)
 {
@@ -130,11 +140,7 @@ apr_status_t scep_key_check(apr_pool_t *p, EVP_PKEY *key, int min_rsa_bits,
                             bits, min_rsa_bits);
         return APR_EINVAL;
     }
-    if (EVP_PKEY_is_a(key, "EC")
-        && EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
-                                          group, sizeof(group), NULL)
-        && (!strcmp(group, "prime256v1") || !strcmp(group, "secp384r1")
-            || !strcmp(group, "secp521r1"))) {
+    if (accepted_ec(key, group, sizeof(group))) {
         return APR_SUCCESS;
     }
     ERR_clear_error();

@@ -10,34 +10,47 @@
 #include "scep_ota/scep_issue.h"
 #include "scep_ota/scep_ocsp.h"
 
+/* Why cert with key cannot sign the CA's OCSP responses, or NULL. */
+static const char *signer_problem(apr_pool_t *p, const scep_ca_t *ca,
+                                  X509 *cert, EVP_PKEY *key)
+{
+    if (!scep_cert_issued_by(cert, ca->cert)) {
+        return apr_psprintf(p, "'%s' is not issued by the CA '%s'",
+                            scep_cert_subject(p, cert),
+                            scep_cert_subject(p, ca->cert));
+    }
+    if (!(X509_get_extension_flags(cert) & EXFLAG_XKUSAGE)
+        || !(X509_get_extended_key_usage(cert) & XKU_OCSP_SIGN)) {
+        return apr_psprintf(p, "'%s' lacks the extendedKeyUsage "
+                            "OCSPSigning", scep_cert_subject(p, cert));
+    }
+    if (!scep_key_matches_cert(key, cert)) {
+        return apr_psprintf(p, "the key does not match '%s'",
+                            scep_cert_subject(p, cert));
+    }
+    return NULL;
+}
+
+/* A signer without id-pkix-ocsp-nocheck works, but is worth a warning. */
+static const char *nocheck_warning(apr_pool_t *p, X509 *cert)
+{
+    if (X509_get_ext_by_NID(cert, NID_id_pkix_OCSP_noCheck, -1) < 0) {
+        return apr_psprintf(p, "'%s' has no id-pkix-ocsp-nocheck: "
+                            "relying parties may look for its own "
+                            "revocation status", scep_cert_subject(p, cert));
+    }
+    return NULL;
+}
+
 apr_status_t scep_ocsp_signer_check(apr_pool_t *p, const scep_ca_t *ca,
                                     X509 *cert, EVP_PKEY *key,
                                     const char **err, const char **warning)
 {
     *warning = NULL;
-    if (!scep_cert_issued_by(cert, ca->cert)) {
-        *err = apr_psprintf(p, "'%s' is not issued by the CA '%s'",
-                            scep_cert_subject(p, cert),
-                            scep_cert_subject(p, ca->cert));
+    if ((*err = signer_problem(p, ca, cert, key))) {
         return APR_EINVAL;
     }
-    if (!(X509_get_extension_flags(cert) & EXFLAG_XKUSAGE)
-        || !(X509_get_extended_key_usage(cert) & XKU_OCSP_SIGN)) {
-        *err = apr_psprintf(p, "'%s' lacks the extendedKeyUsage "
-                            "OCSPSigning", scep_cert_subject(p, cert));
-        return APR_EINVAL;
-    }
-    if (!scep_key_matches_cert(key, cert)) {
-        *err = apr_psprintf(p, "the key does not match '%s'",
-                            scep_cert_subject(p, cert));
-        return APR_EINVAL;
-    }
-    if (X509_get_ext_by_NID(cert, NID_id_pkix_OCSP_noCheck, -1) < 0) {
-        *warning = apr_psprintf(p, "'%s' has no id-pkix-ocsp-nocheck: "
-                                "relying parties may look for its own "
-                                "revocation status", scep_cert_subject(p,
-                                                                    cert));
-    }
+    *warning = nocheck_warning(p, cert);
     ERR_clear_error();
     return APR_SUCCESS;
 }
@@ -135,30 +148,22 @@ typedef struct one_status_t {
     apr_time_t revoked_at;
 } one_status_t;
 
-/* The status of one CertID; APR_SUCCESS, or a store failure. */
-static apr_status_t lookup(apr_pool_t *p, const scep_ocsp_cfg_t *cfg,
-                           scep_store_t *st, OCSP_CERTID *cid,
-                           const char **serial_hex, one_status_t *out)
+/* The serial number cid asks about, in hex, into *serial_hex; 1 when
+ * cid names our CA as its issuer, so the store may say. */
+static int ours_to_say(apr_pool_t *p, const scep_ca_t *ca, OCSP_CERTID *cid,
+                       const char **serial_hex)
 {
-    OCSP_CERTID *ours = our_id(p, cfg->ca, cid);
+    OCSP_CERTID *ours = our_id(p, ca, cid);
     ASN1_INTEGER *serial = NULL;
-    scep_cert_rec_t *rec;
-    apr_status_t rv;
 
-    out->status = V_OCSP_CERTSTATUS_UNKNOWN;
-    out->reason = OCSP_REVOKED_STATUS_NOSTATUS;
     OCSP_id_get0_info(NULL, NULL, NULL, &serial, cid);
     *serial_hex = serial ? scep_serial_hex(p, serial) : NULL;
-    if (!ours || OCSP_id_issuer_cmp(ours, cid) || !*serial_hex) {
-        return APR_SUCCESS; /* another issuer's, or not ours to say */
-    }
-    rv = st->ops->cert_by_serial(st, p, *serial_hex, &rec);
-    if (APR_STATUS_IS_NOTFOUND(rv)) {
-        return APR_SUCCESS;
-    }
-    if (APR_SUCCESS != rv) {
-        return rv;
-    }
+    return ours && !OCSP_id_issuer_cmp(ours, cid) && *serial_hex;
+}
+
+/* The status the store's record of a certificate gives. */
+static void status_of_rec(const scep_cert_rec_t *rec, one_status_t *out)
+{
     if (rec->status == SCEP_CERT_REVOKED) {
         out->status = V_OCSP_CERTSTATUS_REVOKED;
         out->reason = rec->revocation_reason > 0 ? rec->revocation_reason
@@ -168,6 +173,29 @@ static apr_status_t lookup(apr_pool_t *p, const scep_ocsp_cfg_t *cfg,
     else {
         out->status = V_OCSP_CERTSTATUS_GOOD;
     }
+}
+
+/* The status of one CertID; APR_SUCCESS, or a store failure. */
+static apr_status_t lookup(apr_pool_t *p, const scep_ocsp_cfg_t *cfg,
+                           scep_store_t *st, OCSP_CERTID *cid,
+                           const char **serial_hex, one_status_t *out)
+{
+    scep_cert_rec_t *rec;
+    apr_status_t rv;
+
+    out->status = V_OCSP_CERTSTATUS_UNKNOWN;
+    out->reason = OCSP_REVOKED_STATUS_NOSTATUS;
+    if (!ours_to_say(p, cfg->ca, cid, serial_hex)) {
+        return APR_SUCCESS; /* another issuer's, or not ours to say */
+    }
+    rv = st->ops->cert_by_serial(st, p, *serial_hex, &rec);
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return APR_SUCCESS;
+    }
+    if (APR_SUCCESS != rv) {
+        return rv;
+    }
+    status_of_rec(rec, out);
     return APR_SUCCESS;
 }
 
@@ -258,6 +286,16 @@ static OCSP_REQUEST *parse(apr_pool_t *p, const unsigned char *der,
     return req;
 }
 
+/* Echoes the request's nonce and signs with the configured signer. */
+static int sign_basic(OCSP_BASICRESP *basic, OCSP_REQUEST *req,
+                      const scep_ocsp_cfg_t *cfg)
+{
+    return OCSP_copy_nonce(basic, req) > 0
+           && OCSP_basic_sign(basic, cfg->signer, cfg->signer_key,
+                              EVP_sha256(), NULL,
+                              cfg->delegated ? 0 : OCSP_NOCERTS);
+}
+
 apr_status_t scep_ocsp_respond(apr_pool_t *p, const scep_logger_t *log,
                                const scep_ocsp_cfg_t *cfg, scep_store_t *st,
                                const unsigned char *der, apr_size_t len,
@@ -281,10 +319,7 @@ apr_status_t scep_ocsp_respond(apr_pool_t *p, const scep_logger_t *log,
     if ((done = add_statuses(p, log, cfg, st, req, basic, ans)) < 0) {
         return refuse(p, OCSP_RESPONSE_STATUS_TRYLATER, ans);
     }
-    if (!done || OCSP_copy_nonce(basic, req) <= 0
-        || !OCSP_basic_sign(basic, cfg->signer, cfg->signer_key,
-                            EVP_sha256(), NULL,
-                            cfg->delegated ? 0 : OCSP_NOCERTS)) {
+    if (!done || !sign_basic(basic, req, cfg)) {
         scep_log_openssl(log, SCEP_LOG_MARK, SCEP_LOG_ERR, p,
                          SCEPLOGNO(6052) "OCSP: cannot build the response");
         return refuse(p, OCSP_RESPONSE_STATUS_INTERNALERROR, ans);

@@ -55,6 +55,16 @@ static int type_by_gen(int gen)
     return -1;
 }
 
+/* The type index of the text "type:value" and where its value starts in
+ * *value; -1 when the type is unknown. */
+static int san_type_of(const char *s, const char **value)
+{
+    const char *colon = s ? strchr(s, ':') : NULL;
+
+    *value = colon ? colon + 1 : NULL;
+    return colon ? type_by_config(s, (apr_size_t)(colon - s)) : -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* the forms a name may take                                           */
 
@@ -120,6 +130,48 @@ static int uri_ok(const char *s, apr_size_t n)
     return 1;
 }
 
+/* The text form of an IP address name, or NULL with *why. */
+static const char *ip_text(apr_pool_t *p, const ASN1_OCTET_STRING *a,
+                           const char **why)
+{
+    apr_size_t n = (apr_size_t)ASN1_STRING_length(a);
+    char ip[64];
+
+    if ((n == 4 || n == 16)
+        && inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(a),
+                     ip, sizeof(ip))) {
+        return apr_pstrcat(p, "IP:", ip, NULL);
+    }
+    *why = "a subjectAltName IP address that is neither IPv4 nor IPv6";
+    return NULL;
+}
+
+/* Why the value s (n bytes) of a name of type index t is refused. */
+static const char *invalid_name(apr_pool_t *p, int t, const char *s,
+                                apr_size_t n)
+{
+    int gen = san_types[t].gen;
+
+    return apr_psprintf(p, "the subjectAltName %s:%s is not a valid %s",
+                        san_types[t].text,
+                        apr_pescape_echo(p, apr_pstrmemdup(p, s, n), 0),
+                        gen == GEN_DNS ? "host name (wildcards are "
+                        "not issued)" : gen == GEN_EMAIL
+                        ? "mail address" : "URI");
+}
+
+/* Host names compare case-blind: keeps the host of a DNS or email name
+ * (text form out) in lower case. */
+static void lower_host(char *out, int gen)
+{
+    char *c = gen == GEN_DNS ? out + 4
+              : gen == GEN_EMAIL ? strchr(out, '@') : NULL;
+
+    for (; c && *c; ++c) {
+        *c = (char)apr_tolower(*c);
+    }
+}
+
 /* The text form of a name, or NULL with *why. */
 static const char *name_text(apr_pool_t *p, const GENERAL_NAME *g,
                              const char **why)
@@ -128,7 +180,7 @@ static const char *name_text(apr_pool_t *p, const GENERAL_NAME *g,
     const ASN1_STRING *v = t >= 0 && g->type != GEN_IPADD ? g->d.ia5 : NULL;
     const char *s = v ? (const char *)ASN1_STRING_get0_data(v) : NULL;
     apr_size_t n = v ? (apr_size_t)ASN1_STRING_length(v) : 0;
-    char ip[64], *out, *c;
+    char *out;
 
     if (t < 0) {
         *why = "a subjectAltName of a type no certificate of this CA "
@@ -136,44 +188,26 @@ static const char *name_text(apr_pool_t *p, const GENERAL_NAME *g,
         return NULL;
     }
     if (g->type == GEN_IPADD) {
-        n = (apr_size_t)ASN1_STRING_length(g->d.iPAddress);
-        if ((n == 4 || n == 16)
-            && inet_ntop(n == 4 ? AF_INET : AF_INET6,
-                         ASN1_STRING_get0_data(g->d.iPAddress), ip,
-                         sizeof(ip))) {
-            return apr_pstrcat(p, "IP:", ip, NULL);
-        }
-        *why = "a subjectAltName IP address that is neither IPv4 nor IPv6";
-        return NULL;
+        return ip_text(p, g->d.iPAddress, why);
     }
     ok = !memchr(s, 0, n) && (g->type == GEN_DNS ? dns_ok(s, n)
                               : g->type == GEN_EMAIL ? email_ok(s, n)
                               : uri_ok(s, n));
     if (!ok) {
-        *why = apr_psprintf(p, "the subjectAltName %s:%s is not a valid %s",
-                            san_types[t].text,
-                            apr_pescape_echo(p, apr_pstrmemdup(p, s, n), 0),
-                            g->type == GEN_DNS ? "host name (wildcards are "
-                            "not issued)" : g->type == GEN_EMAIL
-                            ? "mail address" : "URI");
+        *why = invalid_name(p, t, s, n);
         return NULL;
     }
     out = apr_pstrcat(p, san_types[t].text, ":", apr_pstrmemdup(p, s, n),
                       NULL);
-    /* host names compare case-blind: keep them in lower case */
-    c = g->type == GEN_DNS ? out + 4
-        : g->type == GEN_EMAIL ? strchr(out, '@') : NULL;
-    for (; c && *c; ++c) {
-        *c = (char)apr_tolower(*c);
-    }
+    lower_host(out, g->type);
     return out;
 }
 
 apr_status_t scep_san_parse(apr_pool_t *p, const char *text,
                             const char **canonical, const char **err)
 {
-    const char *colon = text ? strchr(text, ':') : NULL;
-    int t = colon ? type_by_config(text, (apr_size_t)(colon - text)) : -1;
+    const char *value;
+    int t = san_type_of(text, &value);
     GENERAL_NAME *g;
 
     *err = NULL;
@@ -183,32 +217,37 @@ apr_status_t scep_san_parse(apr_pool_t *p, const char *text,
                             text ? text : "");
         return APR_EINVAL;
     }
-    g = a2i_GENERAL_NAME(NULL, NULL, NULL, san_types[t].gen, colon + 1, 0);
+    g = a2i_GENERAL_NAME(NULL, NULL, NULL, san_types[t].gen, value, 0);
     ERR_clear_error();
     *canonical = g ? name_text(p, g, err) : NULL;
     GENERAL_NAME_free(g);
     if (!*canonical) {
         *err = *err ? *err : apr_psprintf(p, "'%s' is not a valid %s "
-                                          "address", colon + 1,
+                                          "address", value,
                                           san_types[t].config);
         return APR_EINVAL;
     }
     return APR_SUCCESS;
 }
 
+/* The name the text "type:value" stands for, or NULL. */
+static GENERAL_NAME *san_name(const char *s)
+{
+    const char *value;
+    int t = san_type_of(s, &value);
+
+    return t >= 0 ? a2i_GENERAL_NAME(NULL, NULL, NULL, san_types[t].gen,
+                                     value, 0) : NULL;
+}
+
 GENERAL_NAMES *scep_sans_to_names(const apr_array_header_t *sans)
 {
     GENERAL_NAMES *out = GENERAL_NAMES_new();
     GENERAL_NAME *g;
-    const char *s, *colon;
-    int i, t;
+    int i;
 
     for (i = 0; out && sans && i < sans->nelts; ++i) {
-        s = APR_ARRAY_IDX(sans, i, const char *);
-        colon = strchr(s, ':');
-        t = colon ? type_by_config(s, (apr_size_t)(colon - s)) : -1;
-        g = t >= 0 ? a2i_GENERAL_NAME(NULL, NULL, NULL, san_types[t].gen,
-                                      colon + 1, 0) : NULL;
+        g = san_name(APR_ARRAY_IDX(sans, i, const char *));
         if (!g || !sk_GENERAL_NAME_push(out, g)) {
             GENERAL_NAME_free(g);
             GENERAL_NAMES_free(out);
@@ -281,16 +320,75 @@ apr_status_t scep_cert_sans(apr_pool_t *p, X509 *cert,
 /* ------------------------------------------------------------------ */
 /* the policy                                                          */
 
+/* Why pattern cannot be a rule's pattern, or NULL. */
+static const char *pattern_problem(apr_pool_t *p, const char *pattern)
+{
+    int i;
+
+    for (i = 0; pattern[i]; ++i) {
+        if (!apr_isgraph(pattern[i])) {
+            return apr_psprintf(p, "the pattern '%s' has a space or a "
+                                "control character", pattern);
+        }
+    }
+    return *pattern ? NULL : "an empty pattern";
+}
+
+/* The IPv4 or IPv6 address addr into the rule (ip_len 0 when it is
+ * neither). */
+static void read_rule_ip(scep_san_rule_t *rule, const char *addr)
+{
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(addr);
+
+    ERR_clear_error();
+    rule->ip_len = ip ? ASN1_STRING_length(ip) : 0;
+    if (rule->ip_len == 4 || rule->ip_len == 16) {
+        memcpy(rule->ip, ASN1_STRING_get0_data(ip), (size_t)rule->ip_len);
+    }
+    ASN1_OCTET_STRING_free(ip);
+}
+
+/* The mask of the first bits of the rule's address, and the address
+ * cut to them. */
+static void set_ip_mask(scep_san_rule_t *rule, long bits)
+{
+    int i;
+
+    for (i = 0; i < rule->ip_len; ++i, bits -= 8) {
+        rule->mask[i] = bits >= 8 ? 0xff
+                        : bits > 0 ? (unsigned char)(0xff << (8 - bits)) : 0;
+        rule->ip[i] &= rule->mask[i];
+    }
+}
+
+/* The ADDRESS or ADDRESS/PREFIX pattern of an ip rule. */
+static apr_status_t ip_rule_parse(apr_pool_t *p, const char *pattern,
+                                  scep_san_rule_t *rule, const char **err)
+{
+    const char *slash = strchr(pattern, '/');
+    char *end;
+    long bits;
+
+    read_rule_ip(rule, slash ? apr_pstrmemdup(p, pattern,
+                                              (apr_size_t)(slash - pattern))
+                             : pattern);
+    bits = slash ? strtol(slash + 1, &end, 10) : rule->ip_len * 8;
+    if ((rule->ip_len != 4 && rule->ip_len != 16)
+        || (slash && (!apr_isdigit(slash[1]) || *end))
+        || bits < 0 || bits > rule->ip_len * 8) {
+        *err = apr_psprintf(p, "'%s' is not an IP address or "
+                            "ADDRESS/PREFIX", pattern);
+        return APR_EINVAL;
+    }
+    set_ip_mask(rule, bits);
+    return APR_SUCCESS;
+}
+
 apr_status_t scep_san_rule_make(apr_pool_t *p, const char *type,
                                 const char *pattern, scep_san_rule_t *rule,
                                 const char **err)
 {
     int t = type ? type_by_config(type, strlen(type)) : -1;
-    const char *slash, *addr;
-    ASN1_OCTET_STRING *ip;
-    char *end;
-    long bits;
-    int i;
 
     memset(rule, 0, sizeof(*rule));
     *err = NULL;
@@ -301,50 +399,19 @@ apr_status_t scep_san_rule_make(apr_pool_t *p, const char *type,
     }
     rule->type = (scep_san_type_t)t;
     rule->pattern = apr_pstrdup(p, pattern);
-    for (i = 0; pattern[i]; ++i) {
-        if (!apr_isgraph(pattern[i])) {
-            *err = apr_psprintf(p, "the pattern '%s' has a space or a "
-                                "control character", pattern);
-            return APR_EINVAL;
-        }
-    }
-    if (!*pattern) {
-        *err = "an empty pattern";
+    if ((*err = pattern_problem(p, pattern))) {
         return APR_EINVAL;
     }
     if (rule->type != SCEP_SAN_IP) {
         return APR_SUCCESS;
     }
-    slash = strchr(pattern, '/');
-    addr = slash ? apr_pstrmemdup(p, pattern, (apr_size_t)(slash - pattern))
-                 : pattern;
-    ip = a2i_IPADDRESS(addr);
-    ERR_clear_error();
-    rule->ip_len = ip ? ASN1_STRING_length(ip) : 0;
-    if (rule->ip_len == 4 || rule->ip_len == 16) {
-        memcpy(rule->ip, ASN1_STRING_get0_data(ip), (size_t)rule->ip_len);
-    }
-    ASN1_OCTET_STRING_free(ip);
-    bits = slash ? strtol(slash + 1, &end, 10) : rule->ip_len * 8;
-    if ((rule->ip_len != 4 && rule->ip_len != 16)
-        || (slash && (!apr_isdigit(slash[1]) || *end))
-        || bits < 0 || bits > rule->ip_len * 8) {
-        *err = apr_psprintf(p, "'%s' is not an IP address or "
-                            "ADDRESS/PREFIX", pattern);
-        return APR_EINVAL;
-    }
-    for (i = 0; i < rule->ip_len; ++i, bits -= 8) {
-        rule->mask[i] = bits >= 8 ? 0xff
-                        : bits > 0 ? (unsigned char)(0xff << (8 - bits)) : 0;
-        rule->ip[i] &= rule->mask[i];
-    }
-    return APR_SUCCESS;
+    return ip_rule_parse(p, pattern, rule, err);
 }
 
 static int rule_matches(const scep_san_rule_t *r, const char *san)
 {
-    const char *colon = strchr(san, ':');
-    int t = colon ? type_by_config(san, (apr_size_t)(colon - san)) : -1;
+    const char *value;
+    int t = san_type_of(san, &value);
     unsigned char ip[16];
     int i, fam;
 
@@ -352,12 +419,12 @@ static int rule_matches(const scep_san_rule_t *r, const char *san)
         return 0;
     }
     if (r->type != SCEP_SAN_IP) {
-        return APR_SUCCESS == apr_fnmatch(r->pattern, colon + 1,
+        return APR_SUCCESS == apr_fnmatch(r->pattern, value,
                                           r->type == SCEP_SAN_URI ? 0
                                           : APR_FNM_CASE_BLIND);
     }
     fam = r->ip_len == 4 ? AF_INET : AF_INET6;
-    if (inet_pton(fam, colon + 1, ip) != 1) {
+    if (inet_pton(fam, value, ip) != 1) {
         return 0;                /* the other family */
     }
     for (i = 0; i < r->ip_len; ++i) {
@@ -408,6 +475,46 @@ static const char *reserved_subject(const scep_name_policy_t *pol,
     return NULL;
 }
 
+/* Why the request may not have the subject name (text subject), or
+ * NULL. */
+static const char *subject_refusal(apr_pool_t *p,
+                                   const scep_name_policy_t *pol,
+                                   const scep_grant_t *grant,
+                                   const X509_NAME *name, const char *subject)
+{
+    const char *whose;
+
+    if (grant && grant->subject && strcmp(grant->subject, subject)) {
+        return apr_psprintf(p, "the subject '%s' is not the '%s' this "
+                            "request may have", subject, grant->subject);
+    }
+    if (X509_NAME_entry_count(name) > 0
+        && (whose = reserved_subject(pol, name))) {
+        return apr_psprintf(p, "the subject '%s' is %s", subject, whose);
+    }
+    return NULL;
+}
+
+/* Why one of the subjectAltNames asked for may not be issued, or NULL:
+ * a grant fixes them, else the policy allows them. */
+static const char *sans_refusal(apr_pool_t *p, const scep_name_policy_t *pol,
+                                const scep_grant_t *grant,
+                                const apr_array_header_t *asked)
+{
+    const char *san;
+    int i;
+
+    for (i = 0; i < asked->nelts; ++i) {
+        san = APR_ARRAY_IDX(asked, i, const char *);
+        if (grant ? !listed(grant->sans, san) : !policy_allows(pol, san)) {
+            return apr_psprintf(p, "the subjectAltName %s is not allowed "
+                                "(%s)", san, grant ? "the request's grant "
+                                "fixes its names" : "SCEPAllowSubjectAltName");
+        }
+    }
+    return NULL;
+}
+
 apr_status_t scep_names_decide(apr_pool_t *p, const scep_name_policy_t *pol,
                                const scep_grant_t *given, X509_REQ *req,
                                apr_array_header_t **sans, const char **why)
@@ -415,36 +522,20 @@ apr_status_t scep_names_decide(apr_pool_t *p, const scep_name_policy_t *pol,
     /* a grant that names no subject only says who asked */
     const scep_grant_t *grant = given && given->subject ? given : NULL;
     const X509_NAME *name = X509_REQ_get_subject_name(req);
-    const char *subject = scep_name_rfc2253(p, name), *whose, *san;
+    const char *subject = scep_name_rfc2253(p, name);
     apr_array_header_t *asked;
-    int i;
 
     *why = NULL;
     if (!subject) {
         *why = "the subject cannot be read";
         return APR_EINVAL;
     }
-    if (grant && grant->subject && strcmp(grant->subject, subject)) {
-        *why = apr_psprintf(p, "the subject '%s' is not the '%s' this "
-                            "request may have", subject, grant->subject);
+    if ((*why = subject_refusal(p, pol, grant, name, subject))) {
         return APR_EINVAL;
     }
-    if (X509_NAME_entry_count(name) > 0
-        && (whose = reserved_subject(pol, name))) {
-        *why = apr_psprintf(p, "the subject '%s' is %s", subject, whose);
+    if (APR_SUCCESS != scep_csr_sans(p, req, &asked, why)
+        || (*why = sans_refusal(p, pol, grant, asked))) {
         return APR_EINVAL;
-    }
-    if (APR_SUCCESS != scep_csr_sans(p, req, &asked, why)) {
-        return APR_EINVAL;
-    }
-    for (i = 0; i < asked->nelts; ++i) {
-        san = APR_ARRAY_IDX(asked, i, const char *);
-        if (grant ? !listed(grant->sans, san) : !policy_allows(pol, san)) {
-            *why = apr_psprintf(p, "the subjectAltName %s is not allowed "
-                                "(%s)", san, grant ? "the request's grant "
-                                "fixes its names" : "SCEPAllowSubjectAltName");
-            return APR_EINVAL;
-        }
     }
     *sans = grant ? (grant->sans ? grant->sans
                      : apr_array_make(p, 1, sizeof(const char *)))
@@ -544,15 +635,13 @@ apr_status_t scep_grant_parse(apr_pool_t *p, const char *text,
 /* ------------------------------------------------------------------ */
 /* subjects typed by an admin                                          */
 
-/* The components of "/A=x/B=y" in order, or of "B=y,A=x" most general
- * first (RFC 2253 lists them the other way round); a backslash keeps the
- * next character. */
-static apr_array_header_t *subject_parts(apr_pool_t *p, const char *text)
+/* The pieces of text between the separators sep, without the backslashes
+ * that keep the character after them, into parts. */
+static void split_escaped(apr_pool_t *p, const char *text, char sep,
+                          apr_array_header_t *parts)
 {
-    apr_array_header_t *parts = apr_array_make(p, 4, sizeof(char *));
-    int slash = text[0] == '/', i, n;
-    char sep = slash ? '/' : ',', *cur, *o;
-    const char *c = slash ? text + 1 : text;
+    const char *c = text;
+    char *cur, *o;
 
     cur = o = apr_palloc(p, strlen(text) + 1);
     for (; ; ++c) {
@@ -571,11 +660,32 @@ static apr_array_header_t *subject_parts(apr_pool_t *p, const char *text)
             *o++ = *c;
         }
     }
-    for (i = 0, n = parts->nelts; !slash && i < n / 2; ++i) {
+}
+
+static void reverse_parts(apr_array_header_t *parts)
+{
+    int i, n = parts->nelts;
+    char *cur;
+
+    for (i = 0; i < n / 2; ++i) {
         cur = APR_ARRAY_IDX(parts, i, char *);
         APR_ARRAY_IDX(parts, i, char *) = APR_ARRAY_IDX(parts, n - 1 - i,
                                                         char *);
         APR_ARRAY_IDX(parts, n - 1 - i, char *) = cur;
+    }
+}
+
+/* The components of "/A=x/B=y" in order, or of "B=y,A=x" most general
+ * first (RFC 2253 lists them the other way round); a backslash keeps the
+ * next character. */
+static apr_array_header_t *subject_parts(apr_pool_t *p, const char *text)
+{
+    apr_array_header_t *parts = apr_array_make(p, 4, sizeof(char *));
+    int slash = text[0] == '/';
+
+    split_escaped(p, slash ? text + 1 : text, slash ? '/' : ',', parts);
+    if (!slash) {
+        reverse_parts(parts);
     }
     return parts;
 }

@@ -34,6 +34,10 @@ const char *scep_key_hash(apr_pool_t *p, EVP_PKEY *key);
  * when its key does not decode. */
 const char *scep_spki_hash(apr_pool_t *p, X509_PUBKEY *pub);
 
+/** Upper-case hex of n bytes, no separator (NULL only if OpenSSL fails). */
+const char *scep_upper_hex(apr_pool_t *p, const unsigned char *b,
+                           apr_size_t n);
+
 /** Lower-case hex SHA-256 of bytes (how one-time challenges are stored). */
 const char *scep_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
 
