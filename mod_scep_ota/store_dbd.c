@@ -653,8 +653,8 @@ static const char *steps_label(apr_pool_t *p, const step_t *steps, int n)
     int i;
 
     for (i = 0; i < n; ++i) {
-        label = apr_pstrcat(p, label, i ? " + " : " ", queries[steps[i].q].label,
-                            NULL);
+        label = apr_pstrcat(p, label, i ? " + " : " ",
+                            queries[steps[i].q].label, NULL);
     }
     return label;
 }
@@ -1004,15 +1004,12 @@ static apr_status_t cert_one(scep_store_t *st, apr_pool_t *p, query_t q,
                              const char *a1, const char *a2,
                              scep_cert_rec_t **rec)
 {
-    const char *args[3];
+    const char *args[3] = { CA(st), a1, a2 };
 
     *rec = NULL;
     if (!a1 || (q == Q_CERT_BY_TXID && !a2)) {
         return APR_NOTFOUND;
     }
-    args[0] = CA(st);
-    args[1] = a1;
-    args[2] = a2;
     return select_one(st, p, q, args, a2 ? 3 : 2, cert_conv, (void **)rec);
 }
 
@@ -1048,11 +1045,10 @@ static apr_status_t dbd_cert_by_origin(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_key_compromised(scep_store_t *st, apr_pool_t *p,
                                         const char *key_hash)
 {
-    const char *args[1];
+    const char *args[1] = { key_hash };
     apr_array_header_t *rows;
     apr_status_t rv;
 
-    args[0] = key_hash;
     rv = select_all(st, p, Q_KEY_COMPROMISED, args, 1, first_col_conv,
                     &rows);
     return APR_SUCCESS == rv && rows->nelts == 0 ? APR_NOTFOUND : rv;
@@ -1075,10 +1071,8 @@ static apr_status_t dbd_cert_by_udid(scep_store_t *st, apr_pool_t *p,
                                      const char *udid,
                                      apr_array_header_t **recs)
 {
-    const char *args[2];
+    const char *args[2] = { CA(st), udid };
 
-    args[0] = CA(st);
-    args[1] = udid;
     return select_all(st, p, Q_CERT_BY_UDID, args, 2, cert_conv, recs);
 }
 
@@ -1087,15 +1081,12 @@ static apr_status_t dbd_cert_revoke(scep_store_t *st, apr_pool_t *p,
                                     const char *serial, int reason,
                                     apr_time_t when)
 {
-    const char *args[4];
+    const char *args[4] = { i64(p, when), apr_itoa(p, reason), CA(st),
+                            serial };
     scep_cert_rec_t *rec;
     int nrows = 0;
     apr_status_t rv;
 
-    args[0] = i64(p, when);
-    args[1] = apr_itoa(p, reason);
-    args[2] = CA(st);
-    args[3] = serial;
     rv = exec_one(st, p, Q_CERT_REVOKE, args, 4, &nrows);
     if (APR_SUCCESS != rv || nrows == 1) {
         return rv;
@@ -1108,13 +1099,10 @@ static apr_status_t dbd_cert_supersede(scep_store_t *st, apr_pool_t *p,
                                        const char *serial,
                                        const char *by_serial)
 {
-    const char *args[3];
+    const char *args[3] = { by_serial, CA(st), serial };
     int nrows = 0;
     apr_status_t rv;
 
-    args[0] = by_serial;
-    args[1] = CA(st);
-    args[2] = serial;
     rv = exec_one(st, p, Q_CERT_SUPERSEDE, args, 3, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_NOTFOUND : rv;
 }
@@ -1148,17 +1136,12 @@ static apr_status_t dbd_challenge_add(scep_store_t *st, apr_pool_t *p,
                                       const char *bound_to,
                                       apr_time_t expires)
 {
-    const char *args[6];
+    const char *args[6] = { CA(st), hash, apr_itoa(p, (int)purpose), bound_to,
+                            i64(p, expires), i64(p, apr_time_now()) };
     int nrows = 0;
     apr_status_t rv;
 
     purge_if_due(st->backend, st, p);
-    args[0] = CA(st);
-    args[1] = hash;
-    args[2] = apr_itoa(p, (int)purpose);
-    args[3] = bound_to;
-    args[4] = i64(p, expires);
-    args[5] = i64(p, apr_time_now());
     rv = exec_one(st, p, Q_CHAL_ADD, args, 6, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
 }
@@ -1169,16 +1152,12 @@ static apr_status_t dbd_challenge_peek(scep_store_t *st, apr_pool_t *p,
                                        const char *consumer,
                                        const char **bound_to)
 {
-    const char *args[5];
+    const char *args[5] = { CA(st), hash, apr_itoa(p, (int)purpose),
+                            i64(p, apr_time_now()), consumer };
     apr_array_header_t *rows;
     apr_status_t rv;
 
     *bound_to = NULL;
-    args[0] = CA(st);
-    args[1] = hash;
-    args[2] = apr_itoa(p, (int)purpose);
-    args[3] = i64(p, apr_time_now());
-    args[4] = consumer;
     rv = select_all(st, p, Q_CHAL_PEEK, args, 5, first_col_conv, &rows);
     if (APR_SUCCESS == rv && rows->nelts == 0) {
         return APR_NOTFOUND;
@@ -1195,15 +1174,10 @@ static const char **consume_args(scep_store_t *st, apr_pool_t *p,
                                  scep_challenge_purpose_t purpose,
                                  const char *consumer)
 {
-    const char **args = apr_palloc(p, 6 * sizeof(*args));
+    const char *args[6] = { consumer, CA(st), hash, apr_itoa(p, (int)purpose),
+                            i64(p, apr_time_now()), consumer };
 
-    args[0] = consumer;
-    args[1] = CA(st);
-    args[2] = hash;
-    args[3] = apr_itoa(p, (int)purpose);
-    args[4] = i64(p, apr_time_now());
-    args[5] = consumer;
-    return args;
+    return apr_pmemdup(p, args, sizeof(args));
 }
 
 static apr_status_t dbd_challenge_consume(scep_store_t *st, apr_pool_t *p,
@@ -1250,15 +1224,11 @@ static apr_status_t challenge_count(scep_store_t *st, apr_pool_t *p,
                                     const char *user, const char *via,
                                     int *n)
 {
-    const char *args[4];
+    const char *args[4] = { CA(st), user, via, i64(p, apr_time_now()) };
     apr_array_header_t *rows;
     apr_status_t rv;
 
     *n = 0;
-    args[0] = CA(st);
-    args[1] = user;
-    args[2] = via;
-    args[3] = i64(p, apr_time_now());
     rv = select_all(st, p, Q_CHAL_COUNT, args, 4, first_col_conv, &rows);
     if (APR_SUCCESS == rv && rows->nelts > 0
         && APR_ARRAY_IDX(rows, 0, const char *)) {
@@ -1358,15 +1328,13 @@ static apr_status_t dbd_challenge_find(scep_store_t *st, apr_pool_t *p,
                                        const char *hash,
                                        scep_challenge_rec_t **rec)
 {
-    const char *args[2];
+    const char *args[2] = { CA(st), hash };
     apr_status_t rv;
 
     *rec = NULL;
     if (!hash) {
         return APR_NOTFOUND;
     }
-    args[0] = CA(st);
-    args[1] = hash;
     rv = select_one(st, p, Q_CHAL_FIND, args, 2, challenge_conv,
                     (void **)rec);
     if (APR_SUCCESS == rv) {
@@ -1397,15 +1365,12 @@ static apr_status_t dbd_challenge_revoke(scep_store_t *st, apr_pool_t *p,
                                          const char *ref, const char *user,
                                          int *n)
 {
-    const char *args[3];
+    const char *args[3] = { CA(st), ref ? ref : user, i64(p, apr_time_now()) };
 
     *n = 0;
     if (!ref && !user) {
         return APR_EINVAL;
     }
-    args[0] = CA(st);
-    args[1] = ref ? ref : user;
-    args[2] = i64(p, apr_time_now());
     return exec_one(st, p, ref ? Q_CHAL_REVOKE_REF : Q_CHAL_REVOKE_USER,
                     args, 3, n);
 }
@@ -1418,23 +1383,19 @@ static apr_status_t dbd_challenge_revoke(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_pending_put(scep_store_t *st, apr_pool_t *p,
                                     const scep_pending_rec_t *rec)
 {
-    const char *args[10];
+    const char *args[10] = { CA(st), rec->transaction_id, rec->subject,
+                             rec->key_hash, apr_itoa(p, (int)rec->state),
+                             i64(p, rec->created ? rec->created
+                                                 : apr_time_now()),
+                             b64(p, rec->csr, rec->csr_len),
+                             b64(p, rec->requester, rec->requester_len),
+                             rec->cert_serial, rec->plan };
     int nrows = 0;
     apr_status_t rv;
 
     if (!rec->transaction_id) {
         return APR_EINVAL;
     }
-    args[0] = CA(st);
-    args[1] = rec->transaction_id;
-    args[2] = rec->subject;
-    args[3] = rec->key_hash;
-    args[4] = apr_itoa(p, (int)rec->state);
-    args[5] = i64(p, rec->created ? rec->created : apr_time_now());
-    args[6] = b64(p, rec->csr, rec->csr_len);
-    args[7] = b64(p, rec->requester, rec->requester_len);
-    args[8] = rec->cert_serial;
-    args[9] = rec->plan;
     rv = exec_one(st, p, Q_PEND_PUT, args, 10, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_EEXIST : rv;
 }
@@ -1443,10 +1404,8 @@ static apr_status_t dbd_pending_get(scep_store_t *st, apr_pool_t *p,
                                     const char *transaction_id,
                                     scep_pending_rec_t **rec)
 {
-    const char *args[2];
+    const char *args[2] = { CA(st), transaction_id };
 
-    args[0] = CA(st);
-    args[1] = transaction_id;
     return select_one(st, p, Q_PEND_GET, args, 2, pending_conv,
                       (void **)rec);
 }
@@ -1456,14 +1415,11 @@ static apr_status_t dbd_pending_set_state(scep_store_t *st, apr_pool_t *p,
                                           scep_pending_state_t state,
                                           const char *cert_serial)
 {
-    const char *args[4];
+    const char *args[4] = { apr_itoa(p, (int)state), cert_serial, CA(st),
+                            transaction_id };
     int nrows = 0;
     apr_status_t rv;
 
-    args[0] = apr_itoa(p, (int)state);
-    args[1] = cert_serial;
-    args[2] = CA(st);
-    args[3] = transaction_id;
     rv = exec_one(st, p, Q_PEND_STATE, args, 4, &nrows);
     return APR_SUCCESS == rv && nrows != 1 ? APR_NOTFOUND : rv;
 }
@@ -1471,9 +1427,8 @@ static apr_status_t dbd_pending_set_state(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_pending_list(scep_store_t *st, apr_pool_t *p,
                                      apr_array_header_t **recs)
 {
-    const char *args[1];
+    const char *args[1] = { CA(st) };
 
-    args[0] = CA(st);
     return select_all(st, p, Q_PEND_LIST, args, 1, pending_conv, recs);
 }
 
@@ -1484,29 +1439,24 @@ static apr_status_t dbd_pending_list(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_device_upsert(scep_store_t *st, apr_pool_t *p,
                                       const scep_device_rec_t *rec)
 {
-    const char *args[7];
+    const char *args[7] = { CA(st), rec->udid, rec->serial_number,
+                            rec->product, rec->cert_serial,
+                            i64(p, rec->last_seen ? rec->last_seen
+                                                  : apr_time_now()),
+                            rec->enrolled_by };
     int nrows = 0;
 
     if (!rec->udid) {
         return APR_EINVAL;
     }
-    args[0] = CA(st);
-    args[1] = rec->udid;
-    args[2] = rec->serial_number;
-    args[3] = rec->product;
-    args[4] = rec->cert_serial;
-    args[5] = i64(p, rec->last_seen ? rec->last_seen : apr_time_now());
-    args[6] = rec->enrolled_by;
     return exec_one(st, p, Q_DEV_UPSERT, args, 7, &nrows);
 }
 
 static apr_status_t dbd_device_get(scep_store_t *st, apr_pool_t *p,
                                    const char *udid, scep_device_rec_t **rec)
 {
-    const char *args[2];
+    const char *args[2] = { CA(st), udid };
 
-    args[0] = CA(st);
-    args[1] = udid;
     return select_one(st, p, Q_DEV_GET, args, 2, device_conv, (void **)rec);
 }
 
@@ -1517,7 +1467,7 @@ static apr_status_t dbd_revocation_mark(scep_store_t *st, apr_pool_t *p,
                                         apr_int64_t *count,
                                         apr_time_t *latest)
 {
-    const char *args[1];
+    const char *args[1] = { CA(st) };
     op_t op;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
@@ -1525,7 +1475,6 @@ static apr_status_t dbd_revocation_mark(scep_store_t *st, apr_pool_t *p,
 
     *count = 0;
     *latest = 0;
-    args[0] = CA(st);
     if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
         return rv;
     }
@@ -1562,20 +1511,17 @@ static void *crl_der_conv(op_t *op, apr_dbd_row_t *row)
 static apr_status_t dbd_crl_latest(scep_store_t *st, apr_pool_t *p,
                                    scep_crl_rec_t **rec)
 {
-    const char *args[1];
+    const char *args[1] = { CA(st) };
 
-    args[0] = CA(st);
     return select_one(st, p, Q_CRL_LATEST, args, 1, crl_conv, (void **)rec);
 }
 
 static apr_status_t dbd_crl_get(scep_store_t *st, apr_pool_t *p,
                                 apr_int64_t number, scep_crl_rec_t **rec)
 {
-    const char *args[2];
+    const char *args[2] = { CA(st), i64(p, number) };
     apr_status_t rv;
 
-    args[0] = CA(st);
-    args[1] = i64(p, number);
     rv = select_one(st, p, Q_CRL_GET, args, 2, crl_der_conv, (void **)rec);
     return APR_SUCCESS == rv && !(*rec)->der ? APR_NOTFOUND : rv;
 }
@@ -1583,7 +1529,9 @@ static apr_status_t dbd_crl_get(scep_store_t *st, apr_pool_t *p,
 static apr_status_t dbd_crl_publish(scep_store_t *st, apr_pool_t *p,
                                     const scep_crl_rec_t *rec)
 {
-    const char *args[6];
+    const char *args[6] = { CA(st), i64(p, rec->number),
+                            i64(p, rec->this_update), i64(p, rec->next_update),
+                            rec->revocations, b64(p, rec->der, rec->der_len) };
     op_t op;
     int nrows = 0, pruned = 0;
     apr_status_t rv;
@@ -1591,12 +1539,6 @@ static apr_status_t dbd_crl_publish(scep_store_t *st, apr_pool_t *p,
     if (!rec->der || !rec->revocations) {
         return APR_EINVAL;
     }
-    args[0] = CA(st);
-    args[1] = i64(p, rec->number);
-    args[2] = i64(p, rec->this_update);
-    args[3] = i64(p, rec->next_update);
-    args[4] = rec->revocations;
-    args[5] = b64(p, rec->der, rec->der_len);
     if (APR_SUCCESS != (rv = op_begin(&op, st, p))) {
         return rv;
     }

@@ -497,13 +497,9 @@ static apr_status_t challenge_add(scep_store_t *st, apr_pool_t *p,
                                   scep_challenge_purpose_t purpose,
                                   const char *bound_to, apr_time_t expires)
 {
-    scep_challenge_rec_t rec;
+    scep_challenge_rec_t rec = { .hash = hash, .purpose = purpose,
+                                 .bound_to = bound_to, .expires = expires };
 
-    memset(&rec, 0, sizeof(rec));
-    rec.hash = hash;
-    rec.purpose = purpose;
-    rec.bound_to = bound_to;
-    rec.expires = expires;
     return challenge_issue(st, p, &rec, 0);
 }
 
