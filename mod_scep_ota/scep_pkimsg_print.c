@@ -50,19 +50,15 @@ void scep_unarmour(apr_pool_t *p, const unsigned char **data,
     }
 }
 
-static void print_hex(BIO *out, const char *label, const unsigned char *b,
-                      apr_size_t n)
+static void print_hex(apr_pool_t *p, BIO *out, const char *label,
+                      const unsigned char *b, apr_size_t n)
 {
-    apr_size_t i;
+    const char *hex = b ? scep_upper_hex(p, b, n) : NULL;
 
-    if (!b) {
-        return;
+    if (hex) {
+        BIO_printf(out, "  %-16s%s (%lu bytes)\n", label, hex,
+                   (unsigned long)n);
     }
-    BIO_printf(out, "  %-16s", label);
-    for (i = 0; i < n; ++i) {
-        BIO_printf(out, "%02X", b[i]);
-    }
-    BIO_printf(out, " (%lu bytes)\n", (unsigned long)n);
 }
 
 static void print_name(BIO *out, const char *label, const X509_NAME *name)
@@ -133,34 +129,30 @@ static int print_ias(apr_pool_t *p, BIO *out, const unsigned char *der,
     return 1;
 }
 
-static int print_x509(BIO *out, const unsigned char *der, apr_size_t len)
+static int print_x509(apr_pool_t *p, BIO *out, const unsigned char *der,
+                      apr_size_t len)
 {
     const unsigned char *d = der;
-    X509 *x = d2i_X509(NULL, &d, (long)len);
-    int ok;
+    X509 *x = scep_track_x509(p, d2i_X509(NULL, &d, (long)len));
 
     if (!x) {
         return 0;
     }
     BIO_printf(out, "X.509 certificate\n");
-    ok = X509_print_ex(out, x, XN_FLAG_ONELINE, 0) > 0;
-    X509_free(x);
-    return ok;
+    return X509_print_ex(out, x, XN_FLAG_ONELINE, 0) > 0;
 }
 
-static int print_csr(BIO *out, const unsigned char *der, apr_size_t len)
+static int print_csr(apr_pool_t *p, BIO *out, const unsigned char *der,
+                     apr_size_t len)
 {
     const unsigned char *d = der;
-    X509_REQ *req = d2i_X509_REQ(NULL, &d, (long)len);
-    int ok;
+    X509_REQ *req = scep_track_req(p, d2i_X509_REQ(NULL, &d, (long)len));
 
     if (!req) {
         return 0;
     }
     BIO_printf(out, "PKCS#10 certificate request\n");
-    ok = X509_REQ_print_ex(out, req, XN_FLAG_ONELINE, 0) > 0;
-    X509_REQ_free(req);
-    return ok;
+    return X509_REQ_print_ex(out, req, XN_FLAG_ONELINE, 0) > 0;
 }
 
 /* The messageData: whichever structure it decodes as. */
@@ -168,7 +160,7 @@ static void print_content(apr_pool_t *p, BIO *out, const unsigned char *der,
                           apr_size_t len)
 {
     BIO_printf(out, "messageData (%lu bytes):\n", (unsigned long)len);
-    if (!print_csr(out, der, len) && !print_degenerate(p, out, der, len)
+    if (!print_csr(p, out, der, len) && !print_degenerate(p, out, der, len)
         && !print_ias(p, out, der, len)) {
         BIO_printf(out, "  (not a CSR, certs-only bundle or "
                    "IssuerAndSerialNumber)\n");
@@ -205,8 +197,9 @@ static void print_pkimsg(apr_pool_t *p, BIO *out, scep_pkimsg_t *msg,
         apr_rfc822_date(when, apr_time_from_sec(msg->signing_time));
         BIO_printf(out, "  signingTime:    %s\n", when);
     }
-    print_hex(out, "senderNonce:", msg->sender_nonce, msg->sender_nonce_len);
-    print_hex(out, "recipientNonce:", msg->recipient_nonce,
+    print_hex(p, out, "senderNonce:", msg->sender_nonce,
+              msg->sender_nonce_len);
+    print_hex(p, out, "recipientNonce:", msg->recipient_nonce,
               msg->recipient_nonce_len);
     if (msg->pki_status >= 0) {
         BIO_printf(out, "  pkiStatus:      %d (%s)\n", msg->pki_status,
@@ -258,7 +251,7 @@ apr_status_t scep_pkimsg_print(apr_pool_t *p, BIO *out,
     else if (APR_SUCCESS == scep_pkimsg_parse(p, data, len, &msg)) {
         print_pkimsg(p, out, msg, key);
     }
-    else if (!print_x509(out, data, len) && !print_csr(out, data, len)
+    else if (!print_x509(p, out, data, len) && !print_csr(p, out, data, len)
              && !print_degenerate(p, out, data, len)) {
         rv = APR_EINVAL;
     }
